@@ -1,0 +1,41 @@
+// Builds a new graph from an old one, node by node: the mechanism of every
+// pass that replaces nodes rather than only appending to the graph. Nodes are
+// copied with their operands remapped to the new graph's values; a pass emits
+// replacement nodes in between and records what each old value became.
+#pragma once
+
+#include <limits>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace cnnc {
+
+class GraphRebuilder {
+ public:
+  explicit GraphRebuilder(const Graph& source)
+      : source_(source), out_(source.name()), map_(source.size(), kUnmapped) {}
+
+  const Graph& source() const { return source_; }
+  Graph& out() { return out_; }
+
+  // The new value standing for old value `id`.
+  ValueId mapped(ValueId id) const { return map_.at(id); }
+  bool isMapped(ValueId id) const { return map_.at(id) != kUnmapped; }
+  void setMapped(ValueId id, ValueId now) { map_.at(id) = now; }
+
+  // Copies old node `id` unchanged but for its operands, which must all be
+  // mapped already; records the copy as its new value.
+  Expected<ValueId> copy(ValueId id);
+
+  // The new graph, whose outputs are the new values of old values `outputs`.
+  Graph finish(const std::vector<ValueId>& outputs);
+
+ private:
+  static constexpr ValueId kUnmapped = std::numeric_limits<ValueId>::max();
+  const Graph& source_;
+  Graph out_;
+  std::vector<ValueId> map_;
+};
+
+}  // namespace cnnc

@@ -1,0 +1,37 @@
+// The graph passes of cnnc. Each is a free function with one job; the
+// pipeline (pipeline.h) runs them in order and verifies the graph after each.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "frontends/model.h"
+#include "ir/error.h"
+#include "ir/graph.h"
+
+namespace cnnc {
+
+// The name of the step counter state that training graphs carry.
+inline constexpr std::string_view kStepName = "step";
+
+// Training mode for the forward graph: batch_norm uses batch statistics and
+// updates its running statistics (assigned at the end of the step), dropout
+// multiplies by a mask drawn from (seed, step). Adds the f32[] state %step.
+Expected<Graph> lowerForTraining(const Graph& graph, uint64_t seed);
+
+// Appends the backward graph of `loss` (a scalar) to `graph`, one gradient
+// rule per op, and returns the gradient value of every param, in graph order.
+Expected<std::vector<std::pair<ValueId, ValueId>>> differentiate(Graph& graph, ValueId loss);
+
+// Appends the optimizer update of every (param, gradient) pair, the
+// optimizer's state tensors (Adam moments, SGD velocities) and the step
+// increment, each written back with `assign`.
+Status appendOptimizer(Graph& graph, const std::vector<std::pair<ValueId, ValueId>>& gradients,
+                       const OptimizerConfig& config);
+
+// Keeps only the nodes that `outputs` (and any assign) depend on, and makes
+// `outputs` the graph's outputs.
+Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& outputs);
+
+}  // namespace cnnc

@@ -1,0 +1,78 @@
+#include "compiler/pipeline.h"
+
+#include <fmt/format.h>
+
+#include "compiler/passes.h"
+#include "ir/verifier.h"
+
+namespace cnnc {
+namespace {
+
+// Runs each pass's result through the verifier and the afterPass hook.
+class PassRunner {
+ public:
+  explicit PassRunner(const PipelineOptions& options) : options_(options) {}
+
+  Status finished(std::string_view pass, const Graph& graph) const {
+    if (Status status = verify(graph); !status)
+      return Error{fmt::format("internal error: the graph after pass {} is invalid: {}", pass, status.error().message)};
+    if (options_.afterPass) options_.afterPass(pass, graph);
+    return Status::ok();
+  }
+
+ private:
+  const PipelineOptions& options_;
+};
+
+Status requireLoss(const Model& model, std::string_view job) {
+  if (model.loss) return Status::ok();
+  return Error{fmt::format("model {} has no loss, which {} needs", model.name, job)};
+}
+
+}  // namespace
+
+Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& options) {
+  PassRunner runner(options);
+  CNNC_TRY(runner.finished("import", model.graph));
+  switch (options.kind) {
+    case GraphKind::Inference: {
+      Expected<Graph> pruned = pruneToOutputs(model.graph, {model.graph.outputs().front()});
+      if (!pruned) return pruned.error();
+      CNNC_TRY(runner.finished("prune", *pruned));
+      return CompiledGraph{std::move(*pruned), {}};
+    }
+    case GraphKind::Evaluation:
+      CNNC_TRY(requireLoss(model, "evaluation"));
+      return CompiledGraph{model.graph, {}};
+    case GraphKind::Gradient:
+    case GraphKind::TrainStep:
+      break;
+  }
+  CNNC_TRY(requireLoss(model, "training"));
+  if (options.kind == GraphKind::TrainStep && !model.optimizer)
+    return Error{fmt::format("model {} has no optimizer, which training needs", model.name)};
+  Expected<Graph> training = lowerForTraining(model.graph, options.seed);
+  if (!training) return training.error();
+  CNNC_TRY(runner.finished("lower-training", *training));
+  Graph& graph = *training;
+  // Lowering keeps names: the loss is found again by its name.
+  const ValueId loss = *graph.lookup(model.graph.node(*model.loss).name);
+  Expected<std::vector<std::pair<ValueId, ValueId>>> gradients = differentiate(graph, loss);
+  if (!gradients) return gradients.error();
+  CNNC_TRY(runner.finished("autodiff", graph));
+  if (options.kind == GraphKind::TrainStep) {
+    CNNC_TRY(appendOptimizer(graph, *gradients, *model.optimizer));
+    CNNC_TRY(runner.finished("optimizer", graph));
+    return CompiledGraph{std::move(graph), {}};
+  }
+  CompiledGraph result{std::move(graph), {}};
+  std::vector<ValueId> outputs = {loss};
+  for (auto [param, gradient] : *gradients) {
+    result.gradientParams.push_back(result.graph.node(param).name);
+    outputs.push_back(gradient);
+  }
+  result.graph.setOutputs(std::move(outputs));
+  return result;
+}
+
+}  // namespace cnnc

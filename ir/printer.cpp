@@ -1,0 +1,60 @@
+#include "ir/printer.h"
+
+#include <cctype>
+
+#include <fmt/format.h>
+
+namespace cnnc {
+namespace {
+
+bool isPlainIdentifier(std::string_view name) {
+  if (name.empty()) return false;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '.' || c == '-')) return false;
+  return true;
+}
+
+// Quoted names escape only the two characters that would end them early.
+std::string quote(std::string_view name) {
+  std::string text = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') text += '\\';
+    text += c;
+  }
+  return text + '"';
+}
+
+std::string spellName(std::string_view name) {
+  return isPlainIdentifier(name) ? std::string(name) : quote(name);
+}
+
+std::string printNode(const Graph& graph, const Node& node) {
+  std::string line = fmt::format("  {} = {}", valueRef(node.name), mnemonic(node.op));
+  for (size_t i = 0; i < node.operands.size(); ++i)
+    line += fmt::format("{}{}", i == 0 ? " " : ", ", valueRef(graph.node(node.operands[i]).name));
+  if (!node.attrs.empty()) {
+    line += " {";
+    bool first = true;
+    for (const auto& [key, value] : node.attrs) {
+      line += fmt::format("{}{}={}", first ? "" : ", ", key, toString(value));
+      first = false;
+    }
+    line += "}";
+  }
+  return line + fmt::format(" : {}\n", toString(node.type));
+}
+
+}  // namespace
+
+std::string valueRef(std::string_view name) { return fmt::format("%{}", spellName(name)); }
+
+std::string printGraph(const Graph& graph) {
+  std::string text = fmt::format("graph @{} {{\n", spellName(graph.name()));
+  for (const Node& node : graph.nodes()) text += printNode(graph, node);
+  text += "  return";
+  for (size_t i = 0; i < graph.outputs().size(); ++i)
+    text += fmt::format("{}{}", i == 0 ? " " : ", ", valueRef(graph.node(graph.outputs()[i]).name));
+  return text + "\n}\n";
+}
+
+}  // namespace cnnc

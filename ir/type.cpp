@@ -1,0 +1,58 @@
+#include "ir/type.h"
+
+#include <array>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+namespace cnnc {
+namespace {
+
+constexpr std::array<std::string_view, 4> kDTypeNames = {"f32", "f64", "i32", "i64"};
+constexpr std::array<int64_t, 4> kDTypeBytes = {4, 8, 4, 8};
+constexpr std::array<std::string_view, 3> kLayoutNames = {"", "NCHW8c", "NCHW16c"};
+
+}  // namespace
+
+std::string_view dtypeName(DType dtype) { return kDTypeNames[static_cast<size_t>(dtype)]; }
+int64_t dtypeBytes(DType dtype) { return kDTypeBytes[static_cast<size_t>(dtype)]; }
+
+std::optional<DType> dtypeFromName(std::string_view name) {
+  for (size_t i = 0; i < kDTypeNames.size(); ++i)
+    if (kDTypeNames[i] == name) return static_cast<DType>(i);
+  return std::nullopt;
+}
+
+std::string_view layoutName(Layout layout) { return kLayoutNames[static_cast<size_t>(layout)]; }
+
+std::optional<Layout> layoutFromName(std::string_view name) {
+  for (size_t i = 1; i < kLayoutNames.size(); ++i)
+    if (kLayoutNames[i] == name) return static_cast<Layout>(i);
+  return std::nullopt;
+}
+
+std::optional<int64_t> elementCount(const TensorType& type) {
+  int64_t count = 1;
+  for (int64_t dim : type.dims)
+    if (dim < 0 || __builtin_mul_overflow(count, dim, &count)) return std::nullopt;
+  return count;
+}
+
+std::optional<int64_t> byteSize(const TensorType& type) {
+  std::optional<int64_t> count = elementCount(type);
+  int64_t bytes = 0;
+  if (!count || __builtin_mul_overflow(*count, dtypeBytes(type.dtype), &bytes)) return std::nullopt;
+  return bytes;
+}
+
+std::string dimsToString(const std::vector<int64_t>& dims) {
+  return fmt::format("[{}]", fmt::join(dims, ","));
+}
+
+std::string toString(const TensorType& type) {
+  std::string text = fmt::format("{}{}", dtypeName(type.dtype), dimsToString(type.dims));
+  if (type.layout != Layout::Plain) text += fmt::format("<{}>", layoutName(type.layout));
+  return text;
+}
+
+}  // namespace cnnc

@@ -1,0 +1,30 @@
+// A compiled graph ready to run, whatever the backend: the reference
+// executor now, generated code later. The trainer and the driver only see
+// this interface.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "ir/error.h"
+#include "ir/graph.h"
+#include "runtime/reference_executor.h"
+
+namespace cnnc {
+
+class Executable {
+ public:
+  virtual ~Executable() = default;
+  // Runs the graph once. `bindings` holds every leaf by name; values that
+  // the graph assigns (updated weights, optimizer state) are written back.
+  virtual Expected<std::vector<Tensor>> run(Bindings<float>& bindings) = 0;
+};
+
+// Makes an Executable of a graph: the backend's compiler.
+using Backend = std::function<Expected<std::unique_ptr<Executable>>(Graph graph)>;
+
+// The reference backend: interprets the graph with the reference kernels.
+Backend referenceBackend();
+
+}  // namespace cnnc

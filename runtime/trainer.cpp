@@ -1,0 +1,129 @@
+#include "runtime/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "frontends/json_loader.h"
+#include "runtime/parameters.h"
+
+namespace cnnc {
+namespace {
+
+// Accumulates per-batch results into per-example means.
+class MetricsAccumulator {
+ public:
+  void add(const Tensor& logits, float meanLoss, std::span<const int32_t> labels, std::span<const int64_t> indices) {
+    const int64_t n = logits.dims[0], classes = logits.dims[1];
+    lossSum_ += static_cast<double>(meanLoss) * static_cast<double>(n);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = &logits.data[static_cast<size_t>(i * classes)];
+      auto predicted = std::max_element(row, row + classes) - row;
+      correct_ += predicted == labels[static_cast<size_t>(indices[static_cast<size_t>(i)])];
+    }
+    examples_ += n;
+  }
+  Metrics result() const {
+    if (examples_ == 0) return {};
+    const auto n = static_cast<double>(examples_);
+    return {lossSum_ / n, static_cast<double>(correct_) / n, examples_};
+  }
+
+ private:
+  double lossSum_ = 0;
+  int64_t correct_ = 0;
+  int64_t examples_ = 0;
+};
+
+// Runs `runner` over `order` in batches of `batchSize` and accumulates metrics.
+Expected<Metrics> runEpoch(BatchRunner& runner, const Dataset& data, const std::vector<int64_t>& order,
+                           int64_t batchSize, Bindings<float>& bindings) {
+  MetricsAccumulator metrics;
+  for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(batchSize)) {
+    std::span<const int64_t> batch(order.data() + begin, std::min(order.size() - begin, static_cast<size_t>(batchSize)));
+    Expected<std::vector<Tensor>> outputs = runner.run(data, batch, bindings);
+    if (!outputs) return outputs.error();
+    metrics.add((*outputs)[0], (*outputs)[1].data[0], data.labels, batch);
+  }
+  return metrics.result();
+}
+
+std::vector<int64_t> inOrder(int64_t n) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+  return order;
+}
+
+}  // namespace
+
+Expected<Executable*> BatchRunner::executableFor(int64_t batch, Bindings<float>& bindings) {
+  auto it = executables_.find(batch);
+  if (it != executables_.end()) return it->second.get();
+  Expected<Model> model = loadModelText(model_.sourceJson, model_.name, batch);
+  if (!model) return model.error();
+  Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{kind_, seed_, {}});
+  if (!compiled) return compiled.error();
+  addMissingState(compiled->graph, bindings);
+  Expected<std::unique_ptr<Executable>> executable = backend_(std::move(compiled->graph));
+  if (!executable) return executable.error();
+  return (executables_[batch] = std::move(*executable)).get();
+}
+
+Expected<std::vector<Tensor>> BatchRunner::run(const Dataset& data, std::span<const int64_t> indices,
+                                               Bindings<float>& bindings) {
+  const auto batch = static_cast<int64_t>(indices.size());
+  Expected<Executable*> executable = executableFor(batch, bindings);
+  if (!executable) return executable.error();
+  const std::vector<int64_t>& imageDims = data.images.dims;
+  const int64_t imageSize = imageDims[1] * imageDims[2] * imageDims[3];
+  Tensor images({batch, imageDims[1], imageDims[2], imageDims[3]});
+  Tensor labels({batch});
+  for (int64_t i = 0; i < batch; ++i) {
+    const auto from = static_cast<size_t>(indices[static_cast<size_t>(i)]);
+    std::copy_n(data.images.data.begin() + static_cast<std::ptrdiff_t>(from) * imageSize, imageSize,
+                images.data.begin() + i * imageSize);
+    if (!data.labels.empty()) labels.data[static_cast<size_t>(i)] = static_cast<float>(data.labels[from]);
+  }
+  // The batch is bound only while the graph runs: `bindings` keeps only
+  // persistent values, ready to be saved.
+  const std::string& inputName = model_.graph.node(model_.input).name;
+  const bool labelled = model_.labels && !data.labels.empty();
+  const std::string labelsName = labelled ? model_.graph.node(*model_.labels).name : "";
+  bindings[inputName] = std::move(images);
+  if (labelled) bindings[labelsName] = std::move(labels);
+  Expected<std::vector<Tensor>> outputs = (*executable)->run(bindings);
+  bindings.erase(inputName);
+  if (labelled) bindings.erase(labelsName);
+  return outputs;
+}
+
+Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
+                           const Backend& backend) {
+  BatchRunner runner(model, GraphKind::Evaluation, 0, backend);
+  return runEpoch(runner, data, inOrder(static_cast<int64_t>(data.labels.size())), batchSize, weights);
+}
+
+Status train(const Model& model, Bindings<float>& weights, const Dataset& data, const Dataset* validation,
+             const TrainOptions& options, const Backend& backend,
+             const std::function<Status(const EpochReport&)>& onEpoch) {
+  BatchRunner runner(model, GraphKind::TrainStep, options.seed, backend);
+  const auto n = static_cast<int64_t>(data.labels.size());
+  for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
+    const auto start = std::chrono::steady_clock::now();
+    Expected<Metrics> metrics = runEpoch(runner, data, shuffledOrder(n, options.seed, epoch), options.batchSize, weights);
+    if (!metrics) return metrics.error();
+    EpochReport report{epoch + 1, (n + options.batchSize - 1) / options.batchSize, 0, *metrics, std::nullopt};
+    report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (validation) {
+      Expected<Metrics> validationMetrics = evaluate(model, weights, *validation, options.batchSize, backend);
+      if (!validationMetrics) return validationMetrics.error();
+      report.validation = *validationMetrics;
+    }
+    CNNC_TRY(onEpoch(report));
+  }
+  return Status::ok();
+}
+
+}  // namespace cnnc

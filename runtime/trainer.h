@@ -1,0 +1,73 @@
+// Training and evaluation over a dataset: batches in a seeded order, one
+// compiled graph per batch size met (the last, partial batch gets its own,
+// so no example is dropped), and Keras-style metrics per epoch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <span>
+
+#include "compiler/pipeline.h"
+#include "frontends/model.h"
+#include "runtime/cifar10.h"
+#include "runtime/executable.h"
+
+namespace cnnc {
+
+struct Metrics {
+  double loss = 0;      // mean over examples
+  double accuracy = 0;  // fraction of examples whose largest logit is the label
+  int64_t examples = 0;
+};
+
+// Runs one kind of graph of a model on batches of a dataset.
+class BatchRunner {
+ public:
+  BatchRunner(const Model& model, GraphKind kind, uint64_t seed, Backend backend)
+      : model_(model), kind_(kind), seed_(seed), backend_(std::move(backend)) {}
+
+  // Runs on the examples `indices` of `data` (whose labels may be empty for
+  // inference). `bindings` holds the persistent values; missing optimizer
+  // state starts at zero.
+  Expected<std::vector<Tensor>> run(const Dataset& data, std::span<const int64_t> indices, Bindings<float>& bindings);
+
+ private:
+  Expected<Executable*> executableFor(int64_t batch, Bindings<float>& bindings);
+
+  const Model& model_;
+  GraphKind kind_;
+  uint64_t seed_;
+  Backend backend_;
+  std::map<int64_t, std::unique_ptr<Executable>> executables_;
+};
+
+// Test-set loss and accuracy, in inference mode.
+Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
+                           const Backend& backend);
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batchSize = 32;
+  uint64_t seed = 0;
+  int64_t firstEpoch = 0;  // epochs done before (when resuming from a checkpoint)
+};
+
+struct EpochReport {
+  int64_t epoch = 0;  // 1-based, counting the epochs done before
+  int64_t steps = 0;
+  double seconds = 0;
+  Metrics train;
+  std::optional<Metrics> validation;
+};
+
+// Trains `weights` in place for options.epochs epochs; after each epoch
+// calls onEpoch (which prints, saves a checkpoint, ...; its error stops
+// training).
+Status train(const Model& model, Bindings<float>& weights, const Dataset& data, const Dataset* validation,
+             const TrainOptions& options, const Backend& backend,
+             const std::function<Status(const EpochReport&)>& onEpoch);
+
+}  // namespace cnnc

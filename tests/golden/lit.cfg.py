@@ -1,0 +1,17 @@
+# Golden IR tests: each file's RUN: lines run cnnc / cnnc-opt and pipe the
+# output into FileCheck, which matches it against the file's CHECK: lines.
+import os
+import lit.formats
+
+config.name = "cnnc-golden"
+config.test_format = lit.formats.ShTest(execute_external=False)
+config.suffixes = [".test", ".cnn"]
+config.test_source_root = os.path.dirname(__file__)
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+
+config.substitutions.append(("%cnnc-opt", config.cnnc_opt))
+config.substitutions.append(("%cnnc", config.cnnc))
+config.substitutions.append(("%examples", config.examples_dir))
+config.substitutions.append(("FileCheck", config.filecheck))
+# `not` (expects failure) comes from llvm-19-tools as well.
+config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])

@@ -1,0 +1,48 @@
+#include "tools/command_support.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "runtime/npy.h"
+
+namespace cnnc {
+
+void addBackendOption(CLI::App& app, std::string& backend) {
+  app.add_option("--backend", backend, "Execution backend")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"reference"}));
+}
+
+Expected<Backend> backendNamed(const std::string& name) {
+  if (name == "reference") return referenceBackend();
+  return Error{fmt::format("unknown backend {}", name)};
+}
+
+Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed) {
+  if (!weightsPath.empty()) return loadWeights(weightsPath, model);
+  return WeightsFile{initialParameters(model, seed), {}};
+}
+
+Expected<Dataset> cifarFor(const Model& model, const std::string& dataFlag, Cifar10Split split, int64_t limit) {
+  const std::vector<int64_t>& input = model.graph.node(model.input).type.dims;
+  const std::vector<int64_t>& logits = model.graph.node(model.logits).type.dims;
+  if (input[1] != 3 || input[2] != 32 || input[3] != 32 || logits[1] != 10)
+    return Error{fmt::format("model {} takes {} and gives {} classes; CIFAR-10 needs [3,32,32] and 10", model.name,
+                             dimsToString({input.begin() + 1, input.end()}), logits[1])};
+  std::string dir = resolveDataDir(dataFlag);
+  if (dir.empty()) return Error{"no CIFAR-10 directory: pass --data DIR or set CNNC_DATA"};
+  return loadCifar10(dir, split, limit);
+}
+
+Expected<Tensor> readImagesFor(const Model& model, const std::string& path) {
+  Expected<Tensor> images = readNpyFloat(path);
+  if (!images) return images.error();
+  const std::vector<int64_t>& input = model.graph.node(model.input).type.dims;
+  if (images->dims.size() != 4 || images->dims[0] < 1 || !std::equal(input.begin() + 1, input.end(), images->dims.begin() + 1))
+    return Error{fmt::format("{}: images are {}, model {} takes [N,{},{},{}]", path, dimsToString(images->dims),
+                             model.name, input[1], input[2], input[3])};
+  return images;
+}
+
+}  // namespace cnnc

@@ -1,0 +1,30 @@
+// Pieces the driver's subcommands share: the options every model command
+// takes, choosing a backend, and loading weights and data.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "frontends/model.h"
+#include "runtime/cifar10.h"
+#include "runtime/executable.h"
+#include "runtime/parameters.h"
+
+namespace cnnc {
+
+// --backend NAME: "reference" (the interpreter of the reference kernels).
+void addBackendOption(CLI::App& app, std::string& backend);
+Expected<Backend> backendNamed(const std::string& name);
+
+// The model's weights from --weights, or Keras-style initial ones for `seed`.
+Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed);
+
+// CIFAR-10 from --data DIR or CNNC_DATA, checked to fit the model's input
+// ([3, 32, 32]) and output (10 classes).
+Expected<Dataset> cifarFor(const Model& model, const std::string& dataFlag, Cifar10Split split, int64_t limit);
+
+// Images from an .npy file, checked to be [N, C, H, W] of the model's input.
+Expected<Tensor> readImagesFor(const Model& model, const std::string& path);
+
+}  // namespace cnnc
