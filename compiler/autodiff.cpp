@@ -1,6 +1,6 @@
 // Algorithm: reverse-mode differentiation in the IR itself.
-//  1. Mark the nodes that need a gradient: those the loss depends on that
-//     themselves depend on a param.
+//  1. Mark the nodes that need a gradient: those that depend on a param
+//     and to which a gradient flows back from the loss.
 //  2. Count, for each such value, how many gradient contributions it will
 //     receive (one per use by a marked node), to name them: a single
 //     contribution is `<value>.grad`; several are `<value>.grad.<k>`, summed
@@ -45,20 +45,24 @@ class Autodiff {
   }
 
  private:
-  // A value needs a gradient if it depends on a param and the loss depends on it.
+  // A value needs a gradient if it depends on a param and a gradient flows
+  // to it from the loss: it is the loss, or an operand through which a user
+  // that needs a gradient passes one on.
   void markNodes() {
-    std::vector<bool> dependsOnParam(sourceSize_, false), lossDependsOn(sourceSize_, false);
+    std::vector<bool> dependsOnParam(sourceSize_, false);
     for (ValueId id = 0; id < sourceSize_; ++id) {
       const Node& node = graph_.node(id);
       dependsOnParam[id] = node.op == Op::Param;
       for (ValueId operand : node.operands) dependsOnParam[id] = dependsOnParam[id] || dependsOnParam[operand];
     }
-    lossDependsOn[loss_] = true;
-    for (ValueId id = loss_ + 1; id-- > 0;)
-      if (lossDependsOn[id])
-        for (ValueId operand : graph_.node(id).operands) lossDependsOn[operand] = true;
-    needsGrad_.resize(sourceSize_);
-    for (ValueId id = 0; id < sourceSize_; ++id) needsGrad_[id] = dependsOnParam[id] && lossDependsOn[id];
+    needsGrad_.assign(sourceSize_, false);
+    needsGrad_[loss_] = dependsOnParam[loss_];
+    for (ValueId id = loss_ + 1; id-- > 0;) {
+      if (!needsGrad_[id]) continue;
+      const Node& node = graph_.node(id);
+      for (size_t i = 0; i < node.operands.size(); ++i)
+        if (dependsOnParam[node.operands[i]] && receivesGradient(node, i)) needsGrad_[node.operands[i]] = true;
+    }
   }
 
   // Operands that receive a gradient from their user: batch statistics and

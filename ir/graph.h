@@ -34,7 +34,8 @@ struct Node {
 
 class Graph {
  public:
-  explicit Graph(std::string name = "main") : name_(std::move(name)) {}
+  Graph() : Graph("main") {}
+  explicit Graph(std::string name) : name_(std::move(name)) {}
 
   const std::string& name() const { return name_; }
   const std::vector<Node>& nodes() const { return nodes_; }

@@ -1,5 +1,7 @@
 #include "ir/shape_inference_training.h"
 
+#include <limits>
+
 #include <fmt/format.h>
 
 #include "ir/op_checks.h"
@@ -9,6 +11,9 @@ namespace cnnc {
 namespace {
 
 using namespace checks;
+
+// The upper bound of attributes whose only constraint is to be non-negative.
+constexpr double kUnbounded = std::numeric_limits<double>::max();
 
 // The attributes of `attrs` named in `keys`: what the forward op of a
 // backward op takes.
@@ -218,7 +223,7 @@ Expected<TensorType> inferOptimizerOp(Op op, const std::vector<TensorType>& in, 
       if (auto m = floatAttr(op, attrs, "momentum", 0.0, 1.0); !m) return m.error();
       if (auto n = intAttr(op, attrs, "nesterov", 0); !n || *n > 1)
         return fail(fmt::format("{} needs attribute nesterov as 0 or 1", mnemonic(op)));
-      if (auto wd = floatAttr(op, attrs, "weight_decay", 0.0, 1e300); !wd) return wd.error();
+      if (auto wd = floatAttr(op, attrs, "weight_decay", 0.0, kUnbounded); !wd) return wd.error();
       break;
     case Op::AdamMoment: {
       CNNC_TRY(attributeNames(op, attrs, {"decay", "power"}));
@@ -234,16 +239,15 @@ Expected<TensorType> inferOptimizerOp(Op op, const std::vector<TensorType>& in, 
       CNNC_TRY(floatOperand(op, in[3], "step", 0));
       for (std::string_view beta : {"beta1", "beta2"})
         if (auto b = floatAttr(op, attrs, beta, 0.0, 1.0, false); !b) return b.error();
-      if (auto eps = floatAttr(op, attrs, "epsilon", 0.0, 1.0); !eps) return eps.error();
-      if (auto wd = floatAttr(op, attrs, "weight_decay", 0.0, 1e300); !wd) return wd.error();
-      if (auto lr = floatAttr(op, attrs, "learning_rate", 0.0, 1e300); !lr) return lr.error();
+      for (std::string_view key : {"epsilon", "weight_decay", "learning_rate"})
+        if (auto value = floatAttr(op, attrs, key, 0.0, kUnbounded); !value) return value.error();
       return in[0];
     }
     default:
       return fail(fmt::format("{} is not an optimizer op", mnemonic(op)));
   }
   CNNC_TRY(sameTypes(op, in));
-  if (auto lr = floatAttr(op, attrs, "learning_rate", 0.0, 1e300); !lr) return lr.error();
+  if (auto lr = floatAttr(op, attrs, "learning_rate", 0.0, kUnbounded); !lr) return lr.error();
   return in[0];
 }
 

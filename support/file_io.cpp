@@ -64,7 +64,7 @@ Status writeFileAtomically(const std::string& path, std::string_view contents) {
   return Status::ok();
 }
 
-Expected<std::string> readFile(const std::string& path) {
+Expected<std::string> readFile(const std::string& path, size_t maxBytes) {
   FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (file.get() < 0) return ioError(path, "cannot read file");
   std::string contents;
@@ -74,6 +74,8 @@ Expected<std::string> readFile(const std::string& path) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ioError(path, "cannot read file");
     if (n == 0) return contents;
+    if (contents.size() + static_cast<size_t>(n) > maxBytes)
+      return Error{fmt::format("{}: cannot read file: larger than {} MiB", path, maxBytes >> 20)};
     contents.append(buffer, static_cast<size_t>(n));
   }
 }

@@ -13,7 +13,10 @@ namespace cnnc {
 
 Status writeFileAtomically(const std::string& path, std::string_view contents);
 
-// The whole file, or "<path>: cannot read file: <reason>".
-Expected<std::string> readFile(const std::string& path);
+// The whole file, or "<path>: cannot read file: <reason>". Files larger than
+// `maxBytes` are refused rather than read (a model file is small; a path
+// such as /dev/zero would otherwise grow without end).
+inline constexpr size_t kMaxTextFileBytes = size_t{256} << 20;
+Expected<std::string> readFile(const std::string& path, size_t maxBytes = kMaxTextFileBytes);
 
 }  // namespace cnnc

@@ -467,11 +467,11 @@ INSTANTIATE_TEST_SUITE_P(
                   model(R"({"op": "max_pool2d", "pool_size": [2, 3], "padding": [2, 0]})"),
                   "m.json: layers[0].padding: padding [2, 0] must be smaller than pool_size [2, 3]"},
         // Problems found while lowering, at the layer.
-        ErrorCase{
-            "AddWithMismatchedShapes",
-            model(
-                R"({"op": "conv2d", "filters": 4, "kernel_size": 3}, {"op": "conv2d", "filters": 8, "kernel_size": 3, "inputs": ["input"]}, {"op": "add", "inputs": ["conv2d_0", "conv2d_1"]})"),
-            "m.json: layers[2]: add operands must have the same type, got f32[1,4,6,6] and f32[1,8,6,6]"},
+        ErrorCase{"AddWithMismatchedShapes",
+                  model(R"({"op": "conv2d", "filters": 4, "kernel_size": 3},)"
+                        R"({"op": "conv2d", "filters": 8, "kernel_size": 3, "inputs": ["input"]},)"
+                        R"({"op": "add", "inputs": ["conv2d_0", "conv2d_1"]})"),
+                  "m.json: layers[2]: add operands must have the same type, got f32[1,4,6,6] and f32[1,8,6,6]"},
         ErrorCase{"DenseOnAnImage", model(R"({"op": "dense", "units": 10})"),
                   "m.json: layers[0]: dense needs a flat input [N,features], but the model input gives f32[1,3,8,8]; "
                   "add a flatten layer before it"},
@@ -490,12 +490,10 @@ INSTANTIATE_TEST_SUITE_P(
                   R"(m.json: classes: 12 does not match the 10 outputs of the last layer "dense_1")"},
         ErrorCase{"ActivationOnAnOpWithoutOne", model(R"({"op": "flatten", "activation": "relu"})"),
                   "m.json: layers[0].activation: unknown key"},
-        ErrorCase{
-            "LayerNamedLikeAnActivation",
-            model(
-                kFlatten +
-                R"(, {"op": "dense", "units": 2, "activation": "relu", "name": "d"}, {"op": "relu", "name": "d.relu"})"),
-            "m.json: layers[2]: the value name %d.relu is already used by layers[1]; rename the layer"},
+        ErrorCase{"LayerNamedLikeAnActivation",
+                  model(kFlatten + R"(, {"op": "dense", "units": 2, "activation": "relu", "name": "d"},)"
+                                   R"({"op": "relu", "name": "d.relu"})"),
+                  "m.json: layers[2]: the value name %d.relu is already used by layers[1]; rename the layer"},
         ErrorCase{"LayerNamedLabels",
                   model(kFlatten + R"(, {"op": "dense", "units": 2, "name": "labels"})",
                         R"("loss": "softmax_cross_entropy")"),
