@@ -1,6 +1,10 @@
-// cnnc dump MODEL.json: the model's graph in the textual IR.
+// cnnc dump MODEL.json: the model's graph in the textual IR, as imported or
+// (--train) as the whole training step: forward, backward and update.
 #include <memory>
 
+#include <fmt/format.h>
+
+#include "compiler/pipeline.h"
 #include "frontends/json_loader.h"
 #include "ir/printer.h"
 #include "tools/commands.h"
@@ -13,6 +17,8 @@ Command addDumpCommand(CLI::App& parent) {
     std::string model;
     int64_t batch = 1;
     std::string output;
+    bool train = false;
+    bool printAfterAll = false;
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("dump", "Print the model's graph as textual IR");
@@ -21,10 +27,22 @@ Command addDumpCommand(CLI::App& parent) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app->add_option("-o,--output", options->output, "Write to this file instead of stdout");
+  app->add_flag("--train", options->train, "The training step (forward, backward, optimizer update)");
+  app->add_flag("--print-after-all", options->printAfterAll, "Print the graph after every pass, not just the last");
   return {app, [options]() -> Status {
             Expected<Model> model = loadModelFile(options->model, options->batch);
             if (!model) return model.error();
-            return emitText(printGraph(model->graph), options->output);
+            std::string text;
+            PipelineOptions pipeline{options->train ? GraphKind::TrainStep : GraphKind::Evaluation, 0, {}};
+            if (!model->loss && !options->train) pipeline.kind = GraphKind::Inference;
+            if (options->printAfterAll)
+              pipeline.afterPass = [&text](std::string_view pass, const Graph& graph) {
+                text += fmt::format("// ----- after {} -----\n{}", pass, printGraph(graph));
+              };
+            Expected<CompiledGraph> compiled = buildGraph(*model, pipeline);
+            if (!compiled) return compiled.error();
+            if (!options->printAfterAll) text = printGraph(compiled->graph);
+            return emitText(text, options->output);
           }};
 }
 
