@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "runtime/npy.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -123,6 +125,118 @@ TEST_F(CliTest, FailedDumpLeavesNoOutputFile) {
   EXPECT_EQ(r.err, "missing-dir/out.cnn: cannot create file: No such file or directory\n");
   for (const auto& entry : fs::directory_iterator(dir_))
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+}
+
+// Bad input the user may hand any command: each case is the files it
+// writes, the command, and the one line it must print with exit code 1.
+struct BadInput {
+  std::string name;
+  std::vector<std::pair<std::string, std::string>> files;
+  std::string command;  // "cnnc ..." or "cnnc-opt ..."; run in the scratch directory
+  std::string error;
+};
+
+const std::string kSmallModel =
+    R"({"format": "cnnc/1", "input": {"channels": 3, "height": 8, "width": 8}, "layers": [)";
+
+std::vector<BadInput> badInputs() {
+  const std::string seed = (kExamples / "seed.json").string();
+  return {
+      {"kernel_as_string", {{"m.json", kSmallModel + R"({"op": "conv2d", "filters": 4, "kernel_size": "3"}]})"}},
+       "cnnc summary m.json", R"(m.json: layers[0].kernel_size: expected a positive integer or [kh, kw], got "3")"},
+      {"kernel_as_float", {{"m.json", kSmallModel + R"({"op": "conv2d", "filters": 4, "kernel_size": 3.0}]})"}},
+       "cnnc summary m.json", "m.json: layers[0].kernel_size: expected a positive integer or [kh, kw], got 3.0"},
+      {"unknown_op", {{"m.json", kSmallModel + R"({"op": "conv3d", "filters": 4}]})"}}, "cnnc summary m.json",
+       R"(m.json: layers[0].op: unknown op "conv3d")"},
+      {"unknown_key", {{"m.json", kSmallModel + R"({"op": "flatten", "axis": 1}]})"}}, "cnnc dump m.json",
+       R"(m.json: layers[0].axis: unknown key)"},
+      {"self_reference", {{"m.json", kSmallModel + R"({"op": "flatten"}, {"op": "dense", "units": 4, "inputs": ["dense_1"]}]})"}},
+       "cnnc summary m.json", R"(m.json: layers[1].inputs[0]: layer "dense_1" cannot read its own output)"},
+      {"mismatched_add", {{"m.json", kSmallModel + R"({"op": "conv2d", "filters": 4, "kernel_size": 3}, {"op": "add", "inputs": ["input", "conv2d_0"]}]})"}},
+       "cnnc summary m.json", "m.json: layers[1]: add operands must have the same type, got f32[1,3,8,8] and f32[1,4,6,6]"},
+      {"huge_filters", {{"m.json", kSmallModel + R"({"op": "conv2d", "filters": 1099511627776, "kernel_size": 3}, {"op": "flatten"}]})"}},
+       "cnnc summary m.json", "m.json: the tensors of graph @m need 400.0 TiB, over the memory budget of 16.0 GiB"},
+      {"truncated_json", {{"m.json", R"({"format": "cnnc/1", "input": {"channels": 3, "height": 8,)"}}, "cnnc summary m.json",
+       "m.json:1:59: syntax error: unexpected end of input; expected string literal"},
+      {"empty_json", {{"m.json", ""}}, "cnnc dump m.json", "m.json:1:1: syntax error: unexpected end of input; expected '[', '{', or a literal"},
+      {"ir_unknown_op", {{"g.cnn", "graph @g {\n  %x = input : f32[1,3,8,8]\n  %y = conv3d %x : f32[1]\n  return %y\n}\n"}},
+       "cnnc-opt g.cnn", "g.cnn:3:8: unknown op 'conv3d'"},
+      {"ir_cycle", {{"g.cnn", "graph @g {\n  %a = relu %b : f32[2]\n  %b = relu %a : f32[2]\n  return %b\n}\n"}},
+       "cnnc-opt g.cnn", "g.cnn:2:13: use of undefined value %b"},
+      {"ir_truncated", {{"g.cnn", "graph @g {\n  %x = input : f32[1,"}}, "cnnc-opt g.cnn",
+       "g.cnn:2:22: expected an integer but found end of input"},
+      {"truncated_weights", {{"w.safetensors", std::string("\x10\x00\x00\x00\x00\x00\x00\x00{\"a\"", 11)}},
+       "cnnc infer " + seed + " --weights w.safetensors --input x.npy -o out.npy",
+       "w.safetensors: truncated file: header length is 16 bytes but only 3 bytes follow"},
+      {"missing_images", {}, "cnnc grad " + seed + " --weights w.safetensors --input x.npy --labels y.npy -o g.safetensors",
+       "x.npy: cannot read file: No such file or directory"},
+      {"no_data_dir", {}, "env -u CNNC_DATA cnnc train " + seed + " --epochs 1",
+       "no CIFAR-10 directory: pass --data DIR or set CNNC_DATA"},
+      {"data_dir_without_cifar", {}, "cnnc train " + seed + " --epochs 1 --data .",
+       "./data_batch_1.bin: CIFAR-10 batch file not found; pass --data DIR or set the CNNC_DATA environment variable "
+       "to the cifar-10-batches-bin directory"},
+      {"training_without_optimizer", {{"m.json", kSmallModel + R"({"op": "flatten"}, {"op": "dense", "units": 10}]})"}},
+       "cnnc train m.json --data .", "m.json: training needs a loss and an optimizer"},
+  };
+}
+
+class BadInputTest : public CliTest, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(BadInputTest, ExitsWithOneClearLine) {
+  const BadInput& c = GetParam();
+  for (const auto& [name, contents] : c.files) file(name, contents);
+  std::string command = c.command;
+  for (auto [tool, path] : {std::pair{"cnnc-opt ", kCnncOpt}, std::pair{"cnnc ", kCnnc}})
+    if (size_t at = command.find(tool); at != std::string::npos) {
+      command.replace(at, std::string(tool).size(), path + " ");
+      break;
+    }
+  Outcome r = run(command);
+  EXPECT_EQ(r.exitCode, 1) << r.err;
+  EXPECT_EQ(r.err, c.error + "\n");
+  EXPECT_FALSE(fs::exists(dir_ / "out.npy"));
+  EXPECT_FALSE(fs::exists(dir_ / "g.safetensors"));
+}
+
+INSTANTIATE_TEST_SUITE_P(Cli, BadInputTest, ::testing::ValuesIn(badInputs()),
+                         [](const ::testing::TestParamInfo<BadInput>& test) { return test.param.name; });
+
+// A 1-D uint8 .npy file (version 1.0), as numpy.save writes it.
+std::string uint8Npy(const std::vector<uint8_t>& values) {
+  std::string header = fmt::format("{{'descr': '|u1', 'fortran_order': False, 'shape': ({},), }}", values.size());
+  header.resize(128 - 10 - 1, ' ');  // the data starts 64-byte aligned
+  header += '\n';
+  std::string bytes = "\x93NUMPY";
+  bytes += {'\x01', '\x00', static_cast<char>(header.size()), '\x00'};
+  bytes += header;
+  bytes.append(values.begin(), values.end());
+  return bytes;
+}
+
+// init -> infer -> grad on the seed model, through the command line.
+TEST_F(CliTest, InitInferGradOnTheSeedModel) {
+  const std::string seed = (kExamples / "seed.json").string();
+  ASSERT_EQ(run(fmt::format("{} init {} -o w.safetensors --seed 5", kCnnc, seed)).exitCode, 0);
+  cnnc::Tensor images({3, 3, 32, 32});
+  for (size_t i = 0; i < images.data.size(); ++i) images.data[i] = static_cast<float>(i % 17) / 17.0f;
+  ASSERT_TRUE(cnnc::writeNpy((dir_ / "x.npy").string(), images));
+  Outcome infer = run(fmt::format("{} infer {} --weights w.safetensors --input x.npy -o logits.npy --batch 2", kCnnc, seed));
+  ASSERT_EQ(infer.exitCode, 0) << infer.err;
+  cnnc::Expected<cnnc::Tensor> logits = cnnc::readNpyFloat((dir_ / "logits.npy").string());
+  ASSERT_TRUE(logits);
+  EXPECT_EQ(logits->dims, (std::vector<int64_t>{3, 10}));
+
+  // Labels out of range are refused; in range, the loss is printed.
+  file("bad.npy", uint8Npy({1, 2, 10}));
+  Outcome bad = run(fmt::format("{} grad {} --weights w.safetensors --input x.npy --labels bad.npy -o g.safetensors", kCnnc, seed));
+  EXPECT_EQ(bad.exitCode, 1);
+  EXPECT_EQ(bad.err, "bad.npy: label 10 at index 2 is out of range 0..9\n");
+  EXPECT_FALSE(fs::exists(dir_ / "g.safetensors"));
+  file("y.npy", uint8Npy({1, 2, 9}));
+  Outcome grad = run(fmt::format("{} grad {} --weights w.safetensors --input x.npy --labels y.npy -o g.safetensors", kCnnc, seed));
+  ASSERT_EQ(grad.exitCode, 0) << grad.err;
+  EXPECT_EQ(grad.out.rfind("loss ", 0), 0u) << grad.out;
+  EXPECT_TRUE(fs::exists(dir_ / "g.safetensors"));
 }
 
 }  // namespace
