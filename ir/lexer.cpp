@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "ir/printer.h"
+
 namespace cnnc {
 namespace {
 
@@ -36,15 +38,6 @@ TokenKind punctuation(char c) {
   }
 }
 
-std::string quoted(std::string_view name) {
-  std::string text = "\"";
-  for (char c : name) {
-    if (c == '"' || c == '\\') text += '\\';
-    text += c;
-  }
-  return text + '"';
-}
-
 }  // namespace
 
 // fmt prints large and small doubles with an explicit exponent sign (1e+20),
@@ -75,7 +68,7 @@ std::string describe(TokenKind kind) {
 std::string describe(const Token& token) {
   switch (token.kind) {
     case TokenKind::Word: return fmt::format("'{}'", token.text);
-    case TokenKind::String: return quoted(token.text);
+    case TokenKind::String: return quoteName(token.text);
     default: return describe(token.kind);
   }
 }

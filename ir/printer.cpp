@@ -14,18 +14,8 @@ bool isPlainIdentifier(std::string_view name) {
   return true;
 }
 
-// Quoted names escape only the two characters that would end them early.
-std::string quote(std::string_view name) {
-  std::string text = "\"";
-  for (char c : name) {
-    if (c == '"' || c == '\\') text += '\\';
-    text += c;
-  }
-  return text + '"';
-}
-
 std::string spellName(std::string_view name) {
-  return isPlainIdentifier(name) ? std::string(name) : quote(name);
+  return isPlainIdentifier(name) ? std::string(name) : quoteName(name);
 }
 
 std::string printNode(const Graph& graph, const Node& node) {
@@ -45,6 +35,16 @@ std::string printNode(const Graph& graph, const Node& node) {
 }
 
 }  // namespace
+
+std::string quoteName(std::string_view name) {
+  // Only the two characters that would end the name early are escaped.
+  std::string text = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') text += '\\';
+    text += c;
+  }
+  return text + '"';
+}
 
 std::string valueRef(std::string_view name) { return fmt::format("%{}", spellName(name)); }
 

@@ -21,6 +21,10 @@ namespace cnnc {
 
 std::string printGraph(const Graph& graph);
 
+// "name" in double quotes, with " and \ escaped: the spelling of names that
+// are not plain identifiers.
+std::string quoteName(std::string_view name);
+
 // "%name" or %"quoted name": how a value is spelled in text and messages.
 std::string valueRef(std::string_view name);
 

@@ -28,69 +28,56 @@ int64_t spatialSize(const std::vector<int64_t>& dims) {
 
 }  // namespace
 
-template <class T>
-TensorOf<T> conv2d(const TensorOf<T>& x, const TensorOf<T>& w, const TensorOf<T>* bias, const Window& win) {
-  const int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3], F = w.dims[0];
+// Calls visit(xIndex, wIndex, yIndex) for every multiply of a convolution of
+// x [N,C,H,W] with w [F,C,KH,KW] into y [N,F,OH,OW]: the one loop nest that
+// the forward and both backward kernels share. Taps over padding are skipped.
+template <class Visit>
+void forEachConvTap(const std::vector<int64_t>& xDims, const std::vector<int64_t>& wDims, const Window& win,
+                    Visit visit) {
+  const int64_t N = xDims[0], C = xDims[1], H = xDims[2], W = xDims[3], F = wDims[0];
   const int64_t OH = outSize(H, win.kh, win.sh, win.padTop, win.padBottom);
   const int64_t OW = outSize(W, win.kw, win.sw, win.padLeft, win.padRight);
-  TensorOf<T> y({N, F, OH, OW});  // [N,F,OH,OW]
-  const Index4 xi = index4(x.dims), wi = index4(w.dims), yi = index4(y.dims);
+  const Index4 xi = index4(xDims), wi = index4(wDims), yi{F, OH, OW};
   for (int64_t n = 0; n < N; ++n)
     for (int64_t f = 0; f < F; ++f)
       for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          T sum = bias ? bias->data[f] : T{0};
+        for (int64_t ow = 0; ow < OW; ++ow)
           for (int64_t c = 0; c < C; ++c)
             for (int64_t i = 0; i < win.kh; ++i)
               for (int64_t j = 0; j < win.kw; ++j) {
                 int64_t ih = oh * win.sh + i - win.padTop, iw = ow * win.sw + j - win.padLeft;
-                if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                  sum += x.data[xi(n, c, ih, iw)] * w.data[wi(f, c, i, j)];
+                if (ih >= 0 && ih < H && iw >= 0 && iw < W) visit(xi(n, c, ih, iw), wi(f, c, i, j), yi(n, f, oh, ow));
               }
-          y.data[yi(n, f, oh, ow)] = sum;
-        }
+}
+
+std::vector<int64_t> convOutputDims(const std::vector<int64_t>& x, const std::vector<int64_t>& w, const Window& win) {
+  return {x[0], w[0], outSize(x[2], win.kh, win.sh, win.padTop, win.padBottom),
+          outSize(x[3], win.kw, win.sw, win.padLeft, win.padRight)};
+}
+
+template <class T>
+TensorOf<T> conv2d(const TensorOf<T>& x, const TensorOf<T>& w, const TensorOf<T>* bias, const Window& win) {
+  TensorOf<T> y(convOutputDims(x.dims, w.dims, win));  // [N,F,OH,OW]
+  if (bias) {
+    const int64_t F = y.dims[1], S = y.dims[2] * y.dims[3];
+    for (size_t o = 0; o < y.data.size(); ++o) y.data[o] = bias->data[(static_cast<int64_t>(o) / S) % F];
+  }
+  forEachConvTap(x.dims, w.dims, win, [&](int64_t xi, int64_t wi, int64_t yi) { y.data[yi] += x.data[xi] * w.data[wi]; });
   return y;
 }
 
 template <class T>
 TensorOf<T> conv2dBackwardData(const TensorOf<T>& dy, const TensorOf<T>& w, int64_t h, int64_t wd,
                                const Window& win) {
-  const int64_t N = dy.dims[0], F = dy.dims[1], OH = dy.dims[2], OW = dy.dims[3], C = w.dims[1];
-  TensorOf<T> dx({N, C, h, wd});  // [N,C,H,W]
-  const Index4 xi = index4(dx.dims), wi = index4(w.dims), yi = index4(dy.dims);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t f = 0; f < F; ++f)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T g = dy.data[yi(n, f, oh, ow)];
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < win.kh; ++i)
-              for (int64_t j = 0; j < win.kw; ++j) {
-                int64_t ih = oh * win.sh + i - win.padTop, iw = ow * win.sw + j - win.padLeft;
-                if (ih >= 0 && ih < h && iw >= 0 && iw < wd) dx.data[xi(n, c, ih, iw)] += g * w.data[wi(f, c, i, j)];
-              }
-        }
+  TensorOf<T> dx({dy.dims[0], w.dims[1], h, wd});  // [N,C,H,W]
+  forEachConvTap(dx.dims, w.dims, win, [&](int64_t xi, int64_t wi, int64_t yi) { dx.data[xi] += dy.data[yi] * w.data[wi]; });
   return dx;
 }
 
 template <class T>
 TensorOf<T> conv2dBackwardFilter(const TensorOf<T>& x, const TensorOf<T>& dy, const Window& win) {
-  const int64_t N = x.dims[0], C = x.dims[1], H = x.dims[2], W = x.dims[3];
-  const int64_t F = dy.dims[1], OH = dy.dims[2], OW = dy.dims[3];
-  TensorOf<T> dw({F, C, win.kh, win.kw});  // [F,C,KH,KW]
-  const Index4 xi = index4(x.dims), wi = index4(dw.dims), yi = index4(dy.dims);
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t f = 0; f < F; ++f)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          const T g = dy.data[yi(n, f, oh, ow)];
-          for (int64_t c = 0; c < C; ++c)
-            for (int64_t i = 0; i < win.kh; ++i)
-              for (int64_t j = 0; j < win.kw; ++j) {
-                int64_t ih = oh * win.sh + i - win.padTop, iw = ow * win.sw + j - win.padLeft;
-                if (ih >= 0 && ih < H && iw >= 0 && iw < W) dw.data[wi(f, c, i, j)] += g * x.data[xi(n, c, ih, iw)];
-              }
-        }
+  TensorOf<T> dw({dy.dims[1], x.dims[1], win.kh, win.kw});  // [F,C,KH,KW]
+  forEachConvTap(x.dims, dw.dims, win, [&](int64_t xi, int64_t wi, int64_t yi) { dw.data[wi] += dy.data[yi] * x.data[xi]; });
   return dw;
 }
 
