@@ -4,19 +4,25 @@
 
 #include <fmt/format.h>
 
+#include "runtime/jit_executable.h"
 #include "runtime/npy.h"
 
 namespace cnnc {
 
-void addBackendOption(CLI::App& app, std::string& backend) {
-  app.add_option("--backend", backend, "Execution backend")
+void addBackendOptions(CLI::App& app, BackendChoice& choice) {
+  app.add_option("--backend", choice.backend, "jit: generated native code; reference: the reference kernels")
       ->capture_default_str()
-      ->check(CLI::IsMember({"reference"}));
+      ->check(CLI::IsMember({"jit", "reference"}));
+  app.add_option("--target", choice.target, "Instruction set of generated code")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
 }
 
-Expected<Backend> backendNamed(const std::string& name) {
-  if (name == "reference") return referenceBackend();
-  return Error{fmt::format("unknown backend {}", name)};
+Expected<Backend> chooseBackend(const BackendChoice& choice) {
+  if (choice.backend == "reference") return referenceBackend();
+  Expected<Target> target = selectTarget(choice.target);
+  if (!target) return target.error();
+  return jitBackend(*target);
 }
 
 Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed) {

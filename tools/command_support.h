@@ -13,9 +13,14 @@
 
 namespace cnnc {
 
-// --backend NAME: "reference" (the interpreter of the reference kernels).
-void addBackendOption(CLI::App& app, std::string& backend);
-Expected<Backend> backendNamed(const std::string& name);
+// --backend jit|reference (generated code, or the interpreter of the
+// reference kernels) and --target host|avx512|avx2 for generated code.
+struct BackendChoice {
+  std::string backend = "jit";
+  std::string target = "host";
+};
+void addBackendOptions(CLI::App& app, BackendChoice& choice);
+Expected<Backend> chooseBackend(const BackendChoice& choice);
 
 // The model's weights from --weights, or Keras-style initial ones for `seed`.
 Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed);

@@ -12,7 +12,8 @@ namespace cnnc {
 
 Command addEvalCommand(CLI::App& parent) {
   struct Options {
-    std::string model, weights, data, backend = "reference";
+    std::string model, weights, data;
+    BackendChoice backend;
     int64_t batch = 100;
     int64_t limit = -1;
   };
@@ -23,9 +24,9 @@ Command addEvalCommand(CLI::App& parent) {
   app->add_option("--data", options->data, "CIFAR-10 directory (default: $CNNC_DATA)");
   app->add_option("--batch-size", options->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--limit", options->limit, "Evaluate on the first N test images only")->check(CLI::PositiveNumber);
-  addBackendOption(*app, options->backend);
+  addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
-            Expected<Backend> backend = backendNamed(options->backend);
+            Expected<Backend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             Expected<Model> model = loadModelFile(options->model, options->batch);
             if (!model) return model.error();

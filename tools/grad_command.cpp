@@ -66,7 +66,8 @@ Status computeGradients(const std::string& modelPath, const std::string& weights
 
 Command addGradCommand(CLI::App& parent) {
   struct Options {
-    std::string model, weights, input, labels, output, backend = "reference";
+    std::string model, weights, input, labels, output;
+    BackendChoice backend;
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("grad", "Gradient of the mean loss with respect to every parameter");
@@ -76,9 +77,9 @@ Command addGradCommand(CLI::App& parent) {
   app->add_option("--labels", options->labels, "Labels, .npy [N] of int32, int64 or uint8")->required();
   app->add_option("-o,--output", options->output, "Gradients to write (safetensors, named as the parameters)")
       ->required();
-  addBackendOption(*app, options->backend);
+  addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
-            Expected<Backend> backend = backendNamed(options->backend);
+            Expected<Backend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             return computeGradients(options->model, options->weights, options->input, options->labels,
                                     options->output, *backend);

@@ -16,7 +16,8 @@ namespace cnnc {
 
 Command addInferCommand(CLI::App& parent) {
   struct Options {
-    std::string model, weights, input, output, backend = "reference";
+    std::string model, weights, input, output;
+    BackendChoice backend;
     int64_t batch = 256;
   };
   auto options = std::make_shared<Options>();
@@ -26,11 +27,11 @@ Command addInferCommand(CLI::App& parent) {
   app->add_option("--input", options->input, "Images, float32 .npy [N,C,H,W]")->required();
   app->add_option("-o,--output", options->output, "Logits to write, float32 .npy [N,classes]")->required();
   app->add_option("--batch", options->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
-  addBackendOption(*app, options->backend);
+  addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
             Expected<Model> model = loadModelFile(options->model, 1);
             if (!model) return model.error();
-            Expected<Backend> backend = backendNamed(options->backend);
+            Expected<Backend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             Expected<WeightsFile> weights = loadWeights(options->weights, *model);
             if (!weights) return weights.error();

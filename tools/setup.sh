@@ -13,6 +13,7 @@ packages=(
   libgtest-dev                   # unit tests
   libcli11-dev                   # the driver's command line
   python3                        # runs lit
+  python3-torch python3-numpy    # PyTorch: the peer of the agreement tests and benchmarks
 )
 missing=()
 for package in "${packages[@]}"; do

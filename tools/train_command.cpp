@@ -13,7 +13,8 @@ namespace cnnc {
 namespace {
 
 struct TrainCommandOptions {
-  std::string model, data, weights, output, backend = "reference";
+  std::string model, data, weights, output;
+  BackendChoice backend;
   TrainOptions train;
   int64_t limit = -1;
   int64_t testLimit = -1;
@@ -45,7 +46,7 @@ std::string formatEpoch(const EpochReport& report, int64_t lastEpoch) {
 }
 
 Status runTraining(TrainCommandOptions options) {
-  Expected<Backend> backend = backendNamed(options.backend);
+  Expected<Backend> backend = chooseBackend(options.backend);
   if (!backend) return backend.error();
   Expected<Model> model = loadModelFile(options.model, options.train.batchSize);
   if (!model) return model.error();
@@ -87,7 +88,7 @@ Command addTrainCommand(CLI::App& parent) {
   app->add_option("--limit", options->limit, "Train on the first N training images only")->check(CLI::PositiveNumber);
   app->add_option("--test-limit", options->testLimit, "Evaluate on the first N test images only")
       ->check(CLI::PositiveNumber);
-  addBackendOption(*app, options->backend);
+  addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status { return runTraining(*options); }};
 }
 

@@ -77,7 +77,7 @@ def write_safetensors(path, tensors, metadata=None):
         chunks.append(raw)
         offset += len(raw)
     encoded = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    encoded += b" " * (-len(encoded) % 8)  # align the data, as the reference writer does
+    encoded += b" " * (-len(encoded) % 8)  # pad the header so the data is 8-byte aligned (allowed by the format)
     with open(path, "wb") as f:
         f.write(struct.pack("<Q", len(encoded)))
         f.write(encoded)
@@ -403,12 +403,10 @@ class Model:
     def loss_and_grads(self, x, labels, params):
         """Mean softmax cross-entropy over the batch (training mode) and its
         gradient w.r.t. every trainable parameter: (loss float, dict name -> np)."""
-        leaves = {}
-        for name, value in params.items():
-            leaves[name] = value.detach().clone().requires_grad_(name in self.trainable_names())
+        names = self.trainable_names()
+        leaves = {k: v.detach().clone().requires_grad_(k in names) for k, v in params.items()}
         logits = self.forward(x, leaves, training=True, before_softmax=True)
         loss = F.cross_entropy(logits, labels, reduction="mean")
-        names = self.trainable_names()
         grads = torch.autograd.grad(loss, [leaves[n] for n in names], allow_unused=True)
         out = {}
         for n, g in zip(names, grads):

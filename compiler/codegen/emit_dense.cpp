@@ -1,0 +1,97 @@
+// Dense layers as explicit vector code: the vector runs along the
+// contiguous feature axis of both operands, accumulating with fused
+// multiply-adds; partial vectors at the end are masked.
+#include "compiler/codegen/emitters.h"
+
+namespace cnnc {
+namespace {
+
+// Runs body(f0, mask) over [0, count) in vector steps.
+void vectorLoop(KernelBuilder& kb, int64_t count, const std::function<void(llvm::Value*, llvm::Value*)>& body) {
+  kb.loop(0, count, [&](llvm::Value* f0) {
+    body(f0, kb.firstLanes(kb.ir().CreateSub(kb.i64(count), f0)));
+  }, kb.width());
+}
+
+// y [N,U] = x [N,F] . w [U,F]^T + bias; tasks: n.
+int64_t emitForward(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const ValueId x = node.operands[0], w = node.operands[1];
+  const int64_t N = kb.dims(x)[0], F = kb.dims(x)[1], U = kb.dims(w)[0];
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* n) {
+    kb.loop(0, U, [&](llvm::Value* u) {
+      llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
+        vectorLoop(kb, F, [&](llvm::Value* f0, llvm::Value* mask) {
+          llvm::Value* xv = kb.loadLanes(x, ir.CreateAdd(ir.CreateMul(n, kb.i64(F)), f0), 1, mask);
+          llvm::Value* wv = kb.loadLanes(w, ir.CreateAdd(ir.CreateMul(u, kb.i64(F)), f0), 1, mask);
+          ir.CreateStore(kb.fma(xv, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
+        });
+      });
+      llvm::Value* y = kb.sum(acc);
+      if (node.operands.size() == 3) y = ir.CreateFAdd(y, kb.load(node.operands[2], u));
+      kb.store(id, ir.CreateAdd(ir.CreateMul(n, kb.i64(U)), u), y);
+    });
+  });
+  return N;
+}
+
+// dx [N,F] = dy [N,U] . w [U,F]   (operands dy, w; tasks: n), or
+// dw [U,F] = dy [N,U]^T . x [N,F] (operands dy, x; tasks: u): both sum rows
+// of a [*,F] matrix scaled by entries of dy.
+int64_t emitBackward(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const ValueId dy = node.operands[0], rows = node.operands[1];
+  const int64_t N = kb.dims(dy)[0], U = kb.dims(dy)[1], F = kb.dims(rows)[1];
+  const bool data = node.op == Op::DenseBackwardData;
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    vectorLoop(kb, F, [&](llvm::Value* f0, llvm::Value* mask) {
+      llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
+        kb.loop(0, data ? U : N, [&](llvm::Value* k) {
+          // data: dy[n=task, u=k] * w[u=k, f]; weight: dy[n=k, u=task] * x[n=k, f]
+          llvm::Value* scale = data ? kb.load(dy, ir.CreateAdd(ir.CreateMul(task, kb.i64(U)), k))
+                                    : kb.load(dy, ir.CreateAdd(ir.CreateMul(k, kb.i64(U)), task));
+          llvm::Value* row = kb.loadLanes(rows, ir.CreateAdd(ir.CreateMul(k, kb.i64(F)), f0), 1, mask);
+          ir.CreateStore(kb.fma(row, kb.splat(scale), ir.CreateLoad(kb.vectorType(), slot)), slot);
+        });
+      });
+      kb.storeLanes(id, ir.CreateAdd(ir.CreateMul(task, kb.i64(F)), f0), acc, mask);
+    });
+  });
+  return data ? N : U;
+}
+
+// db [C] = the sum of dy [N,C,...] over every axis but the channel; tasks: c.
+int64_t emitBiasGrad(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const ValueId dy = node.operands[0];
+  const auto& d = kb.dims(dy);
+  int64_t spatial = 1;
+  for (size_t axis = 2; axis < d.size(); ++axis) spatial *= d[axis];
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* c) {
+    llvm::AllocaInst* total = kb.variable(ir.getFloatTy(), kb.f32(0.0));
+    kb.loop(0, d[0], [&](llvm::Value* n) {
+      llvm::Value* base = ir.CreateMul(ir.CreateAdd(ir.CreateMul(n, kb.i64(d[1])), c), kb.i64(spatial));
+      kb.loop(0, spatial, [&](llvm::Value* s) {
+        llvm::Value* v = kb.load(dy, ir.CreateAdd(base, s));
+        ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), total), v), total);
+      });
+    });
+    kb.store(id, c, ir.CreateLoad(ir.getFloatTy(), total));
+  });
+  return d[1];
+}
+
+}  // namespace
+
+int64_t emitDense(KernelBuilder& kb, ValueId id) {
+  switch (kb.graph().node(id).op) {
+    case Op::Dense: return emitForward(kb, id);
+    case Op::BiasGrad: return emitBiasGrad(kb, id);
+    default: return emitBackward(kb, id);
+  }
+}
+
+}  // namespace cnnc

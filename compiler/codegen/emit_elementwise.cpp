@@ -1,0 +1,165 @@
+// Elementwise ops: activations and their gradients, add, mul, copies, the
+// dropout mask and the optimizer updates. Each is a formula applied at every
+// element index; the elements are split into tasks of kChunk contiguous
+// elements, and LLVM's loop vectorizer widens the loop.
+#include "compiler/codegen/emitters.h"
+
+#include "runtime/dropout_mask.h"
+
+namespace cnnc {
+namespace {
+
+constexpr int64_t kChunk = 4096;
+
+using Formula = std::function<llvm::Value*(llvm::Value* index)>;
+
+// The dropout mask at `index`: the same counter-based hash as the runtime's
+// dropoutMaskValue, in IR.
+llvm::Value* dropoutMask(KernelBuilder& kb, const Node& node, llvm::Value* index) {
+  auto& ir = kb.ir();
+  auto mix = [&](llvm::Value* z) {
+    z = ir.CreateMul(ir.CreateXor(z, ir.CreateLShr(z, 30)), ir.getInt64(0xbf58476d1ce4e5b9ULL));
+    z = ir.CreateMul(ir.CreateXor(z, ir.CreateLShr(z, 27)), ir.getInt64(0x94d049bb133111ebULL));
+    return ir.CreateXor(z, ir.CreateLShr(z, 31));
+  };
+  const auto seed = static_cast<uint64_t>(*getInt(node.attrs, "seed"));
+  const auto rate = static_cast<float>(*getFloat(node.attrs, "rate"));
+  llvm::Value* step = ir.CreateFPToUI(kb.load(node.operands[0], kb.i64(0)), ir.getInt64Ty());
+  llvm::Value* h = mix(ir.CreateXor(mix(ir.CreateXor(ir.getInt64(mix64(seed)), step)), index));
+  llvm::Value* uniform = ir.CreateFMul(ir.CreateUIToFP(ir.CreateLShr(h, 40), ir.getFloatTy()), kb.f32(1.0 / 16777216.0));
+  return ir.CreateSelect(ir.CreateFCmpOGE(uniform, kb.f32(rate)), kb.f32(1.0f / (1.0f - rate)), kb.f32(0.0));
+}
+
+// The formula of node `node` at element `i`, over its operands at `i`.
+Formula formulaOf(KernelBuilder& kb, const Node& node) {
+  auto& ir = kb.ir();
+  auto in = [&kb, &node](size_t k, llvm::Value* i) { return kb.load(node.operands[k], i); };
+  auto attr = [&](std::string_view key) { return kb.f32(*getFloat(node.attrs, key)); };
+  switch (node.op) {
+    case Op::Relu:
+      return [&, in](llvm::Value* i) { return ir.CreateMaxNum(in(0, i), kb.f32(0.0)); };
+    case Op::Sigmoid:
+      return [&, in](llvm::Value* i) {
+        llvm::Value* e = kb.callMath(llvm::Intrinsic::exp, ir.CreateFNeg(in(0, i)));
+        return ir.CreateFDiv(kb.f32(1.0), ir.CreateFAdd(kb.f32(1.0), e));
+      };
+    case Op::Tanh:
+      return [&, in](llvm::Value* i) { return kb.callLibm("tanhf", in(0, i)); };
+    case Op::Add:
+      return [&, in](llvm::Value* i) {
+        llvm::Value* total = in(0, i);
+        for (size_t k = 1; k < node.operands.size(); ++k) total = ir.CreateFAdd(total, in(k, i));
+        return total;
+      };
+    case Op::Mul:
+      return [&, in](llvm::Value* i) { return ir.CreateFMul(in(0, i), in(1, i)); };
+    case Op::ReluBackward:
+      return [&, in](llvm::Value* i) {
+        return ir.CreateSelect(ir.CreateFCmpOGT(in(1, i), kb.f32(0.0)), in(0, i), kb.f32(0.0));
+      };
+    case Op::SigmoidBackward:
+      return [&, in](llvm::Value* i) {
+        llvm::Value* y = in(1, i);
+        return ir.CreateFMul(ir.CreateFMul(in(0, i), y), ir.CreateFSub(kb.f32(1.0), y));
+      };
+    case Op::TanhBackward:
+      return [&, in](llvm::Value* i) {
+        llvm::Value* y = in(1, i);
+        return ir.CreateFMul(in(0, i), ir.CreateFSub(kb.f32(1.0), ir.CreateFMul(y, y)));
+      };
+    case Op::DropoutMask:
+      return [&](llvm::Value* i) { return dropoutMask(kb, node, i); };
+    case Op::SgdVelocity:  // momentum v - lr g
+      return [&, in, attr](llvm::Value* i) {
+        return ir.CreateFSub(ir.CreateFMul(attr("momentum"), in(0, i)), ir.CreateFMul(attr("learning_rate"), in(1, i)));
+      };
+    case Op::SgdApply:  // w (1 - lr wd) + (v' | momentum v' - lr g | -lr g)
+      return [&, in, attr](llvm::Value* i) {
+        const double lr = *getFloat(node.attrs, "learning_rate");
+        llvm::Value* step = ir.CreateFNeg(ir.CreateFMul(attr("learning_rate"), in(1, i)));
+        if (node.operands.size() == 3)
+          step = *getInt(node.attrs, "nesterov") != 0 ? ir.CreateFAdd(ir.CreateFMul(attr("momentum"), in(2, i)), step)
+                                                      : in(2, i);
+        llvm::Value* decayed = ir.CreateFMul(in(0, i), kb.f32(1.0 - lr * *getFloat(node.attrs, "weight_decay")));
+        return ir.CreateFAdd(decayed, step);
+      };
+    case Op::AdamMoment:  // decay m + (1 - decay) g^power
+      return [&, in](llvm::Value* i) {
+        const double decay = *getFloat(node.attrs, "decay");
+        llvm::Value* g = in(1, i);
+        if (*getInt(node.attrs, "power") == 2) g = ir.CreateFMul(g, g);
+        return ir.CreateFAdd(ir.CreateFMul(kb.f32(decay), in(0, i)), ir.CreateFMul(kb.f32(1.0 - decay), g));
+      };
+    case Op::AdamApply:  // w (1 - lr wd) - lr mhat / (sqrt(vhat) + eps)
+      return [&, in, attr](llvm::Value* i) {
+        llvm::Value* t = kb.load(node.operands[3], kb.i64(0));
+        auto correction = [&](std::string_view beta) {
+          return ir.CreateFSub(kb.f32(1.0), ir.CreateBinaryIntrinsic(llvm::Intrinsic::pow, attr(beta), t));
+        };
+        const double lr = *getFloat(node.attrs, "learning_rate");
+        llvm::Value* mhat = ir.CreateFDiv(in(1, i), correction("beta1"));
+        llvm::Value* vhat = ir.CreateFDiv(in(2, i), correction("beta2"));
+        llvm::Value* denominator = ir.CreateFAdd(kb.callMath(llvm::Intrinsic::sqrt, vhat), attr("epsilon"));
+        llvm::Value* decayed = ir.CreateFMul(in(0, i), kb.f32(1.0 - lr * *getFloat(node.attrs, "weight_decay")));
+        return ir.CreateFSub(decayed, ir.CreateFDiv(ir.CreateFMul(attr("learning_rate"), mhat), denominator));
+      };
+    case Op::Increment:
+      return [&, in](llvm::Value* i) { return ir.CreateFAdd(in(0, i), kb.f32(1.0)); };
+    case Op::Assign:
+      return [in](llvm::Value* i) { return in(1, i); };
+    default:  // flatten, reshape, dropout (inference: the identity): a copy
+      return [in](llvm::Value* i) { return in(0, i); };
+  }
+}
+
+}  // namespace
+
+int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const int64_t elements = *elementCount(node.type);
+  // An assign writes the new value into its param or state.
+  const ValueId destination = node.op == Op::Assign ? node.operands[0] : id;
+  const Formula formula = formulaOf(kb, node);
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
+    llvm::Value* last = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, ir.CreateAdd(first, kb.i64(kChunk)),
+                                                 kb.i64(elements));
+    kb.loop(first, last, [&](llvm::Value* i) { kb.store(destination, i, formula(i)); });
+  });
+  return (elements + kChunk - 1) / kChunk;
+}
+
+int64_t emitDataMovement(KernelBuilder& kb, ValueId id) {
+  // concat: each output channel block copies from its operand; channel_slice:
+  // a block of the operand's channels. Tasks: n.
+  const Node& node = kb.graph().node(id);
+  const std::vector<int64_t>& out = node.type.dims;
+  int64_t spatial = 1;
+  for (size_t axis = 2; axis < out.size(); ++axis) spatial *= out[axis];
+  auto& ir = kb.ir();
+  auto copyBlock = [&](ValueId from, int64_t fromChannels, int64_t fromOffset, int64_t toChannels, int64_t toOffset,
+                       int64_t channels, llvm::Value* n) {
+    llvm::Value* source = ir.CreateMul(ir.CreateAdd(ir.CreateMul(n, kb.i64(fromChannels)), kb.i64(fromOffset)), kb.i64(spatial));
+    llvm::Value* target = ir.CreateMul(ir.CreateAdd(ir.CreateMul(n, kb.i64(toChannels)), kb.i64(toOffset)), kb.i64(spatial));
+    kb.loop(0, channels * spatial, [&](llvm::Value* k) {
+      kb.store(id, ir.CreateAdd(target, k), kb.load(from, ir.CreateAdd(source, k)));
+    });
+  };
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* n) {
+    if (node.op == Op::ChannelSlice) {
+      const ValueId x = node.operands[0];
+      copyBlock(x, kb.dims(x)[1], *getInt(node.attrs, "offset"), out[1], 0, out[1], n);
+      return;
+    }
+    int64_t offset = 0;
+    for (ValueId operand : node.operands) {
+      const int64_t channels = kb.dims(operand)[1];
+      copyBlock(operand, channels, 0, out[1], offset, channels, n);
+      offset += channels;
+    }
+  });
+  return out[0];
+}
+
+}  // namespace cnnc

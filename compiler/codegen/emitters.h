@@ -1,0 +1,27 @@
+// The kernel emitters, one file per family of ops. Each emits the body of
+// the kernel of node `id` into `kb` and returns the node's number of tasks:
+// the units of work [0, tasks) that its kernel's (begin, end) range selects,
+// each independent of the others.
+#pragma once
+
+#include <cstdint>
+
+#include "compiler/codegen/kernel_builder.h"
+
+namespace cnnc {
+
+int64_t emitConvolution(KernelBuilder& kb, ValueId id);   // conv2d and its backward ops
+int64_t emitDense(KernelBuilder& kb, ValueId id);         // dense, its backward ops, bias_grad
+int64_t emitPooling(KernelBuilder& kb, ValueId id);       // max/avg/global pooling and backward
+int64_t emitNormalization(KernelBuilder& kb, ValueId id); // batch_norm in all its forms
+int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xent and backward
+int64_t emitElementwise(KernelBuilder& kb, ValueId id);   // activations, add, mul, copies, optimizers
+int64_t emitDataMovement(KernelBuilder& kb, ValueId id);  // concat, channel_slice
+
+// The sliding window of conv2d and pooling nodes: strides and pads attributes.
+struct WindowAttrs {
+  int64_t sh, sw, padTop, padLeft;
+};
+WindowAttrs windowAttrs(const Node& node);
+
+}  // namespace cnnc

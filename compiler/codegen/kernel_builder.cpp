@@ -1,0 +1,169 @@
+#include "compiler/codegen/kernel_builder.h"
+
+#include <llvm/IR/Intrinsics.h>
+
+namespace cnnc {
+
+KernelBuilder::KernelBuilder(llvm::Module& module, const std::string& name, const Graph& graph,
+                             const BufferLayout& layout, const Target& target)
+    : module_(module), graph_(graph), layout_(layout), target_(target), ir_(module.getContext()) {
+  llvm::LLVMContext& context = module.getContext();
+  auto* i64Type = llvm::Type::getInt64Ty(context);
+  auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context),
+                                       {llvm::PointerType::getUnqual(context), i64Type, i64Type}, false);
+  function_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module);
+  function_->addFnAttr("min-legal-vector-width", std::to_string(target.vectorBits()));
+  function_->addFnAttr("prefer-vector-width", std::to_string(target.vectorBits()));
+  function_->addFnAttr(llvm::Attribute::NoUnwind);
+  // Distinct buffers of one arena never overlap within a kernel's reads and writes.
+  function_->addParamAttr(0, llvm::Attribute::NoAlias);
+  arena_ = function_->getArg(0);
+  begin_ = function_->getArg(1);
+  end_ = function_->getArg(2);
+  ir_.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function_));
+  // Sums may be reassociated: float results then depend on the schedule, within rounding.
+  llvm::FastMathFlags flags;
+  flags.setAllowReassoc();
+  flags.setAllowContract();
+  ir_.setFastMathFlags(flags);
+}
+
+llvm::Value* KernelBuilder::i64(int64_t value) { return ir_.getInt64(static_cast<uint64_t>(value)); }
+llvm::Value* KernelBuilder::f32(double value) { return llvm::ConstantFP::get(ir_.getFloatTy(), value); }
+
+void KernelBuilder::loop(llvm::Value* begin, llvm::Value* end, const std::function<void(llvm::Value*)>& body,
+                         int64_t step) {
+  llvm::LLVMContext& context = ir_.getContext();
+  llvm::BasicBlock* preheader = ir_.GetInsertBlock();
+  auto* header = llvm::BasicBlock::Create(context, "loop", function_);
+  auto* bodyBlock = llvm::BasicBlock::Create(context, "body", function_);
+  auto* exit = llvm::BasicBlock::Create(context, "exit", function_);
+  ir_.CreateBr(header);
+  ir_.SetInsertPoint(header);
+  llvm::PHINode* i = ir_.CreatePHI(ir_.getInt64Ty(), 2, "i");
+  i->addIncoming(begin, preheader);
+  ir_.CreateCondBr(ir_.CreateICmpSLT(i, end), bodyBlock, exit);
+  ir_.SetInsertPoint(bodyBlock);
+  body(i);
+  llvm::Value* next = ir_.CreateAdd(i, i64(step), "", /*HasNUW=*/true, /*HasNSW=*/true);
+  i->addIncoming(next, ir_.GetInsertBlock());
+  ir_.CreateBr(header);
+  ir_.SetInsertPoint(exit);
+}
+
+void KernelBuilder::loop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body, int64_t step) {
+  loop(i64(begin), i64(end), body, step);
+}
+
+void KernelBuilder::when(llvm::Value* condition, const std::function<void()>& then) {
+  llvm::LLVMContext& context = ir_.getContext();
+  auto* thenBlock = llvm::BasicBlock::Create(context, "then", function_);
+  auto* join = llvm::BasicBlock::Create(context, "join", function_);
+  ir_.CreateCondBr(condition, thenBlock, join);
+  ir_.SetInsertPoint(thenBlock);
+  then();
+  ir_.CreateBr(join);
+  ir_.SetInsertPoint(join);
+}
+
+llvm::Type* KernelBuilder::elementType(ValueId id) {
+  switch (graph_.node(id).type.dtype) {
+    case DType::F32: return ir_.getFloatTy();
+    case DType::F64: return ir_.getDoubleTy();
+    case DType::I32: return ir_.getInt32Ty();
+    case DType::I64: return ir_.getInt64Ty();
+  }
+  return ir_.getFloatTy();
+}
+
+llvm::Value* KernelBuilder::index(std::initializer_list<llvm::Value*> coords, const std::vector<int64_t>& dims) {
+  llvm::Value* linear = nullptr;
+  size_t axis = 0;
+  for (llvm::Value* coord : coords) {
+    linear = linear ? ir_.CreateAdd(ir_.CreateMul(linear, i64(dims[axis])), coord) : coord;
+    ++axis;
+  }
+  return linear;
+}
+
+llvm::Value* KernelBuilder::elementPtr(ValueId id, llvm::Value* index) {
+  llvm::Value* base = ir_.CreateConstInBoundsGEP1_64(ir_.getInt8Ty(), arena_, static_cast<uint64_t>(layout_.offsets[id]));
+  // Not inbounds: the lanes of a masked vector access may start before the
+  // buffer (at a padded border); masked-off lanes are never touched.
+  return ir_.CreateGEP(elementType(id), base, index);
+}
+
+llvm::Value* KernelBuilder::load(ValueId id, llvm::Value* index) {
+  return ir_.CreateLoad(elementType(id), elementPtr(id, index));
+}
+
+void KernelBuilder::store(ValueId id, llvm::Value* index, llvm::Value* value) {
+  ir_.CreateStore(value, elementPtr(id, index));
+}
+
+llvm::AllocaInst* KernelBuilder::variable(llvm::Type* type, llvm::Value* initial) {
+  // Allocas in the entry block, so that mem2reg turns them into registers.
+  llvm::IRBuilder<> entry(&function_->getEntryBlock(), function_->getEntryBlock().begin());
+  llvm::AllocaInst* slot = entry.CreateAlloca(type);
+  ir_.CreateStore(initial, slot);
+  return slot;
+}
+
+llvm::VectorType* KernelBuilder::vectorType() {
+  return llvm::FixedVectorType::get(ir_.getFloatTy(), static_cast<unsigned>(width()));
+}
+
+llvm::Value* KernelBuilder::splat(llvm::Value* scalar) {
+  return ir_.CreateVectorSplat(static_cast<unsigned>(width()), scalar);
+}
+
+llvm::Value* KernelBuilder::laneIds() {
+  std::vector<llvm::Constant*> ids;
+  for (int lane = 0; lane < width(); ++lane) ids.push_back(ir_.getInt64(static_cast<uint64_t>(lane)));
+  return llvm::ConstantVector::get(ids);
+}
+
+llvm::Value* KernelBuilder::firstLanes(llvm::Value* count) { return ir_.CreateICmpSLT(laneIds(), splat(count)); }
+
+llvm::Value* KernelBuilder::loadLanes(ValueId id, llvm::Value* base, int64_t stride, llvm::Value* mask) {
+  llvm::Value* zero = llvm::Constant::getNullValue(vectorType());
+  const llvm::Align align(4);
+  if (stride == 1) return ir_.CreateMaskedLoad(vectorType(), elementPtr(id, base), align, mask, zero);
+  // Masked-off lanes may point anywhere: the gather does not touch them.
+  return gatherLanes(id, ir_.CreateAdd(splat(base), ir_.CreateMul(laneIds(), splat(i64(stride)))), mask);
+}
+
+llvm::Value* KernelBuilder::gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask) {
+  llvm::Value* zero = llvm::Constant::getNullValue(vectorType());
+  return ir_.CreateMaskedGather(vectorType(), elementPtr(id, indices), llvm::Align(4), mask, zero);
+}
+
+void KernelBuilder::storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask) {
+  ir_.CreateMaskedStore(vector, elementPtr(id, base), llvm::Align(4), mask);
+}
+
+llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) {
+  return ir_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
+}
+
+llvm::Value* KernelBuilder::accumulate(llvm::Value* initial, const std::function<void(llvm::AllocaInst*)>& update) {
+  llvm::AllocaInst* acc = variable(vectorType(), splat(initial));
+  update(acc);
+  return ir_.CreateLoad(vectorType(), acc);
+}
+
+llvm::Value* KernelBuilder::sum(llvm::Value* vector) { return ir_.CreateFAddReduce(f32(0.0), vector); }
+
+llvm::Value* KernelBuilder::callMath(llvm::Intrinsic::ID id, llvm::Value* x) {
+  return ir_.CreateUnaryIntrinsic(id, x);
+}
+
+llvm::Value* KernelBuilder::callLibm(const char* name, llvm::Value* x) {
+  llvm::FunctionCallee callee =
+      module_.getOrInsertFunction(name, llvm::FunctionType::get(ir_.getFloatTy(), {ir_.getFloatTy()}, false));
+  return ir_.CreateCall(callee, {x});
+}
+
+void KernelBuilder::finish() { ir_.CreateRetVoid(); }
+
+}  // namespace cnnc

@@ -1,0 +1,90 @@
+// The building blocks every kernel emitter uses: one LLVM function per graph
+// node, `void kernel(ptr arena, i64 begin, i64 end)`, computing the tasks
+// [begin, end) of the node (the runtime may split a node's tasks across
+// threads). Loops have constant trip counts wherever the shapes are
+// constants, which they always are: LLVM sees exact bounds and needs no
+// remainder guesswork.
+#pragma once
+
+#include <functional>
+#include <string>
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Module.h>
+
+#include "compiler/codegen/buffer_layout.h"
+#include "compiler/target.h"
+#include "ir/graph.h"
+
+namespace cnnc {
+
+class KernelBuilder {
+ public:
+  KernelBuilder(llvm::Module& module, const std::string& name, const Graph& graph, const BufferLayout& layout,
+                const Target& target);
+
+  llvm::IRBuilder<>& ir() { return ir_; }
+  const Graph& graph() const { return graph_; }
+  int width() const { return target_.vectorWidth; }
+  llvm::Value* taskBegin() const { return begin_; }
+  llvm::Value* taskEnd() const { return end_; }
+
+  llvm::Value* i64(int64_t value);
+  llvm::Value* f32(double value);
+
+  // for (i = begin; i < end; i += step) body(i), with i64 counters.
+  void loop(llvm::Value* begin, llvm::Value* end, const std::function<void(llvm::Value*)>& body, int64_t step = 1);
+  void loop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body, int64_t step = 1);
+  // if (condition) then()
+  void when(llvm::Value* condition, const std::function<void()>& then);
+
+  // The row-major linear index of `coords` in a tensor of `dims`.
+  llvm::Value* index(std::initializer_list<llvm::Value*> coords, const std::vector<int64_t>& dims);
+  const std::vector<int64_t>& dims(ValueId id) const { return graph_.node(id).type.dims; }
+
+  // Scalar access to element `index` (i64) of value `id`'s buffer, of its element type.
+  llvm::Value* load(ValueId id, llvm::Value* index);
+  void store(ValueId id, llvm::Value* index, llvm::Value* value);
+  // A float that lives across loop iterations (an accumulator): a stack slot.
+  llvm::AllocaInst* variable(llvm::Type* type, llvm::Value* initial);
+
+  // Vectors of width() f32 lanes.
+  llvm::VectorType* vectorType();
+  llvm::Value* splat(llvm::Value* scalar);
+  // <0, 1, ..., width-1> as i64 lanes.
+  llvm::Value* laneIds();
+  // Lanes [base, base + width) of value `id` where `mask` is set (0 elsewhere):
+  // contiguous elements when stride is 1, a gather otherwise.
+  llvm::Value* loadLanes(ValueId id, llvm::Value* base, int64_t stride, llvm::Value* mask);
+  // Lanes at arbitrary element indices (an i64 vector) where `mask` is set.
+  llvm::Value* gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask);
+  void storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask);
+  // Lanes whose id is below `count` (an i64): the mask of a partial vector.
+  llvm::Value* firstLanes(llvm::Value* count);
+  llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);
+  // A vector accumulator, zero or `initial` splatted, updated by `update`.
+  llvm::Value* accumulate(llvm::Value* initial, const std::function<void(llvm::AllocaInst*)>& update);
+  llvm::Value* sum(llvm::Value* vector);  // horizontal, in any order
+
+  // Calls a unary libm function (tanhf, ...) or intrinsic on a float.
+  llvm::Value* callMath(llvm::Intrinsic::ID id, llvm::Value* x);
+  llvm::Value* callLibm(const char* name, llvm::Value* x);
+
+  void finish();
+
+ private:
+  llvm::Value* elementPtr(ValueId id, llvm::Value* index);
+  llvm::Type* elementType(ValueId id);
+
+  llvm::Module& module_;
+  const Graph& graph_;
+  const BufferLayout& layout_;
+  const Target& target_;
+  llvm::Function* function_;
+  llvm::IRBuilder<> ir_;
+  llvm::Value* arena_;
+  llvm::Value* begin_;
+  llvm::Value* end_;
+};
+
+}  // namespace cnnc

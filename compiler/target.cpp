@@ -1,0 +1,49 @@
+#include "compiler/target.h"
+
+#include <vector>
+
+#include <fmt/format.h>
+#include <llvm/ADT/StringMap.h>
+#include <llvm/TargetParser/Host.h>
+
+namespace cnnc {
+namespace {
+
+llvm::StringMap<bool> hostFeatures() { return llvm::sys::getHostCPUFeatures(); }
+
+bool hasAll(const llvm::StringMap<bool>& features, const std::vector<std::string_view>& names) {
+  for (std::string_view name : names) {
+    auto it = features.find(name);
+    if (it == features.end() || !it->second) return false;
+  }
+  return true;
+}
+
+// AVX-512 code uses the foundation, double/quad-word and vector-length
+// extensions that every AVX-512 server CPU since Skylake-SP has.
+const std::vector<std::string_view> kAvx512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"};
+const std::vector<std::string_view> kAvx2 = {"avx2", "fma", "f16c"};
+
+}  // namespace
+
+bool hostSupports(std::string_view name) {
+  const llvm::StringMap<bool> features = hostFeatures();
+  if (name == "avx512") return hasAll(features, kAvx512);
+  if (name == "avx2") return hasAll(features, kAvx2);
+  return false;
+}
+
+Expected<Target> selectTarget(std::string_view request) {
+  std::string name(request);
+  if (request == "host") name = hostSupports("avx512") ? "avx512" : "avx2";
+  if (name != "avx512" && name != "avx2")
+    return Error{fmt::format("unknown target {} (expected host, avx512 or avx2)", request)};
+  if (!hostSupports(name))
+    return Error{fmt::format("this machine ({}) cannot run {} code", llvm::sys::getHostCPUName().str(), name)};
+  // AVX-512 code is tuned for the host CPU itself; AVX2 code for Haswell, the
+  // first AVX2 CPU, so that it uses nothing newer even on an AVX-512 host.
+  if (name == "avx512") return Target{name, llvm::sys::getHostCPUName().str(), "", 16};
+  return Target{name, "haswell", "", 8};
+}
+
+}  // namespace cnnc

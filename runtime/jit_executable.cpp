@@ -1,0 +1,148 @@
+#include "runtime/jit_executable.h"
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "compiler/codegen/codegen.h"
+#include "compiler/codegen/llvm_pipeline.h"
+#include "ir/printer.h"
+#include "runtime/jit.h"
+
+namespace cnnc {
+namespace {
+
+using KernelFunction = void (*)(std::byte* arena, int64_t begin, int64_t end);
+
+struct Kernel {
+  KernelFunction function;
+  int64_t tasks;
+};
+
+struct AlignedFree {
+  void operator()(std::byte* p) const { std::free(p); }
+};
+
+// Times a phase into `slot` when the caller asked for times.
+class PhaseTimer {
+ public:
+  explicit PhaseTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
+  ~PhaseTimer() {
+    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  PhaseTimer(const PhaseTimer&) = delete;
+  PhaseTimer& operator=(const PhaseTimer&) = delete;
+
+ private:
+  double* slot_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+class JitExecutable final : public Executable {
+ public:
+  JitExecutable(Graph graph, std::unique_ptr<Jit> jit, std::vector<Kernel> kernels, BufferLayout layout)
+      : graph_(std::move(graph)), jit_(std::move(jit)), kernels_(std::move(kernels)), layout_(std::move(layout)) {
+    const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
+    arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+  }
+
+  Expected<std::vector<Tensor>> run(Bindings<float>& bindings) override {
+    if (!arena_) return Error{"out of memory for the arena"};
+    for (ValueId id = 0; id < graph_.size(); ++id)
+      if (isLeaf(graph_.node(id).op)) CNNC_TRY(bindLeaf(id, bindings));
+    for (const Kernel& kernel : kernels_) kernel.function(arena_.get(), 0, kernel.tasks);
+    for (const Node& node : graph_.nodes())
+      if (node.op == Op::Assign) bindings[graph_.node(node.operands[0]).name] = read(node.operands[0]);
+    std::vector<Tensor> outputs;
+    for (ValueId id : graph_.outputs()) outputs.push_back(read(id));
+    return outputs;
+  }
+
+ private:
+  float* floats(ValueId id) const { return reinterpret_cast<float*>(arena_.get() + layout_.offsets[id]); }
+
+  Tensor read(ValueId id) const {
+    Tensor t(graph_.node(id).type.dims);
+    std::memcpy(t.data.data(), floats(id), t.data.size() * sizeof(float));
+    return t;
+  }
+
+  // The number of classes integer leaf `id` (labels) indexes, from its users.
+  int64_t classesOf(ValueId id) const {
+    for (const Node& node : graph_.nodes())
+      if ((node.op == Op::SoftmaxCrossEntropy || node.op == Op::SoftmaxCrossEntropyBackward) &&
+          node.operands[1] == id)
+        return graph_.node(node.operands[0]).type.dims[1];
+    return std::numeric_limits<int32_t>::max();
+  }
+
+  Status bindLeaf(ValueId id, const Bindings<float>& bindings) {
+    const Node& node = graph_.node(id);
+    auto it = bindings.find(node.name);
+    if (it == bindings.end()) return Error{fmt::format("no value given for {}", valueRef(node.name))};
+    const Tensor& value = it->second;
+    if (value.dims != node.type.dims)
+      return Error{fmt::format("{} must be {}, got {}", valueRef(node.name), dimsToString(node.type.dims),
+                               dimsToString(value.dims))};
+    if (node.type.dtype == DType::F32) {
+      std::memcpy(floats(id), value.data.data(), value.data.size() * sizeof(float));
+      return Status::ok();
+    }
+    // Labels: whole numbers that index a class; generated code trusts them.
+    const int64_t classes = classesOf(id);
+    auto* labels = reinterpret_cast<int32_t*>(floats(id));
+    for (size_t i = 0; i < value.data.size(); ++i) {
+      const float v = value.data[i];
+      if (!(v >= 0 && v < static_cast<float>(classes)) || v != static_cast<float>(static_cast<int32_t>(v)))
+        return Error{fmt::format("label {} is out of range for {} classes", v, classes)};
+      labels[i] = static_cast<int32_t>(v);
+    }
+    return Status::ok();
+  }
+
+  Graph graph_;
+  std::unique_ptr<Jit> jit_;
+  std::vector<Kernel> kernels_;
+  BufferLayout layout_;
+  std::unique_ptr<std::byte[], AlignedFree> arena_;
+};
+
+Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, CompileTimes* times) {
+  for (const Node& node : graph.nodes())
+    if (isLeaf(node.op) && node.type.dtype != DType::F32 && node.type.dtype != DType::I32)
+      return Error{fmt::format("generated code takes f32 and i32 inputs only, {} is {}", valueRef(node.name),
+                               toString(node.type))};
+  Expected<GeneratedCode> code = [&] {
+    PhaseTimer timer(times ? &times->codegen : nullptr);
+    return generateCode(graph, target);
+  }();
+  if (!code) return code.error();
+  Expected<std::unique_ptr<llvm::TargetMachine>> machine = createTargetMachine(target);
+  if (!machine) return machine.error();
+  {
+    PhaseTimer timer(times ? &times->optimize : nullptr);
+    optimizeModule(*code->module, **machine);
+  }
+  PhaseTimer timer(times ? &times->machineCode : nullptr);
+  Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
+  if (!jit) return jit.error();
+  CNNC_TRY((*jit)->addModule(std::move(code->module), std::move(code->context)));
+  std::vector<Kernel> kernels;
+  for (const KernelInfo& info : code->kernels) {
+    Expected<void*> address = (*jit)->lookup(info.symbol);
+    if (!address) return address.error();
+    kernels.push_back({reinterpret_cast<KernelFunction>(*address), info.tasks});
+  }
+  return std::unique_ptr<Executable>(
+      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(kernels), std::move(code->layout)));
+}
+
+}  // namespace
+
+Backend jitBackend(const Target& target, CompileTimes* times) {
+  return [target, times](Graph graph) { return compile(std::move(graph), target, times); };
+}
+
+}  // namespace cnnc
