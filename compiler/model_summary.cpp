@@ -12,7 +12,13 @@ int64_t countElements(const Graph& graph, const std::vector<ValueId>& values) {
   return total;
 }
 
-// 122570 -> "122,570", as Keras prints counts.
+std::string countAndSize(int64_t count, int64_t bytesPerParam) {
+  return fmt::format("{} ({:.2f} KiB)", withThousands(count),
+                     static_cast<double>(count * bytesPerParam) / 1024.0);
+}
+
+}  // namespace
+
 std::string withThousands(int64_t value) {
   std::string digits = fmt::format("{}", value);
   std::string text;
@@ -22,13 +28,6 @@ std::string withThousands(int64_t value) {
   }
   return text;
 }
-
-std::string countAndSize(int64_t count, int64_t bytesPerParam) {
-  return fmt::format("{} ({:.2f} KiB)", withThousands(count),
-                     static_cast<double>(count * bytesPerParam) / 1024.0);
-}
-
-}  // namespace
 
 ModelSummary summarize(const Model& model) {
   const Graph& graph = model.graph;

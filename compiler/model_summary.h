@@ -33,6 +33,9 @@ struct ModelSummary {
 
 ModelSummary summarize(const Model& model);
 
+// 122570 -> "122,570", as Keras prints counts.
+std::string withThousands(int64_t value);
+
 // The table as printed by `cnnc summary`.
 std::string formatSummary(const ModelSummary& summary);
 

@@ -1,5 +1,7 @@
 #include "compiler/pipeline.h"
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 #include "compiler/passes.h"
@@ -8,20 +10,27 @@
 namespace cnnc {
 namespace {
 
-// Runs each pass's result through the verifier and the afterPass hook.
+// Runs each pass's result through the verifier and the afterPass hook, and
+// times the passes (the time since the previous pass finished, verification
+// excluded).
 class PassRunner {
  public:
-  explicit PassRunner(const PipelineOptions& options) : options_(options) {}
+  explicit PassRunner(const PipelineOptions& options)
+      : options_(options), last_(std::chrono::steady_clock::now()) {}
 
-  Status finished(std::string_view pass, const Graph& graph) const {
+  Status finished(std::string_view pass, const Graph& graph) {
+    if (options_.times && pass != "import")
+      options_.times->add(std::string(pass), std::chrono::duration<double>(std::chrono::steady_clock::now() - last_).count());
     if (Status status = verify(graph); !status)
       return Error{fmt::format("internal error: the graph after pass {} is invalid: {}", pass, status.error().message)};
     if (options_.afterPass) options_.afterPass(pass, graph);
+    last_ = std::chrono::steady_clock::now();
     return Status::ok();
   }
 
  private:
   const PipelineOptions& options_;
+  std::chrono::steady_clock::time_point last_;
 };
 
 Status requireLoss(const Model& model, std::string_view job) {

@@ -16,6 +16,7 @@
 #include "frontends/model.h"
 #include "ir/error.h"
 #include "ir/graph.h"
+#include "support/phase_times.h"
 
 namespace cnnc {
 
@@ -26,6 +27,8 @@ struct PipelineOptions {
   uint64_t seed = 0;  // seeds the dropout masks of training graphs
   // Called after every pass with its name and the graph it produced.
   std::function<void(std::string_view pass, const Graph& graph)> afterPass;
+  // If given, records how long each pass took.
+  PhaseTimes* times = nullptr;
 };
 
 struct CompiledGraph {

@@ -1,6 +1,5 @@
 #include "runtime/jit_executable.h"
 
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -23,21 +22,6 @@ struct Kernel {
 
 struct AlignedFree {
   void operator()(std::byte* p) const { std::free(p); }
-};
-
-// Times a phase into `slot` when the caller asked for times.
-class PhaseTimer {
- public:
-  explicit PhaseTimer(double* slot) : slot_(slot), start_(std::chrono::steady_clock::now()) {}
-  ~PhaseTimer() {
-    if (slot_) *slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  }
-  PhaseTimer(const PhaseTimer&) = delete;
-  PhaseTimer& operator=(const PhaseTimer&) = delete;
-
- private:
-  double* slot_;
-  std::chrono::steady_clock::time_point start_;
 };
 
 class JitExecutable final : public Executable {
@@ -109,23 +93,23 @@ class JitExecutable final : public Executable {
   std::unique_ptr<std::byte[], AlignedFree> arena_;
 };
 
-Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, CompileTimes* times) {
+Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times) {
   for (const Node& node : graph.nodes())
     if (isLeaf(node.op) && node.type.dtype != DType::F32 && node.type.dtype != DType::I32)
       return Error{fmt::format("generated code takes f32 and i32 inputs only, {} is {}", valueRef(node.name),
                                toString(node.type))};
   Expected<GeneratedCode> code = [&] {
-    PhaseTimer timer(times ? &times->codegen : nullptr);
+    PhaseTimer timer(times, "codegen");
     return generateCode(graph, target);
   }();
   if (!code) return code.error();
   Expected<std::unique_ptr<llvm::TargetMachine>> machine = createTargetMachine(target);
   if (!machine) return machine.error();
   {
-    PhaseTimer timer(times ? &times->optimize : nullptr);
+    PhaseTimer timer(times, "llvm-O3");
     optimizeModule(*code->module, **machine);
   }
-  PhaseTimer timer(times ? &times->machineCode : nullptr);
+  PhaseTimer timer(times, "machine-code");
   Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
   if (!jit) return jit.error();
   CNNC_TRY((*jit)->addModule(std::move(code->module), std::move(code->context)));
@@ -141,7 +125,7 @@ Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target,
 
 }  // namespace
 
-Backend jitBackend(const Target& target, CompileTimes* times) {
+Backend jitBackend(const Target& target, PhaseTimes* times) {
   return [target, times](Graph graph) { return compile(std::move(graph), target, times); };
 }
 

@@ -7,17 +7,12 @@
 
 #include "compiler/target.h"
 #include "runtime/executable.h"
+#include "support/phase_times.h"
 
 namespace cnnc {
 
-// Seconds spent in each phase of compiling one graph.
-struct CompileTimes {
-  double codegen = 0;      // graph -> LLVM IR
-  double optimize = 0;     // LLVM's O3 pipeline
-  double machineCode = 0;  // LLVM IR -> native code, in the JIT
-};
-
-// Compiles graphs for `target`; `times`, if given, accumulates the phases.
-Backend jitBackend(const Target& target, CompileTimes* times = nullptr);
+// Compiles graphs for `target`; `times`, if given, records the phases
+// "codegen" (graph -> LLVM IR), "llvm-O3" and "machine-code" (in the JIT).
+Backend jitBackend(const Target& target, PhaseTimes* times = nullptr);
 
 }  // namespace cnnc

@@ -10,6 +10,7 @@ int main(int argc, char** argv) {
   std::vector<cnnc::Command> commands = {
       cnnc::addSummaryCommand(app),
       cnnc::addDumpCommand(app),
+      cnnc::addCompileCommand(app),
       cnnc::addInitCommand(app),
       cnnc::addInferCommand(app),
       cnnc::addGradCommand(app),

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "frontends/json_loader.h"
 #include "runtime/jit_executable.h"
 #include "runtime/npy.h"
 
@@ -39,6 +40,26 @@ Expected<Dataset> cifarFor(const Model& model, const std::string& dataFlag, Cifa
   std::string dir = resolveDataDir(dataFlag);
   if (dir.empty()) return Error{"no CIFAR-10 directory: pass --data DIR or set CNNC_DATA"};
   return loadCifar10(dir, split, limit);
+}
+
+Expected<ModelGraph> importAndBuild(const std::string& path, int64_t batch, PipelineOptions options,
+                                    PhaseTimes* times) {
+  Expected<Model> model = [&] {
+    PhaseTimer timer(times, "frontend");
+    return loadModelFile(path, batch);
+  }();
+  if (!model) return model.error();
+  if (options.kind == GraphKind::Evaluation && !model->loss) options.kind = GraphKind::Inference;
+  options.times = times;
+  Expected<CompiledGraph> compiled = buildGraph(*model, options);
+  if (!compiled) return compiled.error();
+  return ModelGraph{std::move(*model), std::move(*compiled)};
+}
+
+std::string formatPhaseTimes(const PhaseTimes& times) {
+  std::string text = "phase                 seconds\n";
+  for (const auto& [phase, seconds] : times.phases()) text += fmt::format("{:<20}{:>9.4f}\n", phase, seconds);
+  return text + fmt::format("{:<20}{:>9.4f}\n", "total", times.total());
 }
 
 Expected<Tensor> readImagesFor(const Model& model, const std::string& path) {

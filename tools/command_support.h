@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "compiler/pipeline.h"
 #include "frontends/model.h"
 #include "runtime/cifar10.h"
 #include "runtime/executable.h"
@@ -28,6 +29,18 @@ Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsP
 // CIFAR-10 from --data DIR or CNNC_DATA, checked to fit the model's input
 // ([3, 32, 32]) and output (10 classes).
 Expected<Dataset> cifarFor(const Model& model, const std::string& dataFlag, Cifar10Split split, int64_t limit);
+
+// A model's graph of one kind, through the frontend and the pipeline,
+// recording the phases in `times` (which may be null).
+struct ModelGraph {
+  Model model;
+  CompiledGraph compiled;
+};
+Expected<ModelGraph> importAndBuild(const std::string& path, int64_t batch, PipelineOptions options,
+                                    PhaseTimes* times);
+
+// The `--time-passes` report: one line per phase, then the total.
+std::string formatPhaseTimes(const PhaseTimes& times);
 
 // Images from an .npy file, checked to be [N, C, H, W] of the model's input.
 Expected<Tensor> readImagesFor(const Model& model, const std::string& path);

@@ -18,6 +18,7 @@ struct Command {
 
 Command addSummaryCommand(CLI::App& parent);
 Command addDumpCommand(CLI::App& parent);
+Command addCompileCommand(CLI::App& parent);
 Command addInitCommand(CLI::App& parent);
 Command addInferCommand(CLI::App& parent);
 Command addGradCommand(CLI::App& parent);

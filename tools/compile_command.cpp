@@ -1,0 +1,76 @@
+// cnnc compile MODEL.json: compiles a model's graph to native code, verifies
+// it at every step, and reports what came out: the target, the nodes, the
+// parameters, the arena and how long each phase took.
+#include <map>
+#include <memory>
+
+#include <fmt/format.h>
+
+#include "compiler/codegen/buffer_layout.h"
+#include "compiler/model_summary.h"
+#include "ir/verifier.h"
+#include "runtime/jit_executable.h"
+#include "tools/command_support.h"
+#include "tools/commands.h"
+
+namespace cnnc {
+namespace {
+
+struct CompileOptions {
+  std::string model, target = "host";
+  int64_t batch = 32;
+  bool inference = false;
+  bool timePasses = false;
+};
+
+// "conv2d 3, relu 4, ...": how many nodes of each op, leaves left out.
+std::string opCounts(const Graph& graph) {
+  std::map<std::string_view, int> counts;
+  for (const Node& node : graph.nodes())
+    if (!isLeaf(node.op)) ++counts[mnemonic(node.op)];
+  std::string text;
+  for (const auto& [op, count] : counts) text += fmt::format("{}{} {}", text.empty() ? "" : ", ", op, count);
+  return text;
+}
+
+Status compileModel(const CompileOptions& options) {
+  Expected<Target> target = selectTarget(options.target);
+  if (!target) return target.error();
+  PhaseTimes times;
+  const bool train = !options.inference;
+  Expected<ModelGraph> built = importAndBuild(options.model, options.batch,
+                                              {train ? GraphKind::TrainStep : GraphKind::Inference, 0, {}}, &times);
+  if (!built) return built.error();
+  const Graph& graph = built->compiled.graph;
+  Expected<std::unique_ptr<Executable>> executable = jitBackend(*target, &times)(graph);
+  if (!executable) return executable.error();
+  const ModelSummary summary = summarize(built->model);
+  size_t computed = 0;
+  for (const Node& node : graph.nodes()) computed += !isLeaf(node.op);
+  fmt::print("model {}: {} at batch {}, target {} ({})\n", built->model.name,
+             train ? "training step" : "inference", options.batch, target->name, target->cpu);
+  fmt::print("nodes: {} computed ({})\n", computed, opCounts(graph));
+  fmt::print("parameters: {} trainable, {} non-trainable\n", withThousands(summary.trainable),
+             withThousands(summary.nonTrainable));
+  fmt::print("arena: {}\n", formatBytes(layoutBuffers(graph).arenaBytes));
+  fmt::print("compile time: {:.3f} s\n", times.total());
+  if (options.timePasses) fmt::print(stderr, "{}", formatPhaseTimes(times));
+  return Status::ok();
+}
+
+}  // namespace
+
+Command addCompileCommand(CLI::App& parent) {
+  auto options = std::make_shared<CompileOptions>();
+  CLI::App* app = parent.add_subcommand("compile", "Compile a model to native code and report on it");
+  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--target", options->target, "Instruction set of generated code")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  app->add_flag("--infer", options->inference, "Compile the inference graph instead of the training step");
+  app->add_flag("--time-passes", options->timePasses, "Print how long each compiler phase took (stderr)");
+  return {app, [options]() -> Status { return compileModel(*options); }};
+}
+
+}  // namespace cnnc
