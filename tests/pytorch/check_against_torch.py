@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """External check: cnnc's `infer` and `grad` agree with PyTorch (float64).
 
-Usage: check_against_torch.py CNNC_BINARY [MODEL.json ...]
+Usage: check_against_torch.py CNNC_BINARY [--with "ARGS"] [MODEL.json ...]
+
+--with adds ARGS to every `cnnc infer` and `cnnc grad` command, to check a
+backend or target: --with "--target avx2", --with "--backend reference".
 
 For every model in tests/pytorch/models (or the ones given), in a temporary
 directory:
@@ -39,6 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+# Extra arguments of every infer and grad command (--with).
+BACKEND_ARGS = []
 
 try:
     import numpy as np
@@ -227,7 +233,8 @@ def check_model(cnnc, path, index, workdir, report):
     for label, extra in (("W0", ["--batch", "2"]), ("W1", [])):
         try:
             out_file = os.path.join(workdir, f"logits_{label}.npy")
-            run([cnnc, "infer", model_file, "--weights", files[label], "--input", files["x"], "-o", out_file] + extra,
+            run([cnnc, "infer", model_file, "--weights", files[label], "--input", files["x"], "-o", out_file] + extra
+                + BACKEND_ARGS,
                 f"{name}: cnnc infer {label}")
             got = np.load(out_file)
             if got.dtype != np.float32:
@@ -254,7 +261,7 @@ def check_grad(cnnc, name, model, model_file, files, expected, reference, f32_er
     """Gradients and loss of `cnnc grad` vs. PyTorch autograd in training
     mode. Every disagreeing tensor is reported, not only the first."""
     stdout = run([cnnc, "grad", model_file, "--weights", files["W1"], "--input", files["x"], "--labels", files["y"],
-                  "-o", files["g"]], f"{name}: cnnc grad")
+                  "-o", files["g"]] + BACKEND_ARGS, f"{name}: cnnc grad")
     loss_lines = [line for line in stdout.splitlines() if line.startswith("loss ")]
     if len(loss_lines) != 1:
         raise Disagreement(f"{name}: grad: expected one `loss <value>` line on stdout, got {stdout!r}")
@@ -296,13 +303,17 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     cnnc = os.path.abspath(argv[1])
+    args = argv[2:]
+    if args[:1] == ["--with"] and len(args) >= 2:
+        BACKEND_ARGS.extend(args[1].split())
+        args = args[2:]
     if not (os.path.isfile(cnnc) and os.access(cnnc, os.X_OK)):
         print(f"FAIL: {cnnc} is not an executable", file=sys.stderr)
         return 1
     torch.set_num_threads(1)  # tiny tensors: threads only add contention on a loaded machine
     here = os.path.dirname(os.path.abspath(__file__))
     all_models = sorted(glob.glob(os.path.join(here, "models", "*.json")))
-    models = [os.path.abspath(p) for p in argv[2:]] or all_models
+    models = [os.path.abspath(p) for p in args] or all_models
     if not models:
         print("FAIL: no models found under tests/pytorch/models", file=sys.stderr)
         return 1
