@@ -177,8 +177,10 @@ Result<float> Network::trainStep(const float* images, const int32_t* labels, int
     if (count != impl_->model.batch)
       return Error{fmt::format("trainStep takes exactly one batch of {} images, got {}", impl_->model.batch, count)};
     if (!images || !labels) return Error{"trainStep was given no images or no labels (a null pointer)"};
-    if (!impl_->training || impl_->training->seed != impl_->dropoutSeed)
+    // (Re)compiled when initWeights has changed the dropout seed since.
+    if (!impl_->training || impl_->training->seed != impl_->dropoutSeed) {
       if (Status compiled = impl_->compileTraining(); !compiled) return Error{compiled.message()};
+    }
     // Optimizer state starts at zero whenever the weights came without it.
     addMissingState(impl_->training->graph, *impl_->weights);
     Tensor batch(impl_->inputDims());

@@ -136,6 +136,9 @@ struct BadInput {
   std::string error;
 };
 
+// Test names print the case's name, not its bytes.
+void PrintTo(const BadInput& c, std::ostream* os) { *os << c.name; }
+
 const std::string kSmallModel =
     R"({"format": "cnnc/1", "input": {"channels": 3, "height": 8, "width": 8}, "layers": [)";
 

@@ -332,6 +332,8 @@ struct ErrorCase {
   std::string error;
 };
 
+void PrintTo(const ErrorCase& test, std::ostream* out) { *out << test.name; }
+
 class JsonErrorTest : public testing::TestWithParam<ErrorCase> {};
 
 TEST_P(JsonErrorTest, ReportsTheExactMessage) { EXPECT_EQ(errorOf(GetParam().json), GetParam().error); }

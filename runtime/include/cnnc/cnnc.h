@@ -117,7 +117,8 @@ class CNNC_API Network {
   // Weights or a checkpoint (safetensors, as `cnnc init` and `cnnc train -o`
   // write them): every parameter and running statistic of the model, with
   // its exact shape. A checkpoint's optimizer state is kept, so trainStep
-  // resumes where it stopped. On error the current weights are unchanged.
+  // resumes where it stopped (its dropout masks still seeded by the last
+  // initWeights, else 0). On error the current weights are unchanged.
   Status loadWeights(const std::string& safetensorsPath);
 
   // Writes the weights, with the optimizer state once trainStep has run (a
@@ -125,8 +126,9 @@ class CNNC_API Network {
   // left at `path`.
   Status saveWeights(const std::string& path) const;
 
-  // The logits of `count` >= 1 images, [count, C, H, W] row-major floats
-  // (CIFAR-10 style: pixel / 255), as [count, classes()] row-major. Images go
+  // The logits of `count` >= 1 images, count * C * H * W floats in [count,
+  // C, H, W] row-major order (CIFAR-10 style: pixel / 255), as [count,
+  // classes()] row-major. Images go
   // through in batches of batch(); the last batch, if partial, is padded, so
   // any count runs the code compiled by load (inference mode: batch_norm uses
   // its running statistics, dropout is the identity).
