@@ -16,6 +16,7 @@
 #include "frontends/json_loader.h"
 #include "runtime/jit_executable.h"
 #include "runtime/parameters.h"
+#include "runtime/trainer.h"
 
 namespace cnnc::api {
 namespace {
@@ -52,6 +53,9 @@ struct TrainingCode {
 }  // namespace
 
 struct Network::Impl {
+  Impl(Model compiledModel, Target chosen)
+      : model(std::move(compiledModel)), target(std::move(chosen)), backend(jitBackend(target)) {}
+
   Model model;
   Target target;
   Backend backend;
@@ -71,16 +75,8 @@ struct Network::Impl {
     return buildGraph(model, options);
   }
 
-  // The batch (`images`, and `labels` for training) is bound only while the
-  // graph runs, so that `weights` holds only persistent values, ready to save.
   Expected<std::vector<Tensor>> run(Executable& code, Tensor images, std::optional<Tensor> labels) {
-    const std::string& inputName = model.graph.node(model.input).name;
-    (*weights)[inputName] = std::move(images);
-    if (labels) (*weights)[model.graph.node(*model.labels).name] = std::move(*labels);
-    Expected<std::vector<Tensor>> outputs = code.run(*weights);
-    weights->erase(inputName);
-    if (labels) weights->erase(model.graph.node(*model.labels).name);
-    return outputs;
+    return runOnBatch(code, model, *weights, std::move(images), std::move(labels));
   }
 
   Status compileTraining() {
@@ -107,7 +103,7 @@ Result<Network> Network::load(const std::string& modelJsonPath, int64_t batch, c
     if (!model) return fromInternal(model.error());
     Expected<Target> chosen = selectTarget(target);
     if (!chosen) return fromInternal(chosen.error());
-    auto impl = std::make_unique<Impl>(Impl{std::move(*model), *chosen, jitBackend(*chosen), {}, {}, {}, 0});
+    auto impl = std::make_unique<Impl>(std::move(*model), *chosen);
     Expected<CompiledGraph> compiled = impl->build(GraphKind::Inference, 0);
     if (!compiled) return fromInternal(compiled.error());
     Expected<std::unique_ptr<Executable>> code = impl->backend(std::move(compiled->graph));
@@ -187,10 +183,10 @@ Result<float> Network::trainStep(const float* images, const int32_t* labels, int
     std::copy_n(images, count * impl_->imageSize(), batch.data.begin());
     // Labels are bound as floats, as every integer leaf is; the generated
     // code checks that each is a class index before the step changes anything.
-    Tensor classes({count});
-    std::transform(labels, labels + count, classes.data.begin(), [](int32_t l) { return static_cast<float>(l); });
+    Tensor labelValues({count});
+    std::transform(labels, labels + count, labelValues.data.begin(), [](int32_t l) { return static_cast<float>(l); });
     Expected<std::vector<Tensor>> outputs =
-        impl_->run(*impl_->training->executable, std::move(batch), std::move(classes));
+        impl_->run(*impl_->training->executable, std::move(batch), std::move(labelValues));
     if (!outputs) return fromInternal(outputs.error());
     return (*outputs)[1].data[0];
   });

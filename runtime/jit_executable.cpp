@@ -9,6 +9,7 @@
 #include "compiler/codegen/llvm_pipeline.h"
 #include "ir/printer.h"
 #include "runtime/jit.h"
+#include "runtime/thread_pool.h"
 
 namespace cnnc {
 namespace {
@@ -26,8 +27,13 @@ struct AlignedFree {
 
 class JitExecutable final : public Executable {
  public:
-  JitExecutable(Graph graph, std::unique_ptr<Jit> jit, std::vector<Kernel> kernels, BufferLayout layout)
-      : graph_(std::move(graph)), jit_(std::move(jit)), kernels_(std::move(kernels)), layout_(std::move(layout)) {
+  JitExecutable(Graph graph, std::unique_ptr<Jit> jit, std::vector<Kernel> kernels, BufferLayout layout,
+                std::shared_ptr<ThreadPool> pool)
+      : graph_(std::move(graph)),
+        jit_(std::move(jit)),
+        kernels_(std::move(kernels)),
+        layout_(std::move(layout)),
+        pool_(std::move(pool)) {
     const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
     arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
   }
@@ -36,7 +42,8 @@ class JitExecutable final : public Executable {
     if (!arena_) return Error{"out of memory for the arena"};
     for (ValueId id = 0; id < graph_.size(); ++id)
       if (isLeaf(graph_.node(id).op)) CNNC_TRY(bindLeaf(id, bindings));
-    for (const Kernel& kernel : kernels_) kernel.function(arena_.get(), 0, kernel.tasks);
+    for (const Kernel& kernel : kernels_)
+      pool_->parallelFor(kernel.tasks, [&](int64_t begin, int64_t end) { kernel.function(arena_.get(), begin, end); });
     for (const Node& node : graph_.nodes())
       if (node.op == Op::Assign) bindings[graph_.node(node.operands[0]).name] = read(node.operands[0]);
     std::vector<Tensor> outputs;
@@ -90,10 +97,12 @@ class JitExecutable final : public Executable {
   std::unique_ptr<Jit> jit_;
   std::vector<Kernel> kernels_;
   BufferLayout layout_;
+  std::shared_ptr<ThreadPool> pool_;
   std::unique_ptr<std::byte[], AlignedFree> arena_;
 };
 
-Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times) {
+Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times,
+                                              std::shared_ptr<ThreadPool> pool) {
   for (const Node& node : graph.nodes())
     if (isLeaf(node.op) && node.type.dtype != DType::F32 && node.type.dtype != DType::I32)
       return Error{fmt::format("generated code takes f32 and i32 inputs only, {} is {}", valueRef(node.name),
@@ -120,13 +129,15 @@ Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target,
     kernels.push_back({reinterpret_cast<KernelFunction>(*address), info.tasks});
   }
   return std::unique_ptr<Executable>(
-      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(kernels), std::move(code->layout)));
+      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(kernels), std::move(code->layout),
+                                      std::move(pool)));
 }
 
 }  // namespace
 
-Backend jitBackend(const Target& target, PhaseTimes* times) {
-  return [target, times](Graph graph) { return compile(std::move(graph), target, times); };
+Backend jitBackend(const Target& target, PhaseTimes* times, int threads) {
+  auto pool = std::make_shared<ThreadPool>(threads);
+  return [target, times, pool](Graph graph) { return compile(std::move(graph), target, times, pool); };
 }
 
 }  // namespace cnnc

@@ -13,6 +13,8 @@ namespace cnnc {
 
 // Compiles graphs for `target`; `times`, if given, records the phases
 // "codegen" (graph -> LLVM IR), "llvm-O3" and "machine-code" (in the JIT).
-Backend jitBackend(const Target& target, PhaseTimes* times = nullptr);
+// The executables share one pool of `threads` threads (<= 0: all cores),
+// which splits every kernel's tasks.
+Backend jitBackend(const Target& target, PhaseTimes* times = nullptr, int threads = 0);
 
 }  // namespace cnnc

@@ -58,6 +58,18 @@ std::vector<int64_t> inOrder(int64_t n) {
 
 }  // namespace
 
+Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, Bindings<float>& bindings,
+                                         Tensor images, std::optional<Tensor> labels) {
+  const std::string& inputName = model.graph.node(model.input).name;
+  const std::string labelsName = labels ? model.graph.node(*model.labels).name : "";
+  bindings[inputName] = std::move(images);
+  if (labels) bindings[labelsName] = std::move(*labels);
+  Expected<std::vector<Tensor>> outputs = executable.run(bindings);
+  bindings.erase(inputName);
+  if (labels) bindings.erase(labelsName);
+  return outputs;
+}
+
 Expected<Executable*> BatchRunner::executableFor(int64_t batch, Bindings<float>& bindings) {
   auto it = executables_.find(batch);
   if (it != executables_.end()) return it->second.get();
@@ -86,17 +98,9 @@ Expected<std::vector<Tensor>> BatchRunner::run(const Dataset& data, std::span<co
                 images.data.begin() + i * imageSize);
     if (!data.labels.empty()) labels.data[static_cast<size_t>(i)] = static_cast<float>(data.labels[from]);
   }
-  // The batch is bound only while the graph runs: `bindings` keeps only
-  // persistent values, ready to be saved.
-  const std::string& inputName = model_.graph.node(model_.input).name;
-  const bool labelled = model_.labels && !data.labels.empty();
-  const std::string labelsName = labelled ? model_.graph.node(*model_.labels).name : "";
-  bindings[inputName] = std::move(images);
-  if (labelled) bindings[labelsName] = std::move(labels);
-  Expected<std::vector<Tensor>> outputs = (*executable)->run(bindings);
-  bindings.erase(inputName);
-  if (labelled) bindings.erase(labelsName);
-  return outputs;
+  std::optional<Tensor> batchLabels;
+  if (model_.labels && !data.labels.empty()) batchLabels = std::move(labels);
+  return runOnBatch(**executable, model_, bindings, std::move(images), std::move(batchLabels));
 }
 
 Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,

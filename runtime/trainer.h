@@ -23,6 +23,12 @@ struct Metrics {
   int64_t examples = 0;
 };
 
+// Runs `executable` (a graph of `model`) with the batch bound only while it
+// runs: `images` as the model input and, if given, `labels` (as floats).
+// `bindings` keeps only persistent values, ready to be saved.
+Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, Bindings<float>& bindings,
+                                         Tensor images, std::optional<Tensor> labels);
+
 // Runs one kind of graph of a model on batches of a dataset.
 class BatchRunner {
  public:

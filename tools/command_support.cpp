@@ -17,13 +17,16 @@ void addBackendOptions(CLI::App& app, BackendChoice& choice) {
   app.add_option("--target", choice.target, "Instruction set of generated code")
       ->capture_default_str()
       ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  app.add_option("--threads", choice.threads, "Threads of generated code (0: all cores)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
 }
 
 Expected<Backend> chooseBackend(const BackendChoice& choice) {
   if (choice.backend == "reference") return referenceBackend();
   Expected<Target> target = selectTarget(choice.target);
   if (!target) return target.error();
-  return jitBackend(*target);
+  return jitBackend(*target, nullptr, choice.threads);
 }
 
 Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed) {

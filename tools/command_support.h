@@ -15,10 +15,12 @@
 namespace cnnc {
 
 // --backend jit|reference (generated code, or the interpreter of the
-// reference kernels) and --target host|avx512|avx2 for generated code.
+// reference kernels), and for generated code --target host|avx512|avx2 and
+// --threads N.
 struct BackendChoice {
   std::string backend = "jit";
   std::string target = "host";
+  int threads = 0;  // 0: all cores
 };
 void addBackendOptions(CLI::App& app, BackendChoice& choice);
 Expected<Backend> chooseBackend(const BackendChoice& choice);

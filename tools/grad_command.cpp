@@ -9,6 +9,7 @@
 #include "frontends/json_loader.h"
 #include "runtime/npy.h"
 #include "runtime/safetensors.h"
+#include "runtime/trainer.h"
 #include "tools/command_support.h"
 #include "tools/commands.h"
 
@@ -45,14 +46,12 @@ Status computeGradients(const std::string& modelPath, const std::string& weights
   if (!weights) return weights.error();
   Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{GraphKind::Gradient, 0, {}});
   if (!compiled) return compiled.error();
-  Bindings<float>& bindings = weights->values;
-  addMissingState(compiled->graph, bindings);
-  bindings[model->graph.node(model->input).name] = std::move(*images);
-  bindings[model->graph.node(*model->labels).name] = std::move(*labels);
+  addMissingState(compiled->graph, weights->values);
   std::vector<std::string> params = compiled->gradientParams;
   Expected<std::unique_ptr<Executable>> executable = backend(std::move(compiled->graph));
   if (!executable) return executable.error();
-  Expected<std::vector<Tensor>> outputs = (*executable)->run(bindings);
+  Expected<std::vector<Tensor>> outputs =
+      runOnBatch(**executable, *model, weights->values, std::move(*images), std::move(*labels));
   if (!outputs) return outputs.error();
   SafetensorsFile gradients;
   gradients.metadata["format"] = "cnnc/1";
