@@ -3,6 +3,8 @@
 // and accumulates it with fused multiply-adds, the vector running along the
 // image width. Borders are handled by lane masks rather than by padded
 // copies; strided access becomes a gather.
+#include <array>
+
 #include "compiler/codegen/emitters.h"
 
 namespace cnnc {
@@ -29,6 +31,26 @@ void insideRow(KernelBuilder& kb, llvm::Value* oh, llvm::Value* i, const WindowA
   kb.when(ir.CreateAnd(ir.CreateICmpSGE(ih, kb.i64(0)), ir.CreateICmpSLT(ih, kb.i64(height))), [&] { body(ih); });
 }
 
+// The input lanes x[n, c, ih, ow * sw + j - padLeft] for the output columns
+// ow = ow0 + lane, zero where a column is outside the image or `valid` is off.
+struct InputLanes {
+  llvm::Value* values;
+  llvm::Value* mask;
+};
+
+InputLanes loadInputLanes(KernelBuilder& kb, ValueId x, std::array<llvm::Value*, 3> nci, llvm::Value* ow0,
+                          llvm::Value* j, const WindowAttrs& win, llvm::Value* valid) {
+  auto& ir = kb.ir();
+  const std::vector<int64_t>& xd = kb.dims(x);
+  llvm::Value* lanes = ir.CreateAdd(kb.splat(ow0), kb.laneIds());
+  llvm::Value* shift = ir.CreateSub(j, kb.i64(win.padLeft));
+  llvm::Value* columns = ir.CreateAdd(ir.CreateMul(lanes, kb.splat(kb.i64(win.sw))), kb.splat(shift));
+  llvm::Value* mask = insideColumns(kb, columns, xd[3], valid);
+  llvm::Value* first = ir.CreateAdd(ir.CreateMul(ow0, kb.i64(win.sw)), shift);
+  llvm::Value* values = kb.loadLanes(x, kb.index({nci[0], nci[1], nci[2], first}, xd), win.sw, mask);
+  return {values, mask};
+}
+
 // y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,KH,KW]) + bias; tasks: (n, f).
 int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
@@ -49,13 +71,9 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
             kb.loop(0, wd[2], [&](llvm::Value* i) {
               insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
                 kb.loop(0, wd[3], [&](llvm::Value* j) {
-                  llvm::Value* shift = ir.CreateSub(j, kb.i64(win.padLeft));
-                  llvm::Value* columns = ir.CreateAdd(ir.CreateMul(lanes, kb.splat(kb.i64(win.sw))), kb.splat(shift));
-                  llvm::Value* mask = insideColumns(kb, columns, xd[3], valid);
-                  llvm::Value* first = ir.CreateAdd(ir.CreateMul(ow0, kb.i64(win.sw)), shift);
-                  llvm::Value* xv = kb.loadLanes(x, kb.index({n, c, ih, first}, xd), win.sw, mask);
+                  const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
                   llvm::Value* wv = kb.splat(kb.load(w, kb.index({f, c, i, j}, wd)));
-                  ir.CreateStore(kb.fma(xv, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
+                  ir.CreateStore(kb.fma(in.values, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
                 });
               });
             });
@@ -140,15 +158,10 @@ int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
             kb.loop(0, dyd[2], [&](llvm::Value* oh) {
               insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
                 kb.loop(0, dyd[3], [&](llvm::Value* ow0) {
-                  llvm::Value* lanes = ir.CreateAdd(kb.splat(ow0), kb.laneIds());
-                  llvm::Value* valid = ir.CreateICmpSLT(lanes, kb.splat(kb.i64(dyd[3])));
-                  llvm::Value* shift = ir.CreateSub(j, kb.i64(win.padLeft));
-                  llvm::Value* columns = ir.CreateAdd(ir.CreateMul(lanes, kb.splat(kb.i64(win.sw))), kb.splat(shift));
-                  llvm::Value* mask = insideColumns(kb, columns, xd[3], valid);
-                  llvm::Value* first = ir.CreateAdd(ir.CreateMul(ow0, kb.i64(win.sw)), shift);
-                  llvm::Value* xv = kb.loadLanes(x, kb.index({n, c, ih, first}, xd), win.sw, mask);
-                  llvm::Value* dyv = kb.loadLanes(dy, kb.index({n, f, oh, ow0}, dyd), 1, mask);
-                  ir.CreateStore(kb.fma(xv, dyv, ir.CreateLoad(kb.vectorType(), slot)), slot);
+                  llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(ow0), kb.laneIds()), kb.splat(kb.i64(dyd[3])));
+                  const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
+                  llvm::Value* dyv = kb.loadLanes(dy, kb.index({n, f, oh, ow0}, dyd), 1, in.mask);
+                  ir.CreateStore(kb.fma(in.values, dyv, ir.CreateLoad(kb.vectorType(), slot)), slot);
                 }, kb.width());
               });
             });
