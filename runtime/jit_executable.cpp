@@ -1,5 +1,6 @@
 #include "runtime/jit_executable.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +20,7 @@ using KernelFunction = void (*)(std::byte* arena, int64_t begin, int64_t end);
 struct Kernel {
   KernelFunction function;
   int64_t tasks;
+  ValueId node;
 };
 
 struct AlignedFree {
@@ -38,12 +40,26 @@ class JitExecutable final : public Executable {
     arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
   }
 
+  void startProfiling() override {
+    profiling_ = true;
+    profile_.clear();
+    for (const Kernel& kernel : kernels_) profile_.push_back({kernel.node, 0, 0});
+  }
+  std::vector<KernelProfile> profile() const override { return profile_; }
+
   Expected<std::vector<Tensor>> run(Bindings<float>& bindings) override {
     if (!arena_) return Error{"out of memory for the arena"};
     for (ValueId id = 0; id < graph_.size(); ++id)
       if (isLeaf(graph_.node(id).op)) CNNC_TRY(bindLeaf(id, bindings));
-    for (const Kernel& kernel : kernels_)
+    for (size_t k = 0; k < kernels_.size(); ++k) {
+      const Kernel& kernel = kernels_[k];
+      const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
       pool_->parallelFor(kernel.tasks, [&](int64_t begin, int64_t end) { kernel.function(arena_.get(), begin, end); });
+      if (profiling_) {
+        profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        ++profile_[k].calls;
+      }
+    }
     for (const Node& node : graph_.nodes())
       if (node.op == Op::Assign) bindings[graph_.node(node.operands[0]).name] = read(node.operands[0]);
     std::vector<Tensor> outputs;
@@ -99,6 +115,8 @@ class JitExecutable final : public Executable {
   BufferLayout layout_;
   std::shared_ptr<ThreadPool> pool_;
   std::unique_ptr<std::byte[], AlignedFree> arena_;
+  bool profiling_ = false;
+  std::vector<KernelProfile> profile_;  // by kernel
 };
 
 Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times,
@@ -126,7 +144,7 @@ Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target,
   for (const KernelInfo& info : code->kernels) {
     Expected<void*> address = (*jit)->lookup(info.symbol);
     if (!address) return address.error();
-    kernels.push_back({reinterpret_cast<KernelFunction>(*address), info.tasks});
+    kernels.push_back({reinterpret_cast<KernelFunction>(*address), info.tasks, info.node});
   }
   return std::unique_ptr<Executable>(
       std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(kernels), std::move(code->layout),

@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
       cnnc::addGradCommand(app),
       cnnc::addTrainCommand(app),
       cnnc::addEvalCommand(app),
+      cnnc::addBenchCommand(app),
   };
   return cnnc::runTool(app, argc, argv, [&]() -> cnnc::Status {
     for (const cnnc::Command& command : commands)

@@ -24,5 +24,6 @@ Command addInferCommand(CLI::App& parent);
 Command addGradCommand(CLI::App& parent);
 Command addTrainCommand(CLI::App& parent);
 Command addEvalCommand(CLI::App& parent);
+Command addBenchCommand(CLI::App& parent);
 
 }  // namespace cnnc

@@ -1,0 +1,152 @@
+// cnnc bench MODEL.json: the speed of generated code on random data: images
+// per second (median of several timed runs after warm-up), milliseconds per
+// step, achieved GFLOP/s (convolutions and dense layers), the fraction of a
+// given FMA peak, and with --per-op each kernel's share.
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "compiler/flops.h"
+#include "ir/printer.h"
+#include "runtime/jit_executable.h"
+#include "runtime/parameters.h"
+#include "tools/command_support.h"
+#include "tools/commands.h"
+
+namespace cnnc {
+namespace {
+
+struct BenchOptions {
+  std::string model, mode = "train", target = "host";
+  int64_t batch = 32;
+  int threads = 0;
+  int runs = 5;
+  int warmup = 3;
+  double peak = 0;  // GFLOP/s of the machine, from bench/cnnc-fma-peak
+  bool perOp = false;
+  bool json = false;
+};
+
+// Weights, optimizer state, and a random batch of images and labels.
+Bindings<float> benchBindings(const Model& model, const Graph& graph) {
+  Bindings<float> bindings = initialParameters(model, 1);
+  addMissingState(graph, bindings);
+  std::mt19937_64 rng(2);
+  std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
+  const Node& input = model.graph.node(model.input);
+  Tensor images(input.type.dims);
+  for (float& v : images.data) v = pixel(rng);
+  bindings[input.name] = std::move(images);
+  if (model.labels) {
+    const int64_t classes = model.graph.node(model.logits).type.dims[1];
+    Tensor labels({input.type.dims[0]});
+    for (float& v : labels.data) v = static_cast<float>(static_cast<int64_t>(rng() % static_cast<uint64_t>(classes)));
+    bindings[model.graph.node(*model.labels).name] = std::move(labels);
+  }
+  return bindings;
+}
+
+// Seconds per step of `steps` steps.
+Expected<double> timeSteps(Executable& executable, Bindings<float>& bindings, int64_t steps) {
+  const auto start = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < steps; ++i)
+    if (Expected<std::vector<Tensor>> outputs = executable.run(bindings); !outputs) return outputs.error();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(steps);
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& profile, double stepSeconds) {
+  std::vector<KernelProfile> sorted = profile;
+  std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
+  std::string text = fmt::format("{:<40}{:<22}{:>10}{:>8}{:>10}\n", "kernel", "op", "ms/step", "share", "GFLOP/s");
+  for (const KernelProfile& kernel : sorted) {
+    if (kernel.calls == 0) continue;
+    const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
+    const double flops = static_cast<double>(flopsOf(graph, kernel.node));
+    const Node& node = graph.node(kernel.node);
+    text += fmt::format("{:<40}{:<22}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), mnemonic(node.op),
+                        seconds * 1e3, 100.0 * seconds / stepSeconds,
+                        flops > 0 ? fmt::format("{:.1f}", flops / seconds / 1e9) : "");
+  }
+  return text;
+}
+
+Status bench(const BenchOptions& options) {
+  Expected<Target> target = selectTarget(options.target);
+  if (!target) return target.error();
+  const bool train = options.mode == "train";
+  Expected<ModelGraph> built = importAndBuild(options.model, options.batch,
+                                              {train ? GraphKind::TrainStep : GraphKind::Inference, 0, {}}, nullptr);
+  if (!built) return built.error();
+  const Graph& graph = built->compiled.graph;
+  auto backend = jitBackend(*target, nullptr, options.threads);
+  Expected<std::unique_ptr<Executable>> executable = backend(graph);
+  if (!executable) return executable.error();
+  Bindings<float> bindings = benchBindings(built->model, graph);
+  Expected<double> warm = timeSteps(**executable, bindings, options.warmup);
+  if (!warm) return warm.error();
+  // Steps per timed run: about half a second each.
+  const int64_t steps = std::clamp<int64_t>(static_cast<int64_t>(0.5 / std::max(*warm, 1e-6)), 1, 10000);
+  std::vector<double> stepSeconds;
+  for (int run = 0; run < options.runs; ++run) {
+    Expected<double> seconds = timeSteps(**executable, bindings, steps);
+    if (!seconds) return seconds.error();
+    stepSeconds.push_back(*seconds);
+  }
+  const double step = median(stepSeconds);
+  const double imagesPerSecond = static_cast<double>(options.batch) / step;
+  const double gflops = static_cast<double>(flopsOf(graph)) / step / 1e9;
+  const double peakFraction = options.peak > 0 ? gflops / options.peak : 0;
+  if (options.json) {
+    fmt::print("{{\"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"threads\": {}, \"target\": \"{}\", "
+               "\"images_per_s\": {:.1f}, \"ms_per_step\": {:.4f}, \"gflops\": {:.2f}, \"peak_fraction\": {:.4f}}}\n",
+               built->model.name, options.mode, options.batch, options.threads, target->name, imagesPerSecond,
+               step * 1e3, gflops, peakFraction);
+  } else {
+    fmt::print("{} {} batch {} on {} ({} runs of {} steps after {} warm-up): {:.1f} images/s, {:.3f} ms/step, "
+               "{:.1f} GFLOP/s", built->model.name, options.mode, options.batch, target->name, options.runs, steps,
+               options.warmup, imagesPerSecond, step * 1e3, gflops);
+    const std::string ofPeak =
+        options.peak > 0 ? fmt::format(" ({:.1f}% of {:.0f} GFLOP/s peak)", 100 * peakFraction, options.peak) : "";
+    fmt::print("{}\n", ofPeak);
+  }
+  if (options.perOp) {
+    (*executable)->startProfiling();
+    if (Expected<double> profiled = timeSteps(**executable, bindings, steps); !profiled) return profiled.error();
+    fmt::print("{}", perOpTable(graph, (*executable)->profile(), step));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Command addBenchCommand(CLI::App& parent) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* app = parent.add_subcommand("bench", "Measure the speed of generated code on random data");
+  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  app->add_option("--mode", options->mode, "train: whole training steps; infer: inference")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"train", "infer"}));
+  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app->add_option("--target", options->target, "Instruction set")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")
+      ->check(CLI::NonNegativeNumber);
+  app->add_flag("--per-op", options->perOp, "Also time every kernel");
+  app->add_flag("--json", options->json, "One JSON object instead of text");
+  return {app, [options]() -> Status { return bench(*options); }};
+}
+
+}  // namespace cnnc
