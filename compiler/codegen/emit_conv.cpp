@@ -1,8 +1,10 @@
-// Convolutions as explicit vector code: each kernel keeps a vector of
-// width() outputs (or, for the filter gradient, partial sums) in a register
-// and accumulates it with fused multiply-adds, the vector running along the
-// image width. Borders are handled by lane masks rather than by padded
+// Convolutions as explicit vector code: each kernel keeps a register block
+// of vectors of width() outputs (or, for the filter gradient, partial sums)
+// and accumulates them with fused multiply-adds, the vectors running along
+// the image width and the block across channels, so that every load feeds
+// several FMAs. Borders are handled by lane masks rather than by padded
 // copies; strided access becomes a gather.
+#include <algorithm>
 #include <array>
 
 #include "compiler/codegen/emitters.h"
@@ -51,127 +53,172 @@ InputLanes loadInputLanes(KernelBuilder& kb, ValueId x, std::array<llvm::Value*,
   return {values, mask};
 }
 
-// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,KH,KW]) + bias; tasks: (n, f).
+// The size of a register block along an axis of `extent`: its largest
+// divisor up to `limit`, so that blocks tile the axis exactly.
+int64_t blockOf(int64_t extent, int64_t limit) {
+  for (int64_t b = std::min(extent, limit); b > 1; --b)
+    if (extent % b == 0) return b;
+  return 1;
+}
+
+// Vector accumulators that live in registers across a reduction loop.
+class Accumulators {
+ public:
+  Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial) : kb_(kb) {
+    for (size_t k = 0; k < count; ++k) slots_.push_back(kb.variable(kb.vectorType(), kb.splat(initial(k))));
+  }
+  llvm::Value* get(size_t k) { return kb_.ir().CreateLoad(kb_.vectorType(), slots_[k]); }
+  void fma(size_t k, llvm::Value* a, llvm::Value* b) { kb_.ir().CreateStore(kb_.fma(a, b, get(k)), slots_[k]); }
+
+ private:
+  KernelBuilder& kb_;
+  std::vector<llvm::AllocaInst*> slots_;
+};
+
+// Output channels (or, backward, input channels) per register block: each
+// loaded input vector feeds that many FMAs. AVX-512 has 32 vector registers,
+// AVX2 16.
+int64_t channelBlockLimit(const KernelBuilder& kb) { return kb.width() == 16 ? 8 : 4; }
+
+// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,KH,KW]) + bias; tasks: (n, block
+// of FB output channels). Each vector of inputs along the row feeds FB
+// accumulators, one per output channel of the block.
 int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0], w = node.operands[1];
   const auto &xd = kb.dims(x), &wd = kb.dims(w), &yd = node.type.dims;
   const WindowAttrs win = windowAttrs(node);
+  const int64_t FB = blockOf(yd[1], channelBlockLimit(kb)), blocks = yd[1] / FB;
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(yd[1]));
-    llvm::Value* f = ir.CreateSRem(task, kb.i64(yd[1]));
-    llvm::Value* bias = node.operands.size() == 3 ? kb.load(node.operands[2], f) : kb.f32(0.0);
+    llvm::Value* n = ir.CreateSDiv(task, kb.i64(blocks));
+    llvm::Value* f0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(blocks)), kb.i64(FB));
+    auto f = [&](size_t k) { return ir.CreateAdd(f0, kb.i64(static_cast<int64_t>(k))); };
     kb.loop(0, yd[2], [&](llvm::Value* oh) {
       kb.loop(0, yd[3], [&](llvm::Value* ow0) {
-        llvm::Value* lanes = ir.CreateAdd(kb.splat(ow0), kb.laneIds());
-        llvm::Value* valid = ir.CreateICmpSLT(lanes, kb.splat(kb.i64(yd[3])));
-        llvm::Value* acc = kb.accumulate(bias, [&](llvm::AllocaInst* slot) {
-          kb.loop(0, xd[1], [&](llvm::Value* c) {
-            kb.loop(0, wd[2], [&](llvm::Value* i) {
-              insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
-                kb.loop(0, wd[3], [&](llvm::Value* j) {
-                  const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
-                  llvm::Value* wv = kb.splat(kb.load(w, kb.index({f, c, i, j}, wd)));
-                  ir.CreateStore(kb.fma(in.values, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
-                });
+        llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(ow0), kb.laneIds()), kb.splat(kb.i64(yd[3])));
+        Accumulators acc(kb, static_cast<size_t>(FB), [&](size_t k) {
+          return node.operands.size() == 3 ? kb.load(node.operands[2], f(k)) : kb.f32(0.0);
+        });
+        kb.rolledLoop(0, xd[1], [&](llvm::Value* c) {
+          kb.loop(0, wd[2], [&](llvm::Value* i) {
+            insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
+              kb.loop(0, wd[3], [&](llvm::Value* j) {
+                const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
+                for (size_t k = 0; k < static_cast<size_t>(FB); ++k)
+                  acc.fma(k, in.values, kb.splat(kb.load(w, kb.index({f(k), c, i, j}, wd))));
               });
             });
           });
         });
-        kb.storeLanes(id, kb.index({n, f, oh, ow0}, yd), acc, valid);
+        for (size_t k = 0; k < static_cast<size_t>(FB); ++k)
+          kb.storeLanes(id, kb.index({n, f(k), oh, ow0}, yd), acc.get(k), valid);
       }, kb.width());
     });
   });
-  return yd[0] * yd[1];
+  return yd[0] * blocks;
 }
 
-// dx [N,C,H,W] from dy [N,F,OH,OW] and w [F,C,KH,KW]; tasks: (n, c). Each
-// input element sums the outputs whose window covers it: output row
-// oh = (ih + padTop - i) / sh when that divides exactly and is in range.
+// dx [N,C,H,W] from dy [N,F,OH,OW] and w [F,C,KH,KW]; tasks: (n, block of
+// CB input channels). Each input element sums the outputs whose window
+// covers it: output row oh = (ih + padTop - i) / sh when that divides
+// exactly and is in range; each loaded dy vector feeds CB accumulators.
 int64_t emitBackwardData(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId dy = node.operands[0], w = node.operands[1];
   const auto &dyd = kb.dims(dy), &wd = kb.dims(w), &xd = node.type.dims;
   const WindowAttrs win = windowAttrs(node);
+  const int64_t CB = blockOf(xd[1], channelBlockLimit(kb)), blocks = xd[1] / CB;
   auto& ir = kb.ir();
   auto zeros = kb.splat(kb.i64(0));
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(xd[1]));
-    llvm::Value* c = ir.CreateSRem(task, kb.i64(xd[1]));
+    llvm::Value* n = ir.CreateSDiv(task, kb.i64(blocks));
+    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(blocks)), kb.i64(CB));
+    auto c = [&](size_t k) { return ir.CreateAdd(c0, kb.i64(static_cast<int64_t>(k))); };
     kb.loop(0, xd[2], [&](llvm::Value* ih) {
       kb.loop(0, xd[3], [&](llvm::Value* iw0) {
         llvm::Value* lanes = ir.CreateAdd(kb.splat(iw0), kb.laneIds());
         llvm::Value* valid = ir.CreateICmpSLT(lanes, kb.splat(kb.i64(xd[3])));
-        llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
-          kb.loop(0, dyd[1], [&](llvm::Value* f) {
-            kb.loop(0, wd[2], [&](llvm::Value* i) {
-              llvm::Value* rowNumerator = ir.CreateSub(ir.CreateAdd(ih, kb.i64(win.padTop)), i);
-              llvm::Value* oh = ir.CreateSDiv(rowNumerator, kb.i64(win.sh));
-              llvm::Value* rowOk = ir.CreateAnd(
-                  ir.CreateAnd(ir.CreateICmpSGE(rowNumerator, kb.i64(0)),
-                               ir.CreateICmpEQ(ir.CreateSRem(rowNumerator, kb.i64(win.sh)), kb.i64(0))),
-                  ir.CreateICmpSLT(oh, kb.i64(dyd[2])));
-              kb.when(rowOk, [&] {
-                kb.loop(0, wd[3], [&](llvm::Value* j) {
-                  llvm::Value* numerators =
-                      ir.CreateAdd(lanes, kb.splat(ir.CreateSub(kb.i64(win.padLeft), j)));
-                  llvm::Value* ow = ir.CreateSDiv(numerators, kb.splat(kb.i64(win.sw)));
-                  llvm::Value* mask = ir.CreateAnd(valid, ir.CreateICmpSGE(numerators, zeros));
-                  mask = ir.CreateAnd(mask, ir.CreateICmpEQ(ir.CreateSRem(numerators, kb.splat(kb.i64(win.sw))), zeros));
-                  mask = ir.CreateAnd(mask, ir.CreateICmpSLT(ow, kb.splat(kb.i64(dyd[3]))));
-                  llvm::Value* rowStart = kb.index({n, kb.i64(0), oh, kb.i64(0)}, dyd);
-                  llvm::Value* rowOffset = ir.CreateAdd(rowStart, ir.CreateMul(f, kb.i64(dyd[2] * dyd[3])));
-                  llvm::Value* dyv = win.sw == 1
-                      ? kb.loadLanes(dy, ir.CreateAdd(rowOffset, ir.CreateSub(ir.CreateAdd(iw0, kb.i64(win.padLeft)), j)), 1, mask)
-                      : kb.gatherLanes(dy, ir.CreateAdd(kb.splat(rowOffset), ow), mask);
-                  llvm::Value* wv = kb.splat(kb.load(w, kb.index({f, c, i, j}, wd)));
-                  ir.CreateStore(kb.fma(dyv, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
-                });
+        Accumulators acc(kb, static_cast<size_t>(CB), [&](size_t) { return kb.f32(0.0); });
+        kb.rolledLoop(0, dyd[1], [&](llvm::Value* f) {
+          kb.loop(0, wd[2], [&](llvm::Value* i) {
+            llvm::Value* rowNumerator = ir.CreateSub(ir.CreateAdd(ih, kb.i64(win.padTop)), i);
+            llvm::Value* oh = ir.CreateSDiv(rowNumerator, kb.i64(win.sh));
+            llvm::Value* rowOk = ir.CreateAnd(
+                ir.CreateAnd(ir.CreateICmpSGE(rowNumerator, kb.i64(0)),
+                             ir.CreateICmpEQ(ir.CreateSRem(rowNumerator, kb.i64(win.sh)), kb.i64(0))),
+                ir.CreateICmpSLT(oh, kb.i64(dyd[2])));
+            kb.when(rowOk, [&] {
+              kb.loop(0, wd[3], [&](llvm::Value* j) {
+                llvm::Value* numerators = ir.CreateAdd(lanes, kb.splat(ir.CreateSub(kb.i64(win.padLeft), j)));
+                llvm::Value* ow = ir.CreateSDiv(numerators, kb.splat(kb.i64(win.sw)));
+                llvm::Value* mask = ir.CreateAnd(valid, ir.CreateICmpSGE(numerators, zeros));
+                mask = ir.CreateAnd(mask, ir.CreateICmpEQ(ir.CreateSRem(numerators, kb.splat(kb.i64(win.sw))), zeros));
+                mask = ir.CreateAnd(mask, ir.CreateICmpSLT(ow, kb.splat(kb.i64(dyd[3]))));
+                llvm::Value* row = kb.index({n, f, oh, kb.i64(0)}, dyd);
+                llvm::Value* dyv = win.sw == 1
+                    ? kb.loadLanes(dy, ir.CreateAdd(row, ir.CreateSub(ir.CreateAdd(iw0, kb.i64(win.padLeft)), j)), 1, mask)
+                    : kb.gatherLanes(dy, ir.CreateAdd(kb.splat(row), ow), mask);
+                for (size_t k = 0; k < static_cast<size_t>(CB); ++k)
+                  acc.fma(k, dyv, kb.splat(kb.load(w, kb.index({f, c(k), i, j}, wd))));
               });
             });
           });
         });
-        kb.storeLanes(id, kb.index({n, c, ih, iw0}, xd), acc, valid);
+        for (size_t k = 0; k < static_cast<size_t>(CB); ++k)
+          kb.storeLanes(id, kb.index({n, c(k), ih, iw0}, xd), acc.get(k), valid);
       }, kb.width());
     });
   });
-  return xd[0] * xd[1];
+  return xd[0] * blocks;
 }
 
 // dw [F,C,KH,KW] = sum over n, oh, ow of dy[n,f,oh,ow] * x[n,c,ih,iw];
-// tasks: (f, c). The vector runs along the output width; lanes are summed
-// once per weight.
+// tasks: (block of FB filters, block of CB channels). A register tile of
+// FB x CB vector accumulators runs along the output width: FB + CB loads
+// feed FB * CB FMAs. Lanes are summed once per weight.
 int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0], dy = node.operands[1];
   const auto &xd = kb.dims(x), &dyd = kb.dims(dy), &wd = node.type.dims;
   const WindowAttrs win = windowAttrs(node);
+  const int64_t FB = blockOf(wd[0], 4), CB = blockOf(wd[1], kb.width() == 16 ? 4 : 2);
+  const int64_t cBlocks = wd[1] / CB;
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* f = ir.CreateSDiv(task, kb.i64(wd[1]));
-    llvm::Value* c = ir.CreateSRem(task, kb.i64(wd[1]));
+    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(cBlocks)), kb.i64(FB));
+    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(cBlocks)), kb.i64(CB));
+    auto f = [&](int64_t k) { return ir.CreateAdd(f0, kb.i64(k)); };
+    auto c = [&](int64_t k) { return ir.CreateAdd(c0, kb.i64(k)); };
     kb.loop(0, wd[2], [&](llvm::Value* i) {
       kb.loop(0, wd[3], [&](llvm::Value* j) {
-        llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
-          kb.loop(0, dyd[0], [&](llvm::Value* n) {
-            kb.loop(0, dyd[2], [&](llvm::Value* oh) {
-              insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
-                kb.loop(0, dyd[3], [&](llvm::Value* ow0) {
-                  llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(ow0), kb.laneIds()), kb.splat(kb.i64(dyd[3])));
-                  const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
-                  llvm::Value* dyv = kb.loadLanes(dy, kb.index({n, f, oh, ow0}, dyd), 1, in.mask);
-                  ir.CreateStore(kb.fma(in.values, dyv, ir.CreateLoad(kb.vectorType(), slot)), slot);
-                }, kb.width());
-              });
+        Accumulators acc(kb, static_cast<size_t>(FB * CB), [&](size_t) { return kb.f32(0.0); });
+        kb.rolledLoop(0, dyd[0], [&](llvm::Value* n) {
+          kb.loop(0, dyd[2], [&](llvm::Value* oh) {
+            insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
+              kb.loop(0, dyd[3], [&](llvm::Value* ow0) {
+                llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(ow0), kb.laneIds()), kb.splat(kb.i64(dyd[3])));
+                std::vector<llvm::Value*> xs, dys;
+                llvm::Value* mask = nullptr;
+                for (int64_t kc = 0; kc < CB; ++kc) {
+                  const InputLanes in = loadInputLanes(kb, x, {n, c(kc), ih}, ow0, j, win, valid);
+                  xs.push_back(in.values);
+                  mask = in.mask;
+                }
+                for (int64_t kf = 0; kf < FB; ++kf) dys.push_back(kb.loadLanes(dy, kb.index({n, f(kf), oh, ow0}, dyd), 1, mask));
+                for (int64_t kf = 0; kf < FB; ++kf)
+                  for (int64_t kc = 0; kc < CB; ++kc) acc.fma(static_cast<size_t>(kf * CB + kc), xs[static_cast<size_t>(kc)], dys[static_cast<size_t>(kf)]);
+              }, kb.width());
             });
           });
         });
-        kb.store(id, kb.index({f, c, i, j}, wd), kb.sum(acc));
+        for (int64_t kf = 0; kf < FB; ++kf)
+          for (int64_t kc = 0; kc < CB; ++kc)
+            kb.store(id, kb.index({f(kf), c(kc), i, j}, wd), kb.sum(acc.get(static_cast<size_t>(kf * CB + kc))));
       });
     });
   });
-  return wd[0] * wd[1];
+  return (wd[0] / FB) * cBlocks;
 }
 
 }  // namespace

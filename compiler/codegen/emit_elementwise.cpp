@@ -90,19 +90,24 @@ Formula formulaOf(KernelBuilder& kb, const Node& node) {
         if (*getInt(node.attrs, "power") == 2) g = ir.CreateFMul(g, g);
         return ir.CreateFAdd(ir.CreateFMul(kb.f32(decay), in(0, i)), ir.CreateFMul(kb.f32(1.0 - decay), g));
       };
-    case Op::AdamApply:  // w (1 - lr wd) - lr mhat / (sqrt(vhat) + eps)
-      return [&, in, attr](llvm::Value* i) {
-        llvm::Value* t = kb.load(node.operands[3], kb.i64(0));
-        auto correction = [&](std::string_view beta) {
-          return ir.CreateFSub(kb.f32(1.0), ir.CreateBinaryIntrinsic(llvm::Intrinsic::pow, attr(beta), t));
-        };
+    case Op::AdamApply: {  // w (1 - lr wd) - lr mhat / (sqrt(vhat) + eps)
+      // The bias corrections depend on the step only: computed once, before
+      // the element loop (the kernel never writes the step).
+      llvm::Value* t = kb.load(node.operands[3], kb.i64(0));
+      auto correction = [&](std::string_view beta) {
+        return ir.CreateFSub(kb.f32(1.0), ir.CreateBinaryIntrinsic(llvm::Intrinsic::pow, attr(beta), t));
+      };
+      llvm::Value* correction1 = correction("beta1");
+      llvm::Value* correction2 = correction("beta2");
+      return [&, in, attr, correction1, correction2](llvm::Value* i) {
         const double lr = *getFloat(node.attrs, "learning_rate");
-        llvm::Value* mhat = ir.CreateFDiv(in(1, i), correction("beta1"));
-        llvm::Value* vhat = ir.CreateFDiv(in(2, i), correction("beta2"));
+        llvm::Value* mhat = ir.CreateFDiv(in(1, i), correction1);
+        llvm::Value* vhat = ir.CreateFDiv(in(2, i), correction2);
         llvm::Value* denominator = ir.CreateFAdd(kb.callMath(llvm::Intrinsic::sqrt, vhat), attr("epsilon"));
         llvm::Value* decayed = ir.CreateFMul(in(0, i), kb.f32(1.0 - lr * *getFloat(node.attrs, "weight_decay")));
         return ir.CreateFSub(decayed, ir.CreateFDiv(ir.CreateFMul(attr("learning_rate"), mhat), denominator));
       };
+    }
     case Op::Increment:
       return [&, in](llvm::Value* i) { return ir.CreateFAdd(in(0, i), kb.f32(1.0)); };
     case Op::Assign:

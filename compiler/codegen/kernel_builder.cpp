@@ -55,6 +55,20 @@ void KernelBuilder::loop(int64_t begin, int64_t end, const std::function<void(ll
   loop(i64(begin), i64(end), body, step);
 }
 
+void KernelBuilder::rolledLoop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body) {
+  llvm::BasicBlock* latch = nullptr;
+  loop(begin, end, [&](llvm::Value* i) {
+    body(i);
+    latch = ir_.GetInsertBlock();
+  });
+  // The latch's branch back to the header carries the loop's metadata.
+  llvm::LLVMContext& context = ir_.getContext();
+  llvm::MDNode* disable = llvm::MDNode::get(context, llvm::MDString::get(context, "llvm.loop.unroll.disable"));
+  llvm::MDNode* self = llvm::MDNode::getDistinct(context, {nullptr, disable});
+  self->replaceOperandWith(0, self);
+  latch->getTerminator()->setMetadata(llvm::LLVMContext::MD_loop, self);
+}
+
 void KernelBuilder::when(llvm::Value* condition, const std::function<void()>& then) {
   llvm::LLVMContext& context = ir_.getContext();
   auto* thenBlock = llvm::BasicBlock::Create(context, "then", function_);
