@@ -80,43 +80,75 @@ class Accumulators {
 // AVX2 16.
 int64_t channelBlockLimit(const KernelBuilder& kb) { return kb.width() == 16 ? 8 : 4; }
 
+// Where the forward and backward-data kernels are in their common loop
+// nest: image n, the block of channels starting at k0, output row `row`,
+// and the vector of columns starting at col0 (lanes past the row's end are
+// off in `valid`).
+struct OutputBlock {
+  llvm::Value* n;
+  llvm::Value* k0;
+  llvm::Value* row;
+  llvm::Value* col0;
+  llvm::Value* valid;
+};
+
+// The loop nest both share, over node `id`'s output [N,K,H,W]: tasks (n,
+// block of B channels); per row and vector of columns, B accumulators start
+// at initial(k), `reduce` accumulates into them, and the block is stored.
+int64_t forEachOutputBlock(KernelBuilder& kb, ValueId id, int64_t B,
+                           const std::function<llvm::Value*(const OutputBlock&, size_t)>& initial,
+                           const std::function<void(const OutputBlock&, Accumulators&)>& reduce) {
+  const std::vector<int64_t>& out = kb.graph().node(id).type.dims;
+  const int64_t blocks = out[1] / B;
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* n = ir.CreateSDiv(task, kb.i64(blocks));
+    llvm::Value* k0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(blocks)), kb.i64(B));
+    kb.loop(0, out[2], [&](llvm::Value* row) {
+      kb.loop(0, out[3], [&](llvm::Value* col0) {
+        llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(col0), kb.laneIds()), kb.splat(kb.i64(out[3])));
+        const OutputBlock at{n, k0, row, col0, valid};
+        Accumulators acc(kb, static_cast<size_t>(B), [&](size_t k) { return initial(at, k); });
+        reduce(at, acc);
+        for (size_t k = 0; k < static_cast<size_t>(B); ++k) {
+          llvm::Value* channel = ir.CreateAdd(k0, kb.i64(static_cast<int64_t>(k)));
+          kb.storeLanes(id, kb.index({n, channel, row, col0}, out), acc.get(k), valid);
+        }
+      }, kb.width());
+    });
+  });
+  return out[0] * blocks;
+}
+
+llvm::Value* channelAt(KernelBuilder& kb, const OutputBlock& at, size_t k) {
+  return kb.ir().CreateAdd(at.k0, kb.i64(static_cast<int64_t>(k)));
+}
+
 // y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,KH,KW]) + bias; tasks: (n, block
 // of FB output channels). Each vector of inputs along the row feeds FB
 // accumulators, one per output channel of the block.
 int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0], w = node.operands[1];
-  const auto &xd = kb.dims(x), &wd = kb.dims(w), &yd = node.type.dims;
+  const auto &xd = kb.dims(x), &wd = kb.dims(w);
   const WindowAttrs win = windowAttrs(node);
-  const int64_t FB = blockOf(yd[1], channelBlockLimit(kb)), blocks = yd[1] / FB;
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(blocks));
-    llvm::Value* f0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(blocks)), kb.i64(FB));
-    auto f = [&](size_t k) { return ir.CreateAdd(f0, kb.i64(static_cast<int64_t>(k))); };
-    kb.loop(0, yd[2], [&](llvm::Value* oh) {
-      kb.loop(0, yd[3], [&](llvm::Value* ow0) {
-        llvm::Value* valid = ir.CreateICmpSLT(ir.CreateAdd(kb.splat(ow0), kb.laneIds()), kb.splat(kb.i64(yd[3])));
-        Accumulators acc(kb, static_cast<size_t>(FB), [&](size_t k) {
-          return node.operands.size() == 3 ? kb.load(node.operands[2], f(k)) : kb.f32(0.0);
-        });
-        kb.rolledLoop(0, xd[1], [&](llvm::Value* c) {
-          kb.loop(0, wd[2], [&](llvm::Value* i) {
-            insideRow(kb, oh, i, win, xd[2], [&](llvm::Value* ih) {
-              kb.loop(0, wd[3], [&](llvm::Value* j) {
-                const InputLanes in = loadInputLanes(kb, x, {n, c, ih}, ow0, j, win, valid);
-                for (size_t k = 0; k < static_cast<size_t>(FB); ++k)
-                  acc.fma(k, in.values, kb.splat(kb.load(w, kb.index({f(k), c, i, j}, wd))));
-              });
-            });
+  const int64_t FB = blockOf(wd[0], channelBlockLimit(kb));
+  auto bias = [&](const OutputBlock& at, size_t k) {
+    return node.operands.size() == 3 ? kb.load(node.operands[2], channelAt(kb, at, k)) : kb.f32(0.0);
+  };
+  return forEachOutputBlock(kb, id, FB, bias, [&](const OutputBlock& at, Accumulators& acc) {
+    kb.rolledLoop(0, xd[1], [&](llvm::Value* c) {
+      kb.loop(0, wd[2], [&](llvm::Value* i) {
+        insideRow(kb, at.row, i, win, xd[2], [&](llvm::Value* ih) {
+          kb.loop(0, wd[3], [&](llvm::Value* j) {
+            const InputLanes in = loadInputLanes(kb, x, {at.n, c, ih}, at.col0, j, win, at.valid);
+            for (size_t k = 0; k < static_cast<size_t>(FB); ++k)
+              acc.fma(k, in.values, kb.splat(kb.load(w, kb.index({channelAt(kb, at, k), c, i, j}, wd))));
           });
         });
-        for (size_t k = 0; k < static_cast<size_t>(FB); ++k)
-          kb.storeLanes(id, kb.index({n, f(k), oh, ow0}, yd), acc.get(k), valid);
-      }, kb.width());
+      });
     });
   });
-  return yd[0] * blocks;
 }
 
 // dx [N,C,H,W] from dy [N,F,OH,OW] and w [F,C,KH,KW]; tasks: (n, block of
@@ -126,51 +158,40 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
 int64_t emitBackwardData(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId dy = node.operands[0], w = node.operands[1];
-  const auto &dyd = kb.dims(dy), &wd = kb.dims(w), &xd = node.type.dims;
+  const auto &dyd = kb.dims(dy), &wd = kb.dims(w);
   const WindowAttrs win = windowAttrs(node);
-  const int64_t CB = blockOf(xd[1], channelBlockLimit(kb)), blocks = xd[1] / CB;
+  const int64_t CB = blockOf(wd[1], channelBlockLimit(kb));
   auto& ir = kb.ir();
   auto zeros = kb.splat(kb.i64(0));
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(blocks));
-    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(task, kb.i64(blocks)), kb.i64(CB));
-    auto c = [&](size_t k) { return ir.CreateAdd(c0, kb.i64(static_cast<int64_t>(k))); };
-    kb.loop(0, xd[2], [&](llvm::Value* ih) {
-      kb.loop(0, xd[3], [&](llvm::Value* iw0) {
-        llvm::Value* lanes = ir.CreateAdd(kb.splat(iw0), kb.laneIds());
-        llvm::Value* valid = ir.CreateICmpSLT(lanes, kb.splat(kb.i64(xd[3])));
-        Accumulators acc(kb, static_cast<size_t>(CB), [&](size_t) { return kb.f32(0.0); });
-        kb.rolledLoop(0, dyd[1], [&](llvm::Value* f) {
-          kb.loop(0, wd[2], [&](llvm::Value* i) {
-            llvm::Value* rowNumerator = ir.CreateSub(ir.CreateAdd(ih, kb.i64(win.padTop)), i);
-            llvm::Value* oh = ir.CreateSDiv(rowNumerator, kb.i64(win.sh));
-            llvm::Value* rowOk = ir.CreateAnd(
-                ir.CreateAnd(ir.CreateICmpSGE(rowNumerator, kb.i64(0)),
-                             ir.CreateICmpEQ(ir.CreateSRem(rowNumerator, kb.i64(win.sh)), kb.i64(0))),
-                ir.CreateICmpSLT(oh, kb.i64(dyd[2])));
-            kb.when(rowOk, [&] {
-              kb.loop(0, wd[3], [&](llvm::Value* j) {
-                llvm::Value* numerators = ir.CreateAdd(lanes, kb.splat(ir.CreateSub(kb.i64(win.padLeft), j)));
-                llvm::Value* ow = ir.CreateSDiv(numerators, kb.splat(kb.i64(win.sw)));
-                llvm::Value* mask = ir.CreateAnd(valid, ir.CreateICmpSGE(numerators, zeros));
-                mask = ir.CreateAnd(mask, ir.CreateICmpEQ(ir.CreateSRem(numerators, kb.splat(kb.i64(win.sw))), zeros));
-                mask = ir.CreateAnd(mask, ir.CreateICmpSLT(ow, kb.splat(kb.i64(dyd[3]))));
-                llvm::Value* row = kb.index({n, f, oh, kb.i64(0)}, dyd);
-                llvm::Value* dyv = win.sw == 1
-                    ? kb.loadLanes(dy, ir.CreateAdd(row, ir.CreateSub(ir.CreateAdd(iw0, kb.i64(win.padLeft)), j)), 1, mask)
-                    : kb.gatherLanes(dy, ir.CreateAdd(kb.splat(row), ow), mask);
-                for (size_t k = 0; k < static_cast<size_t>(CB); ++k)
-                  acc.fma(k, dyv, kb.splat(kb.load(w, kb.index({f, c(k), i, j}, wd))));
-              });
-            });
+  auto zero = [&](const OutputBlock&, size_t) { return kb.f32(0.0); };
+  return forEachOutputBlock(kb, id, CB, zero, [&](const OutputBlock& at, Accumulators& acc) {
+    llvm::Value* lanes = ir.CreateAdd(kb.splat(at.col0), kb.laneIds());
+    kb.rolledLoop(0, dyd[1], [&](llvm::Value* f) {
+      kb.loop(0, wd[2], [&](llvm::Value* i) {
+        llvm::Value* rowNumerator = ir.CreateSub(ir.CreateAdd(at.row, kb.i64(win.padTop)), i);
+        llvm::Value* oh = ir.CreateSDiv(rowNumerator, kb.i64(win.sh));
+        llvm::Value* rowOk = ir.CreateAnd(
+            ir.CreateAnd(ir.CreateICmpSGE(rowNumerator, kb.i64(0)),
+                         ir.CreateICmpEQ(ir.CreateSRem(rowNumerator, kb.i64(win.sh)), kb.i64(0))),
+            ir.CreateICmpSLT(oh, kb.i64(dyd[2])));
+        kb.when(rowOk, [&] {
+          kb.loop(0, wd[3], [&](llvm::Value* j) {
+            llvm::Value* numerators = ir.CreateAdd(lanes, kb.splat(ir.CreateSub(kb.i64(win.padLeft), j)));
+            llvm::Value* ow = ir.CreateSDiv(numerators, kb.splat(kb.i64(win.sw)));
+            llvm::Value* mask = ir.CreateAnd(at.valid, ir.CreateICmpSGE(numerators, zeros));
+            mask = ir.CreateAnd(mask, ir.CreateICmpEQ(ir.CreateSRem(numerators, kb.splat(kb.i64(win.sw))), zeros));
+            mask = ir.CreateAnd(mask, ir.CreateICmpSLT(ow, kb.splat(kb.i64(dyd[3]))));
+            llvm::Value* row = kb.index({at.n, f, oh, kb.i64(0)}, dyd);
+            llvm::Value* dyv = win.sw == 1
+                ? kb.loadLanes(dy, ir.CreateAdd(row, ir.CreateSub(ir.CreateAdd(at.col0, kb.i64(win.padLeft)), j)), 1, mask)
+                : kb.gatherLanes(dy, ir.CreateAdd(kb.splat(row), ow), mask);
+            for (size_t k = 0; k < static_cast<size_t>(CB); ++k)
+              acc.fma(k, dyv, kb.splat(kb.load(w, kb.index({f, channelAt(kb, at, k), i, j}, wd))));
           });
         });
-        for (size_t k = 0; k < static_cast<size_t>(CB); ++k)
-          kb.storeLanes(id, kb.index({n, c(k), ih, iw0}, xd), acc.get(k), valid);
-      }, kb.width());
+      });
     });
   });
-  return xd[0] * blocks;
 }
 
 // dw [F,C,KH,KW] = sum over n, oh, ow of dy[n,f,oh,ow] * x[n,c,ih,iw];
