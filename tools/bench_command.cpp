@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <random>
+#include <thread>
 
 #include <fmt/format.h>
 
@@ -105,10 +106,11 @@ Status bench(const BenchOptions& options) {
   const double imagesPerSecond = static_cast<double>(options.batch) / step;
   const double gflops = static_cast<double>(flopsOf(graph)) / step / 1e9;
   const double peakFraction = options.peak > 0 ? gflops / options.peak : 0;
+  const int threads = options.threads > 0 ? options.threads : static_cast<int>(std::thread::hardware_concurrency());
   if (options.json) {
     fmt::print("{{\"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"threads\": {}, \"target\": \"{}\", "
                "\"images_per_s\": {:.1f}, \"ms_per_step\": {:.4f}, \"gflops\": {:.2f}, \"peak_fraction\": {:.4f}}}\n",
-               built->model.name, options.mode, options.batch, options.threads, target->name, imagesPerSecond,
+               built->model.name, options.mode, options.batch, threads, target->name, imagesPerSecond,
                step * 1e3, gflops, peakFraction);
   } else {
     fmt::print("{} {} batch {} on {} ({} runs of {} steps after {} warm-up): {:.1f} images/s, {:.3f} ms/step, "
