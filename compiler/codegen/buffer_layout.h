@@ -1,7 +1,10 @@
 // Where each value of a graph lives in the executable's single arena: a byte
 // offset per value, 64-byte aligned (a cache line, and an AVX-512 vector).
-// Every value gets its own buffer for now; memory planning that reuses
-// buffers by liveness replaces this.
+//
+// Buffers are reused by liveness over the whole step, forward and backward
+// together: two values share bytes only if no kernel runs while both are
+// live. Leaves (inputs, params, state) live for the whole step: they are
+// bound before it and assigned after it. Graph outputs live to the end.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +18,10 @@ struct BufferLayout {
   std::vector<int64_t> offsets;  // by ValueId, in bytes
   int64_t arenaBytes = 0;
 };
+
+// The order kernels run in: every computed node in graph order, then the
+// assigns, whose writes take effect at the end of the step.
+std::vector<ValueId> executionOrder(const Graph& graph);
 
 BufferLayout layoutBuffers(const Graph& graph);
 

@@ -38,9 +38,6 @@ Emitter emitterFor(Op op) {
     case Op::SoftmaxCrossEntropyBackward: return emitLoss;
     case Op::Concat:
     case Op::ChannelSlice: return emitDataMovement;
-    case Op::Input:
-    case Op::Param:
-    case Op::State: return nullptr;
     default: return emitElementwise;
   }
 }
@@ -63,18 +60,14 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   code.context = std::make_unique<llvm::LLVMContext>();
   code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
   code.layout = layoutBuffers(graph);
-  std::vector<KernelInfo> assigns;
-  for (ValueId id = 0; id < graph.size(); ++id) {
+  for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);
-    Emitter emit = emitterFor(node.op);
-    if (!emit) continue;
     KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
     KernelBuilder kb(*code.module, kernel.symbol, graph, code.layout, target);
-    kernel.tasks = emit(kb, id);
+    kernel.tasks = emitterFor(node.op)(kb, id);
     kb.finish();
-    (node.op == Op::Assign ? assigns : code.kernels).push_back(std::move(kernel));
+    code.kernels.push_back(std::move(kernel));
   }
-  code.kernels.insert(code.kernels.end(), assigns.begin(), assigns.end());
   std::string problems;
   llvm::raw_string_ostream stream(problems);
   if (llvm::verifyModule(*code.module, &stream))

@@ -26,8 +26,7 @@ struct KernelInfo {
 struct GeneratedCode {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
-  // In execution order: every computed node in graph order, then the
-  // assigns, whose writes take effect at the end of the step.
+  // In execution order (see executionOrder in buffer_layout.h).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };
