@@ -75,14 +75,8 @@ INFER_VARIANTS = ("eager", "channels_last", "jit", "jit_channels_last", "cnnc_to
 # --------------------------------------------------------------------------
 # The model as idiomatic PyTorch modules, from cnnc_torch's resolved layers.
 
-def _activation(x, name):
-    if name == "relu":
-        return F.relu(x)
-    if name == "sigmoid":
-        return torch.sigmoid(x)
-    if name == "tanh":
-        return torch.tanh(x)
-    return x
+# The same activation functions the reference model builder applies.
+_activation = cnnc_torch.Model._activate
 
 
 def _symmetric(pads):

@@ -35,7 +35,8 @@ class JitExecutable final : public Executable {
         jit_(std::move(jit)),
         kernels_(std::move(kernels)),
         layout_(std::move(layout)),
-        pool_(std::move(pool)) {
+        pool_(std::move(pool)),
+        classes_(labelClasses(graph_)) {
     const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
     arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
   }
@@ -76,13 +77,14 @@ class JitExecutable final : public Executable {
     return t;
   }
 
-  // The number of classes integer leaf `id` (labels) indexes, from its users.
-  int64_t classesOf(ValueId id) const {
-    for (const Node& node : graph_.nodes())
-      if ((node.op == Op::SoftmaxCrossEntropy || node.op == Op::SoftmaxCrossEntropyBackward) &&
-          node.operands[1] == id)
-        return graph_.node(node.operands[0]).type.dims[1];
-    return std::numeric_limits<int32_t>::max();
+  // For each integer leaf (labels), the number of classes it indexes, from
+  // its users; worked out once, not on every run.
+  static std::vector<int64_t> labelClasses(const Graph& graph) {
+    std::vector<int64_t> classes(graph.size(), std::numeric_limits<int32_t>::max());
+    for (const Node& node : graph.nodes())
+      if (node.op == Op::SoftmaxCrossEntropy || node.op == Op::SoftmaxCrossEntropyBackward)
+        classes[node.operands[1]] = graph.node(node.operands[0]).type.dims[1];
+    return classes;
   }
 
   Status bindLeaf(ValueId id, const Bindings<float>& bindings) {
@@ -98,7 +100,7 @@ class JitExecutable final : public Executable {
       return Status::ok();
     }
     // Labels: whole numbers that index a class; generated code trusts them.
-    const int64_t classes = classesOf(id);
+    const int64_t classes = classes_[id];
     auto* labels = reinterpret_cast<int32_t*>(floats(id));
     for (size_t i = 0; i < value.data.size(); ++i) {
       const float v = value.data[i];
@@ -114,6 +116,7 @@ class JitExecutable final : public Executable {
   std::vector<Kernel> kernels_;
   BufferLayout layout_;
   std::shared_ptr<ThreadPool> pool_;
+  std::vector<int64_t> classes_;  // by ValueId: see labelClasses
   std::unique_ptr<std::byte[], AlignedFree> arena_;
   bool profiling_ = false;
   std::vector<KernelProfile> profile_;  // by kernel

@@ -133,15 +133,13 @@ Status bench(const BenchOptions& options) {
 Command addBenchCommand(CLI::App& parent) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* app = parent.add_subcommand("bench", "Measure the speed of generated code on random data");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--mode", options->mode, "train: whole training steps; infer: inference")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "infer"}));
   app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  app->add_option("--target", options->target, "Instruction set")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  addTargetOption(*app, options->target, "Instruction set");
   app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")

@@ -10,13 +10,19 @@
 
 namespace cnnc {
 
+void addModelArgument(CLI::App& app, std::string& model) {
+  app.add_option("MODEL", model, "Model description (JSON, cnnc/1)")->required();
+}
+
+void addTargetOption(CLI::App& app, std::string& target, const std::string& help) {
+  app.add_option("--target", target, help)->capture_default_str()->check(CLI::IsMember({"host", "avx512", "avx2"}));
+}
+
 void addBackendOptions(CLI::App& app, BackendChoice& choice) {
   app.add_option("--backend", choice.backend, "jit: generated native code; reference: the reference kernels")
       ->capture_default_str()
       ->check(CLI::IsMember({"jit", "reference"}));
-  app.add_option("--target", choice.target, "Instruction set of generated code")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  addTargetOption(app, choice.target);
   app.add_option("--threads", choice.threads, "Threads of generated code (0: all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -14,6 +14,12 @@
 
 namespace cnnc {
 
+// MODEL: the model file every model command takes first.
+void addModelArgument(CLI::App& app, std::string& model);
+
+// --target host|avx512|avx2: the instruction set of generated code.
+void addTargetOption(CLI::App& app, std::string& target, const std::string& help = "Instruction set of generated code");
+
 // --backend jit|reference (generated code, or the interpreter of the
 // reference kernels), and for generated code --target host|avx512|avx2 and
 // --threads N.

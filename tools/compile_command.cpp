@@ -63,11 +63,9 @@ Status compileModel(const CompileOptions& options) {
 Command addCompileCommand(CLI::App& parent) {
   auto options = std::make_shared<CompileOptions>();
   CLI::App* app = parent.add_subcommand("compile", "Compile a model to native code and report on it");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--target", options->target, "Instruction set of generated code")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  addTargetOption(*app, options->target, "Instruction set of generated code");
   app->add_flag("--infer", options->inference, "Compile the inference graph instead of the training step");
   app->add_flag("--time-passes", options->timePasses, "Print how long each compiler phase took (stderr)");
   return {app, [options]() -> Status { return compileModel(*options); }};

@@ -70,7 +70,7 @@ Status dump(const DumpOptions& options) {
 Command addDumpCommand(CLI::App& parent) {
   auto options = std::make_shared<DumpOptions>();
   CLI::App* app = parent.add_subcommand("dump", "Print the model's graph, LLVM IR or assembly");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--batch", options->batch, "Batch size the graph is built for")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
@@ -78,9 +78,7 @@ Command addDumpCommand(CLI::App& parent) {
   app->add_option("--stage", options->stage, "ir: the graph; llvm: optimised LLVM IR; asm: assembly")
       ->capture_default_str()
       ->check(CLI::IsMember({"ir", "llvm", "asm"}));
-  app->add_option("--target", options->target, "Instruction set of --stage llvm and asm")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  addTargetOption(*app, options->target, "Instruction set of --stage llvm and asm");
   app->add_flag("--train", options->train, "The training step (forward, backward, optimizer update)");
   app->add_flag("--print-after-all", options->printAfterAll, "With --stage ir: the graph after every pass");
   app->add_flag("--time-passes", options->timePasses, "Print how long each compiler phase took (stderr)");

@@ -19,7 +19,7 @@ Command addEvalCommand(CLI::App& parent) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("eval", "Loss and accuracy on the CIFAR-10 test set");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--weights", options->weights, "Weights or checkpoint (safetensors)")->required();
   app->add_option("--data", options->data, "CIFAR-10 directory (default: $CNNC_DATA)");
   app->add_option("--batch-size", options->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);

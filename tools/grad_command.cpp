@@ -70,7 +70,7 @@ Command addGradCommand(CLI::App& parent) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("grad", "Gradient of the mean loss with respect to every parameter");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--weights", options->weights, "Weights or checkpoint (safetensors)")->required();
   app->add_option("--input", options->input, "Images, float32 .npy [N,C,H,W]")->required();
   app->add_option("--labels", options->labels, "Labels, .npy [N] of int32, int64 or uint8")->required();

@@ -22,7 +22,7 @@ Command addInferCommand(CLI::App& parent) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("infer", "Compute the logits of images (.npy [N,C,H,W] float32)");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--weights", options->weights, "Weights or checkpoint (safetensors)")->required();
   app->add_option("--input", options->input, "Images, float32 .npy [N,C,H,W]")->required();
   app->add_option("-o,--output", options->output, "Logits to write, float32 .npy [N,classes]")->required();

@@ -3,6 +3,7 @@
 
 #include "frontends/json_loader.h"
 #include "runtime/parameters.h"
+#include "tools/command_support.h"
 #include "tools/commands.h"
 
 namespace cnnc {
@@ -14,7 +15,7 @@ Command addInitCommand(CLI::App& parent) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("init", "Write initial weights (Glorot-uniform, seeded) as safetensors");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("-o,--output", options->output, "Weights file to write")->required();
   app->add_option("--seed", options->seed, "Random seed")->capture_default_str();
   return {app, [options]() -> Status {

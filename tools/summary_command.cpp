@@ -3,6 +3,7 @@
 
 #include "compiler/model_summary.h"
 #include "frontends/json_loader.h"
+#include "tools/command_support.h"
 #include "tools/commands.h"
 #include "tools/tool_main.h"
 
@@ -14,7 +15,7 @@ Command addSummaryCommand(CLI::App& parent) {
   };
   auto options = std::make_shared<Options>();
   CLI::App* app = parent.add_subcommand("summary", "Print each layer's output shape and parameter count");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   return {app, [options]() -> Status {
             // Shapes and counts do not depend on the batch size: any will do.
             Expected<Model> model = loadModelFile(options->model, 1);

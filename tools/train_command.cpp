@@ -1,5 +1,6 @@
 // cnnc train MODEL.json --data DIR: trains on CIFAR-10, printing one
 // Keras-style line per epoch, and saves a checkpoint (-o) after each epoch.
+#include <charconv>
 #include <memory>
 
 #include <fmt/format.h>
@@ -25,12 +26,10 @@ struct TrainCommandOptions {
 Expected<int64_t> epochsDone(const WeightsFile& weights, const std::string& path) {
   auto it = weights.metadata.find("epoch");
   if (it == weights.metadata.end()) return int64_t{0};
-  try {
-    size_t used = 0;
-    int64_t epoch = std::stoll(it->second, &used);
-    if (used == it->second.size() && epoch >= 0) return epoch;
-  } catch (const std::exception&) {
-  }
+  const std::string& text = it->second;
+  int64_t epoch = -1;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), epoch);
+  if (error == std::errc() && end == text.data() + text.size() && epoch >= 0) return epoch;
   return Error{fmt::format("{}: metadata epoch is not a number: {}", path, it->second)};
 }
 
@@ -76,7 +75,7 @@ Status runTraining(TrainCommandOptions options) {
 Command addTrainCommand(CLI::App& parent) {
   auto options = std::make_shared<TrainCommandOptions>();
   CLI::App* app = parent.add_subcommand("train", "Train on CIFAR-10 (binary version)");
-  app->add_option("MODEL", options->model, "Model description (JSON, cnnc/1)")->required();
+  addModelArgument(*app, options->model);
   app->add_option("--data", options->data, "CIFAR-10 directory (default: $CNNC_DATA)");
   app->add_option("--epochs", options->train.epochs, "Epochs to train")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--batch-size", options->train.batchSize, "Images per step")

@@ -61,20 +61,6 @@ int64_t blockOf(int64_t extent, int64_t limit) {
   return 1;
 }
 
-// Vector accumulators that live in registers across a reduction loop.
-class Accumulators {
- public:
-  Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial) : kb_(kb) {
-    for (size_t k = 0; k < count; ++k) slots_.push_back(kb.variable(kb.vectorType(), kb.splat(initial(k))));
-  }
-  llvm::Value* get(size_t k) { return kb_.ir().CreateLoad(kb_.vectorType(), slots_[k]); }
-  void fma(size_t k, llvm::Value* a, llvm::Value* b) { kb_.ir().CreateStore(kb_.fma(a, b, get(k)), slots_[k]); }
-
- private:
-  KernelBuilder& kb_;
-  std::vector<llvm::AllocaInst*> slots_;
-};
-
 // Output channels (or, backward, input channels) per register block: each
 // loaded input vector feeds that many FMAs. AVX-512 has 32 vector registers,
 // AVX2 16.

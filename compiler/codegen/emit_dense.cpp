@@ -21,14 +21,13 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* n) {
     kb.loop(0, U, [&](llvm::Value* u) {
-      llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
-        vectorLoop(kb, F, [&](llvm::Value* f0, llvm::Value* mask) {
-          llvm::Value* xv = kb.loadLanes(x, ir.CreateAdd(ir.CreateMul(n, kb.i64(F)), f0), 1, mask);
-          llvm::Value* wv = kb.loadLanes(w, ir.CreateAdd(ir.CreateMul(u, kb.i64(F)), f0), 1, mask);
-          ir.CreateStore(kb.fma(xv, wv, ir.CreateLoad(kb.vectorType(), slot)), slot);
-        });
+      Accumulators acc(kb, 1, [&](size_t) { return kb.f32(0.0); });
+      vectorLoop(kb, F, [&](llvm::Value* f0, llvm::Value* mask) {
+        llvm::Value* xv = kb.loadLanes(x, ir.CreateAdd(ir.CreateMul(n, kb.i64(F)), f0), 1, mask);
+        llvm::Value* wv = kb.loadLanes(w, ir.CreateAdd(ir.CreateMul(u, kb.i64(F)), f0), 1, mask);
+        acc.fma(0, xv, wv);
       });
-      llvm::Value* y = kb.sum(acc);
+      llvm::Value* y = kb.sum(acc.get(0));
       if (node.operands.size() == 3) y = ir.CreateFAdd(y, kb.load(node.operands[2], u));
       kb.store(id, ir.CreateAdd(ir.CreateMul(n, kb.i64(U)), u), y);
     });
@@ -47,16 +46,15 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     vectorLoop(kb, F, [&](llvm::Value* f0, llvm::Value* mask) {
-      llvm::Value* acc = kb.accumulate(kb.f32(0.0), [&](llvm::AllocaInst* slot) {
-        kb.loop(0, data ? U : N, [&](llvm::Value* k) {
-          // data: dy[n=task, u=k] * w[u=k, f]; weight: dy[n=k, u=task] * x[n=k, f]
-          llvm::Value* scale = data ? kb.load(dy, ir.CreateAdd(ir.CreateMul(task, kb.i64(U)), k))
-                                    : kb.load(dy, ir.CreateAdd(ir.CreateMul(k, kb.i64(U)), task));
-          llvm::Value* row = kb.loadLanes(rows, ir.CreateAdd(ir.CreateMul(k, kb.i64(F)), f0), 1, mask);
-          ir.CreateStore(kb.fma(row, kb.splat(scale), ir.CreateLoad(kb.vectorType(), slot)), slot);
-        });
+      Accumulators acc(kb, 1, [&](size_t) { return kb.f32(0.0); });
+      kb.loop(0, data ? U : N, [&](llvm::Value* k) {
+        // data: dy[n=task, u=k] * w[u=k, f]; weight: dy[n=k, u=task] * x[n=k, f]
+        llvm::Value* scale = data ? kb.load(dy, ir.CreateAdd(ir.CreateMul(task, kb.i64(U)), k))
+                                  : kb.load(dy, ir.CreateAdd(ir.CreateMul(k, kb.i64(U)), task));
+        llvm::Value* row = kb.loadLanes(rows, ir.CreateAdd(ir.CreateMul(k, kb.i64(F)), f0), 1, mask);
+        acc.fma(0, row, kb.splat(scale));
       });
-      kb.storeLanes(id, ir.CreateAdd(ir.CreateMul(task, kb.i64(F)), f0), acc, mask);
+      kb.storeLanes(id, ir.CreateAdd(ir.CreateMul(task, kb.i64(F)), f0), acc.get(0), mask);
     });
   });
   return data ? N : U;

@@ -160,12 +160,6 @@ llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) 
   return ir_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
 }
 
-llvm::Value* KernelBuilder::accumulate(llvm::Value* initial, const std::function<void(llvm::AllocaInst*)>& update) {
-  llvm::AllocaInst* acc = variable(vectorType(), splat(initial));
-  update(acc);
-  return ir_.CreateLoad(vectorType(), acc);
-}
-
 llvm::Value* KernelBuilder::sum(llvm::Value* vector) { return ir_.CreateFAddReduce(f32(0.0), vector); }
 
 llvm::Value* KernelBuilder::callMath(llvm::Intrinsic::ID id, llvm::Value* x) {
@@ -179,5 +173,16 @@ llvm::Value* KernelBuilder::callLibm(const char* name, llvm::Value* x) {
 }
 
 void KernelBuilder::finish() { ir_.CreateRetVoid(); }
+
+Accumulators::Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial)
+    : kb_(kb) {
+  for (size_t k = 0; k < count; ++k) slots_.push_back(kb.variable(kb.vectorType(), kb.splat(initial(k))));
+}
+
+llvm::Value* Accumulators::get(size_t k) { return kb_.ir().CreateLoad(kb_.vectorType(), slots_[k]); }
+
+void Accumulators::fma(size_t k, llvm::Value* a, llvm::Value* b) {
+  kb_.ir().CreateStore(kb_.fma(a, b, get(k)), slots_[k]);
+}
 
 }  // namespace cnnc

@@ -65,8 +65,6 @@ class KernelBuilder {
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);
-  // A vector accumulator, zero or `initial` splatted, updated by `update`.
-  llvm::Value* accumulate(llvm::Value* initial, const std::function<void(llvm::AllocaInst*)>& update);
   llvm::Value* sum(llvm::Value* vector);  // horizontal, in any order
 
   // Calls a unary libm function (tanhf, ...) or intrinsic on a float.
@@ -88,6 +86,20 @@ class KernelBuilder {
   llvm::Value* arena_;
   llvm::Value* begin_;
   llvm::Value* end_;
+};
+
+// Vector accumulators that live in registers across a reduction loop (stack
+// slots that mem2reg promotes): accumulator k starts as initial(k) splatted.
+class Accumulators {
+ public:
+  Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial);
+  llvm::Value* get(size_t k);
+  // accumulator k += a * b
+  void fma(size_t k, llvm::Value* a, llvm::Value* b);
+
+ private:
+  KernelBuilder& kb_;
+  std::vector<llvm::AllocaInst*> slots_;
 };
 
 }  // namespace cnnc
