@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/layout.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference_training.h"
 
@@ -151,6 +152,9 @@ Expected<TensorType> inferUnchecked(Op op, const std::vector<TensorType>& in, co
     case Op::Concat:
       CNNC_TRY(attributeNames(op, attrs, {}));
       return inferConcat(in);
+    case Op::Relayout:
+      CNNC_TRY(attributeNames(op, attrs, {"layout"}));
+      return in[0];
     case Op::Softmax:
       CNNC_TRY(attributeNames(op, attrs, {}));
       CNNC_TRY(floatOperand(op, in[0], "input", 2));
@@ -177,12 +181,16 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
   CNNC_TRY(arity(op, operands.size()));
-  for (const TensorType& t : operands)
-    if (t.layout != Layout::Plain)
-      return fail(fmt::format("{} does not take operands in layout {}", mnemonic(op), layoutName(t.layout)));
-  Expected<TensorType> result = inferUnchecked(op, operands, attrs);
-  if (result && !byteSize(*result))
+  // Shapes are logical: inferred without layouts, whose rules come after.
+  std::vector<TensorType> logical = operands;
+  for (TensorType& t : logical) t.layout = Layout::Plain;
+  Expected<TensorType> result = inferUnchecked(op, logical, attrs);
+  if (!result) return result;
+  if (!byteSize(*result))
     return fail(fmt::format("{} result {} overflows 64-bit sizes", mnemonic(op), dimsToString(result->dims)));
+  Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
+  if (!layout) return layout.error();
+  result->layout = *layout;
   return result;
 }
 

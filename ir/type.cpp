@@ -10,7 +10,7 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kDTypeNames = {"f32", "f64", "i32", "i64"};
 constexpr std::array<int64_t, 4> kDTypeBytes = {4, 8, 4, 8};
-constexpr std::array<std::string_view, 3> kLayoutNames = {"", "NCHW8c", "NCHW16c"};
+constexpr std::array<std::string_view, 5> kLayoutNames = {"", "NCHW8c", "NCHW16c", "OIhw8o", "OIhw16o"};
 
 }  // namespace
 

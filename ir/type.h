@@ -24,6 +24,8 @@ enum class Layout {
   Plain,    // row-major in the order of the dimensions
   NCHW8c,   // [N, C/8, H, W, 8]: channel blocks of 8 (AVX2 lanes)
   NCHW16c,  // [N, C/16, H, W, 16]: channel blocks of 16 (AVX-512 lanes)
+  OIhw8o,   // conv filters [F, C, KH, KW] as [F/8, C, KH, KW, 8]: output-channel blocks
+  OIhw16o,  // the same with blocks of 16
 };
 
 std::string_view layoutName(Layout layout);  // "" for Plain

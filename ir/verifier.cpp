@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/layout.h"
 #include "ir/printer.h"
 #include "ir/shape_inference.h"
 
@@ -38,6 +39,8 @@ Status verifyNode(const Graph& graph, ValueId id) {
     for (int64_t dim : node.type.dims)
       if (dim < 1) return nodeError(node, fmt::format("dimensions must be at least 1, got {}", toString(node.type)));
     if (!byteSize(node.type)) return nodeError(node, "size overflows 64 bits");
+    if (!layoutFits(node.type.layout, node.type.dims))
+      return nodeError(node, fmt::format("{} does not fit its layout", toString(node.type)));
     return Status::ok();
   }
   std::vector<TensorType> operandTypes;

@@ -2,12 +2,12 @@
 
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 
 #include <fmt/format.h>
 
 #include "compiler/codegen/codegen.h"
 #include "compiler/codegen/llvm_pipeline.h"
+#include "ir/layout.h"
 #include "ir/printer.h"
 #include "runtime/jit.h"
 #include "runtime/thread_pool.h"
@@ -72,8 +72,9 @@ class JitExecutable final : public Executable {
   float* floats(ValueId id) const { return reinterpret_cast<float*>(arena_.get() + layout_.offsets[id]); }
 
   Tensor read(ValueId id) const {
-    Tensor t(graph_.node(id).type.dims);
-    std::memcpy(t.data.data(), floats(id), t.data.size() * sizeof(float));
+    const TensorType& type = graph_.node(id).type;
+    Tensor t(type.dims);
+    toLogical(type, {floats(id), t.data.size()}, t.data);
     return t;
   }
 
@@ -96,7 +97,7 @@ class JitExecutable final : public Executable {
       return Error{fmt::format("{} must be {}, got {}", valueRef(node.name), dimsToString(node.type.dims),
                                dimsToString(value.dims))};
     if (node.type.dtype == DType::F32) {
-      std::memcpy(floats(id), value.data.data(), value.data.size() * sizeof(float));
+      toPhysical(node.type, value.data, {floats(id), value.data.size()});
       return Status::ok();
     }
     // Labels: whole numbers that index a class; generated code trusts them.

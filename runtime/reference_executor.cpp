@@ -126,6 +126,7 @@ class Interpreter {
       case Op::Dense: return ref::dense(x(0), x(1), optionalOperand(node, 2));
       case Op::BatchNorm: return ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon"));
       case Op::Dropout: return x(0);  // inference: the identity
+      case Op::Relayout: return x(0);  // values are logical here: layouts are for generated code
       case Op::Relu: return ref::activation(Activation::Relu, x(0));
       case Op::Sigmoid: return ref::activation(Activation::Sigmoid, x(0));
       case Op::Tanh: return ref::activation(Activation::Tanh, x(0));

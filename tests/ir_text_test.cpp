@@ -61,8 +61,9 @@ Graph forwardGraph() {
   ValueId fc2 = must(g.addNode(Op::Dense, "fc2", {fc1, fc2w}));
   ValueId prob = must(g.addNode(Op::Softmax, "prob", {fc2}));
   ValueId loss = must(g.addNode(Op::SoftmaxCrossEntropy, "loss", {fc2, labels}));
-  must(g.addLeaf(Op::State, "packed", {DType::F32, {1, 16, 2, 2}, Layout::NCHW16c}));
-  g.setOutputs({prob, loss, gap});
+  ValueId packed = must(g.addLeaf(Op::State, "packed", {DType::F32, {1, 16, 2, 2}, Layout::NCHW16c}));
+  ValueId unpacked = must(g.addNode(Op::Relayout, "unpacked", {packed}, {{"layout", Symbol{"plain"}}}));
+  g.setOutputs({prob, loss, gap, unpacked});
   return g;
 }
 

@@ -13,6 +13,7 @@
 #include "frontends/json_loader.h"
 #include "runtime/jit_executable.h"
 #include "runtime/parameters.h"
+#include "tests/graph_agreement.h"
 
 namespace cnnc {
 namespace {
@@ -74,22 +75,8 @@ Bindings<float> randomInputs(const Model& model, uint64_t seed) {
   return bindings;
 }
 
-void expectClose(const Tensor& jit, const Tensor& reference, const std::string& what) {
-  ASSERT_EQ(jit.dims, reference.dims) << what;
-  float scale = 0;
-  for (float v : reference.data) scale = std::max(scale, std::abs(v));
-  for (size_t i = 0; i < jit.data.size(); ++i)
-    ASSERT_NEAR(jit.data[i], reference.data[i], 1e-4f * std::max(1.0f, scale)) << what << "[" << i << "]";
-}
-
-class JitTest : public ::testing::TestWithParam<std::string> {
+class JitTest : public TargetTest {
  protected:
-  void SetUp() override {
-    if (!hostSupports(GetParam())) GTEST_SKIP() << "this host cannot run " << GetParam() << " code";
-    Expected<Target> target = selectTarget(GetParam());
-    ASSERT_TRUE(target) << target.error().message;
-    target_ = *target;
-  }
 
   // Runs `kind` of `json` at `batch` for `steps` steps on both backends and
   // compares every output and every value written back.
@@ -113,8 +100,6 @@ class JitTest : public ::testing::TestWithParam<std::string> {
       for (const auto& [name, tensor] : reference) expectClose(generated.at(name), tensor, name);
     }
   }
-
-  Target target_;
 };
 
 TEST_P(JitTest, InferenceMatchesTheReference) { compare(kEveryOp, 3, GraphKind::Evaluation, 1); }

@@ -37,9 +37,22 @@ Emitter emitterFor(Op op) {
     case Op::SoftmaxCrossEntropy:
     case Op::SoftmaxCrossEntropyBackward: return emitLoss;
     case Op::Concat:
-    case Op::ChannelSlice: return emitDataMovement;
+    case Op::ChannelSlice:
+    case Op::Relayout: return emitDataMovement;
     default: return emitElementwise;
   }
+}
+
+// Flat elementwise kernels work in whatever layout all their operands share
+// (ir/layout.h makes sure they do); every other emitter that addresses
+// tensors by their layout (KernelBuilder::at) is listed here.
+bool emitterHandlesLayouts(Op op) { return emitterFor(op) == emitElementwise || op == Op::Relayout; }
+
+bool allPlain(const Graph& graph, const Node& node) {
+  if (node.type.layout != Layout::Plain) return false;
+  for (ValueId operand : node.operands)
+    if (graph.node(operand).type.layout != Layout::Plain) return false;
+  return true;
 }
 
 // Kernel names: k<id>_<node name with anything but [A-Za-z0-9_] as '_'>.
@@ -59,6 +72,10 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   GeneratedCode code;
   code.context = std::make_unique<llvm::LLVMContext>();
   code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
+  for (const Node& node : graph.nodes())
+    if (!isLeaf(node.op) && !emitterHandlesLayouts(node.op) && !allPlain(graph, node))
+      return Error{fmt::format("code generation does not support {} ({}) with blocked layouts", valueRef(node.name),
+                               mnemonic(node.op))};
   code.layout = layoutBuffers(graph);
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);

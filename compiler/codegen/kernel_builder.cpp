@@ -2,6 +2,8 @@
 
 #include <llvm/IR/Intrinsics.h>
 
+#include "ir/layout.h"
+
 namespace cnnc {
 
 KernelBuilder::KernelBuilder(llvm::Module& module, const std::string& name, const Graph& graph,
@@ -98,6 +100,28 @@ llvm::Value* KernelBuilder::index(std::initializer_list<llvm::Value*> coords, co
     ++axis;
   }
   return linear;
+}
+
+llvm::Value* KernelBuilder::at(ValueId id, std::initializer_list<llvm::Value*> coords) {
+  const TensorType& type = graph_.node(id).type;
+  if (type.layout == Layout::Plain) return index(coords, type.dims);
+  // Row-major over the dims with the blocked axis divided by b, then the
+  // position inside the block.
+  const int64_t b = layoutBlock(type.layout), blocked = blockedAxis(type.layout);
+  llvm::Value* linear = i64(0);
+  llvm::Value* inner = nullptr;
+  int64_t axis = 0;
+  for (llvm::Value* coord : coords) {
+    int64_t extent = type.dims[static_cast<size_t>(axis)];
+    if (axis == blocked) {
+      inner = ir_.CreateSRem(coord, i64(b));
+      coord = ir_.CreateSDiv(coord, i64(b));
+      extent /= b;
+    }
+    linear = ir_.CreateAdd(ir_.CreateMul(linear, i64(extent)), coord);
+    ++axis;
+  }
+  return ir_.CreateAdd(ir_.CreateMul(linear, i64(b)), inner);
 }
 
 llvm::Value* KernelBuilder::elementPtr(ValueId id, llvm::Value* index) {

@@ -44,6 +44,9 @@ class KernelBuilder {
   // The row-major linear index of `coords` in a tensor of `dims`.
   llvm::Value* index(std::initializer_list<llvm::Value*> coords, const std::vector<int64_t>& dims);
   const std::vector<int64_t>& dims(ValueId id) const { return graph_.node(id).type.dims; }
+  // The position in value `id`'s buffer of the element at logical `coords`
+  // (all of its axes), following its layout (ir/layout.h).
+  llvm::Value* at(ValueId id, std::initializer_list<llvm::Value*> coords);
 
   // Scalar access to element `index` (i64) of value `id`'s buffer, of its element type.
   llvm::Value* load(ValueId id, llvm::Value* index);

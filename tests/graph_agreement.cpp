@@ -1,0 +1,59 @@
+#include "tests/graph_agreement.h"
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "ir/parser.h"
+#include "runtime/jit_executable.h"
+
+namespace cnnc {
+
+void expectClose(const Tensor& actual, const Tensor& expected, const std::string& what) {
+  ASSERT_EQ(actual.dims, expected.dims) << what;
+  float scale = 0;
+  for (float v : expected.data) scale = std::max(scale, std::abs(v));
+  for (size_t i = 0; i < actual.data.size(); ++i)
+    ASSERT_NEAR(actual.data[i], expected.data[i], 1e-4f * std::max(1.0f, scale)) << what << "[" << i << "]";
+}
+
+Graph parseTestGraph(std::string_view text) {
+  Expected<Graph> graph = parseGraph(text, "test.cnn");
+  EXPECT_TRUE(graph) << graph.error().message;
+  return graph ? std::move(*graph) : Graph();
+}
+
+void TargetTest::SetUp() {
+  if (!hostSupports(GetParam())) GTEST_SKIP() << "this host cannot run " << GetParam() << " code";
+  Expected<Target> target = selectTarget(GetParam());
+  ASSERT_TRUE(target) << target.error().message;
+  target_ = *target;
+}
+
+void TargetTest::expectAgreement(const Graph& graph, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Bindings<float> bindings;
+  for (const Node& node : graph.nodes()) {
+    if (!isLeaf(node.op)) continue;
+    Tensor t(node.type.dims);
+    if (node.type.dtype == DType::F32)
+      for (float& v : t.data) v = dist(rng);
+    bindings[node.name] = std::move(t);
+  }
+  Bindings<float> generatedBindings = bindings;
+  auto jit = jitBackend(target_)(graph);
+  ASSERT_TRUE(jit) << jit.error().message;
+  auto oracle = referenceBackend()(graph);
+  ASSERT_TRUE(oracle) << oracle.error().message;
+  Expected<std::vector<Tensor>> want = (*oracle)->run(bindings);
+  Expected<std::vector<Tensor>> got = (*jit)->run(generatedBindings);
+  ASSERT_TRUE(want) << want.error().message;
+  ASSERT_TRUE(got) << got.error().message;
+  for (size_t i = 0; i < want->size(); ++i) expectClose((*got)[i], (*want)[i], fmt::format("output {}", i));
+  for (const auto& [name, tensor] : bindings) expectClose(generatedBindings.at(name), tensor, name);
+}
+
+}  // namespace cnnc

@@ -1,0 +1,37 @@
+// Shared by the tests that check generated code against the reference
+// executor on graphs written in the textual IR: the targets to run them on,
+// random leaves, and the comparison.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <gtest/gtest.h>
+
+#include "compiler/target.h"
+#include "ir/graph.h"
+#include "runtime/tensor.h"
+
+namespace cnnc {
+
+// `expected` to within 1e-4 relative to its largest magnitude (at least 1).
+void expectClose(const Tensor& actual, const Tensor& expected, const std::string& what);
+
+// The graph of an IR text, failing the test if it does not parse.
+Graph parseTestGraph(std::string_view text);
+
+// Tests parameterised by target name ("avx512", "avx2"); a target the host
+// cannot run is skipped, visibly.
+class TargetTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override;
+  // Binds every leaf of `graph` to uniform random values in [-1, 1) (i32
+  // leaves to 0), runs it on generated code and on the reference executor,
+  // and expects every output to agree.
+  void expectAgreement(const Graph& graph, uint64_t seed = 1);
+
+  Target target_;
+};
+
+}  // namespace cnnc
