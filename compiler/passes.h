@@ -30,6 +30,10 @@ Expected<std::vector<std::pair<ValueId, ValueId>>> differentiate(Graph& graph, V
 Status appendOptimizer(Graph& graph, const std::vector<std::pair<ValueId, ValueId>>& gradients,
                        const OptimizerConfig& config);
 
+// Stores chains of convolutions and the ops between them in channel blocks
+// of `block` (the target's vector width), with relayouts at their edges.
+Expected<Graph> selectLayouts(const Graph& graph, int64_t block);
+
 // Keeps only the nodes that `outputs` (and any assign) depend on, and makes
 // `outputs` the graph's outputs.
 Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& outputs);

@@ -67,13 +67,7 @@ void toLogical(const TensorType& type, std::span<const float> physical, std::spa
     logical[i] = physical[static_cast<size_t>(physicalIndex(type, static_cast<int64_t>(i)))];
 }
 
-namespace {
-
-using checks::fail;
-
-// Ops whose 4-D operands and 4-D result all share one layout, whichever it
-// is; their other operands (biases, statistics, scalars) stay plain. Their
-// kernels either run over the flat buffer (elementwise ops, optimizer
+// Their kernels either run over the flat buffer (elementwise ops, optimizer
 // updates) or address every 4-D tensor by its layout.
 bool sharesOneLayout(Op op) {
   switch (op) {
@@ -106,6 +100,10 @@ bool sharesOneLayout(Op op) {
     default: return false;
   }
 }
+
+namespace {
+
+using checks::fail;
 
 Error wrongLayouts(Op op, const std::vector<TensorType>& operands) {
   std::string layouts;
@@ -167,7 +165,7 @@ Expected<Layout> attributeLayout(Op op, const AttributeMap& attrs) {
 Expected<Layout> inferLayout(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs,
                              const TensorType& result) {
   Expected<Layout> layout = [&]() -> Expected<Layout> {
-    if (op == Op::Relayout) return attributeLayout(op, attrs);
+    if (op == Op::Relayout || op == Op::FilterTranspose) return attributeLayout(op, attrs);
     if (op == Op::Conv2D || op == Op::Conv2DBackwardFilter) return convLayout(op, operands);
     if (sharesOneLayout(op)) return sharedLayout(op, operands, result);
     if (!allPlain(operands)) return wrongLayouts(op, operands);

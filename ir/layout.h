@@ -39,6 +39,10 @@ int64_t physicalIndex(const TensorType& type, int64_t logical);
 void toPhysical(const TensorType& type, std::span<const float> logical, std::span<float> physical);
 void toLogical(const TensorType& type, std::span<const float> physical, std::span<float> logical);
 
+// Ops whose 4-D operands and 4-D result all share one layout, whichever it
+// is; their other operands (biases, statistics, scalars) stay plain.
+bool sharesOneLayout(Op op);
+
 // The layout of `op`'s result given its operands (their layouts included)
 // and attributes, or why the combination is not allowed. `result` is the
 // result's logical type.

@@ -155,6 +155,12 @@ Expected<TensorType> inferUnchecked(Op op, const std::vector<TensorType>& in, co
     case Op::Relayout:
       CNNC_TRY(attributeNames(op, attrs, {"layout"}));
       return in[0];
+    case Op::FilterTranspose: {
+      CNNC_TRY(attributeNames(op, attrs, {"layout"}));
+      CNNC_TRY(floatOperand(op, in[0], "filter", 4));
+      const std::vector<int64_t>& w = in[0].dims;
+      return TensorType{in[0].dtype, {w[1], w[0], w[2], w[3]}};
+    }
     case Op::Softmax:
       CNNC_TRY(attributeNames(op, attrs, {}));
       CNNC_TRY(floatOperand(op, in[0], "input", 2));

@@ -127,6 +127,7 @@ class Interpreter {
       case Op::BatchNorm: return ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon"));
       case Op::Dropout: return x(0);  // inference: the identity
       case Op::Relayout: return x(0);  // values are logical here: layouts are for generated code
+      case Op::FilterTranspose: return ref::filterTranspose(x(0));
       case Op::Relu: return ref::activation(Activation::Relu, x(0));
       case Op::Sigmoid: return ref::activation(Activation::Sigmoid, x(0));
       case Op::Tanh: return ref::activation(Activation::Tanh, x(0));

@@ -82,6 +82,18 @@ TensorOf<T> conv2dBackwardFilter(const TensorOf<T>& x, const TensorOf<T>& dy, co
 }
 
 template <class T>
+TensorOf<T> filterTranspose(const TensorOf<T>& w) {
+  const int64_t F = w.dims[0], C = w.dims[1], KH = w.dims[2], KW = w.dims[3];
+  TensorOf<T> wt({C, F, KH, KW});
+  for (int64_t f = 0; f < F; ++f)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < KH; ++i)
+        for (int64_t j = 0; j < KW; ++j)
+          wt.data[((c * F + f) * KH + i) * KW + j] = w.data[((f * C + c) * KH + KH - 1 - i) * KW + KW - 1 - j];
+  return wt;
+}
+
+template <class T>
 TensorOf<T> biasGrad(const TensorOf<T>& dy) {
   const int64_t N = dy.dims[0], C = dy.dims[1], S = spatialSize(dy.dims);
   TensorOf<T> db({C});  // [C]
@@ -493,6 +505,7 @@ TensorOf<T> adamApply(const TensorOf<T>& w, const TensorOf<T>& m, const TensorOf
                                           const Window&);                                                  \
   template TensorOf<T> conv2dBackwardFilter(const TensorOf<T>&, const TensorOf<T>&, const Window&);        \
   template TensorOf<T> biasGrad(const TensorOf<T>&);                                                        \
+  template TensorOf<T> filterTranspose(const TensorOf<T>&);                                                 \
   template TensorOf<T> maxPool2d(const TensorOf<T>&, const Window&);                                        \
   template TensorOf<T> maxPool2dBackward(const TensorOf<T>&, const TensorOf<T>&, const Window&);           \
   template TensorOf<T> avgPool2d(const TensorOf<T>&, const Window&);                                        \

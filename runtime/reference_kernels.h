@@ -33,6 +33,9 @@ TensorOf<T> conv2dBackwardData(const TensorOf<T>& dy, const TensorOf<T>& w, int6
 // x [N,C,H,W], dy [N,F,OH,OW] -> dw [F,C,KH,KW]
 template <class T>
 TensorOf<T> conv2dBackwardFilter(const TensorOf<T>& x, const TensorOf<T>& dy, const Window& win);
+// w [F,C,KH,KW] -> [C,F,KH,KW] with wt[c,f,i,j] = w[f,c,KH-1-i,KW-1-j]
+template <class T>
+TensorOf<T> filterTranspose(const TensorOf<T>& w);
 // dy [N,C,...] -> db [C]: the sum over every axis but the channel axis
 template <class T>
 TensorOf<T> biasGrad(const TensorOf<T>& dy);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -28,8 +29,8 @@ class TargetTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override;
   // Binds every leaf of `graph` to uniform random values in [-1, 1) (i32
   // leaves to 0), runs it on generated code and on the reference executor,
-  // and expects every output to agree.
-  void expectAgreement(const Graph& graph, uint64_t seed = 1);
+  // and expects every output to agree. Returns the reference's outputs.
+  std::vector<Tensor> expectAgreement(const Graph& graph, uint64_t seed = 1);
 
   Target target_;
 };

@@ -63,7 +63,8 @@ Graph forwardGraph() {
   ValueId loss = must(g.addNode(Op::SoftmaxCrossEntropy, "loss", {fc2, labels}));
   ValueId packed = must(g.addLeaf(Op::State, "packed", {DType::F32, {1, 16, 2, 2}, Layout::NCHW16c}));
   ValueId unpacked = must(g.addNode(Op::Relayout, "unpacked", {packed}, {{"layout", Symbol{"plain"}}}));
-  g.setOutputs({prob, loss, gap, unpacked});
+  ValueId transposed = must(g.addNode(Op::FilterTranspose, "transposed", {w}, {{"layout", Symbol{"plain"}}}));
+  g.setOutputs({prob, loss, gap, unpacked, transposed});
   return g;
 }
 

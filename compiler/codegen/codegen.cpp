@@ -4,7 +4,9 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
+#include "ir/layout.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -38,21 +40,29 @@ Emitter emitterFor(Op op) {
     case Op::SoftmaxCrossEntropyBackward: return emitLoss;
     case Op::Concat:
     case Op::ChannelSlice:
-    case Op::Relayout: return emitDataMovement;
+    case Op::Relayout:
+    case Op::FilterTranspose: return emitDataMovement;
     default: return emitElementwise;
   }
 }
 
-// Flat elementwise kernels work in whatever layout all their operands share
-// (ir/layout.h makes sure they do); every other emitter that addresses
-// tensors by their layout (KernelBuilder::at) is listed here.
-bool emitterHandlesLayouts(Op op) { return emitterFor(op) == emitElementwise || op == Op::Relayout; }
-
-bool allPlain(const Graph& graph, const Node& node) {
-  if (node.type.layout != Layout::Plain) return false;
-  for (ValueId operand : node.operands)
-    if (graph.node(operand).type.layout != Layout::Plain) return false;
-  return true;
+// Blocked operands or results only where a kernel handles them, in blocks
+// of the target's vector width.
+Status checkLayouts(const Graph& graph, const Target& target) {
+  for (const Node& node : graph.nodes()) {
+    std::vector<Layout> layouts = {node.type.layout};
+    for (ValueId operand : node.operands) layouts.push_back(graph.node(operand).type.layout);
+    for (Layout layout : layouts) {
+      if (layout == Layout::Plain) continue;
+      if (!hasBlockedKernel(node.op) && !isLeaf(node.op))
+        return Error{fmt::format("code generation does not support {} ({}) with blocked layouts",
+                                 valueRef(node.name), mnemonic(node.op))};
+      if (layoutBlock(layout) != target.vectorWidth)
+        return Error{fmt::format("{} is in layout {}, but {} vectors hold {} floats", valueRef(node.name),
+                                 layoutName(layout), target.name, target.vectorWidth)};
+    }
+  }
+  return Status::ok();
 }
 
 // Kernel names: k<id>_<node name with anything but [A-Za-z0-9_] as '_'>.
@@ -72,10 +82,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   GeneratedCode code;
   code.context = std::make_unique<llvm::LLVMContext>();
   code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
-  for (const Node& node : graph.nodes())
-    if (!isLeaf(node.op) && !emitterHandlesLayouts(node.op) && !allPlain(graph, node))
-      return Error{fmt::format("code generation does not support {} ({}) with blocked layouts", valueRef(node.name),
-                               mnemonic(node.op))};
+  CNNC_TRY(checkLayouts(graph, target));
   code.layout = layoutBuffers(graph);
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);

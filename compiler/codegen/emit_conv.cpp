@@ -231,6 +231,7 @@ int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
 }  // namespace
 
 int64_t emitConvolution(KernelBuilder& kb, ValueId id) {
+  if (kb.graph().node(id).type.layout != Layout::Plain) return emitBlockedConvolution(kb, id);
   switch (kb.graph().node(id).op) {
     case Op::Conv2D: return emitForward(kb, id);
     case Op::Conv2DBackwardData: return emitBackwardData(kb, id);

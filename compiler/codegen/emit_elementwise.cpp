@@ -135,23 +135,31 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   return (elements + kChunk - 1) / kChunk;
 }
 
-// relayout: element by element from one layout to another; tasks: (n, c).
+// relayout and filter_transpose: element by element, each output element
+// from the operand's element at the same coordinates (relayout) or at the
+// transposed, flipped ones (filter_transpose); tasks: the two outer axes.
 int64_t emitRelayout(KernelBuilder& kb, ValueId id) {
-  const ValueId x = kb.graph().node(id).operands[0];
+  const Node& node = kb.graph().node(id);
+  const ValueId x = node.operands[0];
   const std::vector<int64_t>& d = kb.dims(id);
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(d[1]));
-    llvm::Value* c = ir.CreateSRem(task, kb.i64(d[1]));
+    llvm::Value* a = ir.CreateSDiv(task, kb.i64(d[1]));
+    llvm::Value* b = ir.CreateSRem(task, kb.i64(d[1]));
     kb.loop(0, d[2], [&](llvm::Value* h) {
-      kb.loop(0, d[3], [&](llvm::Value* w) { kb.store(id, kb.at(id, {n, c, h, w}), kb.load(x, kb.at(x, {n, c, h, w}))); });
+      kb.loop(0, d[3], [&](llvm::Value* w) {
+        llvm::Value* from = node.op == Op::Relayout
+            ? kb.at(x, {a, b, h, w})
+            : kb.at(x, {b, a, ir.CreateSub(kb.i64(d[2] - 1), h), ir.CreateSub(kb.i64(d[3] - 1), w)});
+        kb.store(id, kb.at(id, {a, b, h, w}), kb.load(x, from));
+      });
     });
   });
   return d[0] * d[1];
 }
 
 int64_t emitDataMovement(KernelBuilder& kb, ValueId id) {
-  if (kb.graph().node(id).op == Op::Relayout) return emitRelayout(kb, id);
+  if (kb.graph().node(id).op != Op::Concat && kb.graph().node(id).op != Op::ChannelSlice) return emitRelayout(kb, id);
   // concat: each output channel block copies from its operand; channel_slice:
   // a block of the operand's channels. Tasks: n.
   const Node& node = kb.graph().node(id);

@@ -180,6 +180,14 @@ void KernelBuilder::storeLanes(ValueId id, llvm::Value* base, llvm::Value* vecto
   ir_.CreateMaskedStore(vector, elementPtr(id, base), llvm::Align(4), mask);
 }
 
+llvm::Value* KernelBuilder::loadVector(ValueId id, llvm::Value* base) {
+  return ir_.CreateAlignedLoad(vectorType(), elementPtr(id, base), llvm::Align(4));
+}
+
+void KernelBuilder::storeVector(ValueId id, llvm::Value* base, llvm::Value* vector) {
+  ir_.CreateAlignedStore(vector, elementPtr(id, base), llvm::Align(4));
+}
+
 llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) {
   return ir_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
 }

@@ -65,6 +65,9 @@ class KernelBuilder {
   // Lanes at arbitrary element indices (an i64 vector) where `mask` is set.
   llvm::Value* gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask);
   void storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask);
+  // A whole vector of contiguous elements [base, base + width), unmasked.
+  llvm::Value* loadVector(ValueId id, llvm::Value* base);
+  void storeVector(ValueId id, llvm::Value* base, llvm::Value* vector);
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);

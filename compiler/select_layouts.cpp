@@ -1,0 +1,199 @@
+// Layout selection: chooses channel-blocked layouts (ir/layout.h) for whole
+// chains of convolutions and the ops between them, forward and backward
+// together, and inserts relayout nodes only at the chains' edges.
+//
+// Values that must share a layout (the 4-D operands and result of an
+// elementwise op, a pooling, a batch norm, ... with a blocked kernel) form
+// one class. A class is blocked when every member can be (an image with a
+// multiple of the block in channels, not a leaf) and a convolution produces
+// one of them: the convolutions are what the blocked layout is for. Members
+// that no blocked kernel produces are computed plain and converted once for
+// their users. Filters are packed for blocked convolutions, and
+// conv2d_bwd_data with stride 1 becomes a convolution of the output gradient
+// with the transposed filter, so that the forward kernel serves it.
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "compiler/codegen/blocked_kernels.h"
+#include "compiler/graph_rebuilder.h"
+#include "compiler/passes.h"
+#include "ir/layout.h"
+
+namespace cnnc {
+namespace {
+
+// Union-find over values.
+class Classes {
+ public:
+  explicit Classes(size_t size) : parent_(size) { std::iota(parent_.begin(), parent_.end(), ValueId{0}); }
+  ValueId find(ValueId v) {
+    while (parent_[v] != v) v = parent_[v] = parent_[parent_[v]];
+    return v;
+  }
+  void unite(ValueId a, ValueId b) { parent_[find(a)] = find(b); }
+
+ private:
+  std::vector<ValueId> parent_;
+};
+
+bool isImage(const Node& node) { return node.type.rank() == 4 && node.type.dtype == DType::F32; }
+
+// The padding with which conv2d_bwd_data (dy, w) is conv2d(dy, transposed w)
+// at stride 1, or nothing when the node is strided or the padding would be
+// negative. pads are [top, left, bottom, right].
+std::optional<IntList> transposedPads(const Graph& graph, const Node& node) {
+  const IntList strides = *getInts(node.attrs, "strides"), pads = *getInts(node.attrs, "pads");
+  if (strides != IntList{1, 1}) return std::nullopt;
+  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  const std::vector<int64_t>& dy = graph.node(node.operands[0]).type.dims;
+  const std::vector<int64_t>& dx = node.type.dims;
+  const int64_t top = w[2] - 1 - pads[0], left = w[3] - 1 - pads[1];
+  IntList result = {top, left, dx[2] - dy[2] - top + w[2] - 1, dx[3] - dy[3] - left + w[3] - 1};
+  for (int64_t pad : result)
+    if (pad < 0) return std::nullopt;
+  return result;
+}
+
+// Whether node `id` can produce a blocked result, and whether it is one the
+// blocked layout is chosen for.
+bool producesBlocked(const Graph& graph, ValueId id) {
+  const Node& node = graph.node(id);
+  if (node.op == Op::Conv2DBackwardData) return transposedPads(graph, node).has_value();
+  return node.op == Op::Conv2D || (hasBlockedKernel(node.op) && sharesOneLayout(node.op));
+}
+bool isConvolution(Op op) { return op == Op::Conv2D || op == Op::Conv2DBackwardData; }
+
+class LayoutSelection {
+ public:
+  LayoutSelection(const Graph& graph, int64_t block)
+      : graph_(graph), block_(block), rebuilder_(graph), blocked_(graph.size(), false) {}
+
+  Expected<Graph> run() {
+    chooseClasses();
+    for (ValueId id = 0; id < graph_.size(); ++id) {
+      Expected<ValueId> now = rebuild(id);
+      if (!now) return now.error();
+      rebuilder_.setMapped(id, *now);
+    }
+    return rebuilder_.finish(graph_.outputs());
+  }
+
+ private:
+  void chooseClasses() {
+    Classes classes(graph_.size());
+    for (ValueId id = 0; id < graph_.size(); ++id) {
+      const Node& node = graph_.node(id);
+      // An op without a blocked kernel takes its operands plain, whatever their class.
+      if (!sharesOneLayout(node.op) || !hasBlockedKernel(node.op) || !isImage(node)) continue;
+      for (ValueId operand : node.operands)
+        if (isImage(graph_.node(operand))) classes.unite(operand, id);
+    }
+    std::map<ValueId, bool> possible, wanted;
+    for (ValueId id = 0; id < graph_.size(); ++id) {
+      const Node& node = graph_.node(id);
+      const ValueId root = classes.find(id);
+      possible.try_emplace(root, true).first->second &= isImage(node) && !isLeaf(node.op) && node.type.dims[1] % block_ == 0;
+      wanted[root] = wanted[root] || isConvolution(node.op);
+    }
+    // A member that no blocked kernel produces is computed plain and
+    // converted once for its users.
+    for (ValueId id = 0; id < graph_.size(); ++id) {
+      const ValueId root = classes.find(id);
+      blocked_[id] = possible[root] && wanted[root] && producesBlocked(graph_, id);
+    }
+  }
+
+  // Value `v` (of the new graph) in `layout`: itself, or one relayout of it
+  // shared by every user that needs that layout.
+  Expected<ValueId> inLayout(ValueId v, Layout layout) {
+    const Node& node = rebuilder_.out().node(v);
+    if (node.type.layout == layout) return v;
+    auto key = std::pair{v, layout};
+    if (auto it = relayouts_.find(key); it != relayouts_.end()) return it->second;
+    const std::string name =
+        fmt::format("{}.{}", node.name, layout == Layout::Plain ? "plain" : std::string(layoutName(layout)));
+    Expected<ValueId> relayout =
+        rebuilder_.out().addNode(Op::Relayout, name, {v}, {{"layout", Symbol{name.substr(node.name.size() + 1)}}});
+    if (relayout) relayouts_.emplace(key, *relayout);
+    return relayout;
+  }
+
+  // The new operands of `node`: operand k in the layout `layoutOf(k, old operand)`.
+  Expected<std::vector<ValueId>> operandsIn(const Node& node, const std::function<Layout(size_t, ValueId)>& layoutOf) {
+    std::vector<ValueId> operands;
+    for (size_t k = 0; k < node.operands.size(); ++k) {
+      Expected<ValueId> v = inLayout(rebuilder_.mapped(node.operands[k]), layoutOf(k, node.operands[k]));
+      if (!v) return v.error();
+      operands.push_back(*v);
+    }
+    return operands;
+  }
+
+  Expected<ValueId> add(const Node& node, Op op, Expected<std::vector<ValueId>> operands, AttributeMap attrs) {
+    if (!operands) return operands.error();
+    return rebuilder_.out().addNode(op, node.name, std::move(*operands), std::move(attrs));
+  }
+
+  Layout mappedLayout(ValueId old) { return rebuilder_.out().node(rebuilder_.mapped(old)).type.layout; }
+
+  Expected<ValueId> rebuild(ValueId id) {
+    const Node& node = graph_.node(id);
+    if (isLeaf(node.op)) return rebuilder_.copy(id);
+    const Layout image = activationLayout(block_), filter = filterLayout(block_);
+    auto plain = [](size_t, ValueId) { return Layout::Plain; };
+    if (node.op == Op::Conv2D && blocked_[id])
+      // The input as it is (plain for the first layer), the filter packed.
+      return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
+                   return k == 0 ? mappedLayout(v) : k == 1 ? filter : Layout::Plain;
+                 }), node.attrs);
+    if (node.op == Op::Conv2DBackwardData && blocked_[id]) {
+      Expected<ValueId> transposed = transposedFilter(node.operands[1]);
+      if (!transposed) return transposed.error();
+      const ValueId dy = rebuilder_.mapped(node.operands[0]);
+      AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *transposedPads(graph_, node)}};
+      return add(node, Op::Conv2D, std::vector<ValueId>{dy, *transposed}, std::move(attrs));
+    }
+    if (node.op == Op::Conv2DBackwardFilter && mappedLayout(node.operands[1]) == image) {
+      // The filter gradient comes packed; its users (the optimizer) take it plain.
+      Expected<ValueId> gradient =
+          add(node, node.op, operandsIn(node, [&](size_t, ValueId v) { return mappedLayout(v); }), node.attrs);
+      if (!gradient) return gradient;
+      return inLayout(*gradient, Layout::Plain);
+    }
+    if (sharesOneLayout(node.op) && hasBlockedKernel(node.op)) {
+      const Layout shared = blocked_[id] ? image : Layout::Plain;
+      return add(node, node.op, operandsIn(node, [&](size_t, ValueId v) {
+                   return isImage(graph_.node(v)) ? shared : Layout::Plain;
+                 }), node.attrs);
+    }
+    return add(node, node.op, operandsIn(node, plain), node.attrs);
+  }
+
+  // The filter of conv2d_bwd_data as a convolution, one per filter.
+  Expected<ValueId> transposedFilter(ValueId w) {
+    if (auto it = transposed_.find(w); it != transposed_.end()) return it->second;
+    const ValueId filter = rebuilder_.mapped(w);
+    Expected<ValueId> transposed = rebuilder_.out().addNode(
+        Op::FilterTranspose, rebuilder_.out().node(filter).name + ".transposed", {filter},
+        {{"layout", Symbol{std::string(layoutName(filterLayout(block_)))}}});
+    if (transposed) transposed_.emplace(w, *transposed);
+    return transposed;
+  }
+
+  const Graph& graph_;
+  const int64_t block_;
+  GraphRebuilder rebuilder_;
+  std::vector<bool> blocked_;  // by old value: stored in the activation layout
+  std::map<std::pair<ValueId, Layout>, ValueId> relayouts_;
+  std::map<ValueId, ValueId> transposed_;
+};
+
+}  // namespace
+
+Expected<Graph> selectLayouts(const Graph& graph, int64_t block) { return LayoutSelection(graph, block).run(); }
+
+}  // namespace cnnc

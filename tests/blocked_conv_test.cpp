@@ -1,0 +1,82 @@
+// Channel-blocked convolution kernels against the reference executor: the
+// forward kernel from a plain input (the first layer) and from a blocked
+// one, with padding on every side, strides and odd sizes that leave
+// interior runs and border columns of every length; the filter gradient
+// alike; and conv2d_bwd_data written as a convolution with the transposed
+// filter.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "tests/graph_agreement.h"
+
+namespace cnnc {
+namespace {
+
+class BlockedConv : public TargetTest {
+ protected:
+  // Layout names for the target's block.
+  std::string image() const { return fmt::format("NCHW{}c", target_.vectorWidth); }
+  std::string filter() const { return fmt::format("OIhw{}o", target_.vectorWidth); }
+  int64_t b() const { return target_.vectorWidth; }
+
+  // conv2d of x [2,C,H,W] with F filters of KHxKW, strides and pads, the
+  // input given plain or blocked; and the filter gradient of the same
+  // window. F and C (when blocked) are multiples of the block.
+  void check(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
+             std::array<int64_t, 4> pads, bool blockedInput) {
+    const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
+    const std::string xType = fmt::format("f32[2,{},{},{}]", C, H, W);
+    const std::string yType = fmt::format("f32[2,{},{},{}]", F, OH, OW);
+    const std::string window = fmt::format("pads=[{},{},{},{}], strides=[{},{}]", pads[0], pads[1], pads[2], pads[3], s, s);
+    const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
+                                           : std::string();
+    const std::string xUsed = blockedInput ? "%xb" : "%x";
+    expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : {xType}
+  %w = param : f32[{F},{C},{KH},{KW}]
+  %bias = param : f32[{F}]
+  %dy = input : {yType}
+  {input}%wb = relayout %w {{layout={filter}}} : f32[{F},{C},{KH},{KW}]<{filter}>
+  %dyb = relayout %dy {{layout={image}}} : {yType}<{image}>
+  %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
+  %dw = conv2d_bwd_filter {xUsed}, %dyb {{kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
+  %yp = relayout %y {{layout=plain}} : {yType}
+  %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]
+  return %yp, %dwp
+}}
+)", fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
+        fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
+        fmt::arg("xUsed", xUsed), fmt::arg("window", window))));
+  }
+};
+
+TEST_P(BlockedConv, FirstLayerFromPlainInput) { check(3, 11, 13, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, false); }
+TEST_P(BlockedConv, SamePaddingOnEverySide) { check(b(), 9, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true); }
+TEST_P(BlockedConv, WideImageWithManyInteriorRuns) { check(b(), 3, 37, 4 * b(), 3, 3, 1, {1, 1, 1, 1}, true); }
+TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5, 2, {1, 2, 0, 2}, true); }
+TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
+TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
+TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+
+TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
+  // dx of a valid 3x3 conv = conv of dy padded by 2 with the flipped filter.
+  const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+  %w = param : f32[{0},{1},3,3]
+  %dy = input : f32[2,{0},5,6]
+  %dyb = relayout %dy {{layout=NCHW{2}c}} : f32[2,{0},5,6]<NCHW{2}c>
+  %wt = filter_transpose %w {{layout=OIhw{2}o}} : f32[{1},{0},3,3]<OIhw{2}o>
+  %dx = conv2d %dyb, %wt {{pads=[2,2,2,2], strides=[1,1]}} : f32[2,{1},7,8]<NCHW{2}c>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{1},7,8]
+  %want = conv2d_bwd_data %dy, %w {{input_hw=[7,8], pads=[0,0,0,0], strides=[1,1]}} : f32[2,{1},7,8]
+  return %dxp, %want
+}}
+)", 2 * b(), b(), b())));
+  ASSERT_EQ(outputs.size(), 2u);
+  expectClose(outputs[0], outputs[1], "conv2d with the transposed filter against conv2d_bwd_data");
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, BlockedConv, ::testing::Values("avx512", "avx2"),
+                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+
+}  // namespace
+}  // namespace cnnc

@@ -1,0 +1,89 @@
+// Layout selection: where relayouts go, and that a graph computes the same
+// before and after the pass (the reference executor on the graph before,
+// generated code on the graph after).
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "compiler/passes.h"
+#include "compiler/pipeline.h"
+#include "frontends/json_loader.h"
+#include "runtime/jit_executable.h"
+#include "runtime/parameters.h"
+#include "support/file_io.h"
+#include "tests/graph_agreement.h"
+
+namespace cnnc {
+namespace {
+
+Model loadExample(const std::string& name, int64_t batch) {
+  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, batch);
+  EXPECT_TRUE(model) << model.error().message;
+  return model ? std::move(*model) : Model{};
+}
+
+int64_t countOp(const Graph& graph, Op op) {
+  return std::count_if(graph.nodes().begin(), graph.nodes().end(), [&](const Node& n) { return n.op == op; });
+}
+
+class SelectLayouts : public TargetTest {
+ protected:
+  // Trains `steps` steps of `model` on the reference executor (before the
+  // pass) and on generated code (after it) from the same start, comparing
+  // the outputs and every weight and optimizer state after each step.
+  void expectSameTraining(const Model& model, int steps) {
+    Expected<CompiledGraph> before = buildGraph(model, {GraphKind::TrainStep, 1, {}});
+    ASSERT_TRUE(before) << before.error().message;
+    Expected<Graph> after = selectLayouts(before->graph, target_.vectorWidth);
+    ASSERT_TRUE(after) << after.error().message;
+    Bindings<float> reference = initialParameters(model, 5);
+    const Node& input = model.graph.node(model.input);
+    Tensor x(input.type.dims), labels({input.type.dims[0]});
+    for (size_t i = 0; i < x.data.size(); ++i) x.data[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+    for (size_t i = 0; i < labels.data.size(); ++i) labels.data[i] = static_cast<float>(i % 10);
+    reference[input.name] = x;
+    reference[model.graph.node(*model.labels).name] = labels;
+    addMissingState(before->graph, reference);
+    Bindings<float> generated = reference;
+    auto oracle = referenceBackend()(before->graph);
+    auto jit = jitBackend(target_)(*after);
+    ASSERT_TRUE(jit) << jit.error().message;
+    for (int step = 0; step < steps; ++step) {
+      Expected<std::vector<Tensor>> want = (*oracle)->run(reference);
+      Expected<std::vector<Tensor>> got = (*jit)->run(generated);
+      ASSERT_TRUE(want && got);
+      for (size_t i = 0; i < want->size(); ++i) expectClose((*got)[i], (*want)[i], fmt::format("step {} output {}", step, i));
+      for (const auto& [name, tensor] : reference) expectClose(generated.at(name), tensor, name);
+    }
+  }
+};
+
+TEST_P(SelectLayouts, SeedTrainingStepComputesTheSame) { expectSameTraining(loadExample("seed.json", 4), 2); }
+TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(loadExample("resnet_small.json", 2), 2); }
+
+TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
+  const Model model = loadExample("seed.json", 4);
+  Expected<CompiledGraph> before = buildGraph(model, {GraphKind::TrainStep, 1, {}});
+  ASSERT_TRUE(before) << before.error().message;
+  Expected<Graph> after = selectLayouts(before->graph, target_.vectorWidth);
+  ASSERT_TRUE(after) << after.error().message;
+  // Every convolution is blocked, backward data included.
+  for (const Node& node : after->nodes())
+    if (node.op == Op::Conv2D) {
+      EXPECT_NE(node.type.layout, Layout::Plain) << node.name;
+    }
+  EXPECT_EQ(countOp(*after, Op::Conv2DBackwardData), 0);
+  EXPECT_EQ(countOp(*after, Op::FilterTranspose), 2);  // conv2d_2's and conv2d_4's (conv2d_0 has no dx)
+  // Relayouts: 3 packed filters, 3 filter gradients back to plain, the
+  // flatten and its gradient at the chain's end, and, while pooling and
+  // bias_grad have no blocked kernels, the relu outputs and gradients at the
+  // other pooling and the bias gradients' inputs.
+  EXPECT_EQ(countOp(*after, Op::Relayout), 3 + 3 + 2 + 2 * 3 + 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, SelectLayouts, ::testing::Values("avx512", "avx2"),
+                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+
+}  // namespace
+}  // namespace cnnc
