@@ -1,5 +1,8 @@
 #include "compiler/target.h"
 
+#include <charconv>
+#include <fstream>
+#include <optional>
 #include <vector>
 
 #include <fmt/format.h>
@@ -24,6 +27,27 @@ bool hasAll(const llvm::StringMap<bool>& features, const std::vector<std::string
 const std::vector<std::string_view> kAvx512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"};
 const std::vector<std::string_view> kAvx2 = {"avx2", "fma", "f16c"};
 
+// The size of the host's level-`level` data (or unified) cache of one core,
+// from sysfs ("48K"), if it tells.
+std::optional<int64_t> hostCache(int level) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = fmt::format("/sys/devices/system/cpu/cpu0/cache/index{}/", index);
+    std::ifstream levelFile(dir + "level"), typeFile(dir + "type"), sizeFile(dir + "size");
+    int found = 0;
+    std::string type, size;
+    if (!(levelFile >> found) || !(typeFile >> type) || !(sizeFile >> size)) break;
+    if (found != level || type == "Instruction") continue;
+    int64_t value = 0;
+    auto [end, error] = std::from_chars(size.data(), size.data() + size.size(), value);
+    if (error != std::errc() || value <= 0) return std::nullopt;
+    const std::string_view unit(end, size.data() + size.size());
+    if (unit == "K") return value << 10;
+    if (unit == "M") return value << 20;
+    return unit.empty() ? std::optional<int64_t>(value) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool hostSupports(std::string_view name) {
@@ -42,8 +66,11 @@ Expected<Target> selectTarget(std::string_view request) {
     return Error{fmt::format("this machine ({}) cannot run {} code", llvm::sys::getHostCPUName().str(), name)};
   // AVX-512 code is tuned for the host CPU itself; AVX2 code for Haswell, the
   // first AVX2 CPU, so that it uses nothing newer even on an AVX-512 host.
-  if (name == "avx512") return Target{name, llvm::sys::getHostCPUName().str(), "", 16};
-  return Target{name, "haswell", "", 8};
+  Target target = name == "avx512" ? Target{name, llvm::sys::getHostCPUName().str(), "", 16, 32}
+                                    : Target{name, "haswell", "", 8, 16};
+  target.l1Bytes = hostCache(1).value_or(target.l1Bytes);
+  target.l2Bytes = hostCache(2).value_or(target.l2Bytes);
+  return target;
 }
 
 }  // namespace cnnc

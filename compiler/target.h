@@ -3,6 +3,7 @@
 // AVX-512 host too, so that both paths are tested on one machine.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -15,6 +16,10 @@ struct Target {
   std::string cpu;       // LLVM CPU name given to the code generator
   std::string features;  // LLVM feature string, e.g. "+avx2,+fma,..."
   int vectorWidth = 8;   // f32 lanes of one vector register: 16 or 8
+  int vectorRegisters = 16;  // 32 with AVX-512
+  // Per-core data caches of the host, which tiling sizes its blocks for.
+  int64_t l1Bytes = 32 << 10;
+  int64_t l2Bytes = 1 << 20;
   // Vector registers are used at full width: without this LLVM would split
   // 512-bit vectors on CPUs it tunes for 256 bits.
   int vectorBits() const { return vectorWidth * 32; }

@@ -13,7 +13,7 @@ using namespace checks;
 
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads"}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile"}));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));
   CNNC_TRY(sameDType(op, in));

@@ -55,7 +55,7 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
     CNNC_TRY(matchesForward(op, Op::Conv2D, {*x, in[1]}, forwardAttrs, in[0]));
     return *x;
   }
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel"}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile"}));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "gradient", 4));
   Expected<IntList> kernel = intsAttr(op, attrs, "kernel", 2, 1);

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include "compiler/conv_tiles.h"
 #include "tests/graph_agreement.h"
 
 namespace cnnc {
@@ -22,8 +23,9 @@ class BlockedConv : public TargetTest {
   // conv2d of x [2,C,H,W] with F filters of KHxKW, strides and pads, the
   // input given plain or blocked; and the filter gradient of the same
   // window. F and C (when blocked) are multiples of the block.
-  void check(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
-             std::array<int64_t, 4> pads, bool blockedInput) {
+  // The graph checked: %y = conv2d and %dw = conv2d_bwd_filter.
+  Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
+                std::array<int64_t, 4> pads, bool blockedInput) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
     const std::string xType = fmt::format("f32[2,{},{},{}]", C, H, W);
     const std::string yType = fmt::format("f32[2,{},{},{}]", F, OH, OW);
@@ -31,7 +33,7 @@ class BlockedConv : public TargetTest {
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
     const std::string xUsed = blockedInput ? "%xb" : "%x";
-    expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+    return parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : {xType}
   %w = param : f32[{F},{C},{KH},{KW}]
   %bias = param : f32[{F}]
@@ -46,7 +48,12 @@ class BlockedConv : public TargetTest {
 }}
 )", fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
-        fmt::arg("xUsed", xUsed), fmt::arg("window", window))));
+        fmt::arg("xUsed", xUsed), fmt::arg("window", window)));
+  }
+
+  void check(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
+             std::array<int64_t, 4> pads, bool blockedInput) {
+    expectAgreement(graphOf(C, H, W, F, KH, KW, s, pads, blockedInput));
   }
 };
 
@@ -57,6 +64,40 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+
+// Tiles schedule; they never change results: register blocks of one column
+// or filter block, channel chunks that resume from partial sums, one row
+// per task, and the smallest channel groups of the filter gradient.
+TEST_P(BlockedConv, EveryTileComputesTheSame) {
+  const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
+  const std::vector<std::vector<std::string>> overrides = {
+      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1"},
+      {fmt::format("y=2,3,{},2", b()), "dw=2,4"},
+      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8"},
+      {fmt::format("y=1,5,{},3", b()), "dw=2,2"}};
+  for (const std::vector<std::string>& tiles : overrides) {
+    Expected<Graph> tiled = overrideTiles(graph, tiles);
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(tiles[0]);
+    expectAgreement(*tiled);
+  }
+}
+
+TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
+  const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, true);
+  auto message = [&](const std::string& tile) {
+    Expected<Graph> tiled = overrideTiles(graph, {tile});
+    return tiled ? std::string("accepted") : tiled.error().message;
+  };
+  EXPECT_EQ(message("y=3,4,16,1"), fmt::format("tile [3,4,16,1] of conv2d %y: filter blocks must divide the 2 output blocks"));
+  EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
+                                             "channels in whole blocks of {}", 2 * b(), b()));
+  EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
+  EXPECT_EQ(message("dw=1,0"), "tile [1,0] of conv2d_bwd_filter %dw: every entry must be positive");
+  EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d and conv2d_bwd_filter do");
+  EXPECT_EQ(message("nope=1"), "--tile nope=1: the graph has no value %nope");
+  EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");
+}
 
 TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
   // dx of a valid 3x3 conv = conv of dy padded by 2 with the flipped filter.

@@ -6,6 +6,7 @@
 
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
+#include "compiler/conv_tiles.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -83,6 +84,8 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   code.context = std::make_unique<llvm::LLVMContext>();
   code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
   CNNC_TRY(checkLayouts(graph, target));
+  for (const Node& node : graph.nodes())
+    if (std::optional<IntList> tile = getInts(node.attrs, "tile")) CNNC_TRY(checkTile(graph, node, *tile));
   code.layout = layoutBuffers(graph);
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);

@@ -213,8 +213,8 @@ Accumulators::Accumulators(KernelBuilder& kb, size_t count, const std::function<
 
 llvm::Value* Accumulators::get(size_t k) { return kb_.ir().CreateLoad(kb_.vectorType(), slots_[k]); }
 
-void Accumulators::fma(size_t k, llvm::Value* a, llvm::Value* b) {
-  kb_.ir().CreateStore(kb_.fma(a, b, get(k)), slots_[k]);
-}
+void Accumulators::set(size_t k, llvm::Value* value) { kb_.ir().CreateStore(value, slots_[k]); }
+
+void Accumulators::fma(size_t k, llvm::Value* a, llvm::Value* b) { set(k, kb_.fma(a, b, get(k))); }
 
 }  // namespace cnnc

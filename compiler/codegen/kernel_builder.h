@@ -26,6 +26,7 @@ class KernelBuilder {
   llvm::IRBuilder<>& ir() { return ir_; }
   const Graph& graph() const { return graph_; }
   int width() const { return target_.vectorWidth; }
+  const Target& target() const { return target_; }
   llvm::Value* taskBegin() const { return begin_; }
   llvm::Value* taskEnd() const { return end_; }
 
@@ -100,6 +101,7 @@ class Accumulators {
  public:
   Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial);
   llvm::Value* get(size_t k);
+  void set(size_t k, llvm::Value* value);
   // accumulator k += a * b
   void fma(size_t k, llvm::Value* a, llvm::Value* b);
 

@@ -1,0 +1,178 @@
+#include "compiler/conv_tiles.h"
+
+#include <algorithm>
+#include <charconv>
+#include <functional>
+#include <map>
+#include <numeric>
+
+#include <fmt/format.h>
+
+#include "compiler/graph_rebuilder.h"
+#include "ir/layout.h"
+#include "ir/printer.h"
+
+namespace cnnc {
+namespace {
+
+// Tasks enough to keep a few cores busy with even shares.
+constexpr int64_t kEnoughTasks = 8;
+
+// Vector registers left for accumulators: AVX-512 folds broadcasts into its
+// FMAs and keeps a few for filter vectors; AVX2 also needs one per broadcast.
+int64_t accumulatorBudget(const Target& target) { return target.vectorWidth == 16 ? 28 : 12; }
+
+// The largest divisor of `extent` up to `limit` (at least 1).
+int64_t divisorUpTo(int64_t extent, int64_t limit) {
+  for (int64_t d = std::min(extent, limit); d > 1; --d)
+    if (extent % d == 0) return d;
+  return 1;
+}
+
+int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(id).type.layout); }
+
+// The dimensions every tile rule needs: output blocks, input channels and
+// their block, filter size, output rows and columns.
+struct ConvShape {
+  int64_t blocks, channels, inputBlock, kh, kw, batch, rows, columns;
+};
+
+ConvShape shapeOf(const Graph& graph, const Node& node) {
+  // The filter (forward) or the output gradient (filter gradient) carries the block.
+  const int64_t b = blockOf(graph, node.operands[1]);
+  const std::vector<int64_t>& out = node.op == Op::Conv2D ? node.type.dims : graph.node(node.operands[1]).type.dims;
+  const std::vector<int64_t>& w = node.op == Op::Conv2D ? graph.node(node.operands[1]).type.dims : node.type.dims;
+  return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3]};
+}
+
+ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
+  // Narrow images leave few columns per register block: more filter blocks.
+  const int64_t wanted = s.columns <= 6 && target.vectorWidth == 16 ? 4 : 2;
+  const int64_t filterBlocks = s.blocks % wanted == 0 ? wanted : 1;
+  const int64_t run = std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks);
+  // The filter slice of one pass (its channels, all taps, the register
+  // block's output channels) fits half of L1, beside the input rows.
+  const int64_t bytesPerChannel = filterBlocks * target.vectorWidth * s.kh * s.kw * 4;
+  const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
+  const int64_t chunkBlocks = divisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock));
+  const int64_t tasks = s.batch * (s.blocks / filterBlocks);
+  const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
+  return {filterBlocks, run, chunkBlocks * s.inputBlock, (s.rows + rowSplits - 1) / rowSplits};
+}
+
+FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& target) {
+  // Channels of a register block lie in one block of the input.
+  const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
+  auto channelsFor = [&](int64_t filterBlocks) {
+    return divisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / (filterBlocks * s.kw)));
+  };
+  int64_t filterBlocks = s.blocks % 2 == 0 ? 2 : 1;
+  // Few tasks (the first layer) would leave cores idle: smaller blocks.
+  if ((s.blocks / filterBlocks) * (s.channels / channelsFor(filterBlocks)) * s.kh < kEnoughTasks) filterBlocks = 1;
+  return {filterBlocks, channelsFor(filterBlocks)};
+}
+
+std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
+
+}  // namespace
+
+bool isTiledConvolution(const Node& node) {
+  return (node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter) && node.type.layout != Layout::Plain;
+}
+
+ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {
+  if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3]};
+  return defaultForwardTile(shapeOf(graph, node), target);
+}
+
+FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
+  if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1]};
+  return defaultFilterGradientTile(shapeOf(graph, node), target);
+}
+
+Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
+  if (!isTiledConvolution(node))
+    return Error{fmt::format("{} ({}) takes no tile: only blocked conv2d and conv2d_bwd_filter do", valueRef(node.name),
+                             mnemonic(node.op))};
+  const ConvShape s = shapeOf(graph, node);
+  const bool forward = node.op == Op::Conv2D;
+  const size_t arity = forward ? 4 : 2;
+  auto bad = [&](const std::string& why) {
+    return Error{fmt::format("tile {} of {} {}: {}", toString(Attribute(tile)), mnemonic(node.op),
+                             valueRef(node.name), why)};
+  };
+  if (tile.size() != arity)
+    return bad(forward ? "expected [filter blocks, columns, channel chunk, rows]" : "expected [filter blocks, channels]");
+  if (std::any_of(tile.begin(), tile.end(), [](int64_t v) { return v < 1; })) return bad("every entry must be positive");
+  if (s.blocks % tile[0] != 0) return bad(fmt::format("filter blocks must divide the {} output blocks", s.blocks));
+  if (forward) {
+    if (s.channels % tile[2] != 0 || tile[2] % s.inputBlock != 0)
+      return bad(fmt::format("the channel chunk must divide the {} input channels in whole blocks of {}", s.channels,
+                             s.inputBlock));
+    return Status::ok();
+  }
+  const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
+  if (channelLimit % tile[1] != 0) return bad(fmt::format("channels must divide {}", channelLimit));
+  return Status::ok();
+}
+
+namespace {
+
+// A copy of `graph` with the tile of every node that `tileOf` gives one.
+Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<IntList>(const Node&)>& tileOf) {
+  GraphRebuilder rebuilder(graph);
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    Node node = graph.node(id);
+    for (ValueId& operand : node.operands) operand = rebuilder.mapped(operand);
+    if (std::optional<IntList> tile = tileOf(graph.node(id))) node.attrs["tile"] = *tile;
+    Expected<ValueId> now = rebuilder.out().addUnchecked(std::move(node));
+    if (!now) return now.error();
+    rebuilder.setMapped(id, *now);
+  }
+  return rebuilder.finish(graph.outputs());
+}
+
+IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows}; }
+IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels}; }
+
+}  // namespace
+
+Expected<Graph> chooseTiles(const Graph& graph, const Target& target) {
+  return withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
+    if (!isTiledConvolution(node) || tileAttribute(node)) return std::nullopt;
+    return node.op == Op::Conv2D ? asList(forwardTile(graph, node, target))
+                                 : asList(filterGradientTile(graph, node, target));
+  });
+}
+
+Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides) {
+  std::map<ValueId, IntList> tiles;
+  for (const std::string& text : overrides) {
+    const size_t equals = text.rfind('=');
+    auto bad = [&](const std::string& why) { return Error{fmt::format("--tile {}: {}", text, why)}; };
+    if (equals == std::string::npos) return bad("expected NAME=a,b,...");
+    const std::string name = text.substr(0, equals);
+    std::optional<ValueId> id = graph.lookup(name);
+    if (!id) return bad(fmt::format("the graph has no value {}", valueRef(name)));
+    IntList tile;
+    std::string_view rest = std::string_view(text).substr(equals + 1);
+    while (true) {
+      int64_t value = 0;
+      auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), value);
+      if (error != std::errc()) return bad("expected integers separated by commas after '='");
+      tile.push_back(value);
+      rest.remove_prefix(static_cast<size_t>(end - rest.data()));
+      if (rest.empty()) break;
+      if (rest.front() != ',') return bad("expected integers separated by commas after '='");
+      rest.remove_prefix(1);
+    }
+    CNNC_TRY(checkTile(graph, graph.node(*id), tile));
+    tiles[*id] = tile;
+  }
+  return withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
+    auto it = tiles.find(*graph.lookup(node.name));
+    return it == tiles.end() ? std::nullopt : std::optional<IntList>(it->second);
+  });
+}
+
+}  // namespace cnnc

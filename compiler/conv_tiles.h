@@ -1,0 +1,47 @@
+// How the channel-blocked convolution kernels (codegen/emit_conv_blocked.cpp)
+// are scheduled: register blocks sized for the target's vector registers and
+// cache blocks sized for its L1, written as the `tile` attribute of blocked
+// conv2d and conv2d_bwd_filter nodes so that dumps show them and `--tile`
+// can override them. A tile never changes results, only speed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "compiler/target.h"
+#include "ir/error.h"
+#include "ir/graph.h"
+
+namespace cnnc {
+
+// conv2d: tile=[filterBlocks, run, channelChunk, rows].
+struct ForwardTile {
+  int64_t filterBlocks;  // output-channel blocks in one register block
+  int64_t run;           // output columns in one register block, at most
+  int64_t channelChunk;  // input channels per pass over the rows (the filter slice kept in L1)
+  int64_t rows;          // output rows per task
+};
+
+// conv2d_bwd_filter: tile=[filterBlocks, channels].
+struct FilterGradientTile {
+  int64_t filterBlocks;  // output-channel blocks in one register block
+  int64_t channels;      // input channels in one register block
+};
+
+// Whether `node` is a convolution kernel that tiles apply to.
+bool isTiledConvolution(const Node& node);
+
+// The node's tile attribute, or the default for `target` when it has none.
+ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
+FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
+
+// Whether `tile` is a schedule the kernel of `node` can run, or why not.
+Status checkTile(const Graph& graph, const Node& node, const IntList& tile);
+
+// The pass: every tiled convolution without a tile gets the target's default.
+Expected<Graph> chooseTiles(const Graph& graph, const Target& target);
+
+// Applies `--tile NAME=a,b,...` overrides, each checked against its node.
+Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides);
+
+}  // namespace cnnc
