@@ -18,9 +18,9 @@ namespace {
 // Tasks enough to keep a few cores busy with even shares.
 constexpr int64_t kEnoughTasks = 8;
 
-// Vector registers left for accumulators: AVX-512 folds broadcasts into its
-// FMAs and keeps a few for filter vectors; AVX2 also needs one per broadcast.
-int64_t accumulatorBudget(const Target& target) { return target.vectorWidth == 16 ? 28 : 12; }
+// Vector registers left for accumulators, beside the few that hold filter
+// (or gradient) vectors and the broadcast input.
+int64_t accumulatorBudget(const Target& target) { return target.vectorRegisters - 4; }
 
 // The largest divisor of `extent` up to `limit` (at least 1).
 int64_t divisorUpTo(int64_t extent, int64_t limit) {
@@ -61,15 +61,19 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
 }
 
 FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& target) {
-  // Channels of a register block lie in one block of the input.
+  // Channels of a register block lie in one block of the input. Among the
+  // blocks that fit, the most FMAs per load: FB x CB of them for FB + CB loads.
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
-  auto channelsFor = [&](int64_t filterBlocks) {
-    return divisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / (filterBlocks * s.kw)));
-  };
-  int64_t filterBlocks = s.blocks % 2 == 0 ? 2 : 1;
-  // Few tasks (the first layer) would leave cores idle: smaller blocks.
-  if ((s.blocks / filterBlocks) * (s.channels / channelsFor(filterBlocks)) * s.kh < kEnoughTasks) filterBlocks = 1;
-  return {filterBlocks, channelsFor(filterBlocks)};
+  FilterGradientTile best{1, 1};
+  for (int64_t filterBlocks : {4, 2, 1}) {
+    if (s.blocks % filterBlocks != 0) continue;
+    const int64_t channels = divisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks));
+    auto ratio = [](const FilterGradientTile& t) {
+      return static_cast<double>(t.filterBlocks * t.channels) / static_cast<double>(t.filterBlocks + t.channels);
+    };
+    if (ratio({filterBlocks, channels}) > ratio(best)) best = {filterBlocks, channels};
+  }
+  return best;
 }
 
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }

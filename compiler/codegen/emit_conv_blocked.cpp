@@ -4,8 +4,9 @@
 // the input is read one element at a time and broadcast. In registers:
 //   forward: FB blocks of output channels x a run of output columns; each
 //     filter vector feeds the run, each broadcast input feeds FB vectors;
-//   filter gradient: FB blocks of output channels x CB input channels x the
-//     filter's width; each output-gradient vector feeds CB x KW of them.
+//   filter gradient, per filter tap: FB blocks of output channels x CB input
+//     channels; each output-gradient vector feeds CB of them, each
+//     broadcast input FB.
 // Borders are known at compile time: interior columns run over every filter
 // tap, border columns one at a time over the taps inside the image, and each
 // output row clamps its filter rows at run time. No padded copies. The
@@ -170,65 +171,75 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
   return y[0] * groups * rowBlocks;
 }
 
+// The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
+// [0, in), for a run-time filter tap.
+std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
+                                                    int64_t in, int64_t out) {
+  auto& ir = kb.ir();
+  llvm::Value* shift = ir.CreateSub(kb.i64(pad), tap);
+  llvm::Value* lo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0),
+                                             ir.CreateSDiv(add(kb, shift, stride - 1), kb.i64(stride)));
+  llvm::Value* last = add(kb, shift, in - 1);
+  llvm::Value* hi = ir.CreateSelect(
+      ir.CreateICmpSLT(last, kb.i64(0)), kb.i64(0),
+      ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(out), add(kb, ir.CreateSDiv(last, kb.i64(stride)), 1)));
+  return {lo, hi};
+}
+
 // dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
 // with dy<NCHW{b}c>; tasks: (group of FB output blocks, group of CB input
-// channels, filter row i). Each task owns its weights: no reduction across
-// threads.
+// channels, filter tap (i, j)). Each task owns its weights: no reduction
+// across threads. One tap per task keeps every input element of an output
+// row distinct, so that LLVM has no reuse across iterations to rotate
+// through registers.
 int64_t emitFilterGradient(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const Image x(kb, node.operands[0]);
   const ValueId dy = node.operands[1];
   const std::vector<int64_t>& dyd = kb.dims(dy);
   const std::vector<int64_t>& wd = node.type.dims;
-  const int64_t b = kb.width(), blocks = wd[0] / b, H = x.dims[2], KH = wd[2], KW = wd[3];
+  const int64_t b = kb.width(), blocks = wd[0] / b, taps = wd[2] * wd[3];
   const WindowAttrs win = windowAttrs(node);
   const FilterGradientTile tile = filterGradientTile(kb.graph(), node, kb.target());
   const int64_t FB = tile.filterBlocks, CB = tile.channels;
   const int64_t groups = blocks / FB, channelGroups = wd[1] / CB;
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(channelGroups * KH)), kb.i64(FB));
-    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(KH)), kb.i64(channelGroups)), kb.i64(CB));
-    llvm::Value* i = ir.CreateSRem(task, kb.i64(KH));
-    // Output rows whose input row oh*sh + i - padTop lies inside [0, H).
-    llvm::Value* shift = ir.CreateSub(kb.i64(win.padTop), i);
-    llvm::Value* ohLo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0),
-                                                 ir.CreateSDiv(add(kb, shift, win.sh - 1), kb.i64(win.sh)));
-    llvm::Value* lastRow = add(kb, shift, H - 1);
-    llvm::Value* ohHi = ir.CreateSelect(
-        ir.CreateICmpSLT(lastRow, kb.i64(0)), kb.i64(0),
-        ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(dyd[2]), add(kb, ir.CreateSDiv(lastRow, kb.i64(win.sh)), 1)));
+    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(channelGroups * taps)), kb.i64(FB));
+    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(taps)), kb.i64(channelGroups)), kb.i64(CB));
+    llvm::Value* i = ir.CreateSDiv(ir.CreateSRem(task, kb.i64(taps)), kb.i64(wd[3]));
+    llvm::Value* j = ir.CreateSRem(task, kb.i64(wd[3]));
+    const auto [ohLo, ohHi] = outputsInside(kb, i, win.padTop, win.sh, x.dims[2], dyd[2]);
+    const auto [owLo, owHi] = outputsInside(kb, j, win.padLeft, win.sw, x.dims[3], dyd[3]);
     std::vector<std::pair<llvm::Value*, llvm::Value*>> channels;
     for (int64_t k = 0; k < CB; ++k) channels.push_back(x.channel(kb, c0, k));
-    Accumulators acc(kb, static_cast<size_t>(FB * CB * KW), [&](size_t) { return kb.f32(0.0); });
-    auto slot = [&](int64_t f, int64_t c, int64_t j) { return static_cast<size_t>((f * CB + c) * KW + j); };
+    Accumulators acc(kb, static_cast<size_t>(FB * CB), [&](size_t) { return kb.f32(0.0); });
+    auto slot = [&](int64_t f, int64_t c) { return static_cast<size_t>(f * CB + c); };
     kb.rolledLoop(0, dyd[0], [&](llvm::Value* n) {
       kb.loop(ohLo, ohHi, [&](llvm::Value* oh) {
         llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
-        forEachColumnRun(kb, dyd[3], x.dims[3], KW, win, 1, [&](const ColumnRun& run) {
+        kb.loop(owLo, owHi, [&](llvm::Value* ow) {
+          llvm::Value* iw = ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j), kb.i64(win.padLeft));
           std::vector<llvm::Value*> gradients;
           for (int64_t f = 0; f < FB; ++f) {
-            llvm::Value* at = kb.index({n, add(kb, f0, f), oh, run.first}, {dyd[0], blocks, dyd[2], dyd[3]});
+            llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
             gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b))));
           }
-          for (int64_t c = 0; c < CB; ++c)
-            for (int64_t j = run.jLo; j < run.jHi; ++j) {
-              llvm::Value* iw = add(kb, ir.CreateMul(run.first, kb.i64(win.sw)), j - win.padLeft);
-              const auto [outer, inner] = channels[static_cast<size_t>(c)];
-              llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-              for (int64_t f = 0; f < FB; ++f) acc.fma(slot(f, c, j), input, gradients[static_cast<size_t>(f)]);
-            }
+          for (int64_t c = 0; c < CB; ++c) {
+            const auto [outer, inner] = channels[static_cast<size_t>(c)];
+            llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
+            for (int64_t f = 0; f < FB; ++f) acc.fma(slot(f, c), input, gradients[static_cast<size_t>(f)]);
+          }
         });
       });
     });
     for (int64_t f = 0; f < FB; ++f)
-      for (int64_t c = 0; c < CB; ++c)
-        for (int64_t j = 0; j < KW; ++j) {
-          llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, kb.i64(j)}, {blocks, wd[1], KH, KW});
-          kb.storeVector(id, ir.CreateMul(at, kb.i64(b)), acc.get(slot(f, c, j)));
-        }
+      for (int64_t c = 0; c < CB; ++c) {
+        llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, j}, {blocks, wd[1], wd[2], wd[3]});
+        kb.storeVector(id, ir.CreateMul(at, kb.i64(b)), acc.get(slot(f, c)));
+      }
   });
-  return groups * channelGroups * KH;
+  return groups * channelGroups * taps;
 }
 
 }  // namespace
