@@ -40,7 +40,8 @@ class Classes {
   std::vector<ValueId> parent_;
 };
 
-bool isImage(const Node& node) { return node.type.rank() == 4 && node.type.dtype == DType::F32; }
+// Images and filters: the 4-D float tensors.
+bool isBlockable(const Node& node) { return node.type.rank() == 4 && node.type.dtype == DType::F32; }
 
 // The padding with which conv2d_bwd_data (dy, w) is conv2d(dy, transposed w)
 // at stride 1, or nothing when the node is strided or the padding would be
@@ -70,7 +71,12 @@ bool isConvolution(Op op) { return op == Op::Conv2D || op == Op::Conv2DBackwardD
 class LayoutSelection {
  public:
   LayoutSelection(const Graph& graph, int64_t block)
-      : graph_(graph), block_(block), rebuilder_(graph), blocked_(graph.size(), false) {}
+      : graph_(graph),
+        block_(block),
+        rebuilder_(graph),
+        classes_(graph.size()),
+        classLayout_(graph.size(), Layout::Plain),
+        layout_(graph.size(), Layout::Plain) {}
 
   Expected<Graph> run() {
     chooseClasses();
@@ -84,27 +90,64 @@ class LayoutSelection {
 
  private:
   void chooseClasses() {
-    Classes classes(graph_.size());
     for (ValueId id = 0; id < graph_.size(); ++id) {
       const Node& node = graph_.node(id);
       // An op without a blocked kernel takes its operands plain, whatever their class.
-      if (!sharesOneLayout(node.op) || !hasBlockedKernel(node.op) || !isImage(node)) continue;
-      for (ValueId operand : node.operands)
-        if (isImage(graph_.node(operand))) classes.unite(operand, id);
+      if (!sharesOneLayout(node.op) || !hasBlockedKernel(node.op)) continue;
+      std::optional<ValueId> first;
+      for (ValueId v : node.operands) {
+        if (!isBlockable(graph_.node(v))) continue;
+        if (first) classes_.unite(v, *first);
+        first = first.value_or(v);
+      }
+      if (first && isBlockable(node)) classes_.unite(*first, id);
     }
+    // Images: classes with a convolution, no leaves, channels in whole blocks.
+    chooseFor(activationLayout(block_), [&](ValueId id) { return isConvolution(graph_.node(id).op); },
+              [&](const Node& node) { return !isLeaf(node.op) && node.type.dims[1] % block_ == 0; },
+              [&](ValueId id) { return producesBlocked(graph_, id); });
+    // Filters: classes with a param that a blocked convolution reads, whose
+    // optimizer state and updates then stay packed too.
+    chooseFor(filterLayout(block_), [&](ValueId id) { return isFilterOfBlockedConvolution(id); },
+              [&](const Node& node) { return node.op != Op::Input && node.type.dims[0] % block_ == 0; },
+              [&](ValueId id) { return producesPackedFilter(id); });
+  }
+
+  // Gives `layout` to the values of every class that has a member for which
+  // `wants` holds and only members for which `fits` holds; within it, to
+  // leaves and to the members that `produces` says a kernel can compute in
+  // it (the others are computed plain and converted once for their users).
+  void chooseFor(Layout layout, const std::function<bool(ValueId)>& wants,
+                 const std::function<bool(const Node&)>& fits, const std::function<bool(ValueId)>& produces) {
     std::map<ValueId, bool> possible, wanted;
     for (ValueId id = 0; id < graph_.size(); ++id) {
       const Node& node = graph_.node(id);
-      const ValueId root = classes.find(id);
-      possible.try_emplace(root, true).first->second &= isImage(node) && !isLeaf(node.op) && node.type.dims[1] % block_ == 0;
-      wanted[root] = wanted[root] || isConvolution(node.op);
+      if (!isBlockable(node)) continue;
+      const ValueId root = classes_.find(id);
+      possible.try_emplace(root, true).first->second &= classLayout_[root] == Layout::Plain && fits(node);
+      wanted[root] = wanted[root] || wants(id);
     }
-    // A member that no blocked kernel produces is computed plain and
-    // converted once for its users.
-    for (ValueId id = 0; id < graph_.size(); ++id) {
-      const ValueId root = classes.find(id);
-      blocked_[id] = possible[root] && wanted[root] && producesBlocked(graph_, id);
+    for (const auto& [root, ok] : possible)
+      if (ok && wanted[root]) classLayout_[root] = layout;
+    for (ValueId id = 0; id < graph_.size(); ++id)
+      if (isBlockable(graph_.node(id)) && classLayout_[classes_.find(id)] == layout &&
+          (isLeaf(graph_.node(id).op) || produces(id)))
+        layout_[id] = layout;
+  }
+
+  bool isFilterOfBlockedConvolution(ValueId id) const {
+    if (graph_.node(id).op != Op::Param) return false;
+    for (ValueId user = id + 1; user < graph_.size(); ++user) {
+      const Node& node = graph_.node(user);
+      if (node.op == Op::Conv2D && node.operands[1] == id && layout_[user] != Layout::Plain) return true;
     }
+    return false;
+  }
+
+  bool producesPackedFilter(ValueId id) const {
+    const Node& node = graph_.node(id);
+    if (node.op == Op::Conv2DBackwardFilter) return layout_[node.operands[1]] != Layout::Plain;
+    return sharesOneLayout(node.op) && hasBlockedKernel(node.op);
   }
 
   // Value `v` (of the new graph) in `layout`: itself, or one relayout of it
@@ -142,15 +185,19 @@ class LayoutSelection {
 
   Expected<ValueId> rebuild(ValueId id) {
     const Node& node = graph_.node(id);
-    if (isLeaf(node.op)) return rebuilder_.copy(id);
+    if (isLeaf(node.op)) {
+      Node leaf = node;
+      leaf.type.layout = layout_[id];
+      return rebuilder_.out().addUnchecked(std::move(leaf));
+    }
     const Layout image = activationLayout(block_), filter = filterLayout(block_);
     auto plain = [](size_t, ValueId) { return Layout::Plain; };
-    if (node.op == Op::Conv2D && blocked_[id])
+    if (node.op == Op::Conv2D && layout_[id] != Layout::Plain)
       // The input as it is (plain for the first layer), the filter packed.
       return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
                    return k == 0 ? mappedLayout(v) : k == 1 ? filter : Layout::Plain;
                  }), node.attrs);
-    if (node.op == Op::Conv2DBackwardData && blocked_[id]) {
+    if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
       Expected<ValueId> transposed = transposedFilter(node.operands[1]);
       if (!transposed) return transposed.error();
       const ValueId dy = rebuilder_.mapped(node.operands[0]);
@@ -158,18 +205,16 @@ class LayoutSelection {
       return add(node, Op::Conv2D, std::vector<ValueId>{dy, *transposed}, std::move(attrs));
     }
     if (node.op == Op::Conv2DBackwardFilter && mappedLayout(node.operands[1]) == image) {
-      // The filter gradient comes packed; its users (the optimizer) take it plain.
+      // The filter gradient comes packed, and stays so if the optimizer's are.
       Expected<ValueId> gradient =
           add(node, node.op, operandsIn(node, [&](size_t, ValueId v) { return mappedLayout(v); }), node.attrs);
       if (!gradient) return gradient;
-      return inLayout(*gradient, Layout::Plain);
+      return inLayout(*gradient, layout_[id]);
     }
-    if (sharesOneLayout(node.op) && hasBlockedKernel(node.op)) {
-      const Layout shared = blocked_[id] ? image : Layout::Plain;
+    if (sharesOneLayout(node.op) && hasBlockedKernel(node.op))
       return add(node, node.op, operandsIn(node, [&](size_t, ValueId v) {
-                   return isImage(graph_.node(v)) ? shared : Layout::Plain;
+                   return isBlockable(graph_.node(v)) ? classLayout_[classes_.find(v)] : Layout::Plain;
                  }), node.attrs);
-    }
     return add(node, node.op, operandsIn(node, plain), node.attrs);
   }
 
@@ -187,7 +232,9 @@ class LayoutSelection {
   const Graph& graph_;
   const int64_t block_;
   GraphRebuilder rebuilder_;
-  std::vector<bool> blocked_;  // by old value: stored in the activation layout
+  Classes classes_;                  // of old values that must share a layout
+  std::vector<Layout> classLayout_;  // by class root
+  std::vector<Layout> layout_;       // by old value: the layout it is computed in
   std::map<std::pair<ValueId, Layout>, ValueId> relayouts_;
   std::map<ValueId, ValueId> transposed_;
 };
