@@ -1,10 +1,13 @@
 #include "compiler/codegen/codegen.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include "compiler/codegen/emitters.h"
+#include "ir/layout.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -19,8 +22,8 @@ Emitter emitterFor(Op op) {
     case Op::Conv2DBackwardFilter: return emitConvolution;
     case Op::Dense:
     case Op::DenseBackwardData:
-    case Op::DenseBackwardWeight:
-    case Op::BiasGrad: return emitDense;
+    case Op::DenseBackwardWeight: return emitDense;
+    case Op::BiasGrad: return emitBiasGrad;
     case Op::MaxPool2D:
     case Op::AvgPool2D:
     case Op::GlobalAvgPool2D:
@@ -43,16 +46,20 @@ Emitter emitterFor(Op op) {
   }
 }
 
-// Flat elementwise kernels work in whatever layout all their operands share
-// (ir/layout.h makes sure they do); every other emitter that addresses
-// tensors by their layout (KernelBuilder::at) is listed here.
-bool emitterHandlesLayouts(Op op) { return emitterFor(op) == emitElementwise || op == Op::Relayout; }
-
-bool allPlain(const Graph& graph, const Node& node) {
-  if (node.type.layout != Layout::Plain) return false;
-  for (ValueId operand : node.operands)
-    if (graph.node(operand).type.layout != Layout::Plain) return false;
-  return true;
+// Whether the emitter of `node` handles the layouts of its operands and
+// result. Flat elementwise kernels work in whatever layout all their
+// operands share (ir/layout.h makes sure they do) and relayout in any; the
+// pooling and per-channel kernels (WindowLanes, ChannelLanes) address images
+// in activation layouts; every other emitter in the plain layout only.
+bool emitterHandlesLayouts(const Graph& graph, const Node& node) {
+  const Emitter emitter = emitterFor(node.op);
+  if (emitter == emitElementwise || node.op == Op::Relayout) return true;
+  const bool perChannel = emitter == emitPooling || emitter == emitNormalization || emitter == emitBiasGrad;
+  auto handled = [&](const Node& value) {
+    return value.type.layout == Layout::Plain || (perChannel && isActivationLayout(value.type.layout));
+  };
+  return handled(node) && std::all_of(node.operands.begin(), node.operands.end(),
+                                      [&](ValueId operand) { return handled(graph.node(operand)); });
 }
 
 // Kernel names: k<id>_<node name with anything but [A-Za-z0-9_] as '_'>.
@@ -73,7 +80,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   code.context = std::make_unique<llvm::LLVMContext>();
   code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
   for (const Node& node : graph.nodes())
-    if (!isLeaf(node.op) && !emitterHandlesLayouts(node.op) && !allPlain(graph, node))
+    if (!isLeaf(node.op) && !emitterHandlesLayouts(graph, node))
       return Error{fmt::format("code generation does not support {} ({}) with blocked layouts", valueRef(node.name),
                                mnemonic(node.op))};
   code.layout = layoutBuffers(graph);
