@@ -61,10 +61,10 @@ std::optional<IntList> transposedPads(const Graph& graph, const Node& node) {
 
 // Whether node `id` can produce a blocked result, and whether it is one the
 // blocked layout is chosen for.
-bool producesBlocked(const Graph& graph, ValueId id) {
+bool producesBlocked(const Graph& graph, ValueId id, Layout image) {
   const Node& node = graph.node(id);
   if (node.op == Op::Conv2DBackwardData) return transposedPads(graph, node).has_value();
-  return node.op == Op::Conv2D || (hasBlockedKernel(node.op) && sharesOneLayout(node.op));
+  return node.op == Op::Conv2D || (sharesOneLayout(node.op) && hasBlockedKernel(node.op, image));
 }
 bool isConvolution(Op op) { return op == Op::Conv2D || op == Op::Conv2DBackwardData; }
 
@@ -93,7 +93,9 @@ class LayoutSelection {
     for (ValueId id = 0; id < graph_.size(); ++id) {
       const Node& node = graph_.node(id);
       // An op without a blocked kernel takes its operands plain, whatever their class.
-      if (!sharesOneLayout(node.op) || !hasBlockedKernel(node.op)) continue;
+      if (!sharesOneLayout(node.op) ||
+          !(hasBlockedKernel(node.op, activationLayout(block_)) || hasBlockedKernel(node.op, filterLayout(block_))))
+        continue;
       std::optional<ValueId> first;
       for (ValueId v : node.operands) {
         if (!isBlockable(graph_.node(v))) continue;
@@ -105,7 +107,7 @@ class LayoutSelection {
     // Images: classes with a convolution, no leaves, channels in whole blocks.
     chooseFor(activationLayout(block_), [&](ValueId id) { return isConvolution(graph_.node(id).op); },
               [&](const Node& node) { return !isLeaf(node.op) && node.type.dims[1] % block_ == 0; },
-              [&](ValueId id) { return producesBlocked(graph_, id); });
+              [&](ValueId id) { return producesBlocked(graph_, id, activationLayout(block_)); });
     // Filters: classes with a param that a blocked convolution reads, whose
     // optimizer state and updates then stay packed too.
     chooseFor(filterLayout(block_), [&](ValueId id) { return isFilterOfBlockedConvolution(id); },
@@ -147,7 +149,7 @@ class LayoutSelection {
   bool producesPackedFilter(ValueId id) const {
     const Node& node = graph_.node(id);
     if (node.op == Op::Conv2DBackwardFilter) return layout_[node.operands[1]] != Layout::Plain;
-    return sharesOneLayout(node.op) && hasBlockedKernel(node.op);
+    return sharesOneLayout(node.op) && hasBlockedKernel(node.op, filterLayout(block_));
   }
 
   // Value `v` (of the new graph) in `layout`: itself, or one relayout of it
@@ -211,9 +213,10 @@ class LayoutSelection {
       if (!gradient) return gradient;
       return inLayout(*gradient, layout_[id]);
     }
-    if (sharesOneLayout(node.op) && hasBlockedKernel(node.op))
+    if (sharesOneLayout(node.op))
       return add(node, node.op, operandsIn(node, [&](size_t, ValueId v) {
-                   return isBlockable(graph_.node(v)) ? classLayout_[classes_.find(v)] : Layout::Plain;
+                   const Layout shared = classLayout_[classes_.find(v)];
+                   return isBlockable(graph_.node(v)) && hasBlockedKernel(node.op, shared) ? shared : Layout::Plain;
                  }), node.attrs);
     return add(node, node.op, operandsIn(node, plain), node.attrs);
   }

@@ -1,5 +1,7 @@
 #include "compiler/codegen/codegen.h"
 
+#include <algorithm>
+
 #include <fmt/format.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
@@ -22,8 +24,8 @@ Emitter emitterFor(Op op) {
     case Op::Conv2DBackwardFilter: return emitConvolution;
     case Op::Dense:
     case Op::DenseBackwardData:
-    case Op::DenseBackwardWeight:
-    case Op::BiasGrad: return emitDense;
+    case Op::DenseBackwardWeight: return emitDense;
+    case Op::BiasGrad: return emitBiasGrad;
     case Op::MaxPool2D:
     case Op::AvgPool2D:
     case Op::GlobalAvgPool2D:
@@ -47,18 +49,19 @@ Emitter emitterFor(Op op) {
   }
 }
 
-// Blocked operands or results only where a kernel handles them, in blocks
-// of the target's vector width.
+// Blocked operands or results only where a kernel handles them; the
+// convolutions' blocks are the target's vectors.
 Status checkLayouts(const Graph& graph, const Target& target) {
   for (const Node& node : graph.nodes()) {
     std::vector<Layout> layouts = {node.type.layout};
     for (ValueId operand : node.operands) layouts.push_back(graph.node(operand).type.layout);
     for (Layout layout : layouts) {
       if (layout == Layout::Plain) continue;
-      if (!hasBlockedKernel(node.op) && !isLeaf(node.op))
+      if (!hasBlockedKernel(node.op, layout) && !isLeaf(node.op))
         return Error{fmt::format("code generation does not support {} ({}) with blocked layouts",
                                  valueRef(node.name), mnemonic(node.op))};
-      if (layoutBlock(layout) != target.vectorWidth)
+      const bool convolution = node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter;
+      if (convolution && layoutBlock(layout) != target.vectorWidth)
         return Error{fmt::format("{} is in layout {}, but {} vectors hold {} floats", valueRef(node.name),
                                  layoutName(layout), target.name, target.vectorWidth)};
     }

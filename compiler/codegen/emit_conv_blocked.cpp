@@ -126,7 +126,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
           if (chunks > 1)
             kb.when(resumes, [&] {
               for (int64_t k = 0; k < FB; ++k)
-                for (int64_t r = 0; r < run.count; ++r) acc.set(slot(k, r), kb.loadVector(id, output(k, r)));
+                for (int64_t r = 0; r < run.count; ++r) acc.set(slot(k, r), kb.loadVector(id, output(k, r), b));
             });
           kb.rolledLoop(0, tile.channelChunk / x.block, [&](llvm::Value* chunkOuter) {
             llvm::Value* outer = ir.CreateAdd(firstOuter, chunkOuter);
@@ -141,7 +141,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
                   std::vector<llvm::Value*> filters;
                   for (int64_t k = 0; k < FB; ++k) {
                     llvm::Value* at = kb.index({add(kb, f0, k), c, i, j}, {blocks, wd[1], wd[2], wd[3]});
-                    filters.push_back(kb.loadVector(w, ir.CreateMul(at, kb.i64(b))));
+                    filters.push_back(kb.loadVector(w, ir.CreateMul(at, kb.i64(b)), b));
                   }
                   llvm::Value* left = ir.CreateSub(j, kb.i64(win.padLeft));
                   for (int64_t r = 0; r < run.count; ++r) {
@@ -155,7 +155,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
           });
           for (int64_t k = 0; k < FB; ++k) {
             llvm::Value* bias = node.operands.size() == 3
-                ? ir.CreateSelect(finishes, kb.loadVector(node.operands[2], ir.CreateMul(add(kb, f0, k), kb.i64(b))),
+                ? ir.CreateSelect(finishes, kb.loadVector(node.operands[2], ir.CreateMul(add(kb, f0, k), kb.i64(b)), b),
                                   kb.splat(kb.f32(0.0)))
                 : nullptr;
             for (int64_t r = 0; r < run.count; ++r) {
@@ -223,7 +223,7 @@ int64_t emitFilterGradient(KernelBuilder& kb, ValueId id) {
           std::vector<llvm::Value*> gradients;
           for (int64_t f = 0; f < FB; ++f) {
             llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
-            gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b))));
+            gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
           }
           for (int64_t c = 0; c < CB; ++c) {
             const auto [outer, inner] = channels[static_cast<size_t>(c)];

@@ -60,36 +60,10 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
   return data ? N : U;
 }
 
-// db [C] = the sum of dy [N,C,...] over every axis but the channel; tasks: c.
-int64_t emitBiasGrad(KernelBuilder& kb, ValueId id) {
-  const Node& node = kb.graph().node(id);
-  const ValueId dy = node.operands[0];
-  const auto& d = kb.dims(dy);
-  int64_t spatial = 1;
-  for (size_t axis = 2; axis < d.size(); ++axis) spatial *= d[axis];
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* c) {
-    llvm::AllocaInst* total = kb.variable(ir.getFloatTy(), kb.f32(0.0));
-    kb.loop(0, d[0], [&](llvm::Value* n) {
-      llvm::Value* base = ir.CreateMul(ir.CreateAdd(ir.CreateMul(n, kb.i64(d[1])), c), kb.i64(spatial));
-      kb.loop(0, spatial, [&](llvm::Value* s) {
-        llvm::Value* v = kb.load(dy, ir.CreateAdd(base, s));
-        ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), total), v), total);
-      });
-    });
-    kb.store(id, c, ir.CreateLoad(ir.getFloatTy(), total));
-  });
-  return d[1];
-}
-
 }  // namespace
 
 int64_t emitDense(KernelBuilder& kb, ValueId id) {
-  switch (kb.graph().node(id).op) {
-    case Op::Dense: return emitForward(kb, id);
-    case Op::BiasGrad: return emitBiasGrad(kb, id);
-    default: return emitBackward(kb, id);
-  }
+  return kb.graph().node(id).op == Op::Dense ? emitForward(kb, id) : emitBackward(kb, id);
 }
 
 }  // namespace cnnc

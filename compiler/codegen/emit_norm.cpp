@@ -1,124 +1,102 @@
-// batch_norm in all its forms, one channel per task: every element of
-// channel c over the batch and the image is visited by forEachInChannel.
+// batch_norm in all its forms, one channel group per task (ChannelLanes):
+// every element of the group's channels over the batch and the image is
+// visited in vectors, and per-channel values are vectors alike.
+#include "compiler/codegen/channel_lanes.h"
 #include "compiler/codegen/emitters.h"
 
 namespace cnnc {
 namespace {
 
-struct ChannelShape {
-  int64_t N, C, S;  // batch, channels, elements per channel of one example
-};
-
-ChannelShape channelShape(const std::vector<int64_t>& dims) {
-  int64_t spatial = 1;
-  for (size_t axis = 2; axis < dims.size(); ++axis) spatial *= dims[axis];
-  return {dims[0], dims[1], spatial};
+llvm::Value* inverseStd(KernelBuilder& kb, ChannelLanes& lanes, llvm::Value* variance, const Node& node) {
+  auto& ir = kb.ir();
+  llvm::Value* shifted = ir.CreateFAdd(variance, lanes.constant(*getFloat(node.attrs, "epsilon")));
+  return ir.CreateFDiv(lanes.constant(1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
 }
 
-void forEachInChannel(KernelBuilder& kb, const ChannelShape& shape, llvm::Value* c,
-                      const std::function<void(llvm::Value*)>& body) {
+// r' = momentum r + (1 - momentum) batch (the variance made unbiased), on
+// [C] vectors; one task.
+int64_t emitRunningStatistic(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
   auto& ir = kb.ir();
-  kb.loop(0, shape.N, [&](llvm::Value* n) {
-    llvm::Value* base = ir.CreateMul(ir.CreateAdd(ir.CreateMul(n, kb.i64(shape.C)), c), kb.i64(shape.S));
-    kb.loop(0, shape.S, [&](llvm::Value* s) { body(ir.CreateAdd(base, s)); });
+  const ValueId running = node.operands[0], stats = node.operands[1];
+  const int64_t C = node.type.dims[0], row = *getInt(node.attrs, "row"), count = *getInt(node.attrs, "count");
+  const double momentum = *getFloat(node.attrs, "momentum");
+  const double correction = row == 1 && count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value*) {
+    kb.loop(0, C, [&](llvm::Value* c) {
+      llvm::Value* batch = ir.CreateFMul(kb.load(stats, ir.CreateAdd(c, kb.i64(row * C))), kb.f32(correction));
+      llvm::Value* next = ir.CreateFAdd(ir.CreateFMul(kb.f32(momentum), kb.load(running, c)),
+                                        ir.CreateFMul(kb.f32(1.0 - momentum), batch));
+      kb.store(id, c, next);
+    });
   });
-}
-
-// The sum over channel c of term(index).
-llvm::Value* channelSum(KernelBuilder& kb, const ChannelShape& shape, llvm::Value* c,
-                        const std::function<llvm::Value*(llvm::Value*)>& term) {
-  auto& ir = kb.ir();
-  llvm::AllocaInst* total = kb.variable(ir.getFloatTy(), kb.f32(0.0));
-  forEachInChannel(kb, shape, c, [&](llvm::Value* i) {
-    ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), total), term(i)), total);
-  });
-  return ir.CreateLoad(ir.getFloatTy(), total);
-}
-
-llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, const Node& node) {
-  auto& ir = kb.ir();
-  llvm::Value* shifted = ir.CreateFAdd(variance, kb.f32(*getFloat(node.attrs, "epsilon")));
-  return ir.CreateFDiv(kb.f32(1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
-}
-
-// The batch mean and biased variance of channel c, from a stats tensor [2,C].
-std::pair<llvm::Value*, llvm::Value*> statsOf(KernelBuilder& kb, ValueId stats, llvm::Value* c, int64_t C) {
-  return {kb.load(stats, c), kb.load(stats, kb.ir().CreateAdd(c, kb.i64(C)))};
+  return 1;
 }
 
 }  // namespace
 
 int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
+  if (node.op == Op::BatchNormRunning) return emitRunningStatistic(kb, id);
   auto& ir = kb.ir();
   auto in = [&](size_t i) { return node.operands[i]; };
-  if (node.op == Op::BatchNormRunning) {
-    // r' = momentum r + (1 - momentum) batch (the variance made unbiased); one task.
-    const int64_t C = node.type.dims[0], row = *getInt(node.attrs, "row"), count = *getInt(node.attrs, "count");
-    const double momentum = *getFloat(node.attrs, "momentum");
-    const double correction = row == 1 && count > 1 ? static_cast<double>(count) / static_cast<double>(count - 1) : 1.0;
-    kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value*) {
-      kb.loop(0, C, [&](llvm::Value* c) {
-        llvm::Value* batch = ir.CreateFMul(kb.load(in(1), ir.CreateAdd(c, kb.i64(row * C))), kb.f32(correction));
-        llvm::Value* next = ir.CreateFAdd(ir.CreateFMul(kb.f32(momentum), kb.load(in(0), c)),
-                                          ir.CreateFMul(kb.f32(1.0 - momentum), batch));
-        kb.store(id, c, next);
-      });
-    });
-    return 1;
-  }
   const ValueId x = node.op == Op::BatchNormBackwardGamma || node.op == Op::BatchNormBackwardData ? in(1) : in(0);
-  const ChannelShape shape = channelShape(kb.dims(x));
-  const auto M = static_cast<double>(shape.N * shape.S);
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* c) {
+  const int64_t C = kb.dims(x)[1];
+  const auto M = static_cast<double>(*elementCount(kb.graph().node(x).type) / C);
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* group) {
+    ChannelLanes lanes(kb, x, group);
+    auto perChannel = [&](ValueId value, int64_t row) { return lanes.loadPerChannel(value, kb.i64(row * C)); };
+    // The batch mean and biased variance, from a stats tensor [2,C].
+    auto statsOf = [&](ValueId stats) { return std::pair{perChannel(stats, 0), perChannel(stats, 1)}; };
     switch (node.op) {
       case Op::BatchNormStats: {
-        llvm::Value* mean = ir.CreateFDiv(channelSum(kb, shape, c, [&](llvm::Value* i) { return kb.load(x, i); }), kb.f32(M));
-        llvm::Value* squares = channelSum(kb, shape, c, [&](llvm::Value* i) {
-          llvm::Value* d = ir.CreateFSub(kb.load(x, i), mean);
+        llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(x, at); });
+        llvm::Value* mean = ir.CreateFDiv(total, lanes.constant(M));
+        llvm::Value* squares = lanes.sum([&](const ChannelLanes::Position& at) {
+          llvm::Value* d = ir.CreateFSub(lanes.load(x, at), mean);
           return ir.CreateFMul(d, d);
         });
-        kb.store(id, c, mean);
-        kb.store(id, ir.CreateAdd(c, kb.i64(shape.C)), ir.CreateFDiv(squares, kb.f32(M)));
+        lanes.storePerChannel(id, kb.i64(0), mean);
+        lanes.storePerChannel(id, kb.i64(C), ir.CreateFDiv(squares, lanes.constant(M)));
         return;
       }
       case Op::BatchNorm:
       case Op::BatchNormTrain: {
         // inference: x, gamma, beta, running mean, running var; training: x, stats, gamma, beta.
         const bool training = node.op == Op::BatchNormTrain;
-        auto [mean, variance] = training ? statsOf(kb, in(1), c, shape.C)
-                                         : std::pair{kb.load(in(3), c), kb.load(in(4), c)};
-        llvm::Value* scale = ir.CreateFMul(kb.load(in(training ? 2 : 1), c), inverseStd(kb, variance, node));
-        llvm::Value* shift = kb.load(in(training ? 3 : 2), c);
-        forEachInChannel(kb, shape, c, [&](llvm::Value* i) {
-          kb.store(id, i, ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(kb.load(x, i), mean), scale), shift));
+        auto [mean, variance] = training ? statsOf(in(1)) : std::pair{perChannel(in(3), 0), perChannel(in(4), 0)};
+        llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
+        llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
+        lanes.forEachVector([&](const ChannelLanes::Position& at) {
+          lanes.store(id, at, ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift));
         });
         return;
       }
       case Op::BatchNormBackwardGamma: {
-        auto [mean, variance] = statsOf(kb, in(2), c, shape.C);
-        llvm::Value* invStd = inverseStd(kb, variance, node);
-        kb.store(id, c, channelSum(kb, shape, c, [&](llvm::Value* i) {
-          return ir.CreateFMul(kb.load(in(0), i), ir.CreateFMul(ir.CreateFSub(kb.load(x, i), mean), invStd));
+        auto [mean, variance] = statsOf(in(2));
+        llvm::Value* invStd = inverseStd(kb, lanes, variance, node);
+        lanes.storePerChannel(id, kb.i64(0), lanes.sum([&](const ChannelLanes::Position& at) {
+          return ir.CreateFMul(lanes.load(in(0), at), ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd));
         }));
         return;
       }
       default: {  // batch_norm_bwd_data: dy, x, stats, gamma, dgamma, dbeta
-        auto [mean, variance] = statsOf(kb, in(2), c, shape.C);
-        llvm::Value* invStd = inverseStd(kb, variance, node);
-        llvm::Value* scale = ir.CreateFMul(kb.load(in(3), c), invStd);
-        llvm::Value* dgammaPerM = ir.CreateFDiv(kb.load(in(4), c), kb.f32(M));
-        llvm::Value* dbetaPerM = ir.CreateFDiv(kb.load(in(5), c), kb.f32(M));
-        forEachInChannel(kb, shape, c, [&](llvm::Value* i) {
-          llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(kb.load(x, i), mean), invStd);
-          llvm::Value* inner = ir.CreateFSub(ir.CreateFSub(kb.load(in(0), i), dbetaPerM), ir.CreateFMul(xhat, dgammaPerM));
-          kb.store(id, i, ir.CreateFMul(scale, inner));
+        auto [mean, variance] = statsOf(in(2));
+        llvm::Value* invStd = inverseStd(kb, lanes, variance, node);
+        llvm::Value* scale = ir.CreateFMul(perChannel(in(3), 0), invStd);
+        llvm::Value* dgammaPerM = ir.CreateFDiv(perChannel(in(4), 0), lanes.constant(M));
+        llvm::Value* dbetaPerM = ir.CreateFDiv(perChannel(in(5), 0), lanes.constant(M));
+        lanes.forEachVector([&](const ChannelLanes::Position& at) {
+          llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
+          llvm::Value* inner =
+              ir.CreateFSub(ir.CreateFSub(lanes.load(in(0), at), dbetaPerM), ir.CreateFMul(xhat, dgammaPerM));
+          lanes.store(id, at, ir.CreateFMul(scale, inner));
         });
         return;
       }
     }
   });
-  return shape.C;
+  return ChannelLanes::groups(kb, x);
 }
 
 }  // namespace cnnc

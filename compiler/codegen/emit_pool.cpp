@@ -1,174 +1,142 @@
-// Pooling, forward and backward, as scalar loops over one (n, c) plane per
-// task; LLVM's vectorizer takes what it can. Windows skip padded positions:
-// padding never wins a max and never counts in an average.
+// Pooling, forward and backward, as vector code: windowed pooling over one
+// plane per task (WindowLanes), global pooling over one channel group of one
+// image per task (ChannelLanes). Windows skip padded positions: padding
+// never wins a max and never counts in an average.
 #include <cmath>
 
+#include "compiler/codegen/channel_lanes.h"
 #include "compiler/codegen/emitters.h"
+#include "compiler/codegen/window_lanes.h"
 
 namespace cnnc {
 namespace {
 
-struct Plane {
-  int64_t H, W, OH, OW;  // input and output extents of one (n, c) plane
-};
-
-// Calls visit(oh, ow, inputIndexInPlane) for every unpadded element of every
-// window, and after(oh, ow) once each window is done.
-void forEachWindow(KernelBuilder& kb, const Node& node, const Plane& p,
-                   const std::function<void(llvm::Value*, llvm::Value*)>& before,
-                   const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& visit,
-                   const std::function<void(llvm::Value*, llvm::Value*)>& after) {
-  const IntList window = *getInts(node.attrs, "window");
-  const WindowAttrs win = windowAttrs(node);
-  auto& ir = kb.ir();
-  kb.loop(0, p.OH, [&](llvm::Value* oh) {
-    kb.loop(0, p.OW, [&](llvm::Value* ow) {
-      before(oh, ow);
-      kb.loop(0, window[0], [&](llvm::Value* i) {
-        llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
-        kb.loop(0, window[1], [&](llvm::Value* j) {
-          llvm::Value* iw = ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j), kb.i64(win.padLeft));
-          llvm::Value* inside = ir.CreateAnd(
-              ir.CreateAnd(ir.CreateICmpSGE(ih, kb.i64(0)), ir.CreateICmpSLT(ih, kb.i64(p.H))),
-              ir.CreateAnd(ir.CreateICmpSGE(iw, kb.i64(0)), ir.CreateICmpSLT(iw, kb.i64(p.W))));
-          kb.when(inside, [&] { visit(oh, ow, ir.CreateAdd(ir.CreateMul(ih, kb.i64(p.W)), iw)); });
-        });
-      });
-      after(oh, ow);
-    });
-  });
-}
-
-// The number of unpadded elements in window (oh, ow), as a float: the
-// product of the rows and the columns of the window inside the image.
-llvm::Value* unpaddedCount(KernelBuilder& kb, const Node& node, const Plane& p, llvm::Value* oh, llvm::Value* ow) {
-  const IntList window = *getInts(node.attrs, "window");
-  const WindowAttrs win = windowAttrs(node);
-  auto& ir = kb.ir();
-  auto inside = [&](llvm::Value* o, int64_t stride, int64_t pad, int64_t size, int64_t extent) {
-    llvm::Value* start = ir.CreateSub(ir.CreateMul(o, kb.i64(stride)), kb.i64(pad));
-    llvm::Value* lo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, start, kb.i64(0));
-    llvm::Value* hi = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, ir.CreateAdd(start, kb.i64(size)), kb.i64(extent));
-    return ir.CreateSub(hi, lo);
-  };
-  llvm::Value* rows = inside(oh, win.sh, win.padTop, window[0], p.H);
-  llvm::Value* cols = inside(ow, win.sw, win.padLeft, window[1], p.W);
-  return ir.CreateSIToFP(ir.CreateMul(rows, cols), ir.getFloatTy());
-}
-
-// Plane of the image operand x and of the pooled tensor y.
-Plane planeOf(const std::vector<int64_t>& x, const std::vector<int64_t>& y) { return {x[2], x[3], y[2], y[3]}; }
-
-void zeroPlane(KernelBuilder& kb, ValueId id, llvm::Value* base, int64_t size) {
-  kb.loop(0, size, [&](llvm::Value* s) { kb.store(id, kb.ir().CreateAdd(base, s), kb.f32(0.0)); });
-}
-
+// max_pool2d: each lane's maximum over its window; avg_pool2d: the mean.
 int64_t emitPool(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0];
-  const Plane p = planeOf(kb.dims(x), node.type.dims);
   const bool isMax = node.op == Op::MaxPool2D;
+  WindowLanes lanes(kb, node, x, id);
   auto& ir = kb.ir();
-  llvm::Type* f32 = ir.getFloatTy();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* plane) {
-    llvm::Value* in = ir.CreateMul(plane, kb.i64(p.H * p.W));
-    llvm::Value* out = ir.CreateMul(plane, kb.i64(p.OH * p.OW));
-    llvm::AllocaInst* acc = kb.variable(f32, kb.f32(0.0));
-    forEachWindow(
-        kb, node, p, [&](llvm::Value*, llvm::Value*) { ir.CreateStore(kb.f32(isMax ? -INFINITY : 0.0), acc); },
-        [&](llvm::Value*, llvm::Value*, llvm::Value* at) {
-          llvm::Value* v = kb.load(x, ir.CreateAdd(in, at));
-          llvm::Value* old = ir.CreateLoad(f32, acc);
-          ir.CreateStore(isMax ? ir.CreateMaxNum(old, v) : ir.CreateFAdd(old, v), acc);
-        },
-        [&](llvm::Value* oh, llvm::Value* ow) {
-          llvm::Value* result = ir.CreateLoad(f32, acc);
-          if (!isMax) result = ir.CreateFDiv(result, unpaddedCount(kb, node, p, oh, ow));
-          kb.store(id, ir.CreateAdd(out, ir.CreateAdd(ir.CreateMul(oh, kb.i64(p.OW)), ow)), result);
-        });
+    lanes.forEachOutput(plane, [&](const WindowLanes::Output& at) {
+      llvm::AllocaInst* acc = kb.variable(lanes.vectorType(), lanes.constant(isMax ? -INFINITY : 0.0));
+      lanes.forEachWindowRow(at, [&](llvm::Value*, llvm::Value* ih) {
+        const std::vector<llvm::Value*> values = lanes.loadRow(x, at, ih);
+        for (size_t j = 0; j < values.size(); ++j) {
+          llvm::Value* value = values[j];
+          // Padding loads as 0, which adds nothing to a sum but could win a max.
+          if (isMax && at.inside[j]) value = ir.CreateSelect(at.inside[j], value, lanes.constant(-INFINITY));
+          llvm::Value* old = ir.CreateLoad(lanes.vectorType(), acc);
+          ir.CreateStore(isMax ? ir.CreateMaxNum(old, value) : ir.CreateFAdd(old, value), acc);
+        }
+      });
+      llvm::Value* result = ir.CreateLoad(lanes.vectorType(), acc);
+      if (!isMax) result = ir.CreateFDiv(result, lanes.windowSizes(at));
+      lanes.storeOutput(id, at, result);
+    });
   });
-  return node.type.dims[0] * node.type.dims[1];
+  return lanes.planes();
+}
+
+// The window position (WindowLanes::positions) of each lane's first maximum
+// of x: in window order, as the reference finds it, a later element wins
+// only if it is greater, so ties go to the first.
+llvm::Value* firstMaximum(KernelBuilder& kb, WindowLanes& lanes, ValueId x, const WindowLanes::Output& at) {
+  auto& ir = kb.ir();
+  llvm::Value* none = lanes.positions(kb.i64(0), -1);
+  llvm::AllocaInst* best = kb.variable(lanes.vectorType(), lanes.constant(0.0));
+  llvm::AllocaInst* bestAt = kb.variable(none->getType(), none);
+  lanes.forEachWindowRow(at, [&](llvm::Value* i, llvm::Value* ih) {
+    const std::vector<llvm::Value*> values = lanes.loadRow(x, at, ih);
+    for (size_t j = 0; j < values.size(); ++j) {
+      llvm::Value* oldBest = ir.CreateLoad(lanes.vectorType(), best);
+      llvm::Value* oldAt = ir.CreateLoad(none->getType(), bestAt);
+      // The first element in the image starts the search (padding never does).
+      llvm::Value* wins = ir.CreateOr(ir.CreateFCmpOGT(values[j], oldBest), ir.CreateICmpEQ(oldAt, none));
+      if (at.inside[j]) wins = ir.CreateAnd(wins, at.inside[j]);
+      ir.CreateStore(ir.CreateSelect(wins, values[j], oldBest), best);
+      ir.CreateStore(ir.CreateSelect(wins, lanes.positions(i, static_cast<int64_t>(j)), oldAt), bestAt);
+    }
+  });
+  return ir.CreateLoad(none->getType(), bestAt);
 }
 
 // max_pool2d_bwd (x, dy): each window's gradient goes to its first maximum.
-// avg_pool2d_bwd (dy): spread evenly over the window's unpadded elements.
+// avg_pool2d_bwd (dy): spread evenly over the window's elements in the image.
 int64_t emitPoolBackward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const bool isMax = node.op == Op::MaxPool2DBackward;
   const ValueId dy = node.operands[isMax ? 1 : 0];
-  const Plane p = planeOf(node.type.dims, kb.dims(dy));
+  WindowLanes lanes(kb, node, id, dy);
+  // Tiling windows write each element of theirs once; overlapping windows,
+  // or windows with gaps between them, add into a zeroed plane.
+  const bool accumulate = !lanes.windowsTile();
   auto& ir = kb.ir();
-  llvm::Type* f32 = ir.getFloatTy();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* plane) {
-    llvm::Value* in = ir.CreateMul(plane, kb.i64(p.H * p.W));
-    llvm::Value* out = ir.CreateMul(plane, kb.i64(p.OH * p.OW));
-    zeroPlane(kb, id, in, p.H * p.W);
-    llvm::AllocaInst* best = kb.variable(f32, kb.f32(0.0));
-    llvm::AllocaInst* bestAt = kb.variable(ir.getInt64Ty(), kb.i64(-1));
-    llvm::AllocaInst* count = kb.variable(f32, kb.f32(0.0));
-    auto gradientAt = [&](llvm::Value* oh, llvm::Value* ow) {
-      return kb.load(dy, ir.CreateAdd(out, ir.CreateAdd(ir.CreateMul(oh, kb.i64(p.OW)), ow)));
-    };
-    auto addTo = [&](llvm::Value* at, llvm::Value* g) {
-      llvm::Value* index = ir.CreateAdd(in, at);
-      kb.store(id, index, ir.CreateFAdd(kb.load(id, index), g));
-    };
-    if (isMax) {
-      const ValueId x = node.operands[0];
-      forEachWindow(
-          kb, node, p, [&](llvm::Value*, llvm::Value*) { ir.CreateStore(kb.i64(-1), bestAt); },
-          [&](llvm::Value*, llvm::Value*, llvm::Value* at) {
-            llvm::Value* v = kb.load(x, ir.CreateAdd(in, at));
-            llvm::Value* first = ir.CreateICmpSLT(ir.CreateLoad(ir.getInt64Ty(), bestAt), kb.i64(0));
-            kb.when(ir.CreateOr(first, ir.CreateFCmpOGT(v, ir.CreateLoad(f32, best))), [&] {
-              ir.CreateStore(v, best);
-              ir.CreateStore(at, bestAt);
-            });
-          },
-          [&](llvm::Value* oh, llvm::Value* ow) { addTo(ir.CreateLoad(ir.getInt64Ty(), bestAt), gradientAt(oh, ow)); });
-    } else {
-      forEachWindow(
-          kb, node, p, [&](llvm::Value* oh, llvm::Value* ow) { ir.CreateStore(unpaddedCount(kb, node, p, oh, ow), count); },
-          [&](llvm::Value* oh, llvm::Value* ow, llvm::Value* at) {
-            addTo(at, ir.CreateFDiv(gradientAt(oh, ow), ir.CreateLoad(f32, count)));
-          },
-          [](llvm::Value*, llvm::Value*) {});
-    }
+    if (accumulate)
+      lanes.zeroPlane(id, plane);
+    else
+      lanes.zeroUncovered(id, plane);
+    lanes.forEachOutput(plane, [&](const WindowLanes::Output& at) {
+      // 0 in lanes that are not outputs: they write nothing but zeros.
+      llvm::Value* gradient = lanes.loadOutput(dy, at);
+      std::function<llvm::Value*(llvm::Value*, int64_t)> share;
+      if (isMax) {
+        llvm::Value* argmax = firstMaximum(kb, lanes, node.operands[0], at);
+        share = [&, argmax, gradient](llvm::Value* i, int64_t j) {
+          return ir.CreateSelect(ir.CreateICmpEQ(argmax, lanes.positions(i, j)), gradient, lanes.constant(0.0));
+        };
+      } else {
+        llvm::Value* spread = ir.CreateFDiv(gradient, lanes.windowSizes(at));
+        share = [spread](llvm::Value*, int64_t) { return spread; };
+      }
+      lanes.forEachWindowRow(at, [&](llvm::Value* i, llvm::Value* ih) {
+        std::vector<llvm::Value*> values;
+        for (int64_t j = 0; j < lanes.windowColumns(); ++j) values.push_back(share(i, j));
+        lanes.writeRow(id, at, ih, values, accumulate);
+      });
+    });
   });
-  return node.type.dims[0] * node.type.dims[1];
+  return lanes.planes();
+}
+
+// global_avg_pool2d: y [N,C] = the mean of x [N,C,H,W] over the image;
+// global_avg_pool2d_bwd: dx [N,C,H,W] = dy [N,C] / (H W) everywhere. Tasks:
+// (n, channel group).
+int64_t emitGlobalPool(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const bool backward = node.op == Op::GlobalAvgPool2DBackward;
+  const ValueId image = backward ? id : node.operands[0];
+  const std::vector<int64_t>& d = kb.dims(image);
+  const int64_t groups = ChannelLanes::groups(kb, image);
+  const auto pixels = static_cast<double>(d[2] * d[3]);
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* n = ir.CreateSDiv(task, kb.i64(groups));
+    ChannelLanes lanes(kb, image, ir.CreateSRem(task, kb.i64(groups)));
+    llvm::Value* row = ir.CreateMul(n, kb.i64(d[1]));
+    if (backward) {
+      llvm::Value* share = ir.CreateFDiv(lanes.loadPerChannel(node.operands[0], row), lanes.constant(pixels));
+      lanes.forEachVector([&](const ChannelLanes::Position& at) { lanes.store(id, at, share); }, n);
+      return;
+    }
+    llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(image, at); }, n);
+    lanes.storePerChannel(id, row, ir.CreateFDiv(total, lanes.constant(pixels)));
+  });
+  return d[0] * groups;
 }
 
 }  // namespace
 
 int64_t emitPooling(KernelBuilder& kb, ValueId id) {
-  const Node& node = kb.graph().node(id);
-  switch (node.op) {
+  switch (kb.graph().node(id).op) {
     case Op::MaxPool2D:
     case Op::AvgPool2D: return emitPool(kb, id);
     case Op::MaxPool2DBackward:
     case Op::AvgPool2DBackward: return emitPoolBackward(kb, id);
-    default: break;
+    default: return emitGlobalPool(kb, id);
   }
-  // Global average pooling: x [N,C,H,W] <-> y [N,C]; tasks: (n, c).
-  auto& ir = kb.ir();
-  const bool backward = node.op == Op::GlobalAvgPool2DBackward;
-  const std::vector<int64_t>& image = backward ? node.type.dims : kb.dims(node.operands[0]);
-  const int64_t S = image[2] * image[3];
-  const ValueId in = node.operands[0];
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* plane) {
-    llvm::Value* base = ir.CreateMul(plane, kb.i64(S));
-    if (backward) {
-      llvm::Value* share = ir.CreateFDiv(kb.load(in, plane), kb.f32(static_cast<double>(S)));
-      kb.loop(0, S, [&](llvm::Value* s) { kb.store(id, ir.CreateAdd(base, s), share); });
-      return;
-    }
-    llvm::AllocaInst* total = kb.variable(ir.getFloatTy(), kb.f32(0.0));
-    kb.loop(0, S, [&](llvm::Value* s) {
-      ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), total), kb.load(in, ir.CreateAdd(base, s))), total);
-    });
-    kb.store(id, plane, ir.CreateFDiv(ir.CreateLoad(ir.getFloatTy(), total), kb.f32(static_cast<double>(S))));
-  });
-  return image[0] * image[1];
 }
 
 }  // namespace cnnc

@@ -11,7 +11,8 @@
 namespace cnnc {
 
 int64_t emitConvolution(KernelBuilder& kb, ValueId id);   // conv2d and its backward ops
-int64_t emitDense(KernelBuilder& kb, ValueId id);         // dense, its backward ops, bias_grad
+int64_t emitDense(KernelBuilder& kb, ValueId id);         // dense and its backward ops
+int64_t emitBiasGrad(KernelBuilder& kb, ValueId id);      // bias_grad
 int64_t emitPooling(KernelBuilder& kb, ValueId id);       // max/avg/global pooling and backward
 int64_t emitNormalization(KernelBuilder& kb, ValueId id); // batch_norm in all its forms
 int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xent and backward

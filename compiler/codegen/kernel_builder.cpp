@@ -147,26 +147,47 @@ llvm::AllocaInst* KernelBuilder::variable(llvm::Type* type, llvm::Value* initial
   return slot;
 }
 
-llvm::VectorType* KernelBuilder::vectorType() {
-  return llvm::FixedVectorType::get(ir_.getFloatTy(), static_cast<unsigned>(width()));
+llvm::VectorType* KernelBuilder::vectorType() { return vectorType(width()); }
+llvm::Value* KernelBuilder::splat(llvm::Value* scalar) { return splat(scalar, width()); }
+llvm::Value* KernelBuilder::laneIds() { return laneIds(width()); }
+
+llvm::VectorType* KernelBuilder::vectorType(int64_t lanes) {
+  return llvm::FixedVectorType::get(ir_.getFloatTy(), static_cast<unsigned>(lanes));
 }
 
-llvm::Value* KernelBuilder::splat(llvm::Value* scalar) {
-  return ir_.CreateVectorSplat(static_cast<unsigned>(width()), scalar);
+llvm::Value* KernelBuilder::splat(llvm::Value* scalar, int64_t lanes) {
+  return ir_.CreateVectorSplat(static_cast<unsigned>(lanes), scalar);
 }
 
-llvm::Value* KernelBuilder::laneIds() {
+llvm::Value* KernelBuilder::laneIds(int64_t lanes) {
   std::vector<llvm::Constant*> ids;
-  for (int lane = 0; lane < width(); ++lane) ids.push_back(ir_.getInt64(static_cast<uint64_t>(lane)));
+  for (int64_t lane = 0; lane < lanes; ++lane) ids.push_back(ir_.getInt64(static_cast<uint64_t>(lane)));
   return llvm::ConstantVector::get(ids);
+}
+
+llvm::Value* KernelBuilder::loadVector(ValueId id, llvm::Value* index, int64_t lanes, llvm::Value* mask) {
+  llvm::VectorType* type = vectorType(lanes);
+  if (!mask) return ir_.CreateAlignedLoad(type, elementPtr(id, index), llvm::Align(4));
+  return ir_.CreateMaskedLoad(type, elementPtr(id, index), llvm::Align(4), mask, llvm::Constant::getNullValue(type));
+}
+
+void KernelBuilder::storeVector(ValueId id, llvm::Value* index, llvm::Value* vector, llvm::Value* mask) {
+  if (!mask) {
+    ir_.CreateAlignedStore(vector, elementPtr(id, index), llvm::Align(4));
+    return;
+  }
+  ir_.CreateMaskedStore(vector, elementPtr(id, index), llvm::Align(4), mask);
+}
+
+void KernelBuilder::zero(ValueId id, llvm::Value* index, int64_t count) {
+  const int64_t bytes = count * dtypeBytes(graph_.node(id).type.dtype);
+  ir_.CreateMemSet(elementPtr(id, index), ir_.getInt8(0), static_cast<uint64_t>(bytes), llvm::Align(4));
 }
 
 llvm::Value* KernelBuilder::firstLanes(llvm::Value* count) { return ir_.CreateICmpSLT(laneIds(), splat(count)); }
 
 llvm::Value* KernelBuilder::loadLanes(ValueId id, llvm::Value* base, int64_t stride, llvm::Value* mask) {
-  llvm::Value* zero = llvm::Constant::getNullValue(vectorType());
-  const llvm::Align align(4);
-  if (stride == 1) return ir_.CreateMaskedLoad(vectorType(), elementPtr(id, base), align, mask, zero);
+  if (stride == 1) return loadVector(id, base, width(), mask);
   // Masked-off lanes may point anywhere: the gather does not touch them.
   return gatherLanes(id, ir_.CreateAdd(splat(base), ir_.CreateMul(laneIds(), splat(i64(stride)))), mask);
 }
@@ -177,15 +198,7 @@ llvm::Value* KernelBuilder::gatherLanes(ValueId id, llvm::Value* indices, llvm::
 }
 
 void KernelBuilder::storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask) {
-  ir_.CreateMaskedStore(vector, elementPtr(id, base), llvm::Align(4), mask);
-}
-
-llvm::Value* KernelBuilder::loadVector(ValueId id, llvm::Value* base) {
-  return ir_.CreateAlignedLoad(vectorType(), elementPtr(id, base), llvm::Align(4));
-}
-
-void KernelBuilder::storeVector(ValueId id, llvm::Value* base, llvm::Value* vector) {
-  ir_.CreateAlignedStore(vector, elementPtr(id, base), llvm::Align(4));
+  storeVector(id, base, vector, mask);
 }
 
 llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) {

@@ -60,15 +60,23 @@ class KernelBuilder {
   llvm::Value* splat(llvm::Value* scalar);
   // <0, 1, ..., width-1> as i64 lanes.
   llvm::Value* laneIds();
+  // The same with `lanes` lanes: a blocked layout's vectors have its block
+  // size, whatever the target's width.
+  llvm::VectorType* vectorType(int64_t lanes);
+  llvm::Value* splat(llvm::Value* scalar, int64_t lanes);
+  llvm::Value* laneIds(int64_t lanes);
+  // The contiguous elements [index, index + lanes) of value `id` as a
+  // vector, where `mask` is set (0 elsewhere; every lane if mask is null).
+  llvm::Value* loadVector(ValueId id, llvm::Value* index, int64_t lanes, llvm::Value* mask = nullptr);
+  void storeVector(ValueId id, llvm::Value* index, llvm::Value* vector, llvm::Value* mask = nullptr);
+  // Sets elements [index, index + count) of value `id` to zero.
+  void zero(ValueId id, llvm::Value* index, int64_t count);
   // Lanes [base, base + width) of value `id` where `mask` is set (0 elsewhere):
   // contiguous elements when stride is 1, a gather otherwise.
   llvm::Value* loadLanes(ValueId id, llvm::Value* base, int64_t stride, llvm::Value* mask);
   // Lanes at arbitrary element indices (an i64 vector) where `mask` is set.
   llvm::Value* gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask);
   void storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask);
-  // A whole vector of contiguous elements [base, base + width), unmasked.
-  llvm::Value* loadVector(ValueId id, llvm::Value* base);
-  void storeVector(ValueId id, llvm::Value* base, llvm::Value* vector);
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);

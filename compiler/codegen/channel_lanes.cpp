@@ -1,0 +1,79 @@
+#include "compiler/codegen/channel_lanes.h"
+
+#include "ir/layout.h"
+
+namespace cnnc {
+
+int64_t ChannelLanes::groups(const KernelBuilder& kb, ValueId image) {
+  const TensorType& type = kb.graph().node(image).type;
+  return type.dims[1] / layoutBlock(type.layout);
+}
+
+ChannelLanes::ChannelLanes(KernelBuilder& kb, ValueId image, llvm::Value* group) : kb_(kb), group_(group) {
+  const TensorType& type = kb.graph().node(image).type;
+  const int64_t block = layoutBlock(type.layout);
+  int64_t pixels = 1;
+  for (size_t axis = 2; axis < type.dims.size(); ++axis) pixels *= type.dims[axis];
+  blocked_ = block > 1;
+  // A plain channel with fewer pixels than a vector (flat features, tiny
+  // images) is visited one element at a time rather than in mostly empty vectors.
+  lanes_ = blocked_ ? block : (pixels >= kb.width() ? kb.width() : 1);
+  images_ = type.dims[0];
+  groups_ = type.dims[1] / block;
+  elementsPerImage_ = pixels * block;
+  firstChannel_ = kb.ir().CreateMul(group, kb.i64(block));
+}
+
+void ChannelLanes::forEachVector(const std::function<void(const Position&)>& body, llvm::Value* n) {
+  auto& ir = kb_.ir();
+  llvm::Value* first = n ? n : kb_.i64(0);
+  llvm::Value* last = n ? ir.CreateAdd(n, kb_.i64(1)) : kb_.i64(images_);
+  const int64_t whole = elementsPerImage_ / lanes_ * lanes_;
+  kb_.loop(first, last, [&](llvm::Value* image) {
+    // Both layouts store a group's elements of one image contiguously, the
+    // groups of an image one after the other.
+    llvm::Value* plane = ir.CreateAdd(ir.CreateMul(image, kb_.i64(groups_)), group_);
+    llvm::Value* base = ir.CreateMul(plane, kb_.i64(elementsPerImage_));
+    kb_.loop(0, whole, [&](llvm::Value* e) { body({ir.CreateAdd(base, e), nullptr}); }, lanes_);
+    if (whole < elementsPerImage_) {
+      llvm::Value* remaining = kb_.splat(kb_.i64(elementsPerImage_ - whole), lanes_);
+      body({ir.CreateAdd(base, kb_.i64(whole)), ir.CreateICmpSLT(kb_.laneIds(lanes_), remaining)});
+    }
+  });
+}
+
+llvm::Value* ChannelLanes::sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n) {
+  auto& ir = kb_.ir();
+  llvm::VectorType* type = kb_.vectorType(lanes_);
+  llvm::AllocaInst* total = kb_.variable(type, constant(0.0));
+  forEachVector([&](const Position& at) {
+    llvm::Value* value = term(at);
+    if (at.mask) value = ir.CreateSelect(at.mask, value, constant(0.0));
+    ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(type, total), value), total);
+  }, n);
+  llvm::Value* lanes = ir.CreateLoad(type, total);
+  return blocked_ ? lanes : kb_.splat(kb_.sum(lanes), lanes_);
+}
+
+llvm::Value* ChannelLanes::load(ValueId id, const Position& at) { return kb_.loadVector(id, at.index, lanes_, at.mask); }
+
+void ChannelLanes::store(ValueId id, const Position& at, llvm::Value* vector) {
+  kb_.storeVector(id, at.index, vector, at.mask);
+}
+
+llvm::Value* ChannelLanes::loadPerChannel(ValueId id, llvm::Value* offset) {
+  llvm::Value* index = kb_.ir().CreateAdd(offset, firstChannel_);
+  return blocked_ ? kb_.loadVector(id, index, lanes_) : kb_.splat(kb_.load(id, index), lanes_);
+}
+
+void ChannelLanes::storePerChannel(ValueId id, llvm::Value* offset, llvm::Value* perChannel) {
+  llvm::Value* index = kb_.ir().CreateAdd(offset, firstChannel_);
+  if (blocked_)
+    kb_.storeVector(id, index, perChannel);
+  else
+    kb_.store(id, index, kb_.ir().CreateExtractElement(perChannel, uint64_t{0}));
+}
+
+llvm::Value* ChannelLanes::constant(double value) { return kb_.splat(kb_.f32(value), lanes_); }
+
+}  // namespace cnnc

@@ -1,0 +1,61 @@
+// Per-channel kernels (batch norm, bias gradients, global pooling) as vector
+// code over one group of channels per task, the same code for every layout
+// of their images.
+//
+// In a blocked layout (NCHW8c, NCHW16c) the group is one channel block and a
+// vector is one pixel's block: lane k is channel k of the block, and a
+// per-channel value (a mean, a gamma, a sum) is the vector of the block's
+// channels. In the plain layout the group is one channel and a vector is
+// consecutive pixels of it: a per-channel value is the same in every lane,
+// and sums are added across the lanes at the end.
+#pragma once
+
+#include <functional>
+
+#include "compiler/codegen/kernel_builder.h"
+
+namespace cnnc {
+
+class ChannelLanes {
+ public:
+  // The channel groups of `image` ([N,C,...]): the tasks of a per-channel kernel.
+  static int64_t groups(const KernelBuilder& kb, ValueId image);
+
+  // Vectors over channel group `group` (an i64 in [0, groups)) of `image` and
+  // of the values that share its dims and layout.
+  ChannelLanes(KernelBuilder& kb, ValueId image, llvm::Value* group);
+
+  // A vector of the image: its first element, and the lanes that hold
+  // elements of the group (null: all of them).
+  struct Position {
+    llvm::Value* index;
+    llvm::Value* mask;
+  };
+  // body(position) for every vector of the group, in image `n` only or, if
+  // n is null, in every image.
+  void forEachVector(const std::function<void(const Position&)>& body, llvm::Value* n = nullptr);
+  // The per-channel sum of term(position) over the same vectors.
+  llvm::Value* sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n = nullptr);
+
+  llvm::Value* load(ValueId id, const Position& at);
+  void store(ValueId id, const Position& at, llvm::Value* vector);
+
+  // Per-channel values of a plain tensor whose element offset + c belongs to
+  // channel c ([C], a row of [2,C], a row of [N,C]).
+  llvm::Value* loadPerChannel(ValueId id, llvm::Value* offset);
+  void storePerChannel(ValueId id, llvm::Value* offset, llvm::Value* perChannel);
+
+  llvm::Value* constant(double value);
+
+ private:
+  KernelBuilder& kb_;
+  bool blocked_;
+  int64_t lanes_;
+  int64_t images_;
+  int64_t groups_;
+  int64_t elementsPerImage_;  // of one group in one image: pixels times the channels of a pixel's vector
+  llvm::Value* group_;
+  llvm::Value* firstChannel_;
+};
+
+}  // namespace cnnc

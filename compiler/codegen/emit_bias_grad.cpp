@@ -1,0 +1,17 @@
+// bias_grad: db [C] = the sum of dy [N,C,...] over every axis but the
+// channel, one channel group per task (ChannelLanes).
+#include "compiler/codegen/channel_lanes.h"
+#include "compiler/codegen/emitters.h"
+
+namespace cnnc {
+
+int64_t emitBiasGrad(KernelBuilder& kb, ValueId id) {
+  const ValueId dy = kb.graph().node(id).operands[0];
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* group) {
+    ChannelLanes lanes(kb, dy, group);
+    lanes.storePerChannel(id, kb.i64(0), lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(dy, at); }));
+  });
+  return ChannelLanes::groups(kb, dy);
+}
+
+}  // namespace cnnc

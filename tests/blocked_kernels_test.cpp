@@ -1,0 +1,155 @@
+// The pooling, batch norm and bias gradient kernels on images in the
+// channel-blocked layouts (NCHW16c, made for AVX-512, and NCHW8c, made for
+// AVX2, though either runs on both targets) and in the plain layout,
+// forward and backward, against the reference executor (which sees logical
+// values only). Images have 32 channels: several blocks of either size.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <gtest/gtest.h>
+
+#include "compiler/codegen/codegen.h"
+#include "tests/graph_agreement.h"
+
+namespace cnnc {
+namespace {
+
+std::string replaceAll(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    text.replace(at, from.size(), to);
+  return text;
+}
+
+class BlockedKernels : public TargetTest {
+ protected:
+  // Runs `graph`, IR text in which LAYOUT names the layout of its images and
+  // <LAYOUT> follows their types, with images in each layout.
+  void expectAgreementInLayouts(const std::string& graph) {
+    for (const std::string layout : {"NCHW16c", "NCHW8c", "plain"}) {
+      SCOPED_TRACE(layout);
+      const std::string typed = replaceAll(graph, "<LAYOUT>", layout == "plain" ? "" : "<" + layout + ">");
+      expectAgreement(parseTestGraph(replaceAll(typed, "LAYOUT", layout)));
+    }
+  }
+};
+
+struct PoolCase {
+  int64_t h, w;
+  std::vector<int64_t> window, strides, pads;  // pads: top, left, bottom, right
+};
+
+std::string list(const std::vector<int64_t>& values) { return fmt::format("[{}]", fmt::join(values, ",")); }
+
+// Every pooling op on one window. The max pools see the raw input (negative
+// windows, where padding read as 0 would win) and its relu (windows of
+// zeros, where the first maximum must win the gradient).
+std::string poolingGraph(const PoolCase& p) {
+  auto out = [&](int64_t size, int64_t axis) {
+    const auto a = static_cast<size_t>(axis);
+    return (size + p.pads[a] + p.pads[a + 2] - p.window[a]) / p.strides[a] + 1;
+  };
+  const std::string x = fmt::format("f32[2,32,{},{}]<LAYOUT>", p.h, p.w);
+  const std::string y = fmt::format("f32[2,32,{},{}]<LAYOUT>", out(p.h, 0), out(p.w, 1));
+  const std::string window = fmt::format("pads={}, strides={}, window={}", list(p.pads), list(p.strides), list(p.window));
+  const std::string plain = replaceAll(x, "<LAYOUT>", ""), plainY = replaceAll(y, "<LAYOUT>", "");
+  return fmt::format(R"(graph @pool {{
+  %x = input : {0}
+  %dy = input : {1}
+  %xb = relayout %x {{layout=LAYOUT}} : {2}
+  %dyb = relayout %dy {{layout=LAYOUT}} : {3}
+  %r = relu %xb : {2}
+  %max = max_pool2d %xb {{{4}}} : {3}
+  %avg = avg_pool2d %xb {{{4}}} : {3}
+  %dmax = max_pool2d_bwd %xb, %dyb {{{4}}} : {2}
+  %dties = max_pool2d_bwd %r, %dyb {{{4}}} : {2}
+  %davg = avg_pool2d_bwd %dyb {{input_hw=[{5},{6}], {4}}} : {2}
+  return %max, %avg, %dmax, %dties, %davg
+}}
+)", plain, plainY, x, y, window, p.h, p.w);
+}
+
+TEST_P(BlockedKernels, PoolingOfWindowsThatTileTheImage) {
+  expectAgreementInLayouts(poolingGraph({6, 6, {2, 2}, {2, 2}, {0, 0, 0, 0}}));
+  // Odd sizes: the last row and column are in no window.
+  expectAgreementInLayouts(poolingGraph({7, 9, {2, 2}, {2, 2}, {0, 0, 0, 0}}));
+  expectAgreementInLayouts(poolingGraph({7, 8, {2, 3}, {2, 3}, {1, 2, 0, 0}}));
+  // Rows of several plain vectors, the last one partial.
+  expectAgreementInLayouts(poolingGraph({4, 37, {2, 2}, {2, 2}, {0, 0, 0, 0}}));
+}
+
+TEST_P(BlockedKernels, PoolingOfOverlappingWindowsWithPadding) {
+  expectAgreementInLayouts(poolingGraph({7, 7, {3, 3}, {2, 2}, {1, 1, 1, 1}}));
+  expectAgreementInLayouts(poolingGraph({5, 6, {3, 3}, {1, 1}, {1, 1, 1, 1}}));
+  expectAgreementInLayouts(poolingGraph({4, 35, {2, 3}, {1, 1}, {0, 1, 1, 2}}));
+}
+
+TEST_P(BlockedKernels, PoolingOfWindowsWithGapsBetweenThem) {
+  expectAgreementInLayouts(poolingGraph({8, 8, {2, 2}, {3, 3}, {0, 0, 0, 0}}));
+}
+
+TEST_P(BlockedKernels, GlobalAveragePooling) {
+  // The gradient's only operand is [N,C], so its result is plain (ir/layout.h).
+  expectAgreementInLayouts(R"(graph @global {
+  %x = input : f32[2,32,5,7]
+  %dy = input : f32[2,32]
+  %xb = relayout %x {layout=LAYOUT} : f32[2,32,5,7]<LAYOUT>
+  %y = global_avg_pool2d %xb : f32[2,32]
+  %dx = global_avg_pool2d_bwd %dy {input_hw=[5,7]} : f32[2,32,5,7]
+  return %y, %dx
+}
+)");
+}
+
+// Every batch_norm form and bias_grad on images of `dims`, with the
+// statistics of the batch (training) and of given running values (inference).
+std::string batchNormGraph(const std::string& dims) {
+  return replaceAll(R"(graph @bn {
+  %x = input : f32DIMS
+  %dy = input : f32DIMS
+  %gamma = input : f32[32]
+  %beta = input : f32[32]
+  %mean = input : f32[32]
+  %root = input : f32[32]
+  %var = mul %root, %root : f32[32]
+  %xb = relayout %x {layout=LAYOUT} : f32DIMS<LAYOUT>
+  %dyb = relayout %dy {layout=LAYOUT} : f32DIMS<LAYOUT>
+  %stats = batch_norm_stats %xb : f32[2,32]
+  %train = batch_norm_train %xb, %stats, %gamma, %beta {epsilon=1e-05} : f32DIMS<LAYOUT>
+  %infer = batch_norm %xb, %gamma, %beta, %mean, %var {epsilon=0.1, momentum=0.9} : f32DIMS<LAYOUT>
+  %dbeta = bias_grad %dyb : f32[32]
+  %dgamma = batch_norm_bwd_gamma %dyb, %xb, %stats {epsilon=1e-05} : f32[32]
+  %dx = batch_norm_bwd_data %dyb, %xb, %stats, %gamma, %dgamma, %dbeta {epsilon=1e-05} : f32DIMS<LAYOUT>
+  %running = batch_norm_running %root, %stats {count=60, momentum=0.9, row=1} : f32[32]
+  return %stats, %train, %infer, %dbeta, %dgamma, %dx, %running
+}
+)", "DIMS", dims);
+}
+
+TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
+  expectAgreementInLayouts(batchNormGraph("[2,32,5,6]"));  // plain vectors with a partial last one
+  expectAgreementInLayouts(batchNormGraph("[3,32,4,4]"));  // whole vectors on AVX-512
+  expectAgreementInLayouts(batchNormGraph("[2,32,3,1]"));  // plain channels shorter than a vector
+}
+
+TEST_P(BlockedKernels, FilterLayoutsAreNotImageLayouts) {
+  // Type inference lets a pooling op share any layout; its kernel blocks
+  // channels, so code generation refuses filter layouts.
+  Expected<GeneratedCode> code = generateCode(parseTestGraph(R"(graph @filter {
+  %w = input : f32[32,32,2,2]
+  %wb = relayout %w {layout=OIhw16o} : f32[32,32,2,2]<OIhw16o>
+  %y = max_pool2d %wb {pads=[0,0,0,0], strides=[2,2], window=[2,2]} : f32[32,32,1,1]<OIhw16o>
+  return %y
+}
+)"), target_);
+  ASSERT_FALSE(code);
+  EXPECT_EQ(code.error().message, "code generation does not support %y (max_pool2d) with blocked layouts");
+}
+
+INSTANTIATE_TEST_SUITE_P(Targets, BlockedKernels, ::testing::Values("avx512", "avx2"),
+                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+
+}  // namespace
+}  // namespace cnnc
