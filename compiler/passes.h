@@ -6,11 +6,17 @@
 #include <map>
 #include <vector>
 
+#include "compiler/target.h"
 #include "frontends/model.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
 namespace cnnc {
+
+// What an optimisation pass may consult besides the graph.
+struct PassContext {
+  Target target;  // the machine the code is for: vector width, ...
+};
 
 // The name of the step counter state that training graphs carry.
 inline constexpr std::string_view kStepName = "step";
@@ -33,5 +39,15 @@ Status appendOptimizer(Graph& graph, const std::vector<std::pair<ValueId, ValueI
 // Keeps only the nodes that `outputs` (and any assign) depend on, and makes
 // `outputs` the graph's outputs.
 Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& outputs);
+
+// The optimisation passes, in the order the pipeline runs them
+// (kOptimizationPasses in pipeline.cpp). Each rewrites `graph` in place and
+// never changes what the graph computes.
+
+// conv2d or dense followed by relu, sigmoid or tanh becomes one conv2d or
+// dense node with that activation (ir/fused_activation.h), named as the
+// activation, where the activation is the only user of the conv or dense
+// result.
+Status fuseActivations(Graph& graph, const PassContext& context);
 
 }  // namespace cnnc

@@ -4,6 +4,8 @@
 
 #include <fmt/format.h>
 
+#include "ir/lexer.h"
+
 namespace cnnc {
 namespace {
 
@@ -47,6 +49,11 @@ std::string quoteName(std::string_view name) {
 }
 
 std::string valueRef(std::string_view name) { return fmt::format("%{}", spellName(name)); }
+
+std::string symbolText(std::string_view name) {
+  const bool word = isPlainIdentifier(name) && !isNumberStart(name[0]) && name != "inf" && name != "nan";
+  return word ? std::string(name) : quoteName(name);
+}
 
 std::string printGraph(const Graph& graph) {
   std::string text = fmt::format("graph @{} {{\n", spellName(graph.name()));

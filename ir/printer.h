@@ -28,4 +28,9 @@ std::string quoteName(std::string_view name);
 // "%name" or %"quoted name": how a value is spelled in text and messages.
 std::string valueRef(std::string_view name);
 
+// A symbol attribute's spelling: bare (relu) when it reads back as a word
+// that is not a number, else quoted ("1st layer"), so that any layer name
+// survives the round trip.
+std::string symbolText(std::string_view name);
+
 }  // namespace cnnc
