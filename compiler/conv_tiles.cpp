@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "compiler/graph_rebuilder.h"
+#include "compiler/passes.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -141,12 +142,18 @@ IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels
 
 }  // namespace
 
-Expected<Graph> chooseTiles(const Graph& graph, const Target& target) {
-  return withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
+Status chooseTiles(Graph& graph, const PassContext& context) {
+  Expected<Graph> overridden = overrideTiles(graph, context.tileOverrides);
+  if (!overridden) return overridden.error();
+  graph = std::move(*overridden);
+  Expected<Graph> tiled = withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
     if (!isTiledConvolution(node) || tileAttribute(node)) return std::nullopt;
-    return node.op == Op::Conv2D ? asList(forwardTile(graph, node, target))
-                                 : asList(filterGradientTile(graph, node, target));
+    return node.op == Op::Conv2D ? asList(forwardTile(graph, node, context.target))
+                                 : asList(filterGradientTile(graph, node, context.target));
   });
+  if (!tiled) return tiled.error();
+  graph = std::move(*tiled);
+  return Status::ok();
 }
 
 Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides) {

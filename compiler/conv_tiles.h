@@ -38,9 +38,6 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
 // Whether `tile` is a schedule the kernel of `node` can run, or why not.
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile);
 
-// The pass: every tiled convolution without a tile gets the target's default.
-Expected<Graph> chooseTiles(const Graph& graph, const Target& target);
-
 // Applies `--tile NAME=a,b,...` overrides, each checked against its node.
 Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides);
 

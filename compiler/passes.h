@@ -4,13 +4,22 @@
 
 #include <cstdint>
 #include <map>
+#include <string>
 #include <vector>
 
+#include "compiler/target.h"
 #include "frontends/model.h"
 #include "ir/error.h"
 #include "ir/graph.h"
 
 namespace cnnc {
+
+// What an optimisation pass may consult besides the graph.
+struct PassContext {
+  Target target;  // the machine the code is for: vector width, ...
+  // --tile NAME=a,b,...: tiles that choose-tiles takes instead of its own.
+  std::vector<std::string> tileOverrides{};
+};
 
 // The name of the step counter state that training graphs carry.
 inline constexpr std::string_view kStepName = "step";
@@ -30,12 +39,28 @@ Expected<std::vector<std::pair<ValueId, ValueId>>> differentiate(Graph& graph, V
 Status appendOptimizer(Graph& graph, const std::vector<std::pair<ValueId, ValueId>>& gradients,
                        const OptimizerConfig& config);
 
-// Stores chains of convolutions and the ops between them in channel blocks
-// of `block` (the target's vector width), with relayouts at their edges.
-Expected<Graph> selectLayouts(const Graph& graph, int64_t block);
-
 // Keeps only the nodes that `outputs` (and any assign) depend on, and makes
 // `outputs` the graph's outputs.
 Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& outputs);
+
+// The optimisation passes, in the order the pipeline runs them
+// (kOptimizationPasses in pipeline.cpp). Each rewrites `graph` in place and
+// never changes what the graph computes.
+
+// conv2d or dense followed by relu, sigmoid or tanh becomes one conv2d or
+// dense node with that activation (ir/fused_activation.h), named as the
+// activation, where the activation is the only user of the conv or dense
+// result.
+Status fuseActivations(Graph& graph, const PassContext& context);
+
+// Stores chains of convolutions and the ops between them in channel blocks
+// of the target's vector width (ir/layout.h), filters and their optimizer
+// state packed, with relayouts only at the chains' edges.
+Status selectLayouts(Graph& graph, const PassContext& context);
+
+// Gives every blocked convolution the tile --tile asked for, or else the
+// target's default (conv_tiles.h): register blocks and L1-sized channel
+// chunks.
+Status chooseTiles(Graph& graph, const PassContext& context);
 
 }  // namespace cnnc

@@ -1,14 +1,26 @@
 #include "compiler/pipeline.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include "compiler/passes.h"
 #include "ir/verifier.h"
 
 namespace cnnc {
 namespace {
+
+// The optimisation passes, in the order they run. Adding a pass is adding
+// its line: name, lowest -O level, function.
+constexpr OptimizationPass kOptimizationPasses[] = {
+    {"fuse-activations", 1, fuseActivations},
+    {"select-layouts", 2, selectLayouts},
+    {"choose-tiles", 2, chooseTiles},
+};
+
+// The passes that make the graph of a job, before optimisation.
+constexpr std::string_view kLoweringPasses[] = {"import", "prune", "lower-training", "autodiff", "optimizer"};
 
 // Runs each pass's result through the verifier and the afterPass hook, and
 // times the passes (the time since the previous pass finished, verification
@@ -38,10 +50,23 @@ Status requireLoss(const Model& model, std::string_view job) {
   return Error{fmt::format("model {} has no loss, which {} needs", model.name, job)};
 }
 
-}  // namespace
+bool runs(const OptimizationPass& pass, const OptimizationOptions& options) {
+  const std::vector<std::string>& disabled = options.disabledPasses;
+  return pass.level <= options.level && std::find(disabled.begin(), disabled.end(), pass.name) == disabled.end();
+}
 
-Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& options) {
-  PassRunner runner(options);
+Status checkOptions(const OptimizationOptions& options) {
+  if (options.level < 0 || options.level > kMaxOptLevel)
+    return Error{fmt::format("optimisation level {} is out of range 0..{}", options.level, kMaxOptLevel)};
+  for (const std::string& name : options.disabledPasses) CNNC_TRY(checkOptimizationPass(name));
+  const bool tiling = std::any_of(std::begin(kOptimizationPasses), std::end(kOptimizationPasses),
+                                  [&](const OptimizationPass& pass) { return pass.run == chooseTiles && runs(pass, options); });
+  if (!options.tiles.empty() && !tiling) return Error{"--tile needs the choose-tiles pass, which is not running"};
+  return Status::ok();
+}
+
+// The graph of the job, through the lowering passes.
+Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options, PassRunner& runner) {
   CNNC_TRY(runner.finished("import", model.graph));
   switch (options.kind) {
     case GraphKind::Inference: {
@@ -82,6 +107,44 @@ Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& op
   }
   result.graph.setOutputs(std::move(outputs));
   return result;
+}
+
+Status optimize(Graph& graph, const OptimizationOptions& options, PassRunner& runner) {
+  const PassContext context{options.target, options.tiles};
+  for (const OptimizationPass& pass : kOptimizationPasses) {
+    if (!runs(pass, options)) continue;
+    CNNC_TRY(pass.run(graph, context));
+    CNNC_TRY(runner.finished(pass.name, graph));
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& options) {
+  CNNC_TRY(checkOptions(options.optimization));
+  PassRunner runner(options);
+  Expected<CompiledGraph> compiled = lower(model, options, runner);
+  if (!compiled) return compiled;
+  CNNC_TRY(optimize(compiled->graph, options.optimization, runner));
+  return compiled;
+}
+
+std::span<const OptimizationPass> optimizationPasses() { return kOptimizationPasses; }
+
+std::vector<std::string_view> pipelinePassNames() {
+  std::vector<std::string_view> names(std::begin(kLoweringPasses), std::end(kLoweringPasses));
+  for (const OptimizationPass& pass : kOptimizationPasses) names.push_back(pass.name);
+  return names;
+}
+
+Status checkOptimizationPass(std::string_view name) {
+  std::vector<std::string_view> names;
+  for (const OptimizationPass& pass : kOptimizationPasses) {
+    if (pass.name == name) return Status::ok();
+    names.push_back(pass.name);
+  }
+  return Error{fmt::format("unknown pass {}; the optimisation passes are {}", name, fmt::join(names, ", "))};
 }
 
 }  // namespace cnnc

@@ -244,6 +244,11 @@ class LayoutSelection {
 
 }  // namespace
 
-Expected<Graph> selectLayouts(const Graph& graph, int64_t block) { return LayoutSelection(graph, block).run(); }
+Status selectLayouts(Graph& graph, const PassContext& context) {
+  Expected<Graph> selected = LayoutSelection(graph, context.target.vectorWidth).run();
+  if (!selected) return selected.error();
+  graph = std::move(*selected);
+  return Status::ok();
+}
 
 }  // namespace cnnc

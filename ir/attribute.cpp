@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include "ir/printer.h"
+
 namespace cnnc {
 namespace {
 
@@ -27,7 +29,7 @@ std::string toString(const Attribute& attribute) {
   struct Printer {
     std::string operator()(int64_t value) const { return fmt::format("{}", value); }
     std::string operator()(double value) const { return floatToString(value); }
-    std::string operator()(const Symbol& symbol) const { return symbol.name; }
+    std::string operator()(const Symbol& symbol) const { return symbolText(symbol.name); }
     std::string operator()(const IntList& list) const { return fmt::format("[{}]", fmt::join(list, ",")); }
   };
   return std::visit(Printer{}, attribute);

@@ -11,7 +11,8 @@
 
 namespace cnnc {
 
-// An identifier such as `relu` (for enumerations like a fused activation).
+// An identifier such as `relu` (for enumerations like a fused activation), or
+// a name (of the layer a fused node absorbed); any text, quoted if need be.
 struct Symbol {
   std::string name;
   bool operator==(const Symbol&) const = default;

@@ -225,14 +225,15 @@ Status Parser::parseAttributeEntry(AttributeMap& attrs) {
   return Status::ok();
 }
 
-// int | float | identifier | '[' ints ']'
+// int | float | identifier | quoted | '[' ints ']'
 Expected<Attribute> Parser::parseAttribute() {
   if (at(TokenKind::LBracket)) {
     Expected<IntList> list = parseIntList();
     if (!list) return list.error();
     return Attribute(std::move(*list));
   }
-  if (!at(TokenKind::Word)) return unexpected("an attribute value (a number, an identifier or a list)");
+  if (at(TokenKind::String)) return Attribute(Symbol{take().text});
+  if (!at(TokenKind::Word)) return unexpected("an attribute value (a number, a symbol or a list)");
   if (isNumberStart(token_.text[0]) || token_.text == "inf" || token_.text == "nan") return parseNumber();
   return Attribute(Symbol{take().text});
 }

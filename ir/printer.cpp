@@ -1,8 +1,11 @@
 #include "ir/printer.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include <fmt/format.h>
+
+#include "ir/lexer.h"
 
 namespace cnnc {
 namespace {
@@ -48,6 +51,11 @@ std::string quoteName(std::string_view name) {
 
 std::string valueRef(std::string_view name) { return fmt::format("%{}", spellName(name)); }
 
+std::string symbolText(std::string_view name) {
+  const bool word = isPlainIdentifier(name) && !isNumberStart(name[0]) && name != "inf" && name != "nan";
+  return word ? std::string(name) : quoteName(name);
+}
+
 std::string printGraph(const Graph& graph) {
   std::string text = fmt::format("graph @{} {{\n", spellName(graph.name()));
   for (const Node& node : graph.nodes()) text += printNode(graph, node);
@@ -55,6 +63,14 @@ std::string printGraph(const Graph& graph) {
   for (size_t i = 0; i < graph.outputs().size(); ++i)
     text += fmt::format("{}{}", i == 0 ? " " : ", ", valueRef(graph.node(graph.outputs()[i]).name));
   return text + "\n}\n";
+}
+
+std::string printGraphForUsers(const Graph& graph) {
+  const auto relayouts = std::count_if(graph.nodes().begin(), graph.nodes().end(),
+                                       [](const Node& node) { return node.op == Op::Relayout; });
+  std::string text = printGraph(graph);
+  if (relayouts > 0) text += fmt::format("// {} relayout node{}\n", relayouts, relayouts == 1 ? "" : "s");
+  return text;
 }
 
 }  // namespace cnnc

@@ -20,6 +20,10 @@
 namespace cnnc {
 
 std::string printGraph(const Graph& graph);
+// The same, followed by how many relayout nodes layout selection inserted
+// (as a comment, so that the text still reads back): what cnnc dump and
+// cnnc-opt print.
+std::string printGraphForUsers(const Graph& graph);
 
 // "name" in double quotes, with " and \ escaped: the spelling of names that
 // are not plain identifiers.
@@ -27,5 +31,10 @@ std::string quoteName(std::string_view name);
 
 // "%name" or %"quoted name": how a value is spelled in text and messages.
 std::string valueRef(std::string_view name);
+
+// A symbol attribute's spelling: bare (relu) when it reads back as a word
+// that is not a number, else quoted ("1st layer"), so that any layer name
+// survives the round trip.
+std::string symbolText(std::string_view name);
 
 }  // namespace cnnc

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_activation.h"
 #include "ir/layout.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference_training.h"
@@ -13,7 +14,8 @@ using namespace checks;
 
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile"}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile", kActivationAttr, kFusedAttr}));
+  CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));
   CNNC_TRY(sameDType(op, in));
@@ -47,7 +49,8 @@ Expected<TensorType> inferPool(Op op, const std::vector<TensorType>& in, const A
 
 Expected<TensorType> inferDense(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Dense;
-  CNNC_TRY(attributeNames(op, attrs, {}));
+  CNNC_TRY(attributeNames(op, attrs, {kActivationAttr, kFusedAttr}));
+  CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 2));
   CNNC_TRY(floatOperand(op, in[1], "weight", 2));
   CNNC_TRY(sameDType(op, in));

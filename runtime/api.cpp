@@ -72,6 +72,7 @@ struct Network::Impl {
     PipelineOptions options;
     options.kind = kind;
     options.seed = seed;
+    options.optimization.target = target;
     return buildGraph(model, options);
   }
 

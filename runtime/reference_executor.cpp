@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_activation.h"
 #include "ir/printer.h"
 #include "runtime/dropout_mask.h"
 #include "runtime/reference_kernels.h"
@@ -19,6 +20,22 @@ IntList intsOf(const Node& node, std::string_view key) { return *getInts(node.at
 ref::Window windowOf(const Node& node, const IntList& window) {
   IntList s = intsOf(node, "strides"), p = intsOf(node, "pads");
   return {window[0], window[1], s[0], s[1], p[0], p[1], p[2], p[3]};
+}
+
+// The reference kernel's name for relu, sigmoid or tanh.
+ref::Activation activationKind(Op op) {
+  switch (op) {
+    case Op::Relu: return ref::Activation::Relu;
+    case Op::Sigmoid: return ref::Activation::Sigmoid;
+    default: return ref::Activation::Tanh;
+  }
+}
+
+// y through `node`'s fused activation, if it has one.
+template <class T>
+TensorOf<T> withActivation(const Node& node, TensorOf<T> y) {
+  std::optional<Op> activation = fusedActivation(node.attrs);
+  return activation ? ref::activation(activationKind(*activation), y) : y;
 }
 
 template <class T>
@@ -112,7 +129,7 @@ class Interpreter {
     switch (node.op) {
       case Op::Conv2D: {
         const std::vector<int64_t>& w = x(1).dims;
-        return ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]}));
+        return withActivation(node, ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]})));
       }
       case Op::MaxPool2D: return ref::maxPool2d(x(0), windowOf(node, intsOf(node, "window")));
       case Op::AvgPool2D: return ref::avgPool2d(x(0), windowOf(node, intsOf(node, "window")));
@@ -123,14 +140,14 @@ class Interpreter {
         y.dims = outDims;
         return y;
       }
-      case Op::Dense: return ref::dense(x(0), x(1), optionalOperand(node, 2));
+      case Op::Dense: return withActivation(node, ref::dense(x(0), x(1), optionalOperand(node, 2)));
       case Op::BatchNorm: return ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon"));
       case Op::Dropout: return x(0);  // inference: the identity
       case Op::Relayout: return x(0);  // values are logical here: layouts are for generated code
       case Op::FilterTranspose: return ref::filterTranspose(x(0));
-      case Op::Relu: return ref::activation(Activation::Relu, x(0));
-      case Op::Sigmoid: return ref::activation(Activation::Sigmoid, x(0));
-      case Op::Tanh: return ref::activation(Activation::Tanh, x(0));
+      case Op::Relu:
+      case Op::Sigmoid:
+      case Op::Tanh: return ref::activation(activationKind(node.op), x(0));
       case Op::Add: return ref::add(allOperands(node));
       case Op::Concat: return ref::concat(allOperands(node));
       case Op::Softmax: return ref::softmax(x(0));

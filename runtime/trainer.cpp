@@ -75,7 +75,7 @@ Expected<Executable*> BatchRunner::executableFor(int64_t batch, Bindings<float>&
   if (it != executables_.end()) return it->second.get();
   Expected<Model> model = loadModelText(model_.sourceJson, model_.name, batch);
   if (!model) return model.error();
-  Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{kind_, seed_, {}});
+  Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{kind_, seed_, optimization_});
   if (!compiled) return compiled.error();
   addMissingState(compiled->graph, bindings);
   Expected<std::unique_ptr<Executable>> executable = backend_(std::move(compiled->graph));
@@ -104,15 +104,15 @@ Expected<std::vector<Tensor>> BatchRunner::run(const Dataset& data, std::span<co
 }
 
 Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
-                           const Backend& backend) {
-  BatchRunner runner(model, GraphKind::Evaluation, 0, backend);
+                           const Backend& backend, const OptimizationOptions& optimization) {
+  BatchRunner runner(model, GraphKind::Evaluation, 0, backend, optimization);
   return runEpoch(runner, data, inOrder(static_cast<int64_t>(data.labels.size())), batchSize, weights);
 }
 
 Status train(const Model& model, Bindings<float>& weights, const Dataset& data, const Dataset* validation,
              const TrainOptions& options, const Backend& backend,
              const std::function<Status(const EpochReport&)>& onEpoch) {
-  BatchRunner runner(model, GraphKind::TrainStep, options.seed, backend);
+  BatchRunner runner(model, GraphKind::TrainStep, options.seed, backend, options.optimization);
   const auto n = static_cast<int64_t>(data.labels.size());
   for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -121,7 +121,8 @@ Status train(const Model& model, Bindings<float>& weights, const Dataset& data, 
     EpochReport report{epoch + 1, (n + options.batchSize - 1) / options.batchSize, 0, *metrics, std::nullopt};
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (validation) {
-      Expected<Metrics> validationMetrics = evaluate(model, weights, *validation, options.batchSize, backend);
+      Expected<Metrics> validationMetrics =
+          evaluate(model, weights, *validation, options.batchSize, backend, options.optimization);
       if (!validationMetrics) return validationMetrics.error();
       report.validation = *validationMetrics;
     }

@@ -29,11 +29,12 @@ struct Metrics {
 Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, Bindings<float>& bindings,
                                          Tensor images, std::optional<Tensor> labels);
 
-// Runs one kind of graph of a model on batches of a dataset.
+// Runs one kind of graph of a model on batches of a dataset, optimised with
+// `optimization` (whose target should be the backend's).
 class BatchRunner {
  public:
-  BatchRunner(const Model& model, GraphKind kind, uint64_t seed, Backend backend)
-      : model_(model), kind_(kind), seed_(seed), backend_(std::move(backend)) {}
+  BatchRunner(const Model& model, GraphKind kind, uint64_t seed, Backend backend, OptimizationOptions optimization)
+      : model_(model), kind_(kind), seed_(seed), backend_(std::move(backend)), optimization_(std::move(optimization)) {}
 
   // Runs on the examples `indices` of `data` (whose labels may be empty for
   // inference). `bindings` holds the persistent values; missing optimizer
@@ -47,18 +48,20 @@ class BatchRunner {
   GraphKind kind_;
   uint64_t seed_;
   Backend backend_;
+  OptimizationOptions optimization_;
   std::map<int64_t, std::unique_ptr<Executable>> executables_;
 };
 
 // Test-set loss and accuracy, in inference mode.
 Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
-                           const Backend& backend);
+                           const Backend& backend, const OptimizationOptions& optimization);
 
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batchSize = 32;
   uint64_t seed = 0;
   int64_t firstEpoch = 0;  // epochs done before (when resuming from a checkpoint)
+  OptimizationOptions optimization;  // of the training and validation graphs
 };
 
 struct EpochReport {

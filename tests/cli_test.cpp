@@ -127,6 +127,39 @@ TEST_F(CliTest, FailedDumpLeavesNoOutputFile) {
     EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
 }
 
+// -O and --disable-pass on every command that compiles a model; a wrong
+// level or pass name is a usage error naming what is valid.
+TEST_F(CliTest, OptimisationOptions) {
+  for (std::string command : {"train", "eval", "infer", "grad", "bench", "compile", "dump"}) {
+    Outcome help = run(fmt::format("{} {} --help", kCnnc, command));
+    EXPECT_EQ(help.exitCode, 0) << command;
+    EXPECT_NE(help.out.find("--disable-pass"), std::string::npos) << command << ":\n" << help.out;
+    EXPECT_NE(help.out.find("-O "), std::string::npos) << command << ":\n" << help.out;
+  }
+  const std::string seed = (kExamples / "seed.json").string();
+  Outcome unknown = run(fmt::format("{} dump {} --disable-pass fuse", kCnnc, seed));
+  EXPECT_EQ(unknown.exitCode, 2);
+  EXPECT_EQ(unknown.err.substr(0, unknown.err.find('\n')),
+            "cnnc: --disable-pass: unknown pass fuse; the optimisation passes are fuse-activations, select-layouts, choose-tiles");
+  Outcome level = run(fmt::format("{} compile {} -O3", kCnnc, seed));
+  EXPECT_EQ(level.exitCode, 2);
+  EXPECT_NE(level.err.find("-O"), std::string::npos) << level.err;
+  EXPECT_EQ(run(fmt::format("{} infer {} --weights w.safetensors --input x.npy -o y.npy --disable-pass x", kCnnc,
+                            seed)).exitCode, 2);
+  Outcome stage = run(fmt::format("{} dump {} --stage fuse", kCnnc, seed));
+  EXPECT_EQ(stage.exitCode, 2);
+  EXPECT_NE(stage.err.find("fuse-activations"), std::string::npos) << stage.err;
+
+  // --disable-pass takes one name, never the model after it; a pass that
+  // did not run cannot be dumped.
+  Outcome disabled = run(fmt::format("{} dump --disable-pass fuse-activations {} -O1", kCnnc, seed));
+  EXPECT_EQ(disabled.exitCode, 0) << disabled.err;
+  EXPECT_NE(disabled.out.find("= relu %conv2d_0"), std::string::npos) << disabled.out;
+  Outcome skipped = run(fmt::format("{} dump {} --stage fuse-activations -O0", kCnnc, seed));
+  EXPECT_EQ(skipped.exitCode, 1);
+  EXPECT_EQ(skipped.err, "pass fuse-activations does not run for this graph; the passes that ran: import\n");
+}
+
 // Bad input the user may hand any command: each case is the files it
 // writes, the command, and the one line it must print with exit code 1.
 struct BadInput {

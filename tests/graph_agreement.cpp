@@ -8,6 +8,7 @@
 
 #include "ir/parser.h"
 #include "runtime/jit_executable.h"
+#include "runtime/parameters.h"
 
 namespace cnnc {
 
@@ -17,6 +18,40 @@ void expectClose(const Tensor& actual, const Tensor& expected, const std::string
   for (float v : expected.data) scale = std::max(scale, std::abs(v));
   for (size_t i = 0; i < actual.data.size(); ++i)
     ASSERT_NEAR(actual.data[i], expected.data[i], 1e-4f * std::max(1.0f, scale)) << what << "[" << i << "]";
+}
+
+std::vector<Tensor> expectSameRuns(Executable& actual, Executable& expected, const Bindings<float>& bindings,
+                                   int steps) {
+  Bindings<float> actualBindings = bindings, expectedBindings = bindings;
+  std::vector<Tensor> outputs;
+  for (int step = 0; step < steps; ++step) {
+    Expected<std::vector<Tensor>> want = expected.run(expectedBindings);
+    Expected<std::vector<Tensor>> got = actual.run(actualBindings);
+    EXPECT_TRUE(want) << want.error().message;
+    EXPECT_TRUE(got) << got.error().message;
+    if (!want || !got) return {};
+    for (size_t i = 0; i < want->size(); ++i)
+      expectClose((*got)[i], (*want)[i], fmt::format("step {} output {}", step, i));
+    for (const auto& [name, tensor] : expectedBindings)
+      expectClose(actualBindings.at(name), tensor, fmt::format("step {} {}", step, name));
+    outputs = std::move(*want);
+  }
+  return outputs;
+}
+
+Bindings<float> randomModelInputs(const Model& model, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Bindings<float> bindings = initialParameters(model, seed);
+  const Node& input = model.graph.node(model.input);
+  Tensor x(input.type.dims);
+  for (float& v : x.data) v = dist(rng);
+  bindings[input.name] = std::move(x);
+  Tensor labels({input.type.dims[0]});
+  const int64_t classes = model.graph.node(model.logits).type.dims[1];
+  for (size_t i = 0; i < labels.data.size(); ++i) labels.data[i] = static_cast<float>(static_cast<int64_t>(i * 7) % classes);
+  bindings[model.graph.node(*model.labels).name] = std::move(labels);
+  return bindings;
 }
 
 Graph parseTestGraph(std::string_view text) {
@@ -43,20 +78,12 @@ std::vector<Tensor> TargetTest::expectAgreement(const Graph& graph, uint64_t see
       for (float& v : t.data) v = dist(rng);
     bindings[node.name] = std::move(t);
   }
-  Bindings<float> generatedBindings = bindings;
   auto jit = jitBackend(target_)(graph);
   EXPECT_TRUE(jit) << jit.error().message;
   auto oracle = referenceBackend()(graph);
   EXPECT_TRUE(oracle) << oracle.error().message;
   if (!jit || !oracle) return {};
-  Expected<std::vector<Tensor>> want = (*oracle)->run(bindings);
-  Expected<std::vector<Tensor>> got = (*jit)->run(generatedBindings);
-  EXPECT_TRUE(want) << want.error().message;
-  EXPECT_TRUE(got) << got.error().message;
-  if (!want || !got) return {};
-  for (size_t i = 0; i < want->size(); ++i) expectClose((*got)[i], (*want)[i], fmt::format("output {}", i));
-  for (const auto& [name, tensor] : bindings) expectClose(generatedBindings.at(name), tensor, name);
-  return *want;
+  return expectSameRuns(**jit, **oracle, bindings, 1);
 }
 
 }  // namespace cnnc

@@ -1,6 +1,6 @@
-// Shared by the tests that check generated code against the reference
-// executor on graphs written in the textual IR: the targets to run them on,
-// random leaves, and the comparison.
+// Shared by the tests that check one executable against another (generated
+// code against the reference executor, a graph against its optimised form):
+// the targets to run them on, random leaves, and the comparison.
 #pragma once
 
 #include <cstdint>
@@ -11,13 +11,26 @@
 #include <gtest/gtest.h>
 
 #include "compiler/target.h"
+#include "frontends/model.h"
 #include "ir/graph.h"
+#include "runtime/executable.h"
 #include "runtime/tensor.h"
 
 namespace cnnc {
 
 // `expected` to within 1e-4 relative to its largest magnitude (at least 1).
 void expectClose(const Tensor& actual, const Tensor& expected, const std::string& what);
+
+// Runs `actual` and `expected` (two executables of graphs with the same
+// leaves) for `steps` steps, each from its own copy of `bindings`, and
+// expects every output and every value written back to agree. Returns the
+// expected outputs of the last step.
+std::vector<Tensor> expectSameRuns(Executable& actual, Executable& expected, const Bindings<float>& bindings,
+                                   int steps);
+
+// Keras-style initial weights of `model`, uniform random images in [-1, 1)
+// and labels spread over the classes.
+Bindings<float> randomModelInputs(const Model& model, uint64_t seed);
 
 // The graph of an IR text, failing the test if it does not parse.
 Graph parseTestGraph(std::string_view text);

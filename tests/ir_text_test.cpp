@@ -21,8 +21,9 @@ ValueId must(Expected<ValueId> id) {
 
 TensorType f32(std::vector<int64_t> dims) { return {DType::F32, std::move(dims)}; }
 
-// A small CNN that uses every forward op, quoted names and float attributes
-// that need an exponent.
+// A small CNN that uses every forward op, quoted names, float attributes
+// that need an exponent, and fused activations (one naming a layer that
+// must be quoted).
 Graph forwardGraph() {
   Graph g("seed-cnn");
   ValueId x = must(g.addLeaf(Op::Input, "input", f32({2, 3, 8, 8})));
@@ -50,13 +51,15 @@ Graph forwardGraph() {
   ValueId cat = must(g.addNode(Op::Concat, "cat", {sigmoid, tanh}));
   ValueId w2 = must(g.addLeaf(Op::Param, "say \"hi\" \\ weight", f32({8, 8, 1, 1})));
   ValueId conv2 = must(g.addNode(Op::Conv2D, "conv2", {cat, w2},
-                                 {{"strides", IntList{1, 1}}, {"pads", IntList{0, 0, 0, 0}}}));
+                                 {{"strides", IntList{1, 1}}, {"pads", IntList{0, 0, 0, 0}},
+                                  {"activation", Symbol{"relu"}}, {"fused", Symbol{"1st \"conv\""}}}));
   ValueId gap = must(g.addNode(Op::GlobalAvgPool2D, "gap", {conv2}));
   ValueId flat = must(g.addNode(Op::Flatten, "flat", {cat}));
   ValueId drop = must(g.addNode(Op::Dropout, "drop", {flat}, {{"rate", 0.5}}));
   ValueId fc1w = must(g.addLeaf(Op::Param, "fc1.weight", f32({16, 128})));
   ValueId fc1b = must(g.addLeaf(Op::Param, "fc1.bias", f32({16})));
-  ValueId fc1 = must(g.addNode(Op::Dense, "fc1", {drop, fc1w, fc1b}));
+  ValueId fc1 = must(g.addNode(Op::Dense, "fc1", {drop, fc1w, fc1b},
+                               {{"activation", Symbol{"tanh"}}, {"fused", Symbol{"fc1.pre"}}}));
   ValueId fc2w = must(g.addLeaf(Op::Param, "fc2.weight", f32({10, 16})));
   ValueId fc2 = must(g.addNode(Op::Dense, "fc2", {fc1, fc2w}));
   ValueId prob = must(g.addNode(Op::Softmax, "prob", {fc2}));
@@ -365,8 +368,10 @@ const ErrorCase kErrorCases[] = {
      "m.cnn:3:25: number 1e999 does not fit in a 64-bit float"},
     {"MalformedNumber", "graph @g {\n  %x = input : f32[4]\n  %y = dropout %x {rate=1.2.3} : f32[4]\n",
      "m.cnn:3:25: malformed number '1.2.3'"},
-    {"QuotedAttributeValue", "graph @g {\n  %x = input : f32[4]\n  %y = dropout %x {rate=\"x\"} : f32[4]\n",
-     "m.cnn:3:25: expected an attribute value (a number, an identifier or a list) but found \"x\""},
+    {"ValueAsAttributeValue", "graph @g {\n  %x = input : f32[4]\n  %y = dropout %x {rate=%x} : f32[4]\n",
+     "m.cnn:3:25: expected an attribute value (a number, a symbol or a list) but found '%'"},
+    {"QuotedSymbolWhereAFloatBelongs", "graph @g {\n  %x = input : f32[4]\n  %y = dropout %x {rate=\"x\"} : f32[4]\n",
+     "m.cnn:3:8: dropout needs float attribute rate"},
 
     // Whole-graph rules that only the verifier knows: the parser reports its
     // message, without a location.

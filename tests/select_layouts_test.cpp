@@ -30,14 +30,22 @@ int64_t countOp(const Graph& graph, Op op) {
 
 class SelectLayouts : public TargetTest {
  protected:
+  // The training step as the pipeline makes it for the target, up to layout selection.
+  PipelineOptions beforeLayouts() const {
+    PipelineOptions options{GraphKind::TrainStep, 1};
+    options.optimization = {kMaxOptLevel, {"select-layouts", "choose-tiles"}, target_};
+    return options;
+  }
+
   // Trains `steps` steps of `model` on the reference executor (before the
   // pass) and on generated code (after it) from the same start, comparing
   // the outputs and every weight and optimizer state after each step.
   void expectSameTraining(const Model& model, int steps) {
-    Expected<CompiledGraph> before = buildGraph(model, {GraphKind::TrainStep, 1, {}});
+    Expected<CompiledGraph> before = buildGraph(model, beforeLayouts());
     ASSERT_TRUE(before) << before.error().message;
-    Expected<Graph> after = selectLayouts(before->graph, target_.vectorWidth);
-    ASSERT_TRUE(after) << after.error().message;
+    Graph after = before->graph;
+    Status selected = selectLayouts(after, {target_});
+    ASSERT_TRUE(selected) << selected.error().message;
     Bindings<float> reference = initialParameters(model, 5);
     const Node& input = model.graph.node(model.input);
     Tensor x(input.type.dims), labels({input.type.dims[0]});
@@ -48,7 +56,7 @@ class SelectLayouts : public TargetTest {
     addMissingState(before->graph, reference);
     Bindings<float> generated = reference;
     auto oracle = referenceBackend()(before->graph);
-    auto jit = jitBackend(target_)(*after);
+    auto jit = jitBackend(target_)(after);
     ASSERT_TRUE(jit) << jit.error().message;
     for (int step = 0; step < steps; ++step) {
       Expected<std::vector<Tensor>> want = (*oracle)->run(reference);
@@ -65,10 +73,11 @@ TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(lo
 
 TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
   const Model model = loadExample("seed.json", 4);
-  Expected<CompiledGraph> before = buildGraph(model, {GraphKind::TrainStep, 1, {}});
+  Expected<CompiledGraph> before = buildGraph(model, beforeLayouts());
   ASSERT_TRUE(before) << before.error().message;
-  Expected<Graph> after = selectLayouts(before->graph, target_.vectorWidth);
-  ASSERT_TRUE(after) << after.error().message;
+  Expected<Graph> after = before->graph;
+  Status selected = selectLayouts(*after, {target_});
+  ASSERT_TRUE(selected) << selected.error().message;
   // Every convolution is blocked, backward data included.
   for (const Node& node : after->nodes())
     if (node.op == Op::Conv2D) {

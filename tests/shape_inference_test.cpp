@@ -1,6 +1,6 @@
 // Shape inference of every op against shapes computed by hand: strides,
 // asymmetric padding, pooling floors, concat channel sums, and the errors
-// that guard each op's contract.
+// that guard each op's contract, fused activations included.
 #include <gtest/gtest.h>
 
 #include "ir/shape_inference.h"
@@ -116,6 +116,26 @@ TEST(ShapeInference, ContractViolations) {
   EXPECT_EQ(inferError(Op::SoftmaxCrossEntropy, {f32({5, 10}), f32({5})}),
             "softmax_xent labels must be i32[5] or i64[5], got f32[5]");
   EXPECT_EQ(inferError(Op::Input, {}), "input is a leaf: its type is declared, not inferred");
+}
+
+// The attributes fuse-activations adds: the activation's name, and the
+// absorbed layer, which only makes sense with an activation.
+TEST(ShapeInference, FusedActivationAttributes) {
+  const std::vector<TensorType> dense = {f32({2, 8}), f32({4, 8})};
+  EXPECT_EQ(inferDims(Op::Dense, dense, {{"activation", Symbol{"tanh"}}, {"fused", Symbol{"fc"}}}),
+            (std::vector<int64_t>{2, 4}));
+  AttributeMap conv = window2d({1, 1}, {0, 0, 0, 0});
+  conv["activation"] = Symbol{"sigmoid"};
+  EXPECT_EQ(inferDims(Op::Conv2D, {f32({1, 3, 8, 8}), f32({4, 3, 3, 3})}, conv), (std::vector<int64_t>{1, 4, 6, 6}));
+  EXPECT_EQ(inferError(Op::Dense, dense, {{"activation", Symbol{"softmax"}}}),
+            "dense attribute activation must be relu, sigmoid or tanh, got softmax");
+  EXPECT_EQ(inferError(Op::Dense, dense, {{"activation", int64_t{1}}}),
+            "dense attribute activation must be relu, sigmoid or tanh, got 1");
+  EXPECT_EQ(inferError(Op::Dense, dense, {{"fused", Symbol{"fc"}}}),
+            "dense attribute fused needs an activation attribute");
+  EXPECT_EQ(inferError(Op::Dense, dense, {{"activation", Symbol{"relu"}}, {"fused", IntList{1}}}),
+            "dense attribute fused must name a layer, got [1]");
+  EXPECT_EQ(inferError(Op::Relu, {f32({2, 8})}, {{"activation", Symbol{"relu"}}}), "relu has no attribute activation");
 }
 
 TEST(ShapeInference, RejectsSizesThatOverflow64Bits) {

@@ -152,7 +152,7 @@ TEST(Training, TinyModelLearnsASeparableProblem) {
   Status status = train(model, weights, data, nullptr, options, referenceBackend(),
                         [](const EpochReport&) { return Status::ok(); });
   ASSERT_TRUE(status) << status.error().message;
-  Expected<Metrics> metrics = evaluate(model, weights, separableData(30, 5), 7, referenceBackend());
+  Expected<Metrics> metrics = evaluate(model, weights, separableData(30, 5), 7, referenceBackend(), {});
   ASSERT_TRUE(metrics) << metrics.error().message;
   EXPECT_EQ(metrics->accuracy, 1.0);
   EXPECT_EQ(metrics->examples, 30);

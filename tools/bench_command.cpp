@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include "compiler/flops.h"
+#include "ir/fused_activation.h"
 #include "ir/printer.h"
 #include "runtime/jit_executable.h"
 #include "runtime/parameters.h"
@@ -21,7 +22,8 @@ namespace cnnc {
 namespace {
 
 struct BenchOptions {
-  std::string model, mode = "train", target = "host";
+  std::string model, mode = "train";
+  CodeChoice code;
   int64_t batch = 32;
   int threads = 0;
   int runs = 5;
@@ -73,7 +75,7 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
     const double flops = static_cast<double>(flopsOf(graph, kernel.node));
     const Node& node = graph.node(kernel.node);
-    text += fmt::format("{:<40}{:<22}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), mnemonic(node.op),
+    text += fmt::format("{:<40}{:<22}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), opLabel(node.op, node.attrs),
                         seconds * 1e3, 100.0 * seconds / stepSeconds,
                         flops > 0 ? fmt::format("{:.1f}", flops / seconds / 1e9) : "");
   }
@@ -81,14 +83,16 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
 }
 
 Status bench(const BenchOptions& options) {
-  Expected<Target> target = selectTarget(options.target);
-  if (!target) return target.error();
+  Expected<OptimizationOptions> optimization = chooseOptimization(options.code);
+  if (!optimization) return optimization.error();
+  const Target& target = optimization->target;
   const bool train = options.mode == "train";
-  Expected<ModelGraph> built = importAndBuild(options.model, options.batch,
-                                              {train ? GraphKind::TrainStep : GraphKind::Inference, 0, {}}, nullptr);
+  Expected<ModelGraph> built = importAndBuild(
+      options.model, options.batch,
+      {train ? GraphKind::TrainStep : GraphKind::Inference, 0, *optimization}, nullptr);
   if (!built) return built.error();
   const Graph& graph = built->compiled.graph;
-  auto backend = jitBackend(*target, nullptr, options.threads);
+  auto backend = jitBackend(target, nullptr, options.threads);
   Expected<std::unique_ptr<Executable>> executable = backend(graph);
   if (!executable) return executable.error();
   Bindings<float> bindings = benchBindings(built->model, graph);
@@ -110,11 +114,11 @@ Status bench(const BenchOptions& options) {
   if (options.json) {
     fmt::print("{{\"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"threads\": {}, \"target\": \"{}\", "
                "\"images_per_s\": {:.1f}, \"ms_per_step\": {:.4f}, \"gflops\": {:.2f}, \"peak_fraction\": {:.4f}}}\n",
-               built->model.name, options.mode, options.batch, threads, target->name, imagesPerSecond,
+               built->model.name, options.mode, options.batch, threads, target.name, imagesPerSecond,
                step * 1e3, gflops, peakFraction);
   } else {
     fmt::print("{} {} batch {} on {} ({} runs of {} steps after {} warm-up): {:.1f} images/s, {:.3f} ms/step, "
-               "{:.1f} GFLOP/s", built->model.name, options.mode, options.batch, target->name, options.runs, steps,
+               "{:.1f} GFLOP/s", built->model.name, options.mode, options.batch, target.name, options.runs, steps,
                options.warmup, imagesPerSecond, step * 1e3, gflops);
     const std::string ofPeak =
         options.peak > 0 ? fmt::format(" ({:.1f}% of {:.0f} GFLOP/s peak)", 100 * peakFraction, options.peak) : "";
@@ -139,7 +143,7 @@ Command addBenchCommand(CLI::App& parent) {
       ->check(CLI::IsMember({"train", "infer"}));
   app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
-  addTargetOption(*app, options->target, "Instruction set");
+  addCodeOptions(*app, options->code, "Instruction set");
   app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")

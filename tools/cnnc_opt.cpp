@@ -18,6 +18,6 @@ int main(int argc, char** argv) {
     if (!text) return text.error();
     cnnc::Expected<cnnc::Graph> graph = cnnc::parseGraph(*text, input);
     if (!graph) return graph.error();
-    return cnnc::emitText(cnnc::printGraph(*graph), output);
+    return cnnc::emitText(cnnc::printGraphForUsers(*graph), output);
   });
 }

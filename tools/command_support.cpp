@@ -14,25 +14,49 @@ void addModelArgument(CLI::App& app, std::string& model) {
   app.add_option("MODEL", model, "Model description (JSON, cnnc/1)")->required();
 }
 
-void addTargetOption(CLI::App& app, std::string& target, const std::string& help) {
-  app.add_option("--target", target, help)->capture_default_str()->check(CLI::IsMember({"host", "avx512", "avx2"}));
+void addCodeOptions(CLI::App& app, CodeChoice& choice, const std::string& targetHelp) {
+  app.add_option("--target", choice.target, targetHelp)
+      ->capture_default_str()
+      ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  app.add_option("-O", choice.level, "Optimisation level: -O0 straight lowering, -O1 and -O2 the passes of that level and below")
+      ->capture_default_str()
+      ->check(CLI::Range(0, kMaxOptLevel));
+  const CLI::Validator optimizationPass(
+      [](std::string& name) {
+        Status known = checkOptimizationPass(name);
+        return known ? std::string() : known.error().message;
+      },
+      "PASS");
+  // One name per --disable-pass, so that the option never swallows MODEL.
+  app.add_option("--disable-pass", choice.disabledPasses, "Do not run this optimisation pass (repeatable)")
+      ->allow_extra_args(false)
+      ->check(optimizationPass);
+  app.add_option("--tile", choice.tiles,
+                 "NAME=a,b,...: the tile of blocked convolution %NAME instead of choose-tiles' own (repeatable)")
+      ->allow_extra_args(false);
+}
+
+Expected<OptimizationOptions> chooseOptimization(const CodeChoice& choice) {
+  Expected<Target> target = selectTarget(choice.target);
+  if (!target) return target.error();
+  return OptimizationOptions{choice.level, choice.disabledPasses, *target, choice.tiles};
 }
 
 void addBackendOptions(CLI::App& app, BackendChoice& choice) {
   app.add_option("--backend", choice.backend, "jit: generated native code; reference: the reference kernels")
       ->capture_default_str()
       ->check(CLI::IsMember({"jit", "reference"}));
-  addTargetOption(app, choice.target);
+  addCodeOptions(app, choice.code);
   app.add_option("--threads", choice.threads, "Threads of generated code (0: all cores)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
 }
 
-Expected<Backend> chooseBackend(const BackendChoice& choice) {
-  if (choice.backend == "reference") return referenceBackend();
-  Expected<Target> target = selectTarget(choice.target);
-  if (!target) return target.error();
-  return jitBackend(*target, nullptr, choice.threads);
+Expected<ChosenBackend> chooseBackend(const BackendChoice& choice) {
+  Expected<OptimizationOptions> optimization = chooseOptimization(choice.code);
+  if (!optimization) return optimization.error();
+  if (choice.backend == "reference") return ChosenBackend{referenceBackend(), std::move(*optimization)};
+  return ChosenBackend{jitBackend(optimization->target, nullptr, choice.threads), std::move(*optimization)};
 }
 
 Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed) {

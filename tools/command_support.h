@@ -3,6 +3,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -17,19 +18,35 @@ namespace cnnc {
 // MODEL: the model file every model command takes first.
 void addModelArgument(CLI::App& app, std::string& model);
 
-// --target host|avx512|avx2: the instruction set of generated code.
-void addTargetOption(CLI::App& app, std::string& target, const std::string& help = "Instruction set of generated code");
+// What every command that compiles a model takes: --target
+// host|avx512|avx2 (the instruction set of generated code, which the
+// optimisation passes also optimise for), -O0|-O1|-O2 and --disable-pass
+// NAME (repeatable).
+struct CodeChoice {
+  std::string target = "host";
+  int level = kMaxOptLevel;
+  std::vector<std::string> disabledPasses;
+  std::vector<std::string> tiles;
+};
+void addCodeOptions(CLI::App& app, CodeChoice& choice,
+                    const std::string& targetHelp = "Instruction set of generated code");
+// The pipeline's optimisation settings for the chosen target.
+Expected<OptimizationOptions> chooseOptimization(const CodeChoice& choice);
 
 // --backend jit|reference (generated code, or the interpreter of the
-// reference kernels), and for generated code --target host|avx512|avx2 and
-// --threads N.
+// reference kernels), the code options, and for generated code --threads N.
 struct BackendChoice {
   std::string backend = "jit";
-  std::string target = "host";
+  CodeChoice code;
   int threads = 0;  // 0: all cores
 };
 void addBackendOptions(CLI::App& app, BackendChoice& choice);
-Expected<Backend> chooseBackend(const BackendChoice& choice);
+// The backend, and the optimisation settings of the graphs it compiles.
+struct ChosenBackend {
+  Backend backend;
+  OptimizationOptions optimization;
+};
+Expected<ChosenBackend> chooseBackend(const BackendChoice& choice);
 
 // The model's weights from --weights, or Keras-style initial ones for `seed`.
 Expected<WeightsFile> weightsFor(const Model& model, const std::string& weightsPath, uint64_t seed);

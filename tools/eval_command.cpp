@@ -26,7 +26,7 @@ Command addEvalCommand(CLI::App& parent) {
   app->add_option("--limit", options->limit, "Evaluate on the first N test images only")->check(CLI::PositiveNumber);
   addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
-            Expected<Backend> backend = chooseBackend(options->backend);
+            Expected<ChosenBackend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             Expected<Model> model = loadModelFile(options->model, options->batch);
             if (!model) return model.error();
@@ -34,7 +34,8 @@ Command addEvalCommand(CLI::App& parent) {
             if (!weights) return weights.error();
             Expected<Dataset> testSet = cifarFor(*model, options->data, Cifar10Split::Test, options->limit);
             if (!testSet) return testSet.error();
-            Expected<Metrics> metrics = evaluate(*model, weights->values, *testSet, options->batch, *backend);
+            Expected<Metrics> metrics =
+                evaluate(*model, weights->values, *testSet, options->batch, backend->backend, backend->optimization);
             if (!metrics) return metrics.error();
             fmt::print("{} test images - loss: {:.4f} - accuracy: {:.4f}\n", metrics->examples, metrics->loss,
                        metrics->accuracy);

@@ -33,7 +33,7 @@ Expected<Tensor> readLabelsFor(const Model& model, const std::string& path, int6
 }
 
 Status computeGradients(const std::string& modelPath, const std::string& weightsPath, const std::string& inputPath,
-                        const std::string& labelsPath, const std::string& outputPath, const Backend& backend) {
+                        const std::string& labelsPath, const std::string& outputPath, const ChosenBackend& backend) {
   Expected<Model> probe = loadModelFile(modelPath, 1);
   if (!probe) return probe.error();
   Expected<Tensor> images = readImagesFor(*probe, inputPath);
@@ -44,11 +44,11 @@ Status computeGradients(const std::string& modelPath, const std::string& weights
   if (!labels) return labels.error();
   Expected<WeightsFile> weights = loadWeights(weightsPath, *model);
   if (!weights) return weights.error();
-  Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{GraphKind::Gradient, 0, {}});
+  Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{GraphKind::Gradient, 0, backend.optimization});
   if (!compiled) return compiled.error();
   addMissingState(compiled->graph, weights->values);
   std::vector<std::string> params = compiled->gradientParams;
-  Expected<std::unique_ptr<Executable>> executable = backend(std::move(compiled->graph));
+  Expected<std::unique_ptr<Executable>> executable = backend.backend(std::move(compiled->graph));
   if (!executable) return executable.error();
   Expected<std::vector<Tensor>> outputs =
       runOnBatch(**executable, *model, weights->values, std::move(*images), std::move(*labels));
@@ -78,7 +78,7 @@ Command addGradCommand(CLI::App& parent) {
       ->required();
   addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
-            Expected<Backend> backend = chooseBackend(options->backend);
+            Expected<ChosenBackend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             return computeGradients(options->model, options->weights, options->input, options->labels,
                                     options->output, *backend);

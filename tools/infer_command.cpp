@@ -31,7 +31,7 @@ Command addInferCommand(CLI::App& parent) {
   return {app, [options]() -> Status {
             Expected<Model> model = loadModelFile(options->model, 1);
             if (!model) return model.error();
-            Expected<Backend> backend = chooseBackend(options->backend);
+            Expected<ChosenBackend> backend = chooseBackend(options->backend);
             if (!backend) return backend.error();
             Expected<WeightsFile> weights = loadWeights(options->weights, *model);
             if (!weights) return weights.error();
@@ -39,7 +39,7 @@ Command addInferCommand(CLI::App& parent) {
             if (!images) return images.error();
             const int64_t n = images->dims[0];
             Dataset data{std::move(*images), {}};
-            BatchRunner runner(*model, GraphKind::Inference, 0, *backend);
+            BatchRunner runner(*model, GraphKind::Inference, 0, backend->backend, backend->optimization);
             std::vector<int64_t> order(static_cast<size_t>(n));
             std::iota(order.begin(), order.end(), int64_t{0});
             Tensor logits;

@@ -45,8 +45,9 @@ std::string formatEpoch(const EpochReport& report, int64_t lastEpoch) {
 }
 
 Status runTraining(TrainCommandOptions options) {
-  Expected<Backend> backend = chooseBackend(options.backend);
+  Expected<ChosenBackend> backend = chooseBackend(options.backend);
   if (!backend) return backend.error();
+  options.train.optimization = backend->optimization;
   Expected<Model> model = loadModelFile(options.model, options.train.batchSize);
   if (!model) return model.error();
   if (!model->loss || !model->optimizer)
@@ -61,7 +62,7 @@ Status runTraining(TrainCommandOptions options) {
   Expected<Dataset> testSet = cifarFor(*model, options.data, Cifar10Split::Test, options.testLimit);
   if (!testSet) return testSet.error();
   const int64_t lastEpoch = options.train.firstEpoch + options.train.epochs;
-  return train(*model, weights->values, *trainSet, &*testSet, options.train, *backend,
+  return train(*model, weights->values, *trainSet, &*testSet, options.train, backend->backend,
                [&](const EpochReport& report) -> Status {
                  fmt::print("{}", formatEpoch(report, lastEpoch));
                  std::fflush(stdout);

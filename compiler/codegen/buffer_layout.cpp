@@ -48,14 +48,14 @@ std::vector<ValueId> executionOrder(const Graph& graph) {
 
 BufferLayout layoutBuffers(const Graph& graph) {
   const std::vector<Interval> live = liveRanges(graph);
-  std::vector<int64_t> sizes;
+  BufferLayout layout;
+  std::vector<int64_t>& sizes = layout.sizes;
   for (const Node& node : graph.nodes())
     sizes.push_back((*byteSize(node.type) + kAlignment - 1) / kAlignment * kAlignment);  // verified to fit
   std::vector<ValueId> bySize(graph.size());
   std::iota(bySize.begin(), bySize.end(), ValueId{0});
   std::stable_sort(bySize.begin(), bySize.end(), [&](ValueId a, ValueId b) { return sizes[a] > sizes[b]; });
 
-  BufferLayout layout;
   layout.offsets.assign(graph.size(), 0);
   std::vector<ValueId> placed;
   for (ValueId id : bySize) {

@@ -16,6 +16,7 @@ namespace cnnc {
 
 struct BufferLayout {
   std::vector<int64_t> offsets;  // by ValueId, in bytes
+  std::vector<int64_t> sizes;    // by ValueId: the bytes each buffer takes, rounded up to the alignment
   int64_t arenaBytes = 0;
 };
 

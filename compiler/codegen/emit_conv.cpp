@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 
 namespace cnnc {
@@ -80,7 +81,8 @@ struct OutputBlock {
 
 // The loop nest both share, over node `id`'s output [N,K,H,W]: tasks (n,
 // block of B channels); per row and vector of columns, B accumulators start
-// at initial(k), `reduce` accumulates into them, and the block is stored.
+// at initial(k), `reduce` accumulates into them, and the block is stored,
+// through the node's fused activation if it has one.
 int64_t forEachOutputBlock(KernelBuilder& kb, ValueId id, int64_t B,
                            const std::function<llvm::Value*(const OutputBlock&, size_t)>& initial,
                            const std::function<void(const OutputBlock&, Accumulators&)>& reduce) {
@@ -98,7 +100,8 @@ int64_t forEachOutputBlock(KernelBuilder& kb, ValueId id, int64_t B,
         reduce(at, acc);
         for (size_t k = 0; k < static_cast<size_t>(B); ++k) {
           llvm::Value* channel = ir.CreateAdd(k0, kb.i64(static_cast<int64_t>(k)));
-          kb.storeLanes(id, kb.index({n, channel, row, col0}, out), acc.get(k), valid);
+          llvm::Value* result = applyActivation(kb, kb.graph().node(id), acc.get(k));
+          kb.storeLanes(id, kb.index({n, channel, row, col0}, out), result, valid);
         }
       }, kb.width());
     });
@@ -110,7 +113,7 @@ llvm::Value* channelAt(KernelBuilder& kb, const OutputBlock& at, size_t k) {
   return kb.ir().CreateAdd(at.k0, kb.i64(static_cast<int64_t>(k)));
 }
 
-// y [N,F,OH,OW] = conv(x [N,C,H,W], w [F,C,KH,KW]) + bias; tasks: (n, block
+// y [N,F,OH,OW] = activation(conv(x [N,C,H,W], w [F,C,KH,KW]) + bias); tasks: (n, block
 // of FB output channels). Each vector of inputs along the row feeds FB
 // accumulators, one per output channel of the block.
 int64_t emitForward(KernelBuilder& kb, ValueId id) {

@@ -14,6 +14,7 @@
 // (compiler/conv_tiles.h).
 #include <algorithm>
 
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
 #include "ir/layout.h"
@@ -85,8 +86,8 @@ void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int6
 
 llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
 
-// y [N,F,OH,OW]<NCHW{b}c> = conv(x [N,C,H,W] blocked or plain, w<OIhw{b}o>)
-// + bias; tasks: (n, group of FB output blocks, block of output rows). Each
+// y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
+// w<OIhw{b}o>) + bias); tasks: (n, group of FB output blocks, block of output rows). Each
 // task passes over its rows once per chunk of input channels, whose filter
 // slice stays in L1 (conv_tiles.h); passes after the first resume from the
 // partial sums stored by the previous one.
@@ -161,7 +162,10 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
             for (int64_t r = 0; r < run.count; ++r) {
               llvm::Value* sum = acc.get(slot(k, r));
               if (bias) sum = ir.CreateFAdd(sum, bias);
-              kb.storeVector(id, output(k, r), sum);
+              // The fused activation, once the last chunk has been added.
+              llvm::Value* activated = applyActivation(kb, node, sum);
+              if (activated != sum && chunks > 1) activated = ir.CreateSelect(finishes, activated, sum);
+              kb.storeVector(id, output(k, r), activated);
             }
           }
         });

@@ -1,6 +1,7 @@
 // Dense layers as explicit vector code: the vector runs along the
 // contiguous feature axis of both operands, accumulating with fused
 // multiply-adds; partial vectors at the end are masked.
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 
 namespace cnnc {
@@ -13,7 +14,7 @@ void vectorLoop(KernelBuilder& kb, int64_t count, const std::function<void(llvm:
   }, kb.width());
 }
 
-// y [N,U] = x [N,F] . w [U,F]^T + bias; tasks: n.
+// y [N,U] = activation(x [N,F] . w [U,F]^T + bias); tasks: n.
 int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0], w = node.operands[1];
@@ -29,7 +30,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
       });
       llvm::Value* y = kb.sum(acc.get(0));
       if (node.operands.size() == 3) y = ir.CreateFAdd(y, kb.load(node.operands[2], u));
-      kb.store(id, ir.CreateAdd(ir.CreateMul(n, kb.i64(U)), u), y);
+      kb.store(id, ir.CreateAdd(ir.CreateMul(n, kb.i64(U)), u), applyActivation(kb, node, y));
     });
   });
   return N;

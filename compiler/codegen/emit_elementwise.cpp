@@ -2,8 +2,8 @@
 // dropout mask and the optimizer updates. Each is a formula applied at every
 // element index; the elements are split into tasks of kChunk contiguous
 // elements, and LLVM's loop vectorizer widens the loop.
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
-
 #include "runtime/dropout_mask.h"
 
 namespace cnnc {
@@ -37,14 +37,9 @@ Formula formulaOf(KernelBuilder& kb, const Node& node) {
   auto attr = [&](std::string_view key) { return kb.f32(*getFloat(node.attrs, key)); };
   switch (node.op) {
     case Op::Relu:
-      return [&, in](llvm::Value* i) { return ir.CreateMaxNum(in(0, i), kb.f32(0.0)); };
     case Op::Sigmoid:
-      return [&, in](llvm::Value* i) {
-        llvm::Value* e = kb.callMath(llvm::Intrinsic::exp, ir.CreateFNeg(in(0, i)));
-        return ir.CreateFDiv(kb.f32(1.0), ir.CreateFAdd(kb.f32(1.0), e));
-      };
     case Op::Tanh:
-      return [&, in](llvm::Value* i) { return kb.callLibm("tanhf", in(0, i)); };
+      return [&, in](llvm::Value* i) { return applyActivation(kb, node.op, in(0, i)); };
     case Op::Add:
       return [&, in](llvm::Value* i) {
         llvm::Value* total = in(0, i);

@@ -1,0 +1,40 @@
+#include "compiler/codegen/activation.h"
+
+#include "ir/fused_activation.h"
+
+namespace cnnc {
+namespace {
+
+// tanhf lane by lane: LLVM has no tanh intrinsic to widen, and the same libm
+// function as the tanh node's keeps fused and unfused results identical.
+llvm::Value* tanhOf(KernelBuilder& kb, llvm::Value* x) {
+  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(x->getType());
+  if (!vector) return kb.callLibm("tanhf", x);
+  auto& ir = kb.ir();
+  llvm::Value* result = x;
+  for (unsigned lane = 0; lane < vector->getNumElements(); ++lane)
+    result = ir.CreateInsertElement(result, kb.callLibm("tanhf", ir.CreateExtractElement(x, lane)), lane);
+  return result;
+}
+
+}  // namespace
+
+llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x) {
+  auto& ir = kb.ir();
+  llvm::Type* type = x->getType();
+  switch (activation) {
+    case Op::Relu: return ir.CreateMaxNum(x, llvm::Constant::getNullValue(type));
+    case Op::Sigmoid: {
+      llvm::Value* one = llvm::ConstantFP::get(type, 1.0);
+      return ir.CreateFDiv(one, ir.CreateFAdd(one, kb.callMath(llvm::Intrinsic::exp, ir.CreateFNeg(x))));
+    }
+    default: return tanhOf(kb, x);
+  }
+}
+
+llvm::Value* applyActivation(KernelBuilder& kb, const Node& node, llvm::Value* x) {
+  std::optional<Op> activation = fusedActivation(node.attrs);
+  return activation ? applyActivation(kb, *activation, x) : x;
+}
+
+}  // namespace cnnc

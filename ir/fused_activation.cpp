@@ -1,0 +1,38 @@
+#include "ir/fused_activation.h"
+
+#include <fmt/format.h>
+
+namespace cnnc {
+
+bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
+
+std::optional<Op> fusedActivation(const AttributeMap& attrs) {
+  std::optional<std::string> name = getSymbol(attrs, kActivationAttr);
+  if (!name) return std::nullopt;
+  std::optional<Op> op = opFromMnemonic(*name);
+  if (!op || !isActivation(*op)) return std::nullopt;
+  return op;
+}
+
+std::string opLabel(Op op, const AttributeMap& attrs) {
+  std::optional<Op> activation = fusedActivation(attrs);
+  if (!activation) return std::string(mnemonic(op));
+  return fmt::format("{}+{}", mnemonic(op), mnemonic(*activation));
+}
+
+Status checkFusedActivation(Op op, const AttributeMap& attrs) {
+  const bool hasActivation = attrs.contains(kActivationAttr);
+  if (hasActivation && !fusedActivation(attrs))
+    return Error{fmt::format("{} attribute {} must be relu, sigmoid or tanh, got {}", mnemonic(op), kActivationAttr,
+                             toString(attrs.find(kActivationAttr)->second))};
+  if (auto fused = attrs.find(kFusedAttr); fused != attrs.end()) {
+    if (!std::holds_alternative<Symbol>(fused->second))
+      return Error{fmt::format("{} attribute {} must name a layer, got {}", mnemonic(op), kFusedAttr,
+                               toString(fused->second))};
+    if (!hasActivation)
+      return Error{fmt::format("{} attribute {} needs an {} attribute", mnemonic(op), kFusedAttr, kActivationAttr)};
+  }
+  return Status::ok();
+}
+
+}  // namespace cnnc

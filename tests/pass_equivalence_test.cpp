@@ -1,0 +1,90 @@
+// Every optimisation pass keeps what a graph computes: a model's graph built
+// with every pass (-O2) and with one pass disabled give the same outputs and
+// write back the same values, run by the reference executor and by
+// generated code (AVX-512 and AVX2), for inference, gradients and training
+// steps, on the seed model, the every-op model and a model made for fusion.
+#include <functional>
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "compiler/pipeline.h"
+#include "frontends/json_loader.h"
+#include "ir/printer.h"
+#include "runtime/jit_executable.h"
+#include "runtime/parameters.h"
+#include "tests/graph_agreement.h"
+#include "tests/test_models.h"
+
+namespace cnnc {
+namespace {
+
+struct TestModel {
+  std::string name;
+  std::function<Expected<Model>(int64_t batch)> load;
+};
+
+std::vector<TestModel> testModels() {
+  auto file = [](std::string path) {
+    return [path](int64_t batch) { return loadModelFile(std::string(CNNC_SOURCE_DIR) + "/" + path, batch); };
+  };
+  return {
+      {"seed", file("examples/seed.json")},
+      {"every-op", [](int64_t batch) { return loadModelText(kEveryOp, "every-op.json", batch); }},
+      // Fusible and unfusible patterns: conv+bias+relu, conv+sigmoid without
+      // bias, dense+tanh, a conv with a second user, relu after add.
+      {"fusion", file("tests/golden/Inputs/fusion.json")},
+  };
+}
+
+class PassEquivalenceTest : public TargetTest {
+ protected:
+  // For every optimisation pass and test model: builds `kind` at `batch`
+  // with every pass and without that one, and runs both for `steps` steps
+  // on both backends.
+  // Else this test would prove nothing about the pass: it changes the graph
+  // of one test model at least (a pass may leave the others alone, as
+  // layout selection does with models whose channels fill no block).
+  void compareEveryPass(int64_t batch, GraphKind kind, int steps) {
+    for (const OptimizationPass& pass : optimizationPasses()) {
+      bool changed = false;
+      for (const TestModel& model : testModels()) {
+        SCOPED_TRACE(fmt::format("pass {}, model {}", pass.name, model.name));
+        compare(model, batch, kind, steps, std::string(pass.name), changed);
+      }
+      EXPECT_TRUE(changed) << "pass " << pass.name << " changed no test model";
+    }
+  }
+
+  void compare(const TestModel& test, int64_t batch, GraphKind kind, int steps, const std::string& pass,
+               bool& changed) {
+    Expected<Model> model = test.load(batch);
+    ASSERT_TRUE(model) << model.error().message;
+    PipelineOptions options{kind, 1, {kMaxOptLevel, {}, target_}};
+    Expected<CompiledGraph> with = buildGraph(*model, options);
+    ASSERT_TRUE(with) << with.error().message;
+    options.optimization.disabledPasses = {pass};
+    Expected<CompiledGraph> without = buildGraph(*model, options);
+    ASSERT_TRUE(without) << without.error().message;
+    changed = changed || printGraph(with->graph) != printGraph(without->graph);
+    Bindings<float> bindings = randomModelInputs(*model, 3);
+    addMissingState(with->graph, bindings);
+    for (const Backend& backend : {referenceBackend(), jitBackend(target_)}) {
+      auto optimized = backend(with->graph);
+      ASSERT_TRUE(optimized) << optimized.error().message;
+      auto plain = backend(without->graph);
+      ASSERT_TRUE(plain) << plain.error().message;
+      expectSameRuns(**optimized, **plain, bindings, steps);
+    }
+  }
+};
+
+TEST_P(PassEquivalenceTest, Inference) { compareEveryPass(3, GraphKind::Evaluation, 1); }
+TEST_P(PassEquivalenceTest, Gradients) { compareEveryPass(5, GraphKind::Gradient, 1); }
+TEST_P(PassEquivalenceTest, TrainingSteps) { compareEveryPass(4, GraphKind::TrainStep, 3); }
+
+INSTANTIATE_TEST_SUITE_P(Targets, PassEquivalenceTest, ::testing::Values("avx512", "avx2"),
+                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+
+}  // namespace
+}  // namespace cnnc
