@@ -25,17 +25,21 @@ Expected<std::unique_ptr<Jit>> Jit::create(const Target& target) {
   return std::unique_ptr<Jit>(new Jit(std::move(*jit)));
 }
 
-Status Jit::addModule(std::unique_ptr<llvm::Module> module, std::unique_ptr<llvm::LLVMContext> context) {
-  module->setDataLayout(jit_->getDataLayout());
-  if (llvm::Error error = jit_->addIRModule(llvm::orc::ThreadSafeModule(std::move(module), std::move(context))))
-    return jitError("cannot add module", std::move(error));
+Status Jit::addObject(std::unique_ptr<llvm::MemoryBuffer> object) {
+  if (llvm::Error error = jit_->addObjectFile(std::move(object))) return jitError("cannot add code", std::move(error));
   return Status::ok();
 }
 
-Expected<void*> Jit::lookup(const std::string& symbol) {
-  llvm::Expected<llvm::orc::ExecutorAddr> address = jit_->lookup(symbol);
-  if (!address) return jitError(fmt::format("cannot find {}", symbol), address.takeError());
-  return address->toPtr<void*>();
+Expected<std::vector<void*>> Jit::lookup(const std::vector<std::string>& symbols) {
+  llvm::orc::SymbolLookupSet names;
+  for (const std::string& symbol : symbols) names.add(jit_->mangleAndIntern(symbol));
+  llvm::Expected<llvm::orc::SymbolMap> found = jit_->getExecutionSession().lookup(
+      llvm::orc::makeJITDylibSearchOrder(&jit_->getMainJITDylib()), std::move(names));
+  if (!found) return jitError("cannot find the kernels", found.takeError());
+  std::vector<void*> addresses;
+  for (const std::string& symbol : symbols)
+    addresses.push_back((*found)[jit_->mangleAndIntern(symbol)].getAddress().toPtr<void*>());
+  return addresses;
 }
 
 }  // namespace cnnc

@@ -6,10 +6,10 @@
 #include <fmt/format.h>
 
 #include "compiler/codegen/codegen.h"
-#include "compiler/codegen/llvm_pipeline.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "runtime/jit.h"
+#include "runtime/parallel_compile.h"
 #include "runtime/thread_pool.h"
 
 namespace cnnc {
@@ -123,6 +123,21 @@ class JitExecutable final : public Executable {
   std::vector<KernelProfile> profile_;  // by kernel
 };
 
+// The kernels as functions of `jit`, in execution order, from the object
+// files of the code units: one lookup links them all.
+Expected<std::vector<Kernel>> linkKernels(Jit& jit, std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects,
+                                          const std::vector<KernelInfo>& infos) {
+  for (std::unique_ptr<llvm::MemoryBuffer>& object : objects) CNNC_TRY(jit.addObject(std::move(object)));
+  std::vector<std::string> symbols;
+  for (const KernelInfo& info : infos) symbols.push_back(info.symbol);
+  Expected<std::vector<void*>> addresses = jit.lookup(symbols);
+  if (!addresses) return addresses.error();
+  std::vector<Kernel> kernels;
+  for (size_t k = 0; k < infos.size(); ++k)
+    kernels.push_back({reinterpret_cast<KernelFunction>((*addresses)[k]), infos[k].tasks, infos[k].node});
+  return kernels;
+}
+
 Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times,
                                               std::shared_ptr<ThreadPool> pool) {
   for (const Node& node : graph.nodes())
@@ -131,27 +146,22 @@ Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target,
                                toString(node.type))};
   Expected<GeneratedCode> code = [&] {
     PhaseTimer timer(times, "codegen");
-    return generateCode(graph, target);
+    return generateCode(graph, target, codeUnitsFor(*pool));
   }();
   if (!code) return code.error();
-  Expected<std::unique_ptr<llvm::TargetMachine>> machine = createTargetMachine(target);
-  if (!machine) return machine.error();
   {
     PhaseTimer timer(times, "llvm-O3");
-    optimizeModule(*code->module, **machine);
+    CNNC_TRY(optimizeUnits(code->units, target, *pool));
   }
   PhaseTimer timer(times, "machine-code");
+  Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> objects = compileUnits(code->units, target, *pool);
+  if (!objects) return objects.error();
   Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
   if (!jit) return jit.error();
-  CNNC_TRY((*jit)->addModule(std::move(code->module), std::move(code->context)));
-  std::vector<Kernel> kernels;
-  for (const KernelInfo& info : code->kernels) {
-    Expected<void*> address = (*jit)->lookup(info.symbol);
-    if (!address) return address.error();
-    kernels.push_back({reinterpret_cast<KernelFunction>(*address), info.tasks, info.node});
-  }
+  Expected<std::vector<Kernel>> kernels = linkKernels(**jit, std::move(*objects), code->kernels);
+  if (!kernels) return kernels.error();
   return std::unique_ptr<Executable>(
-      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(kernels), std::move(code->layout),
+      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(*kernels), std::move(code->layout),
                                       std::move(pool)));
 }
 

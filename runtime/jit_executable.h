@@ -12,9 +12,10 @@
 namespace cnnc {
 
 // Compiles graphs for `target`; `times`, if given, records the phases
-// "codegen" (graph -> LLVM IR), "llvm-O3" and "machine-code" (in the JIT).
-// The executables share one pool of `threads` threads (<= 0: all cores),
-// which splits every kernel's tasks.
+// "codegen" (graph -> LLVM IR), "llvm-O3" and "machine-code" (object files,
+// linked by the JIT). The executables share one pool of `threads` threads
+// (<= 0: all cores), which splits every kernel's tasks and, in the two LLVM
+// phases, the compiling (runtime/parallel_compile.h).
 Backend jitBackend(const Target& target, PhaseTimes* times = nullptr, int threads = 0);
 
 }  // namespace cnnc

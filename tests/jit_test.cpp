@@ -18,15 +18,16 @@ namespace {
 class JitTest : public TargetTest {
  protected:
   // Runs `kind` of `json` at `batch` for `steps` steps on both backends and
-  // compares every output and every value written back.
-  void compare(const char* json, int64_t batch, GraphKind kind, int steps) {
+  // compares every output and every value written back. Generated code runs
+  // (and is compiled) on `threads` threads, 0 for all cores.
+  void compare(const char* json, int64_t batch, GraphKind kind, int steps, int threads = 0) {
     Expected<Model> model = loadModelText(json, "test.json", batch);
     ASSERT_TRUE(model) << model.error().message;
     Expected<CompiledGraph> compiled = buildGraph(*model, {kind, 1, {kMaxOptLevel, {}, target_}});
     ASSERT_TRUE(compiled) << compiled.error().message;
     Bindings<float> bindings = randomModelInputs(*model, 3);
     addMissingState(compiled->graph, bindings);
-    auto jit = jitBackend(target_)(compiled->graph);
+    auto jit = jitBackend(target_, nullptr, threads)(compiled->graph);
     ASSERT_TRUE(jit) << jit.error().message;
     auto oracle = referenceBackend()(compiled->graph);
     ASSERT_TRUE(oracle) << oracle.error().message;
@@ -38,6 +39,11 @@ TEST_P(JitTest, InferenceMatchesTheReference) { compare(kEveryOp, 3, GraphKind::
 TEST_P(JitTest, GradientsMatchTheReference) { compare(kEveryOp, 5, GraphKind::Gradient, 1); }
 TEST_P(JitTest, AdamTrainingStepsTrackTheReference) { compare(kEveryOp, 4, GraphKind::TrainStep, 3); }
 TEST_P(JitTest, SgdTrainingStepsTrackTheReference) { compare(kSgdModel, 3, GraphKind::TrainStep, 3); }
+// The kernels in one module, and spread over many (runtime/parallel_compile.h).
+TEST_P(JitTest, CompilingThreadsDoNotChangeResults) {
+  compare(kSgdModel, 3, GraphKind::TrainStep, 2, 1);
+  compare(kSgdModel, 3, GraphKind::TrainStep, 2, 3);
+}
 
 INSTANTIATE_TEST_SUITE_P(Targets, JitTest, ::testing::Values("avx512", "avx2"),
                          [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });

@@ -38,11 +38,11 @@ Expected<std::string> machineStage(const Graph& graph, const DumpOptions& option
   if (!machine) return machine.error();
   {
     PhaseTimer timer(&times, "llvm-O3");
-    optimizeModule(*code->module, **machine);
+    optimizeModule(*code->units[0].module, **machine);
   }
-  if (options.stage == "llvm") return printModule(*code->module);
+  if (options.stage == "llvm") return printModule(*code->units[0].module);
   PhaseTimer timer(&times, "machine-code");
-  return emitAssembly(*code->module, **machine);
+  return emitAssembly(*code->units[0].module, **machine);
 }
 
 Status dump(const DumpOptions& options) {

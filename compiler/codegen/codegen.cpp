@@ -78,30 +78,42 @@ std::string kernelSymbol(ValueId id, const std::string& name) {
 
 }  // namespace
 
-Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
+Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, size_t units) {
   for (const Node& node : graph.nodes())
     if (node.type.dtype == DType::F64)
       return Error{fmt::format("code generation supports f32 graphs only, {} is {}", valueRef(node.name),
                                toString(node.type))};
-  GeneratedCode code;
-  code.context = std::make_unique<llvm::LLVMContext>();
-  code.module = std::make_unique<llvm::Module>(graph.name(), *code.context);
   CNNC_TRY(checkLayouts(graph, target));
   for (const Node& node : graph.nodes())
     if (std::optional<IntList> tile = getInts(node.attrs, "tile")) CNNC_TRY(checkTile(graph, node, *tile));
+  const std::vector<ValueId> order = executionOrder(graph);
+  GeneratedCode code;
+  // No empty units: each would cost LLVM's fixed price of a module.
+  const size_t unitCount = std::max<size_t>(1, std::min(units, order.size()));
+  for (size_t unit = 0; unit < unitCount; ++unit) {
+    auto context = std::make_unique<llvm::LLVMContext>();
+    auto module = std::make_unique<llvm::Module>(graph.name(), *context);
+    code.units.push_back({std::move(context), std::move(module)});
+  }
   code.layout = layoutBuffers(graph);
-  for (ValueId id : executionOrder(graph)) {
+  // Kernel k (in execution order) goes to unit k mod units: every unit gets
+  // a like mix of heavy kernels (convolutions) and light ones (elementwise),
+  // so that the units take about as long to compile.
+  for (ValueId id : order) {
     const Node& node = graph.node(id);
     KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
-    KernelBuilder kb(*code.module, kernel.symbol, graph, code.layout, target);
+    llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;
+    KernelBuilder kb(module, kernel.symbol, graph, code.layout, target);
     kernel.tasks = emitterFor(node.op)(kb, id);
-    kb.finish();
+    kb.finish(kernel.tasks);
     code.kernels.push_back(std::move(kernel));
   }
-  std::string problems;
-  llvm::raw_string_ostream stream(problems);
-  if (llvm::verifyModule(*code.module, &stream))
-    return Error{fmt::format("internal error: generated LLVM IR is invalid: {}", stream.str())};
+  for (const CodeUnit& unit : code.units) {
+    std::string problems;
+    llvm::raw_string_ostream stream(problems);
+    if (llvm::verifyModule(*unit.module, &stream))
+      return Error{fmt::format("internal error: generated LLVM IR is invalid: {}", stream.str())};
+  }
   return code;
 }
 

@@ -1,6 +1,6 @@
-// Graph -> LLVM IR: one llvm::Module per compiled graph, one kernel function
-// per computed node (see kernel_builder.h for the kernel signature), every
-// shape a constant.
+// Graph -> LLVM IR: one kernel function per computed node (see
+// kernel_builder.h for the kernel signature), every shape a constant, spread
+// over code units that LLVM can optimise and compile concurrently.
 #pragma once
 
 #include <memory>
@@ -23,14 +23,22 @@ struct KernelInfo {
   int64_t tasks;       // call with (arena, begin, end) for [begin, end) within [0, tasks)
 };
 
-struct GeneratedCode {
+// A module of some of the kernels, in a context of its own: LLVM contexts
+// are not thread-safe, so only separate ones can be worked on in parallel.
+struct CodeUnit {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
+};
+
+struct GeneratedCode {
+  std::vector<CodeUnit> units;
   // In execution order (see executionOrder in buffer_layout.h).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };
 
-Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target);
+// The kernels of `graph` spread over `units` code units, or over fewer if
+// there are fewer kernels (but at least one).
+Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, size_t units = 1);
 
 }  // namespace cnnc

@@ -1,5 +1,6 @@
 #include "compiler/codegen/kernel_builder.h"
 
+#include <llvm/IR/ConstantRange.h>
 #include <llvm/IR/Intrinsics.h>
 
 #include "ir/layout.h"
@@ -217,7 +218,18 @@ llvm::Value* KernelBuilder::callLibm(const char* name, llvm::Value* x) {
   return ir_.CreateCall(callee, {x});
 }
 
-void KernelBuilder::finish() { ir_.CreateRetVoid(); }
+void KernelBuilder::finish(int64_t tasks) {
+  ir_.CreateRetVoid();
+  // The bounds of (begin, end) as argument ranges: LLVM then drops the task
+  // loop of a one-task kernel and sees the constant trip counts inside it.
+  // Without them it unrolls task loops by a runtime count and vectorizes
+  // their inner loops for any length, which costs compile time (in loop
+  // strength reduction above all) and gains nothing.
+  const llvm::ConstantRange bounds(llvm::APInt(64, 0), llvm::APInt(64, static_cast<uint64_t>(tasks) + 1));
+  const llvm::Attribute range = llvm::Attribute::get(ir_.getContext(), llvm::Attribute::Range, bounds);
+  function_->addParamAttr(1, range);
+  function_->addParamAttr(2, range);
+}
 
 Accumulators::Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial)
     : kb_(kb) {

@@ -86,7 +86,9 @@ class KernelBuilder {
   llvm::Value* callMath(llvm::Intrinsic::ID id, llvm::Value* x);
   llvm::Value* callLibm(const char* name, llvm::Value* x);
 
-  void finish();
+  // Ends the kernel, whose node has `tasks` tasks: the runtime calls it with
+  // 0 <= begin <= end <= tasks only.
+  void finish(int64_t tasks);
 
  private:
   llvm::Value* elementPtr(ValueId id, llvm::Value* index);

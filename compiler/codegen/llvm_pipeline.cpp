@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/SmallVectorMemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/TargetParser/Host.h>
@@ -52,14 +53,33 @@ void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine) {
   passes.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3).run(module, modules);
 }
 
-Expected<std::string> emitAssembly(llvm::Module& module, llvm::TargetMachine& machine) {
-  llvm::SmallString<0> text;
-  llvm::raw_svector_ostream stream(text);
+namespace {
+
+// The module as an object file or as assembly text, by `machine`'s code generator.
+Expected<llvm::SmallVector<char, 0>> emitFile(llvm::Module& module, llvm::TargetMachine& machine,
+                                              llvm::CodeGenFileType type) {
+  llvm::SmallVector<char, 0> bytes;
+  llvm::raw_svector_ostream stream(bytes);
   llvm::legacy::PassManager passes;
-  if (machine.addPassesToEmitFile(passes, stream, nullptr, llvm::CodeGenFileType::AssemblyFile))
-    return Error{"the code generator cannot emit assembly"};
+  if (machine.addPassesToEmitFile(passes, stream, nullptr, type))
+    return Error{"the code generator cannot emit this kind of file"};
   passes.run(module);
-  return std::string(text.str());
+  return bytes;
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<llvm::MemoryBuffer>> emitObject(llvm::Module& module, llvm::TargetMachine& machine) {
+  Expected<llvm::SmallVector<char, 0>> bytes = emitFile(module, machine, llvm::CodeGenFileType::ObjectFile);
+  if (!bytes) return bytes.error();
+  return std::unique_ptr<llvm::MemoryBuffer>(std::make_unique<llvm::SmallVectorMemoryBuffer>(
+      std::move(*bytes), module.getModuleIdentifier(), /*RequiresNullTerminator=*/false));
+}
+
+Expected<std::string> emitAssembly(llvm::Module& module, llvm::TargetMachine& machine) {
+  Expected<llvm::SmallVector<char, 0>> bytes = emitFile(module, machine, llvm::CodeGenFileType::AssemblyFile);
+  if (!bytes) return bytes.error();
+  return std::string(bytes->begin(), bytes->end());
 }
 
 std::string printModule(const llvm::Module& module) {

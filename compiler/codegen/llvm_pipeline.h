@@ -1,5 +1,6 @@
 // From LLVM IR to machine code: the target machine for a Target, LLVM's O3
-// pipeline (new pass manager), and the assembly text for `--stage asm`.
+// pipeline (new pass manager), the object file for the JIT and the assembly
+// text for `--stage asm`.
 #pragma once
 
 #include <memory>
@@ -7,6 +8,7 @@
 
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include "compiler/target.h"
@@ -25,6 +27,9 @@ Expected<std::unique_ptr<llvm::TargetMachine>> createTargetMachine(const Target&
 
 // Sets the module's triple and data layout for `machine` and runs O3 on it.
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine);
+
+// The machine code of an optimised module, as an object file for the JIT to link.
+Expected<std::unique_ptr<llvm::MemoryBuffer>> emitObject(llvm::Module& module, llvm::TargetMachine& machine);
 
 // The assembly of an optimised module.
 Expected<std::string> emitAssembly(llvm::Module& module, llvm::TargetMachine& machine);
