@@ -19,6 +19,24 @@ void expectClose(const Tensor& actual, const Tensor& expected, const std::string
     ASSERT_NEAR(actual.data[i], expected.data[i], 1e-4f * std::max(1.0f, scale)) << what << "[" << i << "]";
 }
 
+std::vector<Tensor> expectSameRun(Executable& got, Executable& want, const Bindings<float>& leaves,
+                                  const std::string& step) {
+  Expected<std::vector<Tensor>> wanted = want.run();
+  Expected<std::vector<Tensor>> gotten = got.run();
+  EXPECT_TRUE(wanted) << wanted.error().message;
+  EXPECT_TRUE(gotten) << gotten.error().message;
+  if (!wanted || !gotten) return {};
+  for (size_t i = 0; i < wanted->size(); ++i)
+    expectClose((*gotten)[i], (*wanted)[i], fmt::format("{} output {}", step, i));
+  for (const auto& [name, tensor] : leaves) {
+    Expected<Tensor> a = got.read(name);
+    Expected<Tensor> b = want.read(name);
+    EXPECT_TRUE(a && b) << name;
+    if (a && b) expectClose(*a, *b, fmt::format("{} {}", step, name));
+  }
+  return *wanted;
+}
+
 Graph parseTestGraph(std::string_view text) {
   Expected<Graph> graph = parseGraph(text, "test.cnn");
   EXPECT_TRUE(graph) << graph.error().message;
@@ -43,20 +61,15 @@ std::vector<Tensor> TargetTest::expectAgreement(const Graph& graph, uint64_t see
       for (float& v : t.data) v = dist(rng);
     bindings[node.name] = std::move(t);
   }
-  Bindings<float> generatedBindings = bindings;
   auto jit = jitBackend(target_)(graph);
   EXPECT_TRUE(jit) << jit.error().message;
   auto oracle = referenceBackend()(graph);
   EXPECT_TRUE(oracle) << oracle.error().message;
   if (!jit || !oracle) return {};
-  Expected<std::vector<Tensor>> want = (*oracle)->run(bindings);
-  Expected<std::vector<Tensor>> got = (*jit)->run(generatedBindings);
-  EXPECT_TRUE(want) << want.error().message;
-  EXPECT_TRUE(got) << got.error().message;
-  if (!want || !got) return {};
-  for (size_t i = 0; i < want->size(); ++i) expectClose((*got)[i], (*want)[i], fmt::format("output {}", i));
-  for (const auto& [name, tensor] : bindings) expectClose(generatedBindings.at(name), tensor, name);
-  return *want;
+  Status boundJit = bindAll(**jit, bindings), boundOracle = bindAll(**oracle, bindings);
+  EXPECT_TRUE(boundJit && boundOracle);
+  if (!boundJit || !boundOracle) return {};
+  return expectSameRun(**jit, **oracle, bindings, "run");
 }
 
 }  // namespace cnnc

@@ -12,12 +12,20 @@
 
 #include "compiler/target.h"
 #include "ir/graph.h"
+#include "runtime/executable.h"
 #include "runtime/tensor.h"
 
 namespace cnnc {
 
 // `expected` to within 1e-4 relative to its largest magnitude (at least 1).
 void expectClose(const Tensor& actual, const Tensor& expected, const std::string& what);
+
+// Runs `got` (generated code) and `want` (the reference) once each, over the
+// leaves they hold, and expects their outputs, and the values of the leaves
+// named in `leaves` (bound, or assigned by the run), to agree. Returns
+// `want`'s outputs. `step` names the run in messages.
+std::vector<Tensor> expectSameRun(Executable& got, Executable& want, const Bindings<float>& leaves,
+                                  const std::string& step);
 
 // The graph of an IR text, failing the test if it does not parse.
 Graph parseTestGraph(std::string_view text);

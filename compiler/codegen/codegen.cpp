@@ -85,6 +85,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target) {
   CNNC_TRY(checkLayouts(graph, target));
   code.layout = layoutBuffers(graph);
   for (ValueId id : executionOrder(graph)) {
+    if (assignsInPlace(graph, code.layout, id)) continue;
     const Node& node = graph.node(id);
     KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
     KernelBuilder kb(*code.module, kernel.symbol, graph, code.layout, target);

@@ -26,7 +26,8 @@ struct KernelInfo {
 struct GeneratedCode {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
-  // In execution order (see executionOrder in buffer_layout.h).
+  // In execution order (see executionOrder in buffer_layout.h), but for the
+  // assigns that have nothing to move (assignsInPlace).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };
