@@ -42,11 +42,9 @@ auto guarded(Body&& body) noexcept -> decltype(body()) {
 const Error kMovedFrom{"this cnnc::api::Network was moved from"};
 const Error kNoWeights{"the network has no weights: call initWeights or loadWeights first"};
 
-// The training step's code, for the dropout seed it was compiled with. Its
-// graph is kept to name the optimizer state the step needs.
+// The training step's code, for the dropout seed it was compiled with.
 struct TrainingCode {
   uint64_t seed = 0;
-  Graph graph;
   std::unique_ptr<Executable> executable;
 };
 
@@ -61,7 +59,8 @@ struct Network::Impl {
   Backend backend;
   std::unique_ptr<Executable> inference;
   std::optional<TrainingCode> training;  // compiled on the first trainStep
-  std::optional<Bindings<float>> weights;
+  // Held by the code that ran last, which current() reads them back from.
+  std::optional<PersistentValues> weights;
   uint64_t dropoutSeed = 0;  // the last initWeights seed, as `cnnc train --seed`
 
   const std::vector<int64_t>& inputDims() const { return model.graph.node(model.input).type.dims; }
@@ -76,19 +75,16 @@ struct Network::Impl {
     return buildGraph(model, options);
   }
 
-  Expected<std::vector<Tensor>> run(Executable& code, Tensor images, std::optional<Tensor> labels) {
-    return runOnBatch(code, model, *weights, std::move(images), std::move(labels));
-  }
-
   Status compileTraining() {
     if (!model.loss || !model.optimizer)
       return Error{fmt::format("model {} has no loss and optimizer: it cannot be trained", model.name)};
     Expected<CompiledGraph> compiled = build(GraphKind::TrainStep, dropoutSeed);
     if (!compiled) return fromInternal(compiled.error());
-    Graph graph = compiled->graph;
     Expected<std::unique_ptr<Executable>> code = backend(std::move(compiled->graph));
     if (!code) return fromInternal(code.error());
-    training = TrainingCode{dropoutSeed, std::move(graph), std::move(*code)};
+    // The code replaced may hold the latest values.
+    if (Expected<const Bindings<float>*> current = weights->current(); !current) return fromInternal(current.error());
+    training = TrainingCode{dropoutSeed, std::move(*code)};
     return {};
   }
 };
@@ -117,7 +113,7 @@ Result<Network> Network::load(const std::string& modelJsonPath, int64_t batch, c
 Status Network::initWeights(uint64_t seed) {
   return guarded([&]() -> Status {
     if (!impl_) return kMovedFrom;
-    impl_->weights = initialParameters(impl_->model, seed);
+    impl_->weights.emplace(initialParameters(impl_->model, seed));
     impl_->dropoutSeed = seed;
     return {};
   });
@@ -128,7 +124,7 @@ Status Network::loadWeights(const std::string& safetensorsPath) {
     if (!impl_) return kMovedFrom;
     Expected<WeightsFile> file = cnnc::loadWeights(safetensorsPath, impl_->model);
     if (!file) return fromInternal(file.error());
-    impl_->weights = std::move(file->values);
+    impl_->weights.emplace(std::move(file->values));
     return {};
   });
 }
@@ -137,7 +133,9 @@ Status Network::saveWeights(const std::string& path) const {
   return guarded([&]() -> Status {
     if (!impl_) return kMovedFrom;
     if (!impl_->weights) return kNoWeights;
-    if (cnnc::Status saved = cnnc::saveWeights(path, impl_->model, *impl_->weights); !saved)
+    Expected<const Bindings<float>*> current = impl_->weights->current();
+    if (!current) return fromInternal(current.error());
+    if (cnnc::Status saved = cnnc::saveWeights(path, impl_->model, **current); !saved)
       return fromInternal(saved.error());
     return {};
   });
@@ -158,7 +156,8 @@ Result<std::vector<float>> Network::infer(const float* images, int64_t count) {
       // code for its size; inference treats every image independently.
       Tensor batch(impl_->inputDims());
       std::copy_n(images + begin * imageSize, n * imageSize, batch.data.begin());
-      Expected<std::vector<Tensor>> outputs = impl_->run(*impl_->inference, std::move(batch), std::nullopt);
+      Expected<std::vector<Tensor>> outputs =
+          runOnBatch(*impl_->inference, impl_->model, *impl_->weights, batch, nullptr);
       if (!outputs) return fromInternal(outputs.error());
       const std::vector<float>& part = outputs->front().data;
       logits.insert(logits.end(), part.begin(), part.begin() + n * classes);
@@ -179,7 +178,7 @@ Result<float> Network::trainStep(const float* images, const int32_t* labels, int
       if (Status compiled = impl_->compileTraining(); !compiled) return Error{compiled.message()};
     }
     // Optimizer state starts at zero whenever the weights came without it.
-    addMissingState(impl_->training->graph, *impl_->weights);
+    impl_->weights->addMissingState(impl_->training->executable->graph());
     Tensor batch(impl_->inputDims());
     std::copy_n(images, count * impl_->imageSize(), batch.data.begin());
     // Labels are bound as floats, as every integer leaf is; the generated
@@ -187,7 +186,7 @@ Result<float> Network::trainStep(const float* images, const int32_t* labels, int
     Tensor labelValues({count});
     std::transform(labels, labels + count, labelValues.data.begin(), [](int32_t l) { return static_cast<float>(l); });
     Expected<std::vector<Tensor>> outputs =
-        impl_->run(*impl_->training->executable, std::move(batch), std::move(labelValues));
+        runOnBatch(*impl_->training->executable, impl_->model, *impl_->weights, batch, &labelValues);
     if (!outputs) return fromInternal(outputs.error());
     return (*outputs)[1].data[0];
   });

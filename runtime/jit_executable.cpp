@@ -9,6 +9,7 @@
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "runtime/jit.h"
+#include "runtime/kernel_split.h"
 #include "runtime/parallel_compile.h"
 #include "runtime/thread_pool.h"
 
@@ -21,6 +22,7 @@ struct Kernel {
   KernelFunction function;
   int64_t tasks;
   ValueId node;
+  bool split = false;  // across the pool's threads, if worthSplitting
 };
 
 struct AlignedFree {
@@ -31,14 +33,14 @@ class JitExecutable final : public Executable {
  public:
   JitExecutable(Graph graph, std::unique_ptr<Jit> jit, std::vector<Kernel> kernels, BufferLayout layout,
                 std::shared_ptr<ThreadPool> pool)
-      : graph_(std::move(graph)),
+      : Executable(std::move(graph)),
         jit_(std::move(jit)),
         kernels_(std::move(kernels)),
         layout_(std::move(layout)),
-        pool_(std::move(pool)),
-        classes_(labelClasses(graph_)) {
+        pool_(std::move(pool)) {
     const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
     arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+    for (Kernel& kernel : kernels_) kernel.split = worthSplitting(this->graph(), kernel.node, kernel.tasks);
   }
 
   void startProfiling() override {
@@ -48,76 +50,61 @@ class JitExecutable final : public Executable {
   }
   std::vector<KernelProfile> profile() const override { return profile_; }
 
-  Expected<std::vector<Tensor>> run(Bindings<float>& bindings) override {
+ protected:
+  // Leaves live in the arena between runs, in their physical layout: they
+  // cross the boundary only here, when bound or read.
+  Status store(ValueId id, const Tensor& value) override {
     if (!arena_) return Error{"out of memory for the arena"};
-    for (ValueId id = 0; id < graph_.size(); ++id)
-      if (isLeaf(graph_.node(id).op)) CNNC_TRY(bindLeaf(id, bindings));
+    const TensorType& type = graph().node(id).type;
+    if (type.dtype == DType::F32) {
+      toPhysical(type, value.data, {floats(id), value.data.size()});
+      return Status::ok();
+    }
+    // Labels, which bind has checked: generated code trusts them.
+    std::transform(value.data.begin(), value.data.end(), reinterpret_cast<int32_t*>(floats(id)),
+                   [](float label) { return static_cast<int32_t>(label); });
+    return Status::ok();
+  }
+
+  Tensor load(ValueId id) const override {
+    const TensorType& type = graph().node(id).type;
+    Tensor t(type.dims);
+    if (type.dtype == DType::F32) {
+      toLogical(type, {floats(id), t.data.size()}, t.data);
+      return t;
+    }
+    const auto* labels = reinterpret_cast<const int32_t*>(floats(id));
+    std::transform(labels, labels + t.data.size(), t.data.begin(), [](int32_t l) { return static_cast<float>(l); });
+    return t;
+  }
+
+  Expected<std::vector<Tensor>> execute() override {
     for (size_t k = 0; k < kernels_.size(); ++k) {
       const Kernel& kernel = kernels_[k];
       const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      pool_->parallelFor(kernel.tasks, [&](int64_t begin, int64_t end) { kernel.function(arena_.get(), begin, end); });
+      if (kernel.split) {
+        pool_->parallelFor(kernel.tasks,
+                           [&](int64_t begin, int64_t end) { kernel.function(arena_.get(), begin, end); });
+      } else {
+        kernel.function(arena_.get(), 0, kernel.tasks);
+      }
       if (profiling_) {
         profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         ++profile_[k].calls;
       }
     }
-    for (const Node& node : graph_.nodes())
-      if (node.op == Op::Assign) bindings[graph_.node(node.operands[0]).name] = read(node.operands[0]);
     std::vector<Tensor> outputs;
-    for (ValueId id : graph_.outputs()) outputs.push_back(read(id));
+    for (ValueId id : graph().outputs()) outputs.push_back(load(id));
     return outputs;
   }
 
  private:
   float* floats(ValueId id) const { return reinterpret_cast<float*>(arena_.get() + layout_.offsets[id]); }
 
-  Tensor read(ValueId id) const {
-    const TensorType& type = graph_.node(id).type;
-    Tensor t(type.dims);
-    toLogical(type, {floats(id), t.data.size()}, t.data);
-    return t;
-  }
-
-  // For each integer leaf (labels), the number of classes it indexes, from
-  // its users; worked out once, not on every run.
-  static std::vector<int64_t> labelClasses(const Graph& graph) {
-    std::vector<int64_t> classes(graph.size(), std::numeric_limits<int32_t>::max());
-    for (const Node& node : graph.nodes())
-      if (node.op == Op::SoftmaxCrossEntropy || node.op == Op::SoftmaxCrossEntropyBackward)
-        classes[node.operands[1]] = graph.node(node.operands[0]).type.dims[1];
-    return classes;
-  }
-
-  Status bindLeaf(ValueId id, const Bindings<float>& bindings) {
-    const Node& node = graph_.node(id);
-    auto it = bindings.find(node.name);
-    if (it == bindings.end()) return Error{fmt::format("no value given for {}", valueRef(node.name))};
-    const Tensor& value = it->second;
-    if (value.dims != node.type.dims)
-      return Error{fmt::format("{} must be {}, got {}", valueRef(node.name), dimsToString(node.type.dims),
-                               dimsToString(value.dims))};
-    if (node.type.dtype == DType::F32) {
-      toPhysical(node.type, value.data, {floats(id), value.data.size()});
-      return Status::ok();
-    }
-    // Labels: whole numbers that index a class; generated code trusts them.
-    const int64_t classes = classes_[id];
-    auto* labels = reinterpret_cast<int32_t*>(floats(id));
-    for (size_t i = 0; i < value.data.size(); ++i) {
-      const float v = value.data[i];
-      if (!(v >= 0 && v < static_cast<float>(classes)) || v != static_cast<float>(static_cast<int32_t>(v)))
-        return Error{fmt::format("label {} is out of range for {} classes", v, classes)};
-      labels[i] = static_cast<int32_t>(v);
-    }
-    return Status::ok();
-  }
-
-  Graph graph_;
   std::unique_ptr<Jit> jit_;
   std::vector<Kernel> kernels_;
   BufferLayout layout_;
   std::shared_ptr<ThreadPool> pool_;
-  std::vector<int64_t> classes_;  // by ValueId: see labelClasses
   std::unique_ptr<std::byte[], AlignedFree> arena_;
   bool profiling_ = false;
   std::vector<KernelProfile> profile_;  // by kernel

@@ -1,10 +1,20 @@
 #include "runtime/thread_pool.h"
 
+#include <algorithm>
+
 namespace cnnc {
+namespace {
+
+// More chunks than threads, so that the threads that run take over the work
+// of one that does not (another process has its core); few enough that
+// claiming them costs nothing next to running them.
+constexpr int64_t kChunksPerThread = 4;
+
+}  // namespace
 
 ThreadPool::ThreadPool(int threads) {
   if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  for (int i = 1; i < threads; ++i) workers_.emplace_back([this, i] { work(i); });
+  for (int i = 1; i < threads; ++i) workers_.emplace_back([this] { work(); });
 }
 
 ThreadPool::~ThreadPool() {
@@ -16,44 +26,48 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-std::pair<int64_t, int64_t> ThreadPool::chunk(int index) const {
-  const int64_t n = size();
-  return {tasks_ * index / n, tasks_ * (index + 1) / n};
-}
-
 void ThreadPool::parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body) {
   if (workers_.empty() || tasks < 2) {
     body(0, tasks);
     return;
   }
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    body_ = &body;
-    tasks_ = tasks;
-    pending_ = static_cast<int>(workers_.size());
-    ++generation_;
-  }
-  wake_.notify_all();
-  auto [begin, end] = chunk(0);
-  if (begin < end) body(begin, end);
   std::unique_lock<std::mutex> lock(mutex_);
-  done_.wait(lock, [this] { return pending_ == 0; });
+  body_ = &body;
+  tasks_ = tasks;
+  chunks_ = std::min(tasks, size() * kChunksPerThread);
+  nextChunk_ = 0;
+  ++generation_;
+  lock.unlock();
+  wake_.notify_all();
+  lock.lock();
+  runChunks(lock);
+  done_.wait(lock, [this] { return running_ == 0; });
   body_ = nullptr;
 }
 
-void ThreadPool::work(int index) {
+void ThreadPool::runChunks(std::unique_lock<std::mutex>& lock) {
+  while (nextChunk_ < chunks_) {
+    const int64_t chunk = nextChunk_++;
+    const int64_t begin = tasks_ * chunk / chunks_, end = tasks_ * (chunk + 1) / chunks_;
+    const auto* body = body_;
+    ++running_;
+    lock.unlock();
+    (*body)(begin, end);
+    lock.lock();
+    --running_;
+  }
+  // The caller may be waiting for the last chunk to finish.
+  if (running_ == 0) done_.notify_one();
+}
+
+void ThreadPool::work() {
   uint64_t seen = 0;
+  std::unique_lock<std::mutex> lock(mutex_);
   for (;;) {
-    std::unique_lock<std::mutex> lock(mutex_);
     wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
     if (stopping_) return;
     seen = generation_;
-    const auto* body = body_;
-    auto [begin, end] = chunk(index);
-    lock.unlock();
-    if (begin < end) (*body)(begin, end);
-    lock.lock();
-    if (--pending_ == 0) done_.notify_one();
+    runChunks(lock);
   }
 }
 

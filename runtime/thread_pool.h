@@ -1,8 +1,11 @@
 // The runtime's threads: a fixed pool that splits each kernel's task range
-// [0, tasks) into one contiguous chunk per thread. The calling thread works
-// on the first chunk itself, so N threads means N - 1 workers and no
-// oversubscription; idle workers sleep on a condition variable rather than
-// spin.
+// [0, tasks) into contiguous chunks, a few per thread, which the calling
+// thread and the workers claim in turn. The calling thread works too, so N
+// threads means N - 1 workers and no oversubscription; idle workers sleep on
+// a condition variable rather than spin. Because the caller claims whatever
+// chunks no worker has started, a worker that wakes late (the machine is
+// busy, or the kernel is short) delays nothing: the caller never waits for a
+// thread to wake up, only for chunks already running.
 #pragma once
 
 #include <condition_variable>
@@ -29,18 +32,22 @@ class ThreadPool {
   void parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body);
 
  private:
-  void work(int index);
-  // The chunk of [0, tasks) that thread `index` of size() runs.
-  std::pair<int64_t, int64_t> chunk(int index) const;
+  void work();
+  // Runs chunks of the current job until none is left to claim; `lock`
+  // holds mutex_ on entry and on exit.
+  void runChunks(std::unique_lock<std::mutex>& lock);
 
   std::vector<std::thread> workers_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable done_;
+  // The current job, guarded by mutex_.
   const std::function<void(int64_t, int64_t)>* body_ = nullptr;
   int64_t tasks_ = 0;
-  uint64_t generation_ = 0;  // counts jobs, so a worker runs each job once
-  int pending_ = 0;          // workers still on the current job
+  int64_t chunks_ = 0;
+  int64_t nextChunk_ = 0;    // the first chunk nobody has claimed
+  int running_ = 0;          // chunks claimed by workers and not finished
+  uint64_t generation_ = 0;  // counts jobs, so that a worker wakes once per job
   bool stopping_ = false;
 };
 

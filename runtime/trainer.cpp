@@ -39,11 +39,11 @@ class MetricsAccumulator {
 
 // Runs `runner` over `order` in batches of `batchSize` and accumulates metrics.
 Expected<Metrics> runEpoch(BatchRunner& runner, const Dataset& data, const std::vector<int64_t>& order,
-                           int64_t batchSize, Bindings<float>& bindings) {
+                           int64_t batchSize, PersistentValues& values) {
   MetricsAccumulator metrics;
   for (size_t begin = 0; begin < order.size(); begin += static_cast<size_t>(batchSize)) {
     std::span<const int64_t> batch(order.data() + begin, std::min(order.size() - begin, static_cast<size_t>(batchSize)));
-    Expected<std::vector<Tensor>> outputs = runner.run(data, batch, bindings);
+    Expected<std::vector<Tensor>> outputs = runner.run(data, batch, values);
     if (!outputs) return outputs.error();
     metrics.add((*outputs)[0], (*outputs)[1].data[0], data.labels, batch);
   }
@@ -58,35 +58,31 @@ std::vector<int64_t> inOrder(int64_t n) {
 
 }  // namespace
 
-Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, Bindings<float>& bindings,
-                                         Tensor images, std::optional<Tensor> labels) {
-  const std::string& inputName = model.graph.node(model.input).name;
-  const std::string labelsName = labels ? model.graph.node(*model.labels).name : "";
-  bindings[inputName] = std::move(images);
-  if (labels) bindings[labelsName] = std::move(*labels);
-  Expected<std::vector<Tensor>> outputs = executable.run(bindings);
-  bindings.erase(inputName);
-  if (labels) bindings.erase(labelsName);
-  return outputs;
+Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, PersistentValues& values,
+                                         const Tensor& images, const Tensor* labels) {
+  CNNC_TRY(values.moveInto(executable));
+  CNNC_TRY(executable.bind(model.graph.node(model.input).name, images));
+  if (labels) CNNC_TRY(executable.bind(model.graph.node(*model.labels).name, *labels));
+  return executable.run();
 }
 
-Expected<Executable*> BatchRunner::executableFor(int64_t batch, Bindings<float>& bindings) {
+Expected<Executable*> BatchRunner::executableFor(int64_t batch, PersistentValues& values) {
   auto it = executables_.find(batch);
   if (it != executables_.end()) return it->second.get();
   Expected<Model> model = loadModelText(model_.sourceJson, model_.name, batch);
   if (!model) return model.error();
   Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{kind_, seed_, optimization_});
   if (!compiled) return compiled.error();
-  addMissingState(compiled->graph, bindings);
+  values.addMissingState(compiled->graph);
   Expected<std::unique_ptr<Executable>> executable = backend_(std::move(compiled->graph));
   if (!executable) return executable.error();
   return (executables_[batch] = std::move(*executable)).get();
 }
 
 Expected<std::vector<Tensor>> BatchRunner::run(const Dataset& data, std::span<const int64_t> indices,
-                                               Bindings<float>& bindings) {
+                                               PersistentValues& values) {
   const auto batch = static_cast<int64_t>(indices.size());
-  Expected<Executable*> executable = executableFor(batch, bindings);
+  Expected<Executable*> executable = executableFor(batch, values);
   if (!executable) return executable.error();
   const std::vector<int64_t>& imageDims = data.images.dims;
   const int64_t imageSize = imageDims[1] * imageDims[2] * imageDims[3];
@@ -98,26 +94,31 @@ Expected<std::vector<Tensor>> BatchRunner::run(const Dataset& data, std::span<co
                 images.data.begin() + i * imageSize);
     if (!data.labels.empty()) labels.data[static_cast<size_t>(i)] = static_cast<float>(data.labels[from]);
   }
-  std::optional<Tensor> batchLabels;
-  if (model_.labels && !data.labels.empty()) batchLabels = std::move(labels);
-  return runOnBatch(**executable, model_, bindings, std::move(images), std::move(batchLabels));
+  const bool withLabels = model_.labels && !data.labels.empty();
+  return runOnBatch(**executable, model_, values, images, withLabels ? &labels : nullptr);
 }
 
-Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
+Expected<Metrics> evaluate(const Model& model, const Bindings<float>& weights, const Dataset& data, int64_t batchSize,
                            const Backend& backend, const OptimizationOptions& optimization) {
+  PersistentValues values(weights);
   BatchRunner runner(model, GraphKind::Evaluation, 0, backend, optimization);
-  return runEpoch(runner, data, inOrder(static_cast<int64_t>(data.labels.size())), batchSize, weights);
+  return runEpoch(runner, data, inOrder(static_cast<int64_t>(data.labels.size())), batchSize, values);
 }
 
 Status train(const Model& model, Bindings<float>& weights, const Dataset& data, const Dataset* validation,
              const TrainOptions& options, const Backend& backend,
              const std::function<Status(const EpochReport&)>& onEpoch) {
+  PersistentValues values(weights);
   BatchRunner runner(model, GraphKind::TrainStep, options.seed, backend, options.optimization);
   const auto n = static_cast<int64_t>(data.labels.size());
   for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
-    Expected<Metrics> metrics = runEpoch(runner, data, shuffledOrder(n, options.seed, epoch), options.batchSize, weights);
+    Expected<Metrics> metrics =
+        runEpoch(runner, data, shuffledOrder(n, options.seed, epoch), options.batchSize, values);
     if (!metrics) return metrics.error();
+    Expected<const Bindings<float>*> trained = values.current();
+    if (!trained) return trained.error();
+    weights = **trained;
     EpochReport report{epoch + 1, (n + options.batchSize - 1) / options.batchSize, 0, *metrics, std::nullopt};
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (validation) {

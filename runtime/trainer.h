@@ -14,6 +14,7 @@
 #include "frontends/model.h"
 #include "runtime/cifar10.h"
 #include "runtime/executable.h"
+#include "runtime/persistent_values.h"
 
 namespace cnnc {
 
@@ -23,11 +24,11 @@ struct Metrics {
   int64_t examples = 0;
 };
 
-// Runs `executable` (a graph of `model`) with the batch bound only while it
-// runs: `images` as the model input and, if given, `labels` (as floats).
-// `bindings` keeps only persistent values, ready to be saved.
-Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, Bindings<float>& bindings,
-                                         Tensor images, std::optional<Tensor> labels);
+// Runs `executable` (a graph of `model`) on a batch: `images` as the model
+// input and, if given, `labels` (class indices, as floats), with `values` for
+// the params and state.
+Expected<std::vector<Tensor>> runOnBatch(Executable& executable, const Model& model, PersistentValues& values,
+                                         const Tensor& images, const Tensor* labels);
 
 // Runs one kind of graph of a model on batches of a dataset, optimised with
 // `optimization` (whose target should be the backend's).
@@ -37,12 +38,13 @@ class BatchRunner {
       : model_(model), kind_(kind), seed_(seed), backend_(std::move(backend)), optimization_(std::move(optimization)) {}
 
   // Runs on the examples `indices` of `data` (whose labels may be empty for
-  // inference). `bindings` holds the persistent values; missing optimizer
-  // state starts at zero.
-  Expected<std::vector<Tensor>> run(const Dataset& data, std::span<const int64_t> indices, Bindings<float>& bindings);
+  // inference). `values` are the persistent values; missing optimizer state
+  // starts at zero. `values` then remembers the executable that ran, so read
+  // them (current()) while this runner lives.
+  Expected<std::vector<Tensor>> run(const Dataset& data, std::span<const int64_t> indices, PersistentValues& values);
 
  private:
-  Expected<Executable*> executableFor(int64_t batch, Bindings<float>& bindings);
+  Expected<Executable*> executableFor(int64_t batch, PersistentValues& values);
 
   const Model& model_;
   GraphKind kind_;
@@ -53,7 +55,7 @@ class BatchRunner {
 };
 
 // Test-set loss and accuracy, in inference mode.
-Expected<Metrics> evaluate(const Model& model, Bindings<float>& weights, const Dataset& data, int64_t batchSize,
+Expected<Metrics> evaluate(const Model& model, const Bindings<float>& weights, const Dataset& data, int64_t batchSize,
                            const Backend& backend, const OptimizationOptions& optimization);
 
 struct TrainOptions {
@@ -73,8 +75,8 @@ struct EpochReport {
 };
 
 // Trains `weights` in place for options.epochs epochs; after each epoch
-// calls onEpoch (which prints, saves a checkpoint, ...; its error stops
-// training).
+// brings `weights` up to date and calls onEpoch (which prints, saves a
+// checkpoint, ...; its error stops training).
 Status train(const Model& model, Bindings<float>& weights, const Dataset& data, const Dataset* validation,
              const TrainOptions& options, const Backend& backend,
              const std::function<Status(const EpochReport&)>& onEpoch);

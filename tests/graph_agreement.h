@@ -21,10 +21,10 @@ namespace cnnc {
 // `expected` to within 1e-4 relative to its largest magnitude (at least 1).
 void expectClose(const Tensor& actual, const Tensor& expected, const std::string& what);
 
-// Runs `actual` and `expected` (two executables of graphs with the same
-// leaves) for `steps` steps, each from its own copy of `bindings`, and
-// expects every output and every value written back to agree. Returns the
-// expected outputs of the last step.
+// Binds `bindings` into `actual` and `expected` (two executables of graphs
+// with the same leaves), runs both `steps` times, and expects every output,
+// and every leaf's value after each run (bound, or assigned by the run), to
+// agree. Returns the expected outputs of the last run.
 std::vector<Tensor> expectSameRuns(Executable& actual, Executable& expected, const Bindings<float>& bindings,
                                    int steps);
 

@@ -18,8 +18,8 @@ namespace {
 class JitTest : public TargetTest {
  protected:
   // Runs `kind` of `json` at `batch` for `steps` steps on both backends and
-  // compares every output and every value written back. Generated code runs
-  // (and is compiled) on `threads` threads, 0 for all cores.
+  // compares every output and every leaf after each step. Generated code
+  // runs (and is compiled) on `threads` threads, 0 for all cores.
   void compare(const char* json, int64_t batch, GraphKind kind, int steps, int threads = 0) {
     Expected<Model> model = loadModelText(json, "test.json", batch);
     ASSERT_TRUE(model) << model.error().message;

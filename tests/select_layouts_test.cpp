@@ -54,17 +54,11 @@ class SelectLayouts : public TargetTest {
     reference[input.name] = x;
     reference[model.graph.node(*model.labels).name] = labels;
     addMissingState(before->graph, reference);
-    Bindings<float> generated = reference;
     auto oracle = referenceBackend()(before->graph);
+    ASSERT_TRUE(oracle) << oracle.error().message;
     auto jit = jitBackend(target_)(after);
     ASSERT_TRUE(jit) << jit.error().message;
-    for (int step = 0; step < steps; ++step) {
-      Expected<std::vector<Tensor>> want = (*oracle)->run(reference);
-      Expected<std::vector<Tensor>> got = (*jit)->run(generated);
-      ASSERT_TRUE(want && got);
-      for (size_t i = 0; i < want->size(); ++i) expectClose((*got)[i], (*want)[i], fmt::format("step {} output {}", step, i));
-      for (const auto& [name, tensor] : reference) expectClose(generated.at(name), tensor, name);
-    }
+    expectSameRuns(**jit, **oracle, reference, steps);
   }
 };
 

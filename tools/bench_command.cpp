@@ -33,10 +33,9 @@ struct BenchOptions {
   bool json = false;
 };
 
-// Weights, optimizer state, and a random batch of images and labels.
-Bindings<float> benchBindings(const Model& model, const Graph& graph) {
-  Bindings<float> bindings = initialParameters(model, 1);
-  addMissingState(graph, bindings);
+// A random batch of images and labels.
+Bindings<float> randomBatch(const Model& model) {
+  Bindings<float> bindings;
   std::mt19937_64 rng(2);
   std::uniform_real_distribution<float> pixel(0.0f, 1.0f);
   const Node& input = model.graph.node(model.input);
@@ -52,11 +51,14 @@ Bindings<float> benchBindings(const Model& model, const Graph& graph) {
   return bindings;
 }
 
-// Seconds per step of `steps` steps.
-Expected<double> timeSteps(Executable& executable, Bindings<float>& bindings, int64_t steps) {
+// Seconds per step of `steps` steps, each binding `batch` and running, as
+// training does (the weights stay in the executable).
+Expected<double> timeSteps(Executable& executable, const Bindings<float>& batch, int64_t steps) {
   const auto start = std::chrono::steady_clock::now();
-  for (int64_t i = 0; i < steps; ++i)
-    if (Expected<std::vector<Tensor>> outputs = executable.run(bindings); !outputs) return outputs.error();
+  for (int64_t i = 0; i < steps; ++i) {
+    CNNC_TRY(bindAll(executable, batch));
+    if (Expected<std::vector<Tensor>> outputs = executable.run(); !outputs) return outputs.error();
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(steps);
 }
 
@@ -95,14 +97,17 @@ Status bench(const BenchOptions& options) {
   auto backend = jitBackend(target, nullptr, options.threads);
   Expected<std::unique_ptr<Executable>> executable = backend(graph);
   if (!executable) return executable.error();
-  Bindings<float> bindings = benchBindings(built->model, graph);
-  Expected<double> warm = timeSteps(**executable, bindings, options.warmup);
+  Bindings<float> weights = initialParameters(built->model, 1);
+  addMissingState(graph, weights);
+  CNNC_TRY(bindAll(**executable, weights));
+  const Bindings<float> batch = randomBatch(built->model);
+  Expected<double> warm = timeSteps(**executable, batch, options.warmup);
   if (!warm) return warm.error();
   // Steps per timed run: about half a second each.
   const int64_t steps = std::clamp<int64_t>(static_cast<int64_t>(0.5 / std::max(*warm, 1e-6)), 1, 10000);
   std::vector<double> stepSeconds;
   for (int run = 0; run < options.runs; ++run) {
-    Expected<double> seconds = timeSteps(**executable, bindings, steps);
+    Expected<double> seconds = timeSteps(**executable, batch, steps);
     if (!seconds) return seconds.error();
     stepSeconds.push_back(*seconds);
   }
@@ -126,7 +131,7 @@ Status bench(const BenchOptions& options) {
   }
   if (options.perOp) {
     (*executable)->startProfiling();
-    if (Expected<double> profiled = timeSteps(**executable, bindings, steps); !profiled) return profiled.error();
+    if (Expected<double> profiled = timeSteps(**executable, batch, steps); !profiled) return profiled.error();
     fmt::print("{}", perOpTable(graph, (*executable)->profile(), step));
   }
   return Status::ok();

@@ -46,12 +46,12 @@ Status computeGradients(const std::string& modelPath, const std::string& weights
   if (!weights) return weights.error();
   Expected<CompiledGraph> compiled = buildGraph(*model, PipelineOptions{GraphKind::Gradient, 0, backend.optimization});
   if (!compiled) return compiled.error();
-  addMissingState(compiled->graph, weights->values);
+  PersistentValues values(std::move(weights->values));
+  values.addMissingState(compiled->graph);
   std::vector<std::string> params = compiled->gradientParams;
   Expected<std::unique_ptr<Executable>> executable = backend.backend(std::move(compiled->graph));
   if (!executable) return executable.error();
-  Expected<std::vector<Tensor>> outputs =
-      runOnBatch(**executable, *model, weights->values, std::move(*images), std::move(*labels));
+  Expected<std::vector<Tensor>> outputs = runOnBatch(**executable, *model, values, *images, &*labels);
   if (!outputs) return outputs.error();
   SafetensorsFile gradients;
   gradients.metadata["format"] = "cnnc/1";

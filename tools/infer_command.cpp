@@ -39,13 +39,14 @@ Command addInferCommand(CLI::App& parent) {
             if (!images) return images.error();
             const int64_t n = images->dims[0];
             Dataset data{std::move(*images), {}};
+            PersistentValues values(std::move(weights->values));
             BatchRunner runner(*model, GraphKind::Inference, 0, backend->backend, backend->optimization);
             std::vector<int64_t> order(static_cast<size_t>(n));
             std::iota(order.begin(), order.end(), int64_t{0});
             Tensor logits;
             for (int64_t begin = 0; begin < n; begin += options->batch) {
               std::span<const int64_t> batch(order.data() + begin, static_cast<size_t>(std::min(options->batch, n - begin)));
-              Expected<std::vector<Tensor>> outputs = runner.run(data, batch, weights->values);
+              Expected<std::vector<Tensor>> outputs = runner.run(data, batch, values);
               if (!outputs) return outputs.error();
               const Tensor& part = outputs->front();
               logits.dims = {n, part.dims[1]};

@@ -1,11 +1,14 @@
 // Algorithm: number the kernels in execution order; a computed value is live
 // from its kernel to the last kernel that reads it (to the end for outputs),
-// a leaf for the whole step. Then place buffers largest first, each at the
-// lowest aligned offset that overlaps no already placed buffer whose live
-// range intersects its own (greedy by size, as TFLite's arena planner does).
+// a leaf for the whole step. Assigned values that can be computed in their
+// target's buffer take it and need no buffer of their own. Then place the
+// other buffers largest first, each at the lowest aligned offset that
+// overlaps no already placed buffer whose live range intersects its own
+// (greedy by size, as TFLite's arena planner does).
 #include "compiler/codegen/buffer_layout.h"
 
 #include <algorithm>
+#include <array>
 #include <numeric>
 
 namespace cnnc {
@@ -18,8 +21,7 @@ struct Interval {
   bool intersects(const Interval& other) const { return first <= other.last && other.first <= last; }
 };
 
-std::vector<Interval> liveRanges(const Graph& graph) {
-  const std::vector<ValueId> order = executionOrder(graph);
+std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>& order) {
   const auto end = static_cast<int64_t>(order.size());
   std::vector<Interval> live(graph.size(), Interval{0, end});
   for (size_t position = 0; position < order.size(); ++position) {
@@ -32,6 +34,48 @@ std::vector<Interval> liveRanges(const Graph& graph) {
         live[operand].last = std::max(live[operand].last, static_cast<int64_t>(position));
   for (ValueId output : graph.outputs()) live[output].last = end;
   return live;
+}
+
+// Whether the kernel of an `op` node reads each operand of the result's
+// type only at the element it is writing, so that the result may overwrite
+// such an operand as it goes: the elementwise kernels (one index for all
+// operands) and the per-channel running statistics.
+bool readsOnlyTheElementItWrites(Op op) {
+  static constexpr std::array kOps = {
+      Op::Relu, Op::Sigmoid, Op::Tanh, Op::Add, Op::Mul, Op::ReluBackward, Op::SigmoidBackward, Op::TanhBackward,
+      Op::SgdVelocity, Op::SgdApply, Op::AdamMoment, Op::AdamApply, Op::Increment, Op::BatchNormRunning};
+  return std::find(kOps.begin(), kOps.end(), op) != kOps.end();
+}
+
+// For each value, the value whose buffer it uses: itself, or for an assigned
+// value the param or state it is assigned to, when the old value of that
+// leaf is dead by the time the new one is written: no kernel after the new
+// value's reads the leaf, and the new value's kernel reads it, if at all,
+// only at the element it is writing. (A leaf that is an output is read after
+// the step, as assigned, either way.)
+std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order) {
+  const auto end = static_cast<int64_t>(order.size());
+  std::vector<int64_t> position(graph.size(), -1), lastRead(graph.size(), -1);
+  for (int64_t p = 0; p < end; ++p) {
+    const Node& node = graph.node(order[static_cast<size_t>(p)]);
+    position[order[static_cast<size_t>(p)]] = p;
+    // An assign writes its target (operand 0) and reads only its value.
+    for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k) lastRead[node.operands[k]] = p;
+  }
+  std::vector<ValueId> owner(graph.size());
+  std::iota(owner.begin(), owner.end(), ValueId{0});
+  for (const Node& node : graph.nodes()) {
+    if (node.op != Op::Assign) continue;
+    const ValueId target = node.operands[0], value = node.operands[1];
+    const Node& producer = graph.node(value);
+    // A leaf keeps its own buffer, and a value assigned twice takes one. (An
+    // assign's value has its target's type, layout included.)
+    if (isLeaf(producer.op) || owner[value] != value) continue;
+    const bool readsTarget = lastRead[target] == position[value];
+    if (lastRead[target] > position[value] || (readsTarget && !readsOnlyTheElementItWrites(producer.op))) continue;
+    owner[value] = target;
+  }
+  return owner;
 }
 
 }  // namespace
@@ -47,7 +91,9 @@ std::vector<ValueId> executionOrder(const Graph& graph) {
 }
 
 BufferLayout layoutBuffers(const Graph& graph) {
-  const std::vector<Interval> live = liveRanges(graph);
+  const std::vector<ValueId> order = executionOrder(graph);
+  const std::vector<Interval> live = liveRanges(graph, order);
+  const std::vector<ValueId> owner = bufferOwners(graph, order);
   BufferLayout layout;
   std::vector<int64_t>& sizes = layout.sizes;
   for (const Node& node : graph.nodes())
@@ -59,6 +105,7 @@ BufferLayout layoutBuffers(const Graph& graph) {
   layout.offsets.assign(graph.size(), 0);
   std::vector<ValueId> placed;
   for (ValueId id : bySize) {
+    if (owner[id] != id) continue;
     // The placed buffers live at the same time as this one, by offset.
     std::vector<ValueId> conflicts;
     for (ValueId other : placed)
@@ -74,7 +121,13 @@ BufferLayout layoutBuffers(const Graph& graph) {
     layout.arenaBytes = std::max(layout.arenaBytes, offset + sizes[id]);
     placed.push_back(id);
   }
+  for (ValueId id = 0; id < graph.size(); ++id) layout.offsets[id] = layout.offsets[owner[id]];
   return layout;
+}
+
+bool assignsInPlace(const Graph& graph, const BufferLayout& layout, ValueId id) {
+  const Node& node = graph.node(id);
+  return node.op == Op::Assign && layout.offsets[node.operands[0]] == layout.offsets[node.operands[1]];
 }
 
 }  // namespace cnnc

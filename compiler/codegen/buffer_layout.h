@@ -5,6 +5,10 @@
 // together: two values share bytes only if no kernel runs while both are
 // live. Leaves (inputs, params, state) live for the whole step: they are
 // bound before it and assigned after it. Graph outputs live to the end.
+//
+// An assigned value is computed in place, directly in its param's or state's
+// buffer, when the old value is dead by then (see layoutBuffers): its assign
+// then has nothing to move and needs no kernel.
 #pragma once
 
 #include <cstdint>
@@ -25,5 +29,8 @@ struct BufferLayout {
 std::vector<ValueId> executionOrder(const Graph& graph);
 
 BufferLayout layoutBuffers(const Graph& graph);
+
+// Whether node `id` is an assign whose value is already in its target's buffer.
+bool assignsInPlace(const Graph& graph, const BufferLayout& layout, ValueId id);
 
 }  // namespace cnnc

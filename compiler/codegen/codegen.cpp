@@ -100,6 +100,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   // a like mix of heavy kernels (convolutions) and light ones (elementwise),
   // so that the units take about as long to compile.
   for (ValueId id : order) {
+    if (assignsInPlace(graph, code.layout, id)) continue;
     const Node& node = graph.node(id);
     KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
     llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;

@@ -32,7 +32,8 @@ struct CodeUnit {
 
 struct GeneratedCode {
   std::vector<CodeUnit> units;
-  // In execution order (see executionOrder in buffer_layout.h).
+  // In execution order (see executionOrder in buffer_layout.h), but for the
+  // assigns that have nothing to move (assignsInPlace).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };

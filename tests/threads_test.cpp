@@ -1,0 +1,55 @@
+// The runtime's threads: the pool runs every task exactly once whatever the
+// number of threads and tasks, and only kernels with work enough for it are
+// split across threads.
+#include <atomic>
+#include <memory>
+
+#include <gtest/gtest.h>
+
+#include "compiler/pipeline.h"
+#include "frontends/json_loader.h"
+#include "runtime/kernel_split.h"
+#include "runtime/thread_pool.h"
+
+namespace cnnc {
+namespace {
+
+TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    ThreadPool pool(threads);
+    EXPECT_EQ(pool.size(), threads);
+    for (int64_t tasks : {0, 1, 2, 5, 31, 1000}) {
+      for (int round = 0; round < 20; ++round) {
+        auto runs = std::make_unique<std::atomic<int>[]>(static_cast<size_t>(tasks) + 1);
+        pool.parallelFor(tasks, [&](int64_t begin, int64_t end) {
+          ASSERT_LE(0, begin);
+          ASSERT_LE(begin, end);
+          ASSERT_LE(end, tasks);
+          for (int64_t t = begin; t < end; ++t) ++runs[static_cast<size_t>(t)];
+        });
+        for (int64_t t = 0; t < tasks; ++t)
+          ASSERT_EQ(runs[static_cast<size_t>(t)], 1) << threads << " threads, task " << t << " of " << tasks;
+      }
+    }
+  }
+}
+
+TEST(KernelSplit, OnlyKernelsWithWorkEnoughAreSplit) {
+  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/seed.json", 32);
+  ASSERT_TRUE(model) << model.error().message;
+  // At -O0, so that the kernels are the model's layers, unfused.
+  Expected<CompiledGraph> step = buildGraph(*model, {GraphKind::TrainStep, 0, {0}});
+  ASSERT_TRUE(step) << step.error().message;
+  const Graph& graph = step->graph;
+  auto split = [&](const char* name, int64_t tasks) { return worthSplitting(graph, *graph.lookup(name), tasks); };
+  EXPECT_TRUE(split("conv2d_2", 256));                    // 38 MFLOP
+  EXPECT_TRUE(split("conv2d_0.relu", 225));               // 7 MB of memory traffic
+  EXPECT_TRUE(split("dense_6.weight.next", 16));          // Adam on 65,536 weights
+  EXPECT_FALSE(split("conv2d_2", 1));                     // one task: nothing to split
+  EXPECT_FALSE(split("dense_7", 32));                     // 32 x 64 x 10
+  EXPECT_FALSE(split("dense_7.bias.grad", 10));
+  EXPECT_FALSE(split("conv2d_0.weight.adam_m.next", 2));  // 864 weights
+}
+
+}  // namespace
+}  // namespace cnnc
