@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <optional>
 
 #include <fmt/format.h>
 
@@ -35,7 +36,7 @@ int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(
 // The dimensions every tile rule needs: output blocks, input channels and
 // their block, filter size, output rows and columns.
 struct ConvShape {
-  int64_t blocks, channels, inputBlock, kh, kw, batch, rows, columns;
+  int64_t blocks, channels, inputBlock, kh, kw, batch, rows, columns, inputRows, inputColumns;
 };
 
 ConvShape shapeOf(const Graph& graph, const Node& node) {
@@ -43,7 +44,8 @@ ConvShape shapeOf(const Graph& graph, const Node& node) {
   const int64_t b = blockOf(graph, node.operands[1]);
   const std::vector<int64_t>& out = node.op == Op::Conv2D ? node.type.dims : graph.node(node.operands[1]).type.dims;
   const std::vector<int64_t>& w = node.op == Op::Conv2D ? graph.node(node.operands[1]).type.dims : node.type.dims;
-  return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3]};
+  const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
+  return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3], x[2], x[3]};
 }
 
 ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
@@ -65,16 +67,26 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   // Channels of a register block lie in one block of the input. Among the
   // blocks that fit, the most FMAs per load: FB x CB of them for FB + CB loads.
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
-  FilterGradientTile best{1, 1};
+  // Tasks enough first (else the most tasks: the first layer has few),
+  // then the most FMAs per load.
+  auto score = [&](const FilterGradientTile& t) {
+    const int64_t tasks = (s.blocks / t.filterBlocks) * (s.channels / t.channels) * s.kh;
+    const double ratio = static_cast<double>(t.filterBlocks * t.channels) / static_cast<double>(t.filterBlocks + t.channels);
+    return std::pair<int64_t, double>{std::min(tasks, kEnoughTasks), ratio};
+  };
+  std::optional<FilterGradientTile> best;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     const int64_t channels = divisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks));
-    auto ratio = [](const FilterGradientTile& t) {
-      return static_cast<double>(t.filterBlocks * t.channels) / static_cast<double>(t.filterBlocks + t.channels);
-    };
-    if (ratio({filterBlocks, channels}) > ratio(best)) best = {filterBlocks, channels};
+    const FilterGradientTile candidate{filterBlocks, channels, 1};
+    if (!best || score(candidate) > score(*best)) best = candidate;
   }
-  return best;
+  // The images of one pass: their output-gradient rows of the register
+  // block's channels, and the input rows, fit half of L1.
+  const int64_t dyBytes = best->filterBlocks * target.vectorWidth * s.rows * s.columns * 4;
+  const int64_t xBytes = s.inputRows * s.inputColumns * (s.inputBlock == 1 ? best->channels * 4 : 64);
+  best->images = divisorUpTo(s.batch, std::max<int64_t>(1, target.l1Bytes / 2 / (dyBytes + xBytes)));
+  return *best;
 }
 
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
@@ -91,7 +103,7 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
 }
 
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
-  if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1]};
+  if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2]};
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
@@ -101,13 +113,14 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              mnemonic(node.op))};
   const ConvShape s = shapeOf(graph, node);
   const bool forward = node.op == Op::Conv2D;
-  const size_t arity = forward ? 4 : 2;
+  const size_t arity = forward ? 4 : 3;
   auto bad = [&](const std::string& why) {
     return Error{fmt::format("tile {} of {} {}: {}", toString(Attribute(tile)), mnemonic(node.op),
                              valueRef(node.name), why)};
   };
   if (tile.size() != arity)
-    return bad(forward ? "expected [filter blocks, columns, channel chunk, rows]" : "expected [filter blocks, channels]");
+    return bad(forward ? "expected [filter blocks, columns, channel chunk, rows]"
+                       : "expected [filter blocks, channels, images]");
   if (std::any_of(tile.begin(), tile.end(), [](int64_t v) { return v < 1; })) return bad("every entry must be positive");
   if (s.blocks % tile[0] != 0) return bad(fmt::format("filter blocks must divide the {} output blocks", s.blocks));
   if (forward) {
@@ -118,6 +131,7 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
   if (channelLimit % tile[1] != 0) return bad(fmt::format("channels must divide {}", channelLimit));
+  if (s.batch % tile[2] != 0) return bad(fmt::format("images must divide the batch of {}", s.batch));
   return Status::ok();
 }
 
@@ -138,7 +152,7 @@ Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<
 }
 
 IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows}; }
-IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels}; }
+IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels, t.images}; }
 
 }  // namespace
 

@@ -22,10 +22,11 @@ struct ForwardTile {
   int64_t rows;          // output rows per task
 };
 
-// conv2d_bwd_filter: tile=[filterBlocks, channels].
+// conv2d_bwd_filter: tile=[filterBlocks, channels, images].
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t channels;      // input channels in one register block
+  int64_t images;        // images per pass over the filter's taps (their rows kept in L1)
 };
 
 // Whether `node` is a convolution kernel that tiles apply to.
