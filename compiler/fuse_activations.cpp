@@ -1,11 +1,15 @@
-// Algorithm: count the users of every value (graph outputs count as users);
-// an activation whose operand is a conv2d or dense node without a fused
-// activation and with no other user absorbs that node: the rebuilt graph
-// skips the producer and emits, in the activation's place, the producer
-// with attributes activation=<op> and fused=<producer's name> under the
-// activation's name. Keeping that name keeps valid every reference to the
-// activation's result: its users, the graph outputs, and the backward
-// nodes autodiff made (relu_bwd reads the activation's output).
+// Activation fusion, forward and backward. Algorithm: count the users of
+// every value (graph outputs count as users); a node that matches a pattern
+// with its operand 0, a producer without a fused activation and with no
+// other user, absorbs that producer: the rebuilt graph skips the producer
+// and emits, in the consumer's place, the producer with attributes
+// activation=<op> and fused=<producer's name> under the consumer's name.
+// Keeping that name keeps valid every reference to the consumer's result:
+// its users, the graph outputs, and the backward nodes autodiff made
+// (relu_bwd reads the activation's output).
+//   forward:  relu (conv2d or dense)  ->  conv2d or dense {activation=relu}
+//   backward: relu_bwd (max_pool2d_bwd (y, dy), y)  ->  max_pool2d_bwd {activation=relu}
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -24,47 +28,73 @@ std::vector<int> userCounts(const Graph& graph) {
   return users;
 }
 
-// The producer that activation node `id` absorbs, if it can.
-std::optional<ValueId> absorbedProducer(const Graph& graph, ValueId id, const std::vector<int>& users) {
-  const Node& node = graph.node(id);
-  if (!isActivation(node.op)) return std::nullopt;
-  const ValueId producer = node.operands[0];
-  const Node& candidate = graph.node(producer);
-  const bool fusible = candidate.op == Op::Conv2D || candidate.op == Op::Dense;
-  if (!fusible || candidate.attrs.contains(kActivationAttr) || users[producer] != 1) return std::nullopt;
-  return producer;
+// The forward activation whose gradient op `op` is (relu for relu_bwd, ...).
+std::optional<Op> gradientOf(Op op) {
+  switch (op) {
+    case Op::ReluBackward: return Op::Relu;
+    case Op::SigmoidBackward: return Op::Sigmoid;
+    case Op::TanhBackward: return Op::Tanh;
+    default: return std::nullopt;
+  }
 }
 
-}  // namespace
+// A producer that node `id` can absorb: (producer, the activation the fused
+// node applies). `pattern` says whether `id` and its operand 0 match.
+using Pattern = std::function<std::optional<Op>(const Node& consumer, const Node& producer)>;
 
-Status fuseActivations(Graph& graph, const PassContext&) {
+// Rebuilds `graph` with every match of `pattern` fused: the producer, whose
+// only user the consumer is, is skipped, and in the consumer's place it is
+// emitted under the consumer's name with attributes activation and fused.
+Status fuseMatches(Graph& graph, const Pattern& pattern) {
   const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<ValueId>> absorbs(graph.size());
+  std::vector<std::optional<Op>> activation(graph.size());
   std::vector<bool> absorbed(graph.size(), false);
-  for (ValueId id = 0; id < graph.size(); ++id)
-    if ((absorbs[id] = absorbedProducer(graph, id, users))) absorbed[*absorbs[id]] = true;
-
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    if (node.operands.empty() || users[node.operands[0]] != 1) continue;
+    const Node& producer = graph.node(node.operands[0]);
+    if (producer.attrs.contains(kActivationAttr)) continue;
+    if ((activation[id] = pattern(node, producer))) absorbed[node.operands[0]] = true;
+  }
   GraphRebuilder rebuilder(graph);
   for (ValueId id = 0; id < graph.size(); ++id) {
     if (absorbed[id]) continue;
-    if (!absorbs[id]) {
+    if (!activation[id]) {
       CNNC_TRY(rebuilder.copy(id));
       continue;
     }
-    const Node& activation = graph.node(id);
-    const Node& producer = graph.node(*absorbs[id]);
+    const Node& consumer = graph.node(id);
+    const Node& producer = graph.node(consumer.operands[0]);
     std::vector<ValueId> operands;
     for (ValueId operand : producer.operands) operands.push_back(rebuilder.mapped(operand));
     AttributeMap attrs = producer.attrs;
-    attrs[std::string(kActivationAttr)] = Symbol{std::string(mnemonic(activation.op))};
+    attrs[std::string(kActivationAttr)] = Symbol{std::string(mnemonic(*activation[id]))};
     attrs[std::string(kFusedAttr)] = Symbol{producer.name};
-    Expected<ValueId> now =
-        rebuilder.out().addNode(producer.op, activation.name, std::move(operands), std::move(attrs));
+    Expected<ValueId> now = rebuilder.out().addNode(producer.op, consumer.name, std::move(operands), std::move(attrs));
     if (!now) return now.error();
     rebuilder.setMapped(id, *now);
   }
   graph = rebuilder.finish(graph.outputs());
   return Status::ok();
+}
+
+}  // namespace
+
+Status fuseActivations(Graph& graph, const PassContext&) {
+  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
+    if (!isActivation(consumer.op) || (producer.op != Op::Conv2D && producer.op != Op::Dense)) return std::nullopt;
+    return consumer.op;
+  });
+}
+
+Status fuseActivationGradients(Graph& graph, const PassContext&) {
+  // relu_bwd (g, y) of g = max_pool2d_bwd (y, dy): the activation's output is
+  // what was pooled, so the gradient is masked where it lands, at each
+  // window's maximum.
+  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
+    if (producer.op != Op::MaxPool2DBackward || producer.operands[0] != consumer.operands[1]) return std::nullopt;
+    return gradientOf(consumer.op);
+  });
 }
 
 }  // namespace cnnc

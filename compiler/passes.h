@@ -53,6 +53,12 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // result.
 Status fuseActivations(Graph& graph, const PassContext& context);
 
+// relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
+// is the activation's output becomes one max_pool2d_bwd node that applies
+// the activation's gradient where it writes (at each window's maximum),
+// where the relu_bwd is the only user of the max_pool2d_bwd result.
+Status fuseActivationGradients(Graph& graph, const PassContext& context);
+
 // Stores chains of convolutions and the ops between them in channel blocks
 // of the target's vector width (ir/layout.h), filters and their optimizer
 // state packed, with relayouts only at the chains' edges.

@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_activation.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
 
@@ -68,7 +69,8 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
 Expected<TensorType> inferPoolBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const AttributeMap forwardAttrs = subset(attrs, {"window", "strides", "pads"});
   if (op == Op::MaxPool2DBackward) {
-    CNNC_TRY(attributeNames(op, attrs, {"window", "strides", "pads"}));
+    CNNC_TRY(attributeNames(op, attrs, {"window", "strides", "pads", kActivationAttr, kFusedAttr}));
+    CNNC_TRY(checkFusedActivation(op, attrs));
     CNNC_TRY(floatOperand(op, in[0], "input", 4));
     CNNC_TRY(sameDType(op, in));
     CNNC_TRY(matchesForward(op, Op::MaxPool2D, {in[0]}, forwardAttrs, in[1]));

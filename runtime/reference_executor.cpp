@@ -165,7 +165,12 @@ class Interpreter {
       case Op::BiasGrad: return ref::biasGrad(x(0));
       case Op::DenseBackwardData: return ref::denseBackwardData(x(0), x(1));
       case Op::DenseBackwardWeight: return ref::denseBackwardWeight(x(0), x(1));
-      case Op::MaxPool2DBackward: return ref::maxPool2dBackward(x(0), x(1), windowOf(node, intsOf(node, "window")));
+      case Op::MaxPool2DBackward: {
+        TensorOf<T> dx = ref::maxPool2dBackward(x(0), x(1), windowOf(node, intsOf(node, "window")));
+        // A fused activation gradient, from the pooled input (the activation's output).
+        std::optional<Op> activation = fusedActivation(node.attrs);
+        return activation ? ref::activationBackward(activationKind(*activation), dx, x(0)) : dx;
+      }
       case Op::AvgPool2DBackward:
         return ref::avgPool2dBackward(x(0), outDims[2], outDims[3], windowOf(node, intsOf(node, "window")));
       case Op::GlobalAvgPool2DBackward: return ref::globalAvgPool2dBackward(x(0), outDims[2], outDims[3]);

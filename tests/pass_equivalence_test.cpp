@@ -52,7 +52,9 @@ class PassEquivalenceTest : public TargetTest {
         SCOPED_TRACE(fmt::format("pass {}, model {}", pass.name, model.name));
         compare(model, batch, kind, steps, std::string(pass.name), changed);
       }
-      EXPECT_TRUE(changed) << "pass " << pass.name << " changed no test model";
+      // Without a backward graph, activation gradients have nothing to fuse.
+      const bool applies = kind != GraphKind::Evaluation || pass.name != "fuse-activation-gradients";
+      EXPECT_TRUE(changed || !applies) << "pass " << pass.name << " changed no test model";
     }
   }
 

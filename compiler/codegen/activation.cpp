@@ -32,6 +32,18 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x) {
   }
 }
 
+llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* gradient, llvm::Value* y) {
+  auto& ir = kb.ir();
+  llvm::Value* one = llvm::ConstantFP::get(y->getType(), 1.0);
+  switch (activation) {
+    case Op::Relu:
+      return ir.CreateSelect(ir.CreateFCmpOGT(y, llvm::Constant::getNullValue(y->getType())), gradient,
+                             llvm::Constant::getNullValue(gradient->getType()));
+    case Op::Sigmoid: return ir.CreateFMul(ir.CreateFMul(gradient, y), ir.CreateFSub(one, y));
+    default: return ir.CreateFMul(gradient, ir.CreateFSub(one, ir.CreateFMul(y, y)));
+  }
+}
+
 llvm::Value* applyActivation(KernelBuilder& kb, const Node& node, llvm::Value* x) {
   std::optional<Op> activation = fusedActivation(node.attrs);
   return activation ? applyActivation(kb, *activation, x) : x;

@@ -14,4 +14,8 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 // x with `node`'s fused activation applied; x itself if it has none.
 llvm::Value* applyActivation(KernelBuilder& kb, const Node& node, llvm::Value* x);
 
+// The gradient through relu, sigmoid or tanh (`activation`) of `gradient`,
+// from the activation's output y; floats or vectors.
+llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* gradient, llvm::Value* y);
+
 }  // namespace cnnc

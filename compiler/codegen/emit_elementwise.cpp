@@ -49,19 +49,11 @@ Formula formulaOf(KernelBuilder& kb, const Node& node) {
     case Op::Mul:
       return [&, in](llvm::Value* i) { return ir.CreateFMul(in(0, i), in(1, i)); };
     case Op::ReluBackward:
-      return [&, in](llvm::Value* i) {
-        return ir.CreateSelect(ir.CreateFCmpOGT(in(1, i), kb.f32(0.0)), in(0, i), kb.f32(0.0));
-      };
     case Op::SigmoidBackward:
-      return [&, in](llvm::Value* i) {
-        llvm::Value* y = in(1, i);
-        return ir.CreateFMul(ir.CreateFMul(in(0, i), y), ir.CreateFSub(kb.f32(1.0), y));
-      };
-    case Op::TanhBackward:
-      return [&, in](llvm::Value* i) {
-        llvm::Value* y = in(1, i);
-        return ir.CreateFMul(in(0, i), ir.CreateFSub(kb.f32(1.0), ir.CreateFMul(y, y)));
-      };
+    case Op::TanhBackward: {
+      const Op activation = node.op == Op::ReluBackward ? Op::Relu : node.op == Op::SigmoidBackward ? Op::Sigmoid : Op::Tanh;
+      return [&, in, activation](llvm::Value* i) { return activationGradient(kb, activation, in(0, i), in(1, i)); };
+    }
     case Op::DropoutMask:
       return [&](llvm::Value* i) { return dropoutMask(kb, node, i); };
     case Op::SgdVelocity:  // momentum v - lr g

@@ -4,9 +4,11 @@
 // never wins a max and never counts in an average.
 #include <cmath>
 
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/channel_lanes.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/codegen/window_lanes.h"
+#include "ir/fused_activation.h"
 
 namespace cnnc {
 namespace {
@@ -40,9 +42,14 @@ int64_t emitPool(KernelBuilder& kb, ValueId id) {
 }
 
 // The window position (WindowLanes::positions) of each lane's first maximum
-// of x: in window order, as the reference finds it, a later element wins
-// only if it is greater, so ties go to the first.
-llvm::Value* firstMaximum(KernelBuilder& kb, WindowLanes& lanes, ValueId x, const WindowLanes::Output& at) {
+// of x, and the maximum: in window order, as the reference finds it, a
+// later element wins only if it is greater, so ties go to the first.
+struct Maximum {
+  llvm::Value* position;
+  llvm::Value* value;
+};
+
+Maximum firstMaximum(KernelBuilder& kb, WindowLanes& lanes, ValueId x, const WindowLanes::Output& at) {
   auto& ir = kb.ir();
   llvm::Value* none = lanes.positions(kb.i64(0), -1);
   llvm::AllocaInst* best = kb.variable(lanes.vectorType(), lanes.constant(0.0));
@@ -59,7 +66,7 @@ llvm::Value* firstMaximum(KernelBuilder& kb, WindowLanes& lanes, ValueId x, cons
       ir.CreateStore(ir.CreateSelect(wins, lanes.positions(i, static_cast<int64_t>(j)), oldAt), bestAt);
     }
   });
-  return ir.CreateLoad(none->getType(), bestAt);
+  return {ir.CreateLoad(none->getType(), bestAt), ir.CreateLoad(lanes.vectorType(), best)};
 }
 
 // max_pool2d_bwd (x, dy): each window's gradient goes to its first maximum.
@@ -83,9 +90,14 @@ int64_t emitPoolBackward(KernelBuilder& kb, ValueId id) {
       llvm::Value* gradient = lanes.loadOutput(dy, at);
       std::function<llvm::Value*(llvm::Value*, int64_t)> share;
       if (isMax) {
-        llvm::Value* argmax = firstMaximum(kb, lanes, node.operands[0], at);
-        share = [&, argmax, gradient](llvm::Value* i, int64_t j) {
-          return ir.CreateSelect(ir.CreateICmpEQ(argmax, lanes.positions(i, j)), gradient, lanes.constant(0.0));
+        const Maximum maximum = firstMaximum(kb, lanes, node.operands[0], at);
+        // A fused activation gradient (fuse-activation-gradients): x is the
+        // activation's output, and the gradient lands on the maximum.
+        if (std::optional<Op> activation = fusedActivation(node.attrs))
+          gradient = activationGradient(kb, *activation, gradient, maximum.value);
+        share = [&, maximum, gradient](llvm::Value* i, int64_t j) {
+          return ir.CreateSelect(ir.CreateICmpEQ(maximum.position, lanes.positions(i, j)), gradient,
+                                 lanes.constant(0.0));
         };
       } else {
         llvm::Value* spread = ir.CreateFDiv(gradient, lanes.windowSizes(at));
