@@ -24,13 +24,6 @@ constexpr int64_t kEnoughTasks = 8;
 // (or gradient) vectors and the broadcast input.
 int64_t accumulatorBudget(const Target& target) { return target.vectorRegisters - 4; }
 
-// The largest divisor of `extent` up to `limit` (at least 1).
-int64_t divisorUpTo(int64_t extent, int64_t limit) {
-  for (int64_t d = std::min(extent, limit); d > 1; --d)
-    if (extent % d == 0) return d;
-  return 1;
-}
-
 int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(id).type.layout); }
 
 // The dimensions every tile rule needs: output blocks, input channels and
@@ -57,7 +50,7 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
   // block's output channels) fits half of L1, beside the input rows.
   const int64_t bytesPerChannel = filterBlocks * target.vectorWidth * s.kh * s.kw * 4;
   const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
-  const int64_t chunkBlocks = divisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock));
+  const int64_t chunkBlocks = largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock));
   const int64_t tasks = s.batch * (s.blocks / filterBlocks);
   const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
   return {filterBlocks, run, chunkBlocks * s.inputBlock, (s.rows + rowSplits - 1) / rowSplits};
@@ -79,7 +72,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   std::optional<FilterGradientTile> best;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
-    const int64_t channels = divisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks));
+    const int64_t channels = largestDivisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks));
     const FilterGradientTile candidate{filterBlocks, channels, 1};
     if (!best || score(candidate) > score(*best)) best = candidate;
   }
@@ -87,13 +80,19 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   // block's channels, and the input rows, fit half of L1.
   const int64_t dyBytes = best->filterBlocks * target.vectorWidth * s.rows * s.columns * 4;
   const int64_t xBytes = s.inputRows * s.inputColumns * (s.inputBlock == 1 ? best->channels * 4 : 64);
-  best->images = divisorUpTo(s.batch, std::max<int64_t>(1, target.l1Bytes / 2 / (dyBytes + xBytes)));
+  best->images = largestDivisorUpTo(s.batch, std::max<int64_t>(1, target.l1Bytes / 2 / (dyBytes + xBytes)));
   return *best;
 }
 
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
 
 }  // namespace
+
+int64_t largestDivisorUpTo(int64_t extent, int64_t limit) {
+  for (int64_t d = std::min(extent, limit); d > 1; --d)
+    if (extent % d == 0) return d;
+  return 1;
+}
 
 bool isTiledConvolution(const Node& node) {
   return (node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter) && node.type.layout != Layout::Plain;

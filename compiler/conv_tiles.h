@@ -29,6 +29,10 @@ struct FilterGradientTile {
   int64_t images;        // images per pass over the filter's taps (their rows kept in L1)
 };
 
+// The largest divisor of `extent` up to `limit` (at least 1): the size of a
+// block that tiles an axis exactly.
+int64_t largestDivisorUpTo(int64_t extent, int64_t limit);
+
 // Whether `node` is a convolution kernel that tiles apply to.
 bool isTiledConvolution(const Node& node);
 

@@ -28,16 +28,6 @@ std::vector<int> userCounts(const Graph& graph) {
   return users;
 }
 
-// The forward activation whose gradient op `op` is (relu for relu_bwd, ...).
-std::optional<Op> gradientOf(Op op) {
-  switch (op) {
-    case Op::ReluBackward: return Op::Relu;
-    case Op::SigmoidBackward: return Op::Sigmoid;
-    case Op::TanhBackward: return Op::Tanh;
-    default: return std::nullopt;
-  }
-}
-
 // A producer that node `id` can absorb: (producer, the activation the fused
 // node applies). `pattern` says whether `id` and its operand 0 match.
 using Pattern = std::function<std::optional<Op>(const Node& consumer, const Node& producer)>;
@@ -93,7 +83,7 @@ Status fuseActivationGradients(Graph& graph, const PassContext&) {
   // window's maximum.
   return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
     if (producer.op != Op::MaxPool2DBackward || producer.operands[0] != consumer.operands[1]) return std::nullopt;
-    return gradientOf(consumer.op);
+    return activationOfGradient(consumer.op);
   });
 }
 

@@ -20,6 +20,15 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   return fmt::format("{}+{}", mnemonic(op), mnemonic(*activation));
 }
 
+std::optional<Op> activationOfGradient(Op op) {
+  switch (op) {
+    case Op::ReluBackward: return Op::Relu;
+    case Op::SigmoidBackward: return Op::Sigmoid;
+    case Op::TanhBackward: return Op::Tanh;
+    default: return std::nullopt;
+  }
+}
+
 Status checkFusedActivation(Op op, const AttributeMap& attrs) {
   const bool hasActivation = attrs.contains(kActivationAttr);
   if (hasActivation && !fusedActivation(attrs))

@@ -24,6 +24,9 @@ inline constexpr std::string_view kFusedAttr = "fused";
 // relu, sigmoid and tanh: the ops that fuse into a conv2d or dense node.
 bool isActivation(Op op);
 
+// The activation whose gradient `op` computes (relu for relu_bwd, ...), if any.
+std::optional<Op> activationOfGradient(Op op);
+
 // The activation a conv2d or dense node applies to its result, if any.
 std::optional<Op> fusedActivation(const AttributeMap& attrs);
 

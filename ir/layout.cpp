@@ -49,41 +49,15 @@ int64_t physicalIndex(const TensorType& type, int64_t logical) {
   return index * b + coords[blocked] % b;
 }
 
-namespace {
-
-// Calls visit(logical, physical) for every element of a blocked type, in
-// physical order, without a division per element.
-template <class Visit>
-void forEachBlockedElement(const TensorType& type, Visit visit) {
-  const std::vector<int64_t>& d = type.dims;
-  const int64_t b = layoutBlock(type.layout), blocked = blockedAxis(type.layout);
-  // Logical strides of the four axes; the blocked axis advances b at a time
-  // in the outer loops and 1 at a time in the innermost.
-  const int64_t strides[4] = {d[1] * d[2] * d[3], d[2] * d[3], d[3], 1};
-  int64_t extents[4] = {d[0], d[1], d[2], d[3]};
-  extents[blocked] /= b;
-  int64_t physical = 0;
-  for (int64_t i0 = 0; i0 < extents[0]; ++i0)
-    for (int64_t i1 = 0; i1 < extents[1]; ++i1)
-      for (int64_t i2 = 0; i2 < extents[2]; ++i2)
-        for (int64_t i3 = 0; i3 < extents[3]; ++i3) {
-          const int64_t coords[4] = {i0, i1, i2, i3};
-          int64_t logical = 0;
-          for (int axis = 0; axis < 4; ++axis) logical += coords[axis] * (axis == blocked ? b : 1) * strides[axis];
-          for (int64_t lane = 0; lane < b; ++lane) visit(logical + lane * strides[blocked], physical++);
-        }
-}
-
-}  // namespace
-
 void toPhysical(const TensorType& type, std::span<const float> logical, std::span<float> physical) {
+  // Plain (every step's batch of images) is a copy; blocked tensors (resident
+  // weights) are converted only when bound or read.
   if (type.layout == Layout::Plain) {
     std::copy(logical.begin(), logical.end(), physical.begin());
     return;
   }
-  forEachBlockedElement(type, [&](int64_t from, int64_t to) {
-    physical[static_cast<size_t>(to)] = logical[static_cast<size_t>(from)];
-  });
+  for (size_t i = 0; i < logical.size(); ++i)
+    physical[static_cast<size_t>(physicalIndex(type, static_cast<int64_t>(i)))] = logical[i];
 }
 
 void toLogical(const TensorType& type, std::span<const float> physical, std::span<float> logical) {
@@ -91,24 +65,12 @@ void toLogical(const TensorType& type, std::span<const float> physical, std::spa
     std::copy(physical.begin(), physical.begin() + static_cast<std::ptrdiff_t>(logical.size()), logical.begin());
     return;
   }
-  forEachBlockedElement(type, [&](int64_t to, int64_t from) {
-    logical[static_cast<size_t>(to)] = physical[static_cast<size_t>(from)];
-  });
+  for (size_t i = 0; i < logical.size(); ++i)
+    logical[i] = physical[static_cast<size_t>(physicalIndex(type, static_cast<int64_t>(i)))];
 }
 
-// Their kernels either run over the flat buffer (elementwise ops, optimizer
-// updates) or address every 4-D tensor by its layout.
-bool sharesOneLayout(Op op) {
+bool addressesChannels(Op op) {
   switch (op) {
-    case Op::Relu:
-    case Op::Sigmoid:
-    case Op::Tanh:
-    case Op::Add:
-    case Op::Mul:
-    case Op::Dropout:
-    case Op::ReluBackward:
-    case Op::SigmoidBackward:
-    case Op::TanhBackward:
     case Op::MaxPool2D:
     case Op::AvgPool2D:
     case Op::GlobalAvgPool2D:
@@ -120,13 +82,29 @@ bool sharesOneLayout(Op op) {
     case Op::BatchNormTrain:
     case Op::BatchNormBackwardGamma:
     case Op::BatchNormBackwardData:
-    case Op::BiasGrad:
+    case Op::BiasGrad: return true;
+    default: return false;
+  }
+}
+
+bool sharesOneLayout(Op op) {
+  switch (op) {
+    // Flat elementwise ops and optimizer updates: the same index everywhere.
+    case Op::Relu:
+    case Op::Sigmoid:
+    case Op::Tanh:
+    case Op::Add:
+    case Op::Mul:
+    case Op::Dropout:
+    case Op::ReluBackward:
+    case Op::SigmoidBackward:
+    case Op::TanhBackward:
     case Op::SgdVelocity:
     case Op::SgdApply:
     case Op::AdamMoment:
     case Op::AdamApply:
     case Op::Assign: return true;
-    default: return false;
+    default: return addressesChannels(op);
   }
 }
 

@@ -40,8 +40,13 @@ void toPhysical(const TensorType& type, std::span<const float> logical, std::spa
 void toLogical(const TensorType& type, std::span<const float> physical, std::span<float> logical);
 
 // Ops whose 4-D operands and 4-D result all share one layout, whichever it
-// is; their other operands (biases, statistics, scalars) stay plain.
+// is; their other operands (biases, statistics, scalars) stay plain. Their
+// kernels either run over the flat buffer (elementwise ops, optimizer
+// updates) or address images by channel (addressesChannels).
 bool sharesOneLayout(Op op);
+// Pooling, batch norm and bias gradients: ops sharing one layout whose
+// kernels address their images pixel by pixel, channel by channel.
+bool addressesChannels(Op op);
 
 // The layout of `op`'s result given its operands (their layouts included)
 // and attributes, or why the combination is not allowed. `result` is the

@@ -174,9 +174,10 @@ class Interpreter {
       case Op::AvgPool2DBackward:
         return ref::avgPool2dBackward(x(0), outDims[2], outDims[3], windowOf(node, intsOf(node, "window")));
       case Op::GlobalAvgPool2DBackward: return ref::globalAvgPool2dBackward(x(0), outDims[2], outDims[3]);
-      case Op::ReluBackward: return ref::activationBackward(Activation::Relu, x(0), x(1));
-      case Op::SigmoidBackward: return ref::activationBackward(Activation::Sigmoid, x(0), x(1));
-      case Op::TanhBackward: return ref::activationBackward(Activation::Tanh, x(0), x(1));
+      case Op::ReluBackward:
+      case Op::SigmoidBackward:
+      case Op::TanhBackward:
+        return ref::activationBackward(activationKind(*activationOfGradient(node.op)), x(0), x(1));
       case Op::ChannelSlice: return ref::channelSlice(x(0), intOf(node, "offset"), intOf(node, "channels"));
       case Op::BatchNormBackwardGamma: return ref::batchNormBackwardGamma(x(0), x(1), x(2), floatOf(node, "epsilon"));
       case Op::BatchNormBackwardData:

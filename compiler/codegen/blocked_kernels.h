@@ -15,21 +15,10 @@ inline bool hasBlockedKernel(Op op, Layout layout) {
     case Op::FilterTranspose:
     case Op::Conv2D:
     case Op::Conv2DBackwardFilter: return true;
-    // Pooling and per-channel kernels (WindowLanes, ChannelLanes) block channels.
-    case Op::MaxPool2D:
-    case Op::AvgPool2D:
-    case Op::GlobalAvgPool2D:
-    case Op::MaxPool2DBackward:
-    case Op::AvgPool2DBackward:
-    case Op::GlobalAvgPool2DBackward:
-    case Op::BatchNorm:
-    case Op::BatchNormStats:
-    case Op::BatchNormTrain:
-    case Op::BatchNormBackwardGamma:
-    case Op::BatchNormBackwardData:
-    case Op::BiasGrad: return isActivationLayout(layout);
-    // The rest run over flat buffers: any layout all their operands share.
-    default: return sharesOneLayout(op);
+    // Pooling and per-channel kernels (WindowLanes, ChannelLanes) block
+    // channels; the rest run over flat buffers, in any layout all their
+    // operands share.
+    default: return addressesChannels(op) ? isActivationLayout(layout) : sharesOneLayout(op);
   }
 }
 

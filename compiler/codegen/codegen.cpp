@@ -42,9 +42,9 @@ Emitter emitterFor(Op op) {
     case Op::SoftmaxCrossEntropy:
     case Op::SoftmaxCrossEntropyBackward: return emitLoss;
     case Op::Concat:
-    case Op::ChannelSlice:
+    case Op::ChannelSlice: return emitDataMovement;
     case Op::Relayout:
-    case Op::FilterTranspose: return emitDataMovement;
+    case Op::FilterTranspose: return emitRelayout;
     default: return emitElementwise;
   }
 }

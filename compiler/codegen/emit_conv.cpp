@@ -9,6 +9,7 @@
 
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
+#include "compiler/conv_tiles.h"
 
 namespace cnnc {
 
@@ -52,14 +53,6 @@ InputLanes loadInputLanes(KernelBuilder& kb, ValueId x, std::array<llvm::Value*,
   llvm::Value* first = ir.CreateAdd(ir.CreateMul(ow0, kb.i64(win.sw)), shift);
   llvm::Value* values = kb.loadLanes(x, kb.index({nci[0], nci[1], nci[2], first}, xd), win.sw, mask);
   return {values, mask};
-}
-
-// The size of a register block along an axis of `extent`: its largest
-// divisor up to `limit`, so that blocks tile the axis exactly.
-int64_t blockOf(int64_t extent, int64_t limit) {
-  for (int64_t b = std::min(extent, limit); b > 1; --b)
-    if (extent % b == 0) return b;
-  return 1;
 }
 
 // Output channels (or, backward, input channels) per register block: each
@@ -121,7 +114,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const ValueId x = node.operands[0], w = node.operands[1];
   const auto &xd = kb.dims(x), &wd = kb.dims(w);
   const WindowAttrs win = windowAttrs(node);
-  const int64_t FB = blockOf(wd[0], channelBlockLimit(kb));
+  const int64_t FB = largestDivisorUpTo(wd[0], channelBlockLimit(kb));
   auto bias = [&](const OutputBlock& at, size_t k) {
     return node.operands.size() == 3 ? kb.load(node.operands[2], channelAt(kb, at, k)) : kb.f32(0.0);
   };
@@ -149,7 +142,7 @@ int64_t emitBackwardData(KernelBuilder& kb, ValueId id) {
   const ValueId dy = node.operands[0], w = node.operands[1];
   const auto &dyd = kb.dims(dy), &wd = kb.dims(w);
   const WindowAttrs win = windowAttrs(node);
-  const int64_t CB = blockOf(wd[1], channelBlockLimit(kb));
+  const int64_t CB = largestDivisorUpTo(wd[1], channelBlockLimit(kb));
   auto& ir = kb.ir();
   auto zeros = kb.splat(kb.i64(0));
   auto zero = [&](const OutputBlock&, size_t) { return kb.f32(0.0); };
@@ -192,7 +185,7 @@ int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
   const ValueId x = node.operands[0], dy = node.operands[1];
   const auto &xd = kb.dims(x), &dyd = kb.dims(dy), &wd = node.type.dims;
   const WindowAttrs win = windowAttrs(node);
-  const int64_t FB = blockOf(wd[0], 4), CB = blockOf(wd[1], kb.width() == 16 ? 4 : 2);
+  const int64_t FB = largestDivisorUpTo(wd[0], 4), CB = largestDivisorUpTo(wd[1], kb.width() == 16 ? 4 : 2);
   const int64_t cBlocks = wd[1] / CB;
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {

@@ -4,6 +4,7 @@
 // elements, and LLVM's loop vectorizer widens the loop.
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
+#include "ir/fused_activation.h"
 #include "runtime/dropout_mask.h"
 
 namespace cnnc {
@@ -51,7 +52,7 @@ Formula formulaOf(KernelBuilder& kb, const Node& node) {
     case Op::ReluBackward:
     case Op::SigmoidBackward:
     case Op::TanhBackward: {
-      const Op activation = node.op == Op::ReluBackward ? Op::Relu : node.op == Op::SigmoidBackward ? Op::Sigmoid : Op::Tanh;
+      const Op activation = *activationOfGradient(node.op);
       return [&, in, activation](llvm::Value* i) { return activationGradient(kb, activation, in(0, i), in(1, i)); };
     }
     case Op::DropoutMask:
@@ -146,7 +147,6 @@ int64_t emitRelayout(KernelBuilder& kb, ValueId id) {
 }
 
 int64_t emitDataMovement(KernelBuilder& kb, ValueId id) {
-  if (kb.graph().node(id).op != Op::Concat && kb.graph().node(id).op != Op::ChannelSlice) return emitRelayout(kb, id);
   // concat: each output channel block copies from its operand; channel_slice:
   // a block of the operand's channels. Tasks: n.
   const Node& node = kb.graph().node(id);

@@ -17,7 +17,8 @@ int64_t emitPooling(KernelBuilder& kb, ValueId id);       // max/avg/global pool
 int64_t emitNormalization(KernelBuilder& kb, ValueId id); // batch_norm in all its forms
 int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xent and backward
 int64_t emitElementwise(KernelBuilder& kb, ValueId id);   // activations, add, mul, copies, optimizers
-int64_t emitDataMovement(KernelBuilder& kb, ValueId id);  // concat, channel_slice, relayout, filter_transpose
+int64_t emitDataMovement(KernelBuilder& kb, ValueId id);  // concat, channel_slice
+int64_t emitRelayout(KernelBuilder& kb, ValueId id);      // relayout, filter_transpose
 // conv2d and conv2d_bwd_filter in channel-blocked layouts (emit_conv_blocked.cpp)
 int64_t emitBlockedConvolution(KernelBuilder& kb, ValueId id);
 
