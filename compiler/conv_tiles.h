@@ -1,4 +1,4 @@
-// How the channel-blocked convolution kernels (codegen/emit_conv_blocked.cpp)
+// How the channel-blocked convolution kernels (codegen/emit_conv_blocked_*.cpp)
 // are scheduled: register blocks sized for the target's vector registers and
 // cache blocks sized for its L1, written as the `tile` attribute of blocked
 // conv2d and conv2d_bwd_filter nodes so that dumps show them and `--tile`

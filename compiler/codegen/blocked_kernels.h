@@ -10,7 +10,7 @@ namespace cnnc {
 
 inline bool hasBlockedKernel(Op op, Layout layout) {
   switch (op) {
-    // Layout changes and the channel-blocked convolutions (emit_conv_blocked.cpp).
+    // Layout changes and the channel-blocked convolutions (emit_conv_blocked_*.cpp).
     case Op::Relayout:
     case Op::FilterTranspose:
     case Op::Conv2D:

@@ -227,11 +227,11 @@ int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
 }  // namespace
 
 int64_t emitConvolution(KernelBuilder& kb, ValueId id) {
-  if (kb.graph().node(id).type.layout != Layout::Plain) return emitBlockedConvolution(kb, id);
+  const bool blocked = kb.graph().node(id).type.layout != Layout::Plain;
   switch (kb.graph().node(id).op) {
-    case Op::Conv2D: return emitForward(kb, id);
+    case Op::Conv2D: return blocked ? emitBlockedForward(kb, id) : emitForward(kb, id);
     case Op::Conv2DBackwardData: return emitBackwardData(kb, id);
-    default: return emitBackwardFilter(kb, id);
+    default: return blocked ? emitBlockedFilterGradient(kb, id) : emitBackwardFilter(kb, id);
   }
 }
 

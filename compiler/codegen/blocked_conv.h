@@ -1,0 +1,68 @@
+// What the channel-blocked convolution kernels share (ir/layout.h). A
+// vector holds one pixel's block of b output channels (b is the vector
+// width: 16 on AVX-512, 8 on AVX2), so every lane does useful work whatever
+// the image size, and the input is read one element at a time and
+// broadcast. Borders are known at compile time: no padded copies. The sizes
+// of the register blocks, and the cache blocks, are the node's tile
+// (compiler/conv_tiles.h).
+#pragma once
+
+#include <functional>
+#include <utility>
+#include <vector>
+
+#include "compiler/codegen/emitters.h"
+#include "ir/layout.h"
+
+namespace cnnc::blocked {
+
+// An image operand whose channels are blocked (NCHW{b}c) or plain (the
+// first layer's few channels): channel c is lane `inner` of block `outer`.
+struct Image {
+  Image(const KernelBuilder& kb, ValueId value)
+      : id(value), dims(kb.dims(value)), block(layoutBlock(kb.graph().node(value).type.layout)) {}
+
+  int64_t outerChannels() const { return dims[1] / block; }
+
+  llvm::Value* index(KernelBuilder& kb, llvm::Value* n, llvm::Value* outer, llvm::Value* h, llvm::Value* w,
+                     llvm::Value* inner) const {
+    llvm::Value* pixel = kb.index({n, outer, h, w}, {dims[0], outerChannels(), dims[2], dims[3]});
+    if (block == 1) return pixel;
+    return kb.ir().CreateAdd(kb.ir().CreateMul(pixel, kb.i64(block)), inner);
+  }
+
+  // Channel c0 + k as (outer, inner), for groups of channels c0.. that lie
+  // within one block (their count divides the block).
+  std::pair<llvm::Value*, llvm::Value*> channel(KernelBuilder& kb, llvm::Value* c0, int64_t k) const {
+    auto& ir = kb.ir();
+    if (block == 1) return {ir.CreateAdd(c0, kb.i64(k)), kb.i64(0)};
+    return {ir.CreateSDiv(c0, kb.i64(block)), ir.CreateAdd(ir.CreateSRem(c0, kb.i64(block)), kb.i64(k))};
+  }
+
+  ValueId id;
+  std::vector<int64_t> dims;
+  int64_t block;  // 1 when plain
+};
+
+// A run of `count` output columns from `first` (a run-time value in the
+// interior loop), reading filter taps [jLo, jHi) of every row.
+struct ColumnRun {
+  llvm::Value* first;
+  int64_t count, jLo, jHi;
+};
+
+// Calls body for every run of output columns of a row: border columns one
+// by one with the taps that fall inside the image, interior columns in runs
+// of about `maxRun` (as even as the interior allows).
+void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
+                      int64_t maxRun, const std::function<void(const ColumnRun&)>& body);
+
+inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
+
+
+// The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
+// [0, in), for a run-time filter tap.
+std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
+                                                    int64_t in, int64_t out);
+
+}  // namespace cnnc::blocked
