@@ -27,9 +27,9 @@ int64_t accumulatorBudget(const Target& target) { return target.vectorRegisters 
 int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(id).type.layout); }
 
 // The dimensions every tile rule needs: output blocks, input channels and
-// their block, filter size, output rows and columns.
+// their block, filter size, batch, output rows and columns, input columns.
 struct ConvShape {
-  int64_t blocks, channels, inputBlock, kh, kw, batch, rows, columns, inputRows, inputColumns;
+  int64_t blocks, channels, inputBlock, kh, kw, batch, rows, columns, inputColumns;
 };
 
 ConvShape shapeOf(const Graph& graph, const Node& node) {
@@ -38,7 +38,7 @@ ConvShape shapeOf(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& out = node.op == Op::Conv2D ? node.type.dims : graph.node(node.operands[1]).type.dims;
   const std::vector<int64_t>& w = node.op == Op::Conv2D ? graph.node(node.operands[1]).type.dims : node.type.dims;
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
-  return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3], x[2], x[3]};
+  return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3], x[3]};
 }
 
 ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
@@ -56,32 +56,58 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
   return {filterBlocks, run, chunkBlocks * s.inputBlock, (s.rows + rowSplits - 1) / rowSplits};
 }
 
+// How fast a register block of `fmas` independent accumulators can run,
+// in FMAs per cycle, when each step loads `loads` vectors or broadcasts: a
+// rough model of a core with two FMA ports of four cycles' latency and
+// three load ports. It only ranks tiles.
+double fmaRate(int64_t fmas, int64_t loads) {
+  const double f = static_cast<double>(fmas);
+  return std::min({2.0, f / 4.0, 3.0 * f / static_cast<double>(loads)});
+}
+
+// The share of the cores' time that `tasks` equal tasks keep busy.
+double balance(int64_t tasks, int64_t cores) {
+  const int64_t rounds = (tasks + cores - 1) / cores;
+  return static_cast<double>(tasks) / static_cast<double>(rounds * cores);
+}
+
 FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& target) {
-  // Channels of a register block lie in one block of the input. Among the
-  // blocks that fit, the most FMAs per load: FB x CB of them for FB + CB loads.
+  // Channels of a register block lie in one block of the input. Per output
+  // position a register block loads FB gradient vectors and broadcasts CB x
+  // JB inputs for FB x CB x JB FMAs; tasks are (FB blocks, a slice of
+  // channels), at most one per register block's channels. Of the blocks that
+  // fit, the fastest once spread over the cores, then the most FMAs per load.
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
-  // Two tasks at least, so that the work splits at all, then the most FMAs
-  // per load: on the first layer (3 channels, few tasks) FMAs per load
-  // matter more than even shares (measured: 0.68 ms with 2 filter blocks in
-  // 3 tasks, 0.87 ms with 1 in 6).
   auto score = [&](const FilterGradientTile& t) {
-    const int64_t tasks = (s.blocks / t.filterBlocks) * (s.channels / t.channels) * s.kh;
-    const double ratio = static_cast<double>(t.filterBlocks * t.channels) / static_cast<double>(t.filterBlocks + t.channels);
-    return std::pair<int64_t, double>{std::min<int64_t>(tasks, 2), ratio};
+    const int64_t fmas = t.filterBlocks * t.channels * t.taps, loads = t.filterBlocks + t.channels * t.taps;
+    const int64_t tasks = (s.blocks / t.filterBlocks) * (s.channels / t.channels);
+    return std::pair<double, double>{fmaRate(fmas, loads) * balance(tasks, target.cores),
+                                     static_cast<double>(fmas) / static_cast<double>(loads)};
   };
   std::optional<FilterGradientTile> best;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
-    const int64_t channels = largestDivisorUpTo(channelLimit, std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks));
-    const FilterGradientTile candidate{filterBlocks, channels, 1};
-    if (!best || score(candidate) > score(*best)) best = candidate;
+    for (int64_t taps = s.kw; taps >= 1; --taps) {
+      const int64_t room = accumulatorBudget(target) / (filterBlocks * taps);
+      if (s.kw % taps != 0 || room < 1) continue;
+      const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0};
+      if (!best || score(candidate) > score(*best)) best = candidate;
+    }
   }
-  // The images of one pass: their output-gradient rows of the register
-  // block's channels, and the input rows, fit half of L1.
-  const int64_t dyBytes = best->filterBlocks * target.vectorWidth * s.rows * s.columns * 4;
-  const int64_t xBytes = s.inputRows * s.inputColumns * (s.inputBlock == 1 ? best->channels * 4 : 64);
-  best->images = largestDivisorUpTo(s.batch, std::max<int64_t>(1, target.l1Bytes / 2 / (dyBytes + xBytes)));
-  return *best;
+  FilterGradientTile tile = best.value_or(FilterGradientTile{1, 1, 1, 0, 0});
+  // Tasks as large as keep the cores evenly busy, so that more register
+  // blocks share each band: the fewest channel slices with the best balance.
+  const int64_t groups = s.blocks / tile.filterBlocks, channelGroups = s.channels / tile.channels;
+  int64_t slices = channelGroups;
+  for (int64_t d = channelGroups; d >= 1; --d)
+    if (channelGroups % d == 0 && balance(groups * d, target.cores) >= balance(groups * slices, target.cores)) slices = d;
+  tile.taskChannels = s.channels / slices;
+  // A band's output gradients (the register block's channels) and input
+  // rows (whole blocks, or the task's channels when plain) fit half of L1.
+  const int64_t dyRow = tile.filterBlocks * target.vectorWidth * s.columns * 4;
+  const int64_t xRow = s.inputColumns * (s.inputBlock == 1 ? tile.taskChannels : s.inputBlock) * 4;
+  tile.rows = std::clamp<int64_t>(target.l1Bytes / 2 / (dyRow + xRow), 1, s.rows);
+  return tile;
 }
 
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
@@ -104,7 +130,8 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
 }
 
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
-  if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2]};
+  if (std::optional<IntList> tile = tileAttribute(node))
+    return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4]};
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
@@ -114,14 +141,14 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              mnemonic(node.op))};
   const ConvShape s = shapeOf(graph, node);
   const bool forward = node.op == Op::Conv2D;
-  const size_t arity = forward ? 4 : 3;
+  const size_t arity = forward ? 4 : 5;
   auto bad = [&](const std::string& why) {
     return Error{fmt::format("tile {} of {} {}: {}", toString(Attribute(tile)), mnemonic(node.op),
                              valueRef(node.name), why)};
   };
   if (tile.size() != arity)
     return bad(forward ? "expected [filter blocks, columns, channel chunk, rows]"
-                       : "expected [filter blocks, channels, images]");
+                       : "expected [filter blocks, channels, taps, task channels, rows]");
   if (std::any_of(tile.begin(), tile.end(), [](int64_t v) { return v < 1; })) return bad("every entry must be positive");
   if (s.blocks % tile[0] != 0) return bad(fmt::format("filter blocks must divide the {} output blocks", s.blocks));
   if (forward) {
@@ -132,7 +159,9 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
   if (channelLimit % tile[1] != 0) return bad(fmt::format("channels must divide {}", channelLimit));
-  if (s.batch % tile[2] != 0) return bad(fmt::format("images must divide the batch of {}", s.batch));
+  if (s.kw % tile[2] != 0) return bad(fmt::format("taps must divide the filter's {} columns", s.kw));
+  if (tile[3] % tile[1] != 0 || s.channels % tile[3] != 0)
+    return bad(fmt::format("task channels must be a multiple of the channels and divide the {} input channels", s.channels));
   return Status::ok();
 }
 
@@ -153,7 +182,7 @@ Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<
 }
 
 IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows}; }
-IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels, t.images}; }
+IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels, t.taps, t.taskChannels, t.rows}; }
 
 }  // namespace
 

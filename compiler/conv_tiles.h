@@ -22,11 +22,13 @@ struct ForwardTile {
   int64_t rows;          // output rows per task
 };
 
-// conv2d_bwd_filter: tile=[filterBlocks, channels, images].
+// conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows].
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t channels;      // input channels in one register block
-  int64_t images;        // images per pass over the filter's taps (their rows kept in L1)
+  int64_t taps;          // neighbouring filter columns in one register block
+  int64_t taskChannels;  // input channels of one task (its register blocks take turns on a band)
+  int64_t rows;          // output rows of a band (its gradients and inputs kept in L1)
 };
 
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a

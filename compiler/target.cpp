@@ -1,8 +1,10 @@
 #include "compiler/target.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <optional>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -70,6 +72,7 @@ Expected<Target> selectTarget(std::string_view request) {
                                     : Target{name, "haswell", "", 8, 16};
   target.l1Bytes = hostCache(1).value_or(target.l1Bytes);
   target.l2Bytes = hostCache(2).value_or(target.l2Bytes);
+  target.cores = std::max(1u, std::thread::hardware_concurrency());
   return target;
 }
 

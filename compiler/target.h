@@ -20,6 +20,8 @@ struct Target {
   // Per-core data caches of the host, which tiling sizes its blocks for.
   int64_t l1Bytes = 32 << 10;
   int64_t l2Bytes = 1 << 20;
+  // Cores of the host, which tiling splits work among.
+  int64_t cores = 1;
   // Vector registers are used at full width: without this LLVM would split
   // 512-bit vectors on CPUs it tunes for 256 bits.
   int vectorBits() const { return vectorWidth * 32; }

@@ -67,14 +67,15 @@ TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1,
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
-// per task, and the smallest channel groups of the filter gradient.
+// per task, and filter-gradient blocks of one channel, one or all filter
+// columns (with padding: columns tested at run time).
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
   const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1"},
-      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2"},
-      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1"},
-      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2"}};
+      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1,1,1"},
+      {fmt::format("y=2,3,{},2", b()), "dw=2,4,3,4,2"},
+      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1,16,9"},
+      {fmt::format("y=1,5,{},3", b()), "dw=2,2,3,8,4"}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
@@ -93,8 +94,12 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
-  EXPECT_EQ(message("dw=1,0,1"), "tile [1,0,1] of conv2d_bwd_filter %dw: every entry must be positive");
-  EXPECT_EQ(message("dw=1,1,3"), "tile [1,1,3] of conv2d_bwd_filter %dw: images must divide the batch of 2");
+  EXPECT_EQ(message("dw=1,0,1,1,1"), "tile [1,0,1,1,1] of conv2d_bwd_filter %dw: every entry must be positive");
+  EXPECT_EQ(message("dw=1,1,2,1,1"), "tile [1,1,2,1,1] of conv2d_bwd_filter %dw: taps must divide the filter's 3 columns");
+  EXPECT_EQ(message("dw=1,2,1,3,1"), fmt::format("tile [1,2,1,3,1] of conv2d_bwd_filter %dw: task channels must be a "
+                                                 "multiple of the channels and divide the {} input channels", 2 * b()));
+  EXPECT_EQ(message("dw=1,1,1"), "tile [1,1,1] of conv2d_bwd_filter %dw: expected [filter blocks, channels, taps, task "
+                                 "channels, rows]");
   EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d and conv2d_bwd_filter do");
   EXPECT_EQ(message("nope=1"), "--tile nope=1: the graph has no value %nope");
   EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");

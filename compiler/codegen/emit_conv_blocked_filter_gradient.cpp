@@ -1,7 +1,15 @@
 // conv2d_bwd_filter in channel-blocked layouts (blocked_conv.h). In
-// registers, per filter tap: FB blocks of output channels x CB input
-// channels; each output-gradient vector feeds CB of them, each broadcast
-// input FB.
+// registers: FB blocks of output channels x CB input channels x JB
+// neighbouring filter columns of one filter row; each output-gradient
+// vector feeds CB x JB of them, each broadcast input FB. Holding several
+// filter columns lets a layer with few input channels (the first, with 3)
+// keep enough independent accumulators to hide the FMA latency.
+//
+// Every register block sweeps all output positions, so the kernel would
+// stream the whole batch once per block if blocks came first. It sweeps a
+// band of output rows of one image instead, whose output gradients and
+// inputs stay in L1, with every register block of its task in turn; each
+// block resumes from the partial sums it stored after the previous band.
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
@@ -10,14 +18,11 @@ namespace cnnc {
 using namespace blocked;
 
 // dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
-// with dy<NCHW{b}c>; tasks: (group of FB output blocks, group of CB input
-// channels, filter row i). Each task owns its weights: no reduction across
-// threads. It passes over the images a few at a time (the tile's images,
-// whose rows of x and dy stay in L1), and over the filter's columns j in
-// turn within a pass, resuming from the partial sums stored by the
-// previous pass. One tap at a time keeps every input element of an output
-// row distinct, so that LLVM has no reuse across iterations to rotate
-// through registers.
+// with dy<NCHW{b}c>; tasks: (group of FB output blocks, slice of the input
+// channels). Each task owns its weights, so threads need no reduction.
+// Output columns where some of a block's filter columns fall outside the
+// image (padding) test each column's taps at run time; the columns between,
+// where all of them are inside, test none.
 int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const Image x(kb, node.operands[0]);
@@ -27,55 +32,95 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
   const int64_t b = kb.width(), blocks = wd[0] / b;
   const WindowAttrs win = windowAttrs(node);
   const FilterGradientTile tile = filterGradientTile(kb.graph(), node, kb.target());
-  const int64_t FB = tile.filterBlocks, CB = tile.channels;
-  const int64_t groups = blocks / FB, channelGroups = wd[1] / CB, passes = dyd[0] / tile.images;
+  const int64_t FB = tile.filterBlocks, CB = tile.channels, JB = tile.taps;
+  const int64_t groups = blocks / FB, slices = wd[1] / tile.taskChannels;
+  const int64_t bands = (dyd[2] + tile.rows - 1) / tile.rows;
   auto& ir = kb.ir();
+  auto smin = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); };
+  auto smax = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c); };
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(channelGroups * wd[2])), kb.i64(FB));
-    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(wd[2])), kb.i64(channelGroups)), kb.i64(CB));
-    llvm::Value* i = ir.CreateSRem(task, kb.i64(wd[2]));
-    const auto [ohLo, ohHi] = outputsInside(kb, i, win.padTop, win.sh, x.dims[2], dyd[2]);
-    std::vector<std::pair<llvm::Value*, llvm::Value*>> channels;
-    for (int64_t k = 0; k < CB; ++k) channels.push_back(x.channel(kb, c0, k));
-    kb.rolledLoop(0, passes, [&](llvm::Value* pass) {
-      kb.rolledLoop(0, wd[3], [&](llvm::Value* j) {
-        const auto [owLo, owHi] = outputsInside(kb, j, win.padLeft, win.sw, x.dims[3], dyd[3]);
-        auto weight = [&](int64_t f, int64_t c) {
-          llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, j}, {blocks, wd[1], wd[2], wd[3]});
-          return ir.CreateMul(at, kb.i64(b));
-        };
-        Accumulators acc(kb, static_cast<size_t>(FB * CB), [&](size_t) { return kb.f32(0.0); });
-        auto slot = [&](int64_t f, int64_t c) { return static_cast<size_t>(f * CB + c); };
-        if (passes > 1)
-          kb.when(ir.CreateICmpSGT(pass, kb.i64(0)), [&] {
-            for (int64_t f = 0; f < FB; ++f)
-              for (int64_t c = 0; c < CB; ++c) acc.set(slot(f, c), kb.loadVector(id, weight(f, c), b));
-          });
-        llvm::Value* firstImage = ir.CreateMul(pass, kb.i64(tile.images));
-        kb.loop(firstImage, add(kb, firstImage, tile.images), [&](llvm::Value* n) {
-          kb.loop(ohLo, ohHi, [&](llvm::Value* oh) {
-            llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
-            kb.loop(owLo, owHi, [&](llvm::Value* ow) {
-              llvm::Value* iw = ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j), kb.i64(win.padLeft));
-              std::vector<llvm::Value*> gradients;
-              for (int64_t f = 0; f < FB; ++f) {
-                llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
-                gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
-              }
-              for (int64_t c = 0; c < CB; ++c) {
-                const auto [outer, inner] = channels[static_cast<size_t>(c)];
-                llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-                for (int64_t f = 0; f < FB; ++f) acc.fma(slot(f, c), input, gradients[static_cast<size_t>(f)]);
-              }
+    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(slices)), kb.i64(FB));
+    llvm::Value* firstChannel = ir.CreateMul(ir.CreateSRem(task, kb.i64(slices)), kb.i64(tile.taskChannels));
+    kb.rolledLoop(0, dyd[0] * bands, [&](llvm::Value* chunk) {
+      llvm::Value* n = ir.CreateSDiv(chunk, kb.i64(bands));
+      llvm::Value* bandTop = ir.CreateMul(ir.CreateSRem(chunk, kb.i64(bands)), kb.i64(tile.rows));
+      llvm::Value* bandEnd = smin(add(kb, bandTop, tile.rows), kb.i64(dyd[2]));
+      llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
+      kb.rolledLoop(0, tile.taskChannels / CB, [&](llvm::Value* channelGroup) {
+        llvm::Value* c0 = ir.CreateAdd(firstChannel, ir.CreateMul(channelGroup, kb.i64(CB)));
+        std::vector<std::pair<llvm::Value*, llvm::Value*>> channels;
+        for (int64_t k = 0; k < CB; ++k) channels.push_back(x.channel(kb, c0, k));
+        kb.rolledLoop(0, wd[2], [&](llvm::Value* i) {
+          const auto [ohLo, ohHi] = outputsInside(kb, i, win.padTop, win.sh, x.dims[2], dyd[2]);
+          kb.rolledLoop(0, wd[3] / JB, [&](llvm::Value* tapGroup) {
+            llvm::Value* j0 = ir.CreateMul(tapGroup, kb.i64(JB));
+            // The output columns each filter column reads inside the image,
+            // those where all do (core) and where any does (span).
+            std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
+            llvm::Value *coreLo = kb.i64(0), *coreHi = kb.i64(dyd[3]), *spanLo = kb.i64(dyd[3]), *spanHi = kb.i64(0);
+            for (int64_t t = 0; t < JB; ++t) {
+              inside.push_back(outputsInside(kb, add(kb, j0, t), win.padLeft, win.sw, x.dims[3], dyd[3]));
+              coreLo = smax(coreLo, inside.back().first);
+              coreHi = smin(coreHi, inside.back().second);
+              spanLo = smin(spanLo, inside.back().first);
+              spanHi = smax(spanHi, inside.back().second);
+            }
+            llvm::Value* leftEnd = smax(spanLo, smin(coreLo, spanHi));
+            llvm::Value* rightBegin = smax(leftEnd, coreHi);
+            auto weight = [&](int64_t f, int64_t c, int64_t t) {
+              llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, add(kb, j0, t)}, {blocks, wd[1], wd[2], wd[3]});
+              return ir.CreateMul(at, kb.i64(b));
+            };
+            Accumulators acc(kb, static_cast<size_t>(FB * CB * JB), [&](size_t) { return kb.f32(0.0); });
+            auto slot = [&](int64_t f, int64_t c, int64_t t) { return static_cast<size_t>((f * CB + c) * JB + t); };
+            auto forEachSlot = [&](const std::function<void(int64_t, int64_t, int64_t)>& body) {
+              for (int64_t f = 0; f < FB; ++f)
+                for (int64_t c = 0; c < CB; ++c)
+                  for (int64_t t = 0; t < JB; ++t) body(f, c, t);
+            };
+            kb.when(resumes, [&] {
+              forEachSlot([&](int64_t f, int64_t c, int64_t t) { acc.set(slot(f, c, t), kb.loadVector(id, weight(f, c, t), b)); });
             });
+            kb.loop(smax(ohLo, bandTop), smin(ohHi, bandEnd), [&](llvm::Value* oh) {
+              llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
+              // One output column: its gradient vectors times the inputs of
+              // each filter column, only where that input is inside when
+              // `tested`.
+              auto column = [&](llvm::Value* ow, bool tested) {
+                std::vector<llvm::Value*> gradients;
+                for (int64_t f = 0; f < FB; ++f) {
+                  llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
+                  gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
+                }
+                llvm::Value* left = ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j0), kb.i64(win.padLeft));
+                for (int64_t t = 0; t < JB; ++t) {
+                  auto taps = [&] {
+                    llvm::Value* iw = add(kb, left, t);
+                    for (int64_t c = 0; c < CB; ++c) {
+                      const auto [outer, inner] = channels[static_cast<size_t>(c)];
+                      llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
+                      for (int64_t f = 0; f < FB; ++f) acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
+                    }
+                  };
+                  if (!tested) {
+                    taps();
+                    continue;
+                  }
+                  const auto [lo, hi] = inside[static_cast<size_t>(t)];
+                  kb.when(ir.CreateAnd(ir.CreateICmpSGE(ow, lo), ir.CreateICmpSLT(ow, hi)), taps);
+                }
+              };
+              kb.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(ow, true); });
+              kb.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(ow, false); });
+              kb.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(ow, true); });
+            });
+            forEachSlot([&](int64_t f, int64_t c, int64_t t) { kb.storeVector(id, weight(f, c, t), acc.get(slot(f, c, t))); });
           });
         });
-        for (int64_t f = 0; f < FB; ++f)
-          for (int64_t c = 0; c < CB; ++c) kb.storeVector(id, weight(f, c), acc.get(slot(f, c)));
       });
     });
   });
-  return groups * channelGroups * wd[2];
+  return groups * slices;
 }
 
 }  // namespace cnnc
