@@ -20,10 +20,6 @@ namespace {
 // Tasks enough to keep a few cores busy with even shares.
 constexpr int64_t kEnoughTasks = 8;
 
-// Vector registers left for accumulators, beside the few that hold filter
-// (or gradient) vectors and the broadcast input.
-int64_t accumulatorBudget(const Target& target) { return target.vectorRegisters - 4; }
-
 int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(id).type.layout); }
 
 // The dimensions every tile rule needs: output blocks, input channels and
@@ -45,7 +41,7 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
   // Narrow images leave few columns per register block: more filter blocks.
   const int64_t wanted = s.columns <= 6 && target.vectorWidth == 16 ? 4 : 2;
   const int64_t filterBlocks = s.blocks % wanted == 0 ? wanted : 1;
-  const int64_t run = std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks);
+  const int64_t run = std::max<int64_t>(1, target.accumulatorRegisters() / filterBlocks);
   // The filter slice of one pass (its channels, all taps, the register
   // block's output channels) fits half of L1, beside the input rows.
   const int64_t bytesPerChannel = filterBlocks * target.vectorWidth * s.kh * s.kw * 4;
@@ -88,7 +84,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t taps = s.kw; taps >= 1; --taps) {
-      const int64_t room = accumulatorBudget(target) / (filterBlocks * taps);
+      const int64_t room = target.accumulatorRegisters() / (filterBlocks * taps);
       if (s.kw % taps != 0 || room < 1) continue;
       const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0};
       if (!best || score(candidate) > score(*best)) best = candidate;

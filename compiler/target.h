@@ -25,6 +25,9 @@ struct Target {
   // Vector registers are used at full width: without this LLVM would split
   // 512-bit vectors on CPUs it tunes for 256 bits.
   int vectorBits() const { return vectorWidth * 32; }
+  // Vector registers a register-blocked kernel may give its accumulators,
+  // beside the few that hold the operands it loads and broadcasts.
+  int64_t accumulatorRegisters() const { return vectorRegisters - 4; }
 };
 
 // "host" picks the best the host supports; "avx512" and "avx2" ask for one,
