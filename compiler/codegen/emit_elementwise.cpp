@@ -2,9 +2,12 @@
 // dropout mask and the optimizer updates. Each is a formula applied at every
 // element index; the elements are split into tasks of kChunk contiguous
 // elements, and LLVM's loop vectorizer widens the loop.
+#include <array>
+
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_activation.h"
+#include "ir/layout.h"
 #include "runtime/dropout_mask.h"
 
 namespace cnnc {
@@ -123,27 +126,39 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   return (elements + kChunk - 1) / kChunk;
 }
 
-// relayout and filter_transpose: element by element, each output element
-// from the operand's element at the same coordinates (relayout) or at the
-// transposed, flipped ones (filter_transpose); tasks: the two outer axes.
+// relayout: out[a,b,h,w] = x[a,b,h,w] in another layout; filter_transpose:
+// out[a,b,h,w] = x[b,a,KH-1-h,KW-1-w]. One vector at a time along the
+// output's innermost physical axis (the lanes of its block, or w when
+// plain), stored whole and gathered from wherever the operand keeps those
+// elements. Tasks: (a, b), the blocked axis counted in blocks.
 int64_t emitRelayout(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0];
   const std::vector<int64_t>& d = kb.dims(id);
+  const Layout layout = node.type.layout;
+  const int64_t lanes = layout == Layout::Plain ? kb.width() : layoutBlock(layout);
+  const size_t axis = layout == Layout::Plain ? 3 : static_cast<size_t>(blockedAxis(layout));
+  auto steps = [&](size_t k) { return k == axis ? (d[k] + lanes - 1) / lanes : d[k]; };
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* a = ir.CreateSDiv(task, kb.i64(d[1]));
-    llvm::Value* b = ir.CreateSRem(task, kb.i64(d[1]));
-    kb.loop(0, d[2], [&](llvm::Value* h) {
-      kb.loop(0, d[3], [&](llvm::Value* w) {
-        llvm::Value* from = node.op == Op::Relayout
-            ? kb.at(x, {a, b, h, w})
-            : kb.at(x, {b, a, ir.CreateSub(kb.i64(d[2] - 1), h), ir.CreateSub(kb.i64(d[3] - 1), w)});
-        kb.store(id, kb.at(id, {a, b, h, w}), kb.load(x, from));
+    std::array<llvm::Value*, 4> at = {ir.CreateSDiv(task, kb.i64(steps(1))), ir.CreateSRem(task, kb.i64(steps(1)))};
+    kb.loop(0, steps(2), [&](llvm::Value* h) {
+      kb.loop(0, steps(3), [&](llvm::Value* w) {
+        at[2] = h;
+        at[3] = w;
+        std::array<llvm::Value*, 4> first = at, lane;
+        first[axis] = ir.CreateMul(at[axis], kb.i64(lanes));
+        for (size_t k = 0; k < 4; ++k) lane[k] = kb.splat(first[k], lanes);
+        lane[axis] = ir.CreateAdd(lane[axis], kb.laneIds(lanes));
+        auto flipped = [&](size_t k) { return ir.CreateSub(kb.splat(kb.i64(d[k] - 1), lanes), lane[k]); };
+        llvm::Value* from = node.op == Op::Relayout ? kb.at(x, {lane[0], lane[1], lane[2], lane[3]})
+                                                    : kb.at(x, {lane[1], lane[0], flipped(2), flipped(3)});
+        llvm::Value* mask = d[axis] % lanes == 0 ? nullptr : kb.firstLanes(ir.CreateSub(kb.i64(d[axis]), first[axis]));
+        kb.storeVector(id, kb.at(id, {first[0], first[1], first[2], first[3]}), kb.gatherLanes(x, from, mask), mask);
       });
     });
   });
-  return d[0] * d[1];
+  return steps(0) * steps(1);
 }
 
 int64_t emitDataMovement(KernelBuilder& kb, ValueId id) {

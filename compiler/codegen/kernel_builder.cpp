@@ -93,11 +93,20 @@ llvm::Type* KernelBuilder::elementType(ValueId id) {
   return ir_.getFloatTy();
 }
 
+namespace {
+
+// The integer `value` of `like`'s type: a scalar, or a vector of it.
+llvm::Value* constantLike(llvm::Value* like, int64_t value) {
+  return llvm::ConstantInt::get(like->getType(), static_cast<uint64_t>(value), /*IsSigned=*/true);
+}
+
+}  // namespace
+
 llvm::Value* KernelBuilder::index(std::initializer_list<llvm::Value*> coords, const std::vector<int64_t>& dims) {
   llvm::Value* linear = nullptr;
   size_t axis = 0;
   for (llvm::Value* coord : coords) {
-    linear = linear ? ir_.CreateAdd(ir_.CreateMul(linear, i64(dims[axis])), coord) : coord;
+    linear = linear ? ir_.CreateAdd(ir_.CreateMul(linear, constantLike(coord, dims[axis])), coord) : coord;
     ++axis;
   }
   return linear;
@@ -109,20 +118,20 @@ llvm::Value* KernelBuilder::at(ValueId id, std::initializer_list<llvm::Value*> c
   // Row-major over the dims with the blocked axis divided by b, then the
   // position inside the block.
   const int64_t b = layoutBlock(type.layout), blocked = blockedAxis(type.layout);
-  llvm::Value* linear = i64(0);
+  llvm::Value* linear = constantLike(*coords.begin(), 0);
   llvm::Value* inner = nullptr;
   int64_t axis = 0;
   for (llvm::Value* coord : coords) {
     int64_t extent = type.dims[static_cast<size_t>(axis)];
     if (axis == blocked) {
-      inner = ir_.CreateSRem(coord, i64(b));
-      coord = ir_.CreateSDiv(coord, i64(b));
+      inner = ir_.CreateSRem(coord, constantLike(coord, b));
+      coord = ir_.CreateSDiv(coord, constantLike(coord, b));
       extent /= b;
     }
-    linear = ir_.CreateAdd(ir_.CreateMul(linear, i64(extent)), coord);
+    linear = ir_.CreateAdd(ir_.CreateMul(linear, constantLike(coord, extent)), coord);
     ++axis;
   }
-  return ir_.CreateAdd(ir_.CreateMul(linear, i64(b)), inner);
+  return ir_.CreateAdd(ir_.CreateMul(linear, constantLike(linear, b)), inner);
 }
 
 llvm::Value* KernelBuilder::elementPtr(ValueId id, llvm::Value* index) {
@@ -194,8 +203,8 @@ llvm::Value* KernelBuilder::loadLanes(ValueId id, llvm::Value* base, int64_t str
 }
 
 llvm::Value* KernelBuilder::gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask) {
-  llvm::Value* zero = llvm::Constant::getNullValue(vectorType());
-  return ir_.CreateMaskedGather(vectorType(), elementPtr(id, indices), llvm::Align(4), mask, zero);
+  llvm::VectorType* type = vectorType(llvm::cast<llvm::FixedVectorType>(indices->getType())->getNumElements());
+  return ir_.CreateMaskedGather(type, elementPtr(id, indices), llvm::Align(4), mask, llvm::Constant::getNullValue(type));
 }
 
 void KernelBuilder::storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask) {

@@ -42,7 +42,8 @@ class KernelBuilder {
   // if (condition) then()
   void when(llvm::Value* condition, const std::function<void()>& then);
 
-  // The row-major linear index of `coords` in a tensor of `dims`.
+  // The row-major linear index of `coords` in a tensor of `dims`. Here and
+  // in at(), coords may also be i64 vectors, all of them: indices of lanes.
   llvm::Value* index(std::initializer_list<llvm::Value*> coords, const std::vector<int64_t>& dims);
   const std::vector<int64_t>& dims(ValueId id) const { return graph_.node(id).type.dims; }
   // The position in value `id`'s buffer of the element at logical `coords`
@@ -74,7 +75,8 @@ class KernelBuilder {
   // Lanes [base, base + width) of value `id` where `mask` is set (0 elsewhere):
   // contiguous elements when stride is 1, a gather otherwise.
   llvm::Value* loadLanes(ValueId id, llvm::Value* base, int64_t stride, llvm::Value* mask);
-  // Lanes at arbitrary element indices (an i64 vector) where `mask` is set.
+  // Lanes at arbitrary element indices (an i64 vector, of any lane count)
+  // where `mask` is set (every lane if mask is null).
   llvm::Value* gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask);
   void storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask);
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
