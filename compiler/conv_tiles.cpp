@@ -33,8 +33,17 @@ struct ConvShape {
 };
 
 ConvShape shapeOf(const Graph& graph, const Node& node) {
-  // The filter (forward) or the output gradient (filter gradient) carries the block.
+  // The filter (forward, backward data) or the output gradient (filter gradient) carries the block.
   const int64_t b = blockOf(graph, node.operands[1]);
+  if (node.op == Op::Conv2DBackwardData) {
+    // dx from dy, like a convolution's output from its input; a register
+    // block runs along the columns of one phase (iw mod stride).
+    const std::vector<int64_t>& dx = node.type.dims;
+    const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+    const std::vector<int64_t>& dy = graph.node(node.operands[0]).type.dims;
+    const int64_t sw = (*getInts(node.attrs, "strides"))[1];
+    return {w[1] / b, w[0], blockOf(graph, node.operands[0]), w[2], w[3], dx[0], dx[2], (dx[3] + sw - 1) / sw, dy[2], dy[3]};
+  }
   const std::vector<int64_t>& out = node.op == Op::Conv2D ? node.type.dims : graph.node(node.operands[1]).type.dims;
   const std::vector<int64_t>& w = node.op == Op::Conv2D ? graph.node(node.operands[1]).type.dims : node.type.dims;
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
@@ -95,7 +104,9 @@ int64_t largestDivisorUpTo(int64_t extent, int64_t limit) {
 }
 
 bool isTiledConvolution(const Node& node) {
-  return (node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter) && node.type.layout != Layout::Plain;
+  const bool convolution =
+      node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData || node.op == Op::Conv2DBackwardFilter;
+  return convolution && node.type.layout != Layout::Plain;
 }
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {
@@ -110,10 +121,10 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
 
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (!isTiledConvolution(node))
-    return Error{fmt::format("{} ({}) takes no tile: only blocked conv2d and conv2d_bwd_filter do", valueRef(node.name),
-                             mnemonic(node.op))};
+    return Error{fmt::format("{} ({}) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do",
+                             valueRef(node.name), mnemonic(node.op))};
   const ConvShape s = shapeOf(graph, node);
-  const bool forward = node.op == Op::Conv2D;
+  const bool forward = node.op != Op::Conv2DBackwardFilter;
   const size_t arity = forward ? 4 : 3;
   auto bad = [&](const std::string& why) {
     return Error{fmt::format("tile {} of {} {}: {}", toString(Attribute(tile)), mnemonic(node.op),
@@ -163,8 +174,8 @@ Status chooseTiles(Graph& graph, const PassContext& context) {
   graph = std::move(*overridden);
   Expected<Graph> tiled = withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
     if (!isTiledConvolution(node) || tileAttribute(node)) return std::nullopt;
-    return node.op == Op::Conv2D ? asList(forwardTile(graph, node, context.target))
-                                 : asList(filterGradientTile(graph, node, context.target));
+    return node.op == Op::Conv2DBackwardFilter ? asList(filterGradientTile(graph, node, context.target))
+                                               : asList(forwardTile(graph, node, context.target));
   });
   if (!tiled) return tiled.error();
   graph = std::move(*tiled);

@@ -1,8 +1,9 @@
 // How the channel-blocked convolution kernels (codegen/emit_conv_blocked_*.cpp)
 // are scheduled: register blocks sized for the target's vector registers and
 // cache blocks sized for its L1, written as the `tile` attribute of blocked
-// conv2d and conv2d_bwd_filter nodes so that dumps show them and `--tile`
-// can override them. A tile never changes results, only speed.
+// conv2d, conv2d_bwd_data and conv2d_bwd_filter nodes so that dumps show
+// them and `--tile` can override them. A tile never changes results, only
+// speed.
 #pragma once
 
 #include <string>
@@ -14,7 +15,8 @@
 
 namespace cnnc {
 
-// conv2d: tile=[filterBlocks, run, channelChunk, rows].
+// conv2d, and conv2d_bwd_data (the gradient's channels as the input's,
+// columns those of one phase): tile=[filterBlocks, run, channelChunk, rows].
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most

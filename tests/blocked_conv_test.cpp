@@ -2,8 +2,9 @@
 // forward kernel from a plain input (the first layer) and from a blocked
 // one, with padding on every side, strides and odd sizes that leave
 // interior runs and border columns of every length; the filter gradient
-// alike; and conv2d_bwd_data written as a convolution with the transposed
-// filter.
+// and the backward-data kernel alike (its column phases with every number
+// of taps, none included); and conv2d_bwd_data written as a convolution
+// with the transposed filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -21,9 +22,10 @@ class BlockedConv : public TargetTest {
   int64_t b() const { return target_.vectorWidth; }
 
   // conv2d of x [2,C,H,W] with F filters of KHxKW, strides and pads, the
-  // input given plain or blocked; and the filter gradient of the same
-  // window. F and C (when blocked) are multiples of the block.
-  // The graph checked: %y = conv2d and %dw = conv2d_bwd_filter.
+  // input given plain or blocked; the filter gradient of the same window;
+  // and, when the input is blocked, the input gradient. F and C (when
+  // blocked) are multiples of the block. The graph checked: %y = conv2d,
+  // %dw = conv2d_bwd_filter and %dx = conv2d_bwd_data.
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
                 std::array<int64_t, 4> pads, bool blockedInput) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
@@ -33,6 +35,13 @@ class BlockedConv : public TargetTest {
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
     const std::string xUsed = blockedInput ? "%xb" : "%x";
+    // The filter blocked along its input channels, as conv2d_bwd_data reads it.
+    const std::string inputGradient = blockedInput ? fmt::format(R"(
+  %wc = relayout %w {{layout={image}}} : f32[{F},{C},{KH},{KW}]<{image}>
+  %dx = conv2d_bwd_data %dyb, %wc {{input_hw=[{H},{W}], {window}}} : f32[2,{C},{H},{W}]<{image}>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{C},{H},{W}])", fmt::arg("image", image()), fmt::arg("F", F), fmt::arg("C", C),
+        fmt::arg("KH", KH), fmt::arg("KW", KW), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("window", window))
+                                                         : std::string();
     return parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : {xType}
   %w = param : f32[{F},{C},{KH},{KW}]
@@ -43,10 +52,10 @@ class BlockedConv : public TargetTest {
   %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
   %dw = conv2d_bwd_filter {xUsed}, %dyb {{kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %yp = relayout %y {{layout=plain}} : {yType}
-  %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]
-  return %yp, %dwp
+  %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]{inputGradient}
+  return %yp, %dwp{dxp}
 }}
-)", fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
+)", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
         fmt::arg("xUsed", xUsed), fmt::arg("window", window)));
   }
@@ -55,6 +64,8 @@ class BlockedConv : public TargetTest {
              std::array<int64_t, 4> pads, bool blockedInput) {
     expectAgreement(graphOf(C, H, W, F, KH, KW, s, pads, blockedInput));
   }
+
+  void checkEveryTile(const Graph& graph);
 };
 
 TEST_P(BlockedConv, FirstLayerFromPlainInput) { check(3, 11, 13, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, false); }
@@ -64,17 +75,47 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+// Strided input gradients: both phases of 'same' padding on odd sizes, the
+// asymmetric 'same' of stride 2 on even ones, stride 3 with a filter
+// narrower than the stride (a phase no tap reaches), and pads beyond the
+// filter, whose stride-1 gradient is no convolution.
+TEST_P(BlockedConv, StridedSamePaddingOddImage) { check(2 * b(), 9, 11, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+TEST_P(BlockedConv, StridedSamePaddingBottomRight) { check(b(), 8, 10, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideThreeWiderThanTheFilter) { check(b(), 10, 13, b(), 2, 2, 3, {0, 1, 1, 0}, true); }
+TEST_P(BlockedConv, StrideThreeWideImage) { check(b(), 7, 40, 2 * b(), 5, 5, 3, {2, 2, 2, 2}, true); }
+TEST_P(BlockedConv, PadsBeyondTheFilter) { check(b(), 5, 6, b(), 1, 2, 1, {1, 2, 1, 2}, true); }
+
+TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
+  // An output gradient whose class stays plain (12 channels fill no block).
+  const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+  %w = param : f32[12,{0},3,3]
+  %dy = input : f32[2,12,4,5]
+  %wc = relayout %w {{layout=NCHW{0}c}} : f32[12,{0},3,3]<NCHW{0}c>
+  %dx = conv2d_bwd_data %dy, %wc {{input_hw=[8,9], pads=[1,1,1,1], strides=[2,2]}} : f32[2,{0},8,9]<NCHW{0}c>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{0},8,9]
+  return %dxp
+}}
+)", b())));
+  EXPECT_EQ(outputs.size(), 1u);
+}
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
-// per task, and the smallest channel groups of the filter gradient.
+// per task, and the smallest channel groups of the filter gradient; at
+// stride 1 and 2.
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
-  const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
+  for (int64_t stride : {1, 2}) {
+    SCOPED_TRACE(fmt::format("stride {}", stride));
+    checkEveryTile(graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true));
+  }
+}
+
+void BlockedConv::checkEveryTile(const Graph& graph) {
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1"},
-      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2"},
-      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1"},
-      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2"}};
+      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1", fmt::format("dx=1,1,{},1", b())},
+      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2", fmt::format("dx=2,3,{},2", 2 * b())},
+      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1", fmt::format("dx=4,2,{},7", b())},
+      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2", fmt::format("dx=1,5,{},4", 2 * b())}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
@@ -93,9 +134,10 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
+  EXPECT_EQ(message("dx=4,4,16,1"), "tile [4,4,16,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
   EXPECT_EQ(message("dw=1,0,1"), "tile [1,0,1] of conv2d_bwd_filter %dw: every entry must be positive");
   EXPECT_EQ(message("dw=1,1,3"), "tile [1,1,3] of conv2d_bwd_filter %dw: images must divide the batch of 2");
-  EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d and conv2d_bwd_filter do");
+  EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do");
   EXPECT_EQ(message("nope=1"), "--tile nope=1: the graph has no value %nope");
   EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");
 }
