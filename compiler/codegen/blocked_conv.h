@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/codegen/emitters.h"
+#include "compiler/conv_tiles.h"
 #include "ir/layout.h"
 
 namespace cnnc::blocked {
@@ -43,6 +44,23 @@ struct Image {
   std::vector<int64_t> dims;
   int64_t block;  // 1 when plain
 };
+
+// A task of the kernels scheduled by a ForwardTile: image n, the first
+// output-channel block of its register block, its output rows [firstRow,
+// endRow).
+struct RowsTask {
+  llvm::Value* n;
+  llvm::Value* firstBlock;
+  llvm::Value* firstRow;
+  llvm::Value* endRow;
+};
+
+// Calls body for each task in the kernel's range: (n, group of
+// tile.filterBlocks of the output's `blocks` channel blocks, block of
+// tile.rows of its rows), for an output of `images` x `rows` rows. Returns
+// the kernel's number of tasks.
+int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, const ForwardTile& tile,
+                        const std::function<void(const RowsTask&)>& body);
 
 // A run of `count` output columns from `first` (a run-time value in the
 // interior loop), reading filter taps [jLo, jHi) of every row.

@@ -63,21 +63,17 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const int64_t b = kb.width(), blocks = dx[1] / b;
   const WindowAttrs win = windowAttrs(node);
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
-  const int64_t CB = tile.filterBlocks, groups = blocks / CB;
-  const int64_t rowBlocks = (dx[2] + tile.rows - 1) / tile.rows, chunks = wd[0] / tile.channelChunk;
+  const int64_t CB = tile.filterBlocks, chunks = wd[0] / tile.channelChunk;
   auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(groups * rowBlocks));
-    llvm::Value* c0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups)), kb.i64(CB));
-    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tile.rows));
-    llvm::Value* endRow = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, tile.rows), kb.i64(dx[2]));
+  return forEachRowsTask(kb, dx[0], blocks, dx[2], tile, [&](const RowsTask& task) {
+    llvm::Value *n = task.n, *c0 = task.firstBlock;
     auto output = [&](int64_t k, llvm::Value* ih, llvm::Value* iw) {
       return ir.CreateMul(kb.index({n, add(kb, c0, k), ih, iw}, {dx[0], blocks, dx[2], dx[3]}), kb.i64(b));
     };
     kb.rolledLoop(0, chunks, [&](llvm::Value* chunk) {
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
       llvm::Value* firstOuter = ir.CreateMul(chunk, kb.i64(tile.channelChunk / dy.block));
-      kb.loop(firstRow, endRow, [&](llvm::Value* ih) {
+      kb.loop(task.firstRow, task.endRow, [&](llvm::Value* ih) {
         // Filter rows kh = rowPhase + sh * u read dy row oh = base - u;
         // u runs over the taps whose oh lies in [0, OH).
         llvm::Value* shifted = add(kb, ih, win.padTop);
@@ -138,7 +134,6 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
       });
     });
   });
-  return dx[0] * groups * rowBlocks;
 }
 
 }  // namespace cnnc
