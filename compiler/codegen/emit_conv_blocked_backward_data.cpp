@@ -117,10 +117,14 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
                       llvm::Value* filterAt = kb.index({f, add(kb, c0, c), kh, kw}, {wd[0], blocks, wd[2], wd[3]});
                       filters.push_back(kb.loadVector(w, ir.CreateMul(filterAt, kb.i64(b)), b));
                     }
-                    llvm::Value* left = ir.CreateSub(t, kb.i64(phase.pad));
+                    // The run's columns read consecutive dy columns, `block`
+                    // elements apart: constant offsets from the first, which
+                    // LLVM folds into the loads rather than keeping an index
+                    // per column in a register.
+                    llvm::Value* ow = ir.CreateAdd(run.first, ir.CreateSub(t, kb.i64(phase.pad)));
+                    llvm::Value* firstGradient = dy.index(kb, n, outer, oh, ow, inner);
                     for (int64_t r = 0; r < run.count; ++r) {
-                      llvm::Value* ow = ir.CreateAdd(add(kb, run.first, r), left);
-                      llvm::Value* gradient = kb.splat(kb.load(dy.id, dy.index(kb, n, outer, oh, ow, inner)));
+                      llvm::Value* gradient = kb.splat(kb.load(dy.id, add(kb, firstGradient, r * dy.block)));
                       for (int64_t c = 0; c < CB; ++c) acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c)]);
                     }
                   });
