@@ -18,10 +18,11 @@ using namespace blocked;
 
 namespace {
 
-// The dx columns iw = phase + sw * k, k in [0, columns), and their filter
-// columns kw = firstTap + sw * t, t in [0, taps). Tap t reads dy column
-// ow = k + t' - pad, where t' = taps - 1 - t counts the taps in the order
-// of the dy columns they read, as a forward convolution's do.
+// The dx columns iw = phase + sw * k, k in [0, columns), and the filter
+// columns they all use, kw = firstTap + sw * t, t in [0, taps). Counted
+// backwards, t' = taps - 1 - t, tap t' of column k reads dy column
+// k + t' - pad: taps in the order of the dy columns they read, as a
+// forward convolution's are.
 struct ColumnPhase {
   ColumnPhase(int64_t which, int64_t width, int64_t kw, const WindowAttrs& win)
       : phase(which),
