@@ -137,8 +137,8 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (s.blocks % tile[0] != 0) return bad(fmt::format("filter blocks must divide the {} output blocks", s.blocks));
   if (forward) {
     if (s.channels % tile[2] != 0 || tile[2] % s.inputBlock != 0)
-      return bad(fmt::format("the channel chunk must divide the {} input channels in whole blocks of {}", s.channels,
-                             s.inputBlock));
+      return bad(fmt::format("the channel chunk must divide the {} {} channels in whole blocks of {}", s.channels,
+                             node.op == Op::Conv2DBackwardData ? "output-gradient" : "input", s.inputBlock));
     return Status::ok();
   }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);

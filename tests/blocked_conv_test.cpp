@@ -134,6 +134,8 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
+  EXPECT_EQ(message("dx=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d_bwd_data %dx: the channel chunk must divide the {} "
+                                              "output-gradient channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("dx=4,4,16,1"), "tile [4,4,16,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
   EXPECT_EQ(message("dw=1,0,1"), "tile [1,0,1] of conv2d_bwd_filter %dw: every entry must be positive");
   EXPECT_EQ(message("dw=1,1,3"), "tile [1,1,3] of conv2d_bwd_filter %dw: images must divide the batch of 2");
