@@ -15,8 +15,7 @@
 
 namespace cnnc {
 
-// conv2d, and conv2d_bwd_data (the gradient's channels as the input's,
-// columns those of one phase): tile=[filterBlocks, run, channelChunk, rows].
+// conv2d: tile=[filterBlocks, run, channelChunk, rows].
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most
@@ -39,6 +38,8 @@ int64_t largestDivisorUpTo(int64_t extent, int64_t limit);
 bool isTiledConvolution(const Node& node);
 
 // The node's tile attribute, or the default for `target` when it has none.
+// conv2d_bwd_data takes a forward tile: its result's channel blocks, the
+// output gradient's channels as the input's, runs along one column phase.
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
 

@@ -2,9 +2,8 @@
 // forward kernel from a plain input (the first layer) and from a blocked
 // one, with padding on every side, strides and odd sizes that leave
 // interior runs and border columns of every length; the filter gradient
-// and the backward-data kernel alike (its column phases with every number
-// of taps, none included); and conv2d_bwd_data written as a convolution
-// with the transposed filter.
+// alike; and conv2d_bwd_data written as a convolution with the transposed
+// filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -64,8 +63,6 @@ class BlockedConv : public TargetTest {
              std::array<int64_t, 4> pads, bool blockedInput) {
     expectAgreement(graphOf(C, H, W, F, KH, KW, s, pads, blockedInput));
   }
-
-  void checkEveryTile(const Graph& graph);
 };
 
 TEST_P(BlockedConv, FirstLayerFromPlainInput) { check(3, 11, 13, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, false); }
@@ -75,47 +72,17 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
-// Strided input gradients: both phases of 'same' padding on odd sizes, the
-// asymmetric 'same' of stride 2 on even ones, stride 3 with a filter
-// narrower than the stride (a phase no tap reaches), and pads beyond the
-// filter, whose stride-1 gradient is no convolution.
-TEST_P(BlockedConv, StridedSamePaddingOddImage) { check(2 * b(), 9, 11, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
-TEST_P(BlockedConv, StridedSamePaddingBottomRight) { check(b(), 8, 10, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
-TEST_P(BlockedConv, StrideThreeWiderThanTheFilter) { check(b(), 10, 13, b(), 2, 2, 3, {0, 1, 1, 0}, true); }
-TEST_P(BlockedConv, StrideThreeWideImage) { check(b(), 7, 40, 2 * b(), 5, 5, 3, {2, 2, 2, 2}, true); }
-TEST_P(BlockedConv, PadsBeyondTheFilter) { check(b(), 5, 6, b(), 1, 2, 1, {1, 2, 1, 2}, true); }
-
-TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
-  // An output gradient whose class stays plain (12 channels fill no block).
-  const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
-  %w = param : f32[12,{0},3,3]
-  %dy = input : f32[2,12,4,5]
-  %wc = relayout %w {{layout=NCHW{0}c}} : f32[12,{0},3,3]<NCHW{0}c>
-  %dx = conv2d_bwd_data %dy, %wc {{input_hw=[8,9], pads=[1,1,1,1], strides=[2,2]}} : f32[2,{0},8,9]<NCHW{0}c>
-  %dxp = relayout %dx {{layout=plain}} : f32[2,{0},8,9]
-  return %dxp
-}}
-)", b())));
-  EXPECT_EQ(outputs.size(), 1u);
-}
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
-// per task, and the smallest channel groups of the filter gradient; at
-// stride 1 and 2.
+// per task, and the smallest channel groups of the filter gradient.
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
-  for (int64_t stride : {1, 2}) {
-    SCOPED_TRACE(fmt::format("stride {}", stride));
-    checkEveryTile(graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true));
-  }
-}
-
-void BlockedConv::checkEveryTile(const Graph& graph) {
+  const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1", fmt::format("dx=1,1,{},1", b())},
-      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2", fmt::format("dx=2,3,{},2", 2 * b())},
-      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1", fmt::format("dx=4,2,{},7", b())},
-      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2", fmt::format("dx=1,5,{},4", 2 * b())}};
+      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1"},
+      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2"},
+      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1"},
+      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2"}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
@@ -134,9 +101,6 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
-  EXPECT_EQ(message("dx=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d_bwd_data %dx: the channel chunk must divide the {} "
-                                              "output-gradient channels in whole blocks of {}", 2 * b(), b()));
-  EXPECT_EQ(message("dx=4,4,16,1"), "tile [4,4,16,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
   EXPECT_EQ(message("dw=1,0,1"), "tile [1,0,1] of conv2d_bwd_filter %dw: every entry must be positive");
   EXPECT_EQ(message("dw=1,1,3"), "tile [1,1,3] of conv2d_bwd_filter %dw: images must divide the batch of 2");
   EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do");
@@ -159,6 +123,59 @@ TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
 )", 2 * b(), b(), b())));
   ASSERT_EQ(outputs.size(), 2u);
   expectClose(outputs[0], outputs[1], "conv2d with the transposed filter against conv2d_bwd_data");
+}
+
+// The backward-data kernel (every test above with a blocked input checks it
+// too) at strides of 2 and 3: both phases of 'same' padding on odd sizes,
+// the bottom-right 'same' of stride 2 on even ones, a filter narrower than
+// the stride (a column phase that no tap reaches), a wide image of many
+// runs; at stride 1, pads beyond the filter, whose gradient is no
+// convolution; and an output gradient that stays plain.
+TEST_P(BlockedConv, StridedSamePaddingOddImage) { check(2 * b(), 9, 11, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+TEST_P(BlockedConv, StridedSamePaddingBottomRight) { check(b(), 8, 10, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideThreeWiderThanTheFilter) { check(b(), 10, 13, b(), 2, 2, 3, {0, 1, 1, 0}, true); }
+TEST_P(BlockedConv, StrideThreeWideImage) { check(b(), 7, 40, 2 * b(), 5, 5, 3, {2, 2, 2, 2}, true); }
+TEST_P(BlockedConv, BackwardDataWithPadsBeyondTheFilter) { check(b(), 5, 6, b(), 1, 2, 1, {1, 2, 1, 2}, true); }
+
+TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
+  // 12 channels fill no block.
+  const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+  %w = param : f32[12,{0},3,3]
+  %dy = input : f32[2,12,4,5]
+  %wc = relayout %w {{layout=NCHW{0}c}} : f32[12,{0},3,3]<NCHW{0}c>
+  %dx = conv2d_bwd_data %dy, %wc {{input_hw=[8,9], pads=[1,1,1,1], strides=[2,2]}} : f32[2,{0},8,9]<NCHW{0}c>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{0},8,9]
+  return %dxp
+}}
+)", b())));
+  EXPECT_EQ(outputs.size(), 1u);
+}
+
+// Backward-data tiles at strides 1 and 2: one column or channel block,
+// chunks of the output gradient's channels that resume from partial sums,
+// one row per task, four blocks of few columns.
+TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
+  for (int64_t stride : {1, 2}) {
+    const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true);
+    for (const std::string& tile : {fmt::format("dx=1,1,{},1", b()), fmt::format("dx=2,3,{},2", 2 * b()),
+                                    fmt::format("dx=4,2,{},7", b()), fmt::format("dx=1,5,{},4", 2 * b())}) {
+      Expected<Graph> tiled = overrideTiles(graph, {tile});
+      ASSERT_TRUE(tiled) << tiled.error().message;
+      SCOPED_TRACE(fmt::format("stride {}, {}", stride, tile));
+      expectAgreement(*tiled);
+    }
+  }
+}
+
+TEST_P(BlockedConv, IllegalBackwardDataTilesAreRefusedWithTheReason) {
+  const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true);
+  auto message = [&](const std::string& tile) {
+    Expected<Graph> tiled = overrideTiles(graph, {tile});
+    return tiled ? std::string("accepted") : tiled.error().message;
+  };
+  EXPECT_EQ(message("dx=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d_bwd_data %dx: the channel chunk must divide "
+                                              "the {} output-gradient channels in whole blocks of {}", 2 * b(), b()));
+  EXPECT_EQ(message("dx=4,4,16,1"), "tile [4,4,16,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, BlockedConv, ::testing::Values("avx512", "avx2"),

@@ -4,19 +4,6 @@
 
 namespace cnnc::blocked {
 
-int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, const ForwardTile& tile,
-                        const std::function<void(const RowsTask&)>& body) {
-  const int64_t groups = blocks / tile.filterBlocks, rowBlocks = (rows + tile.rows - 1) / tile.rows;
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
-    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tile.rows));
-    body({ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(tile.filterBlocks)), firstRow,
-          ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, tile.rows), kb.i64(rows))});
-  });
-  return images * groups * rowBlocks;
-}
-
 // Calls body for every run of output columns of a row: border columns one
 // by one with the taps that fall inside the image, interior columns in runs
 // of about `maxRun` (as even as the interior allows).
@@ -57,6 +44,19 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
       ir.CreateICmpSLT(last, kb.i64(0)), kb.i64(0),
       ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(out), add(kb, ir.CreateSDiv(last, kb.i64(stride)), 1)));
   return {lo, hi};
+}
+
+int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
+                        int64_t taskRows, const std::function<void(const RowsTask&)>& body) {
+  const int64_t groups = blocks / groupBlocks, rowBlocks = (rows + taskRows - 1) / taskRows;
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
+    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(taskRows));
+    body({ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
+          ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, taskRows), kb.i64(rows))});
+  });
+  return images * groups * rowBlocks;
 }
 
 }  // namespace cnnc::blocked

@@ -12,7 +12,6 @@
 #include <vector>
 
 #include "compiler/codegen/emitters.h"
-#include "compiler/conv_tiles.h"
 #include "ir/layout.h"
 
 namespace cnnc::blocked {
@@ -45,23 +44,6 @@ struct Image {
   int64_t block;  // 1 when plain
 };
 
-// A task of the kernels scheduled by a ForwardTile: image n, the first
-// output-channel block of its register block, its output rows [firstRow,
-// endRow).
-struct RowsTask {
-  llvm::Value* n;
-  llvm::Value* firstBlock;
-  llvm::Value* firstRow;
-  llvm::Value* endRow;
-};
-
-// Calls body for each task in the kernel's range: (n, group of
-// tile.filterBlocks of the output's `blocks` channel blocks, block of
-// tile.rows of its rows), for an output of `images` x `rows` rows. Returns
-// the kernel's number of tasks.
-int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, const ForwardTile& tile,
-                        const std::function<void(const RowsTask&)>& body);
-
 // A run of `count` output columns from `first` (a run-time value in the
 // interior loop), reading filter taps [jLo, jHi) of every row.
 struct ColumnRun {
@@ -82,5 +64,22 @@ inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return k
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
                                                     int64_t in, int64_t out);
+
+// A task of a kernel tiled like a forward convolution (ForwardTile): image
+// n, the first output-channel block of its register block, its output rows
+// [firstRow, endRow).
+struct RowsTask {
+  llvm::Value* n;
+  llvm::Value* firstBlock;
+  llvm::Value* firstRow;
+  llvm::Value* endRow;
+};
+
+// Calls body for each task in the kernel's range: (n, group of
+// `groupBlocks` of the output's `blocks` channel blocks, block of
+// `taskRows` of its `rows` rows), for `images` images. Returns the kernel's
+// number of tasks.
+int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
+                        int64_t taskRows, const std::function<void(const RowsTask&)>& body);
 
 }  // namespace cnnc::blocked

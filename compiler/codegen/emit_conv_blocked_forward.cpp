@@ -25,10 +25,14 @@ int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) {
   const int64_t b = kb.width(), blocks = y[1] / b, H = x.dims[2];
   const WindowAttrs win = windowAttrs(node);
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
-  const int64_t FB = tile.filterBlocks, chunks = wd[1] / tile.channelChunk;
+  const int64_t FB = tile.filterBlocks, groups = blocks / FB;
+  const int64_t rowBlocks = (y[2] + tile.rows - 1) / tile.rows, chunks = wd[1] / tile.channelChunk;
   auto& ir = kb.ir();
-  return forEachRowsTask(kb, y[0], blocks, y[2], tile, [&](const RowsTask& task) {
-    llvm::Value *n = task.n, *f0 = task.firstBlock, *firstRow = task.firstRow, *endRow = task.endRow;
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* n = ir.CreateSDiv(task, kb.i64(groups * rowBlocks));
+    llvm::Value* f0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups)), kb.i64(FB));
+    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tile.rows));
+    llvm::Value* endRow = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, tile.rows), kb.i64(y[2]));
     kb.rolledLoop(0, chunks, [&](llvm::Value* chunk) {
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
       llvm::Value* finishes = ir.CreateICmpEQ(chunk, kb.i64(chunks - 1));
@@ -93,6 +97,7 @@ int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) {
       });
     });
   });
+  return y[0] * groups * rowBlocks;
 }
 
 }  // namespace cnnc
