@@ -45,7 +45,8 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
   // Narrow images leave few columns per register block: more filter blocks.
   const int64_t wanted = s.columns <= 6 && target.vectorWidth == 16 ? 4 : 2;
   const int64_t filterBlocks = s.blocks % wanted == 0 ? wanted : 1;
-  const int64_t run = std::max<int64_t>(1, accumulatorBudget(target) / filterBlocks);
+  // Registers hold the accumulators, every tap's filter vectors and the broadcast input.
+  const int64_t run = std::max<int64_t>(1, (target.vectorRegisters - 1 - filterBlocks * s.kw) / filterBlocks);
   // The filter slice of one pass (its channels, all taps, the register
   // block's output channels) fits half of L1, beside the input rows.
   const int64_t bytesPerChannel = filterBlocks * target.vectorWidth * s.kh * s.kw * 4;

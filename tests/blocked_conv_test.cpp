@@ -1,9 +1,10 @@
 // Channel-blocked convolution kernels against the reference executor: the
 // forward kernel from a plain input (the first layer) and from a blocked
 // one, with padding on every side, strides and odd sizes that leave
-// interior runs and border columns of every length; the filter gradient
-// alike; and conv2d_bwd_data written as a convolution with the transposed
-// filter.
+// interior runs and runs with border columns of every length, pads wider
+// than the filter's reach and images narrower than a run; the filter
+// gradient alike; and conv2d_bwd_data written as a convolution with the
+// transposed filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -64,6 +65,16 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+// The backward data of a valid 3x3 convolution: two border columns a side.
+TEST_P(BlockedConv, PadsOfTwo) { check(b(), 6, 13, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// A row in one run whose columns reach outside on both sides.
+TEST_P(BlockedConv, ImageNarrowerThanTheRun) { check(b(), 4, 3, 4 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// Border columns whose taps all fall outside the image.
+TEST_P(BlockedConv, PadsBeyondTheFilter) { check(b(), 5, 4, b(), 3, 3, 1, {3, 4, 1, 3}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnTheFarSide) { check(b(), 9, 11, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnEverySide) { check(b(), 8, 10, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+// Input columns that no tap of the run reads, inside the image and out.
+TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {1, 1, 2, 2}, true); }
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
@@ -79,6 +90,19 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tiles[0]);
+    expectAgreement(*tiled);
+  }
+}
+
+// Runs of every kind in one row of 23 columns, two of them border columns
+// a side: one run; border runs and interior loops of two lengths (5: 5 5 5
+// 4 4); runs of border columns only (2); single columns.
+TEST_P(BlockedConv, RowsSplitIntoRunsOfEveryKind) {
+  const Graph graph = graphOf(b(), 5, 23, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true);
+  for (int64_t run : {23, 5, 2, 1}) {
+    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=1,{},{},5", run, b())});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(run);
     expectAgreement(*tiled);
   }
 }

@@ -4,31 +4,41 @@
 
 namespace cnnc::blocked {
 
-// Calls body for every run of output columns of a row: border columns one
-// by one with the taps that fall inside the image, interior columns in runs
-// of about `maxRun` (as even as the interior allows).
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body) {
-  auto taps = [&](int64_t ow) {
-    const int64_t first = ow * win.sw - win.padLeft;
-    return std::pair<int64_t, int64_t>{std::max<int64_t>(0, -first), std::min(kw, inWidth - first)};
+  const int64_t runs = (outWidth + maxRun - 1) / maxRun;
+  // The first `outWidth % runs` runs are a column longer than the others.
+  auto length = [&](int64_t t) { return outWidth / runs + (t < outWidth % runs ? 1 : 0); };
+  auto span = [&](int64_t count) { return (count - 1) * win.sw + kw; };
+  auto inside = [&](int64_t first, int64_t count) {
+    const int64_t start = first * win.sw - win.padLeft;
+    return std::pair<int64_t, int64_t>{std::max<int64_t>(0, -start), std::min(span(count), inWidth - start)};
   };
-  auto interior = [&](int64_t ow) { return taps(ow) == std::pair<int64_t, int64_t>{0, kw}; };
-  int64_t lo = 0, hi = outWidth;
-  while (lo < outWidth && !interior(lo)) ++lo;
-  while (hi > lo && !interior(hi - 1)) --hi;
-  auto border = [&](int64_t ow) {
-    const auto [jLo, jHi] = taps(ow);
-    body({kb.i64(ow), 1, jLo, jHi});
+  auto interior = [&](int64_t first, int64_t count) {
+    return inside(first, count) == std::pair<int64_t, int64_t>{0, span(count)};
   };
-  for (int64_t ow = 0; ow < lo; ++ow) border(ow);
-  if (hi > lo) {
-    const int64_t runs = (hi - lo + maxRun - 1) / maxRun, run = (hi - lo + runs - 1) / runs;
-    const int64_t full = (hi - lo) / run, rest = (hi - lo) % run;
-    kb.loop(lo, lo + full * run, [&](llvm::Value* ow) { body({ow, run, 0, kw}); }, run);
-    if (rest) body({kb.i64(lo + full * run), rest, 0, kw});
+  int64_t first = 0;
+  for (int64_t t = 0; t < runs;) {
+    const int64_t count = length(t);
+    if (!interior(first, count)) {
+      const auto [lo, hi] = inside(first, count);
+      body({kb.i64(first), count, lo, hi});
+      first += count;
+      ++t;
+      continue;
+    }
+    int64_t end = first;
+    for (; t < runs && length(t) == count && interior(end, count); ++t) end += count;
+    kb.loop(first, end, [&](llvm::Value* at) { body({at, count, 0, span(count)}); }, count);
+    first = end;
   }
-  for (int64_t ow = hi; ow < outWidth; ++ow) border(ow);
+}
+
+std::vector<std::pair<int64_t, int64_t>> readersOf(int64_t offset, int64_t count, int64_t kw, int64_t stride) {
+  std::vector<std::pair<int64_t, int64_t>> readers;
+  for (int64_t j = 0; j < kw && j <= offset; ++j)
+    if ((offset - j) % stride == 0 && (offset - j) / stride < count) readers.emplace_back((offset - j) / stride, j);
+  return readers;
 }
 
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in

@@ -44,18 +44,27 @@ struct Image {
   int64_t block;  // 1 when plain
 };
 
-// A run of `count` output columns from `first` (a run-time value in the
-// interior loop), reading filter taps [jLo, jHi) of every row.
+// A run of `count` output columns from `first` (a run-time value when the
+// run is one of a loop's). Its columns read the input columns
+// first * stride - padLeft + [0, (count - 1) * stride + kw): column r tap j
+// reads offset r * stride + j. Of them, the offsets [inputLo, inputHi) lie
+// inside the image; the (column, tap) pairs that read outside are skipped.
 struct ColumnRun {
   llvm::Value* first;
-  int64_t count, jLo, jHi;
+  int64_t count, inputLo, inputHi;
 };
 
-// Calls body for every run of output columns of a row: border columns one
-// by one with the taps that fall inside the image, interior columns in runs
-// of about `maxRun` (as even as the interior allows).
+// Calls body for every run of output columns of a row: the row split into
+// runs of at most `maxRun` columns, as even as possible, so that border
+// columns get as many registers as interior ones. Runs that read only
+// inside the image come in a loop per run length; the others one by one, at
+// positions known at compile time.
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body);
+
+// The (column, tap) pairs of a run of `count` columns that read its input
+// offset `offset` (ColumnRun), for filters `kw` wide moved by `stride`.
+std::vector<std::pair<int64_t, int64_t>> readersOf(int64_t offset, int64_t count, int64_t kw, int64_t stride);
 
 inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
 

@@ -1,8 +1,12 @@
 // conv2d in channel-blocked layouts (blocked_conv.h). In registers: FB
-// blocks of output channels x a run of output columns; each filter vector
-// feeds the run, each broadcast input feeds FB vectors. Interior columns run
-// over every filter tap, border columns one at a time over the taps inside
-// the image, and each output row clamps its filter rows at run time.
+// blocks of output channels x a run of output columns, and every filter
+// tap's FB filter vectors. The taps are unrolled and each input column the
+// run reads is broadcast once and multiplied by the (column, tap) pairs that
+// read it: border columns take part in full runs, their pairs outside the
+// image skipped at compile time, and each output row clamps its filter rows
+// at run time. (With the columns inner and the taps outer instead, LLVM
+// would keep the inputs that neighbouring taps share in registers and spill
+// accumulators.)
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
@@ -60,22 +64,20 @@ int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) {
               llvm::Value* ih = ir.CreateAdd(top, i);
               kb.rolledLoop(0, x.block, [&](llvm::Value* inner) {
                 llvm::Value* c = ir.CreateAdd(ir.CreateMul(outer, kb.i64(x.block)), inner);
-                // A loop, not unrolled: unrolled, LLVM would keep the inputs
-                // that neighbouring taps share in registers, and spill
-                // accumulators.
-                kb.rolledLoop(run.jLo, run.jHi, [&](llvm::Value* j) {
-                  std::vector<llvm::Value*> filters;
-                  for (int64_t k = 0; k < FB; ++k) {
-                    llvm::Value* at = kb.index({add(kb, f0, k), c, i, j}, {blocks, wd[1], wd[2], wd[3]});
+                std::vector<llvm::Value*> filters;  // [k * kw + j]
+                for (int64_t k = 0; k < FB; ++k)
+                  for (int64_t j = 0; j < wd[3]; ++j) {
+                    llvm::Value* at = kb.index({add(kb, f0, k), c, i, kb.i64(j)}, {blocks, wd[1], wd[2], wd[3]});
                     filters.push_back(kb.loadVector(w, ir.CreateMul(at, kb.i64(b)), b));
                   }
-                  llvm::Value* left = ir.CreateSub(j, kb.i64(win.padLeft));
-                  for (int64_t r = 0; r < run.count; ++r) {
-                    llvm::Value* iw = ir.CreateAdd(ir.CreateMul(add(kb, run.first, r), kb.i64(win.sw)), left);
-                    llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-                    for (int64_t k = 0; k < FB; ++k) acc.fma(slot(k, r), input, filters[static_cast<size_t>(k)]);
-                  }
-                });
+                llvm::Value* start = ir.CreateSub(ir.CreateMul(run.first, kb.i64(win.sw)), kb.i64(win.padLeft));
+                for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
+                  const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(offset, run.count, wd[3], win.sw);
+                  if (readers.empty()) continue;
+                  llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, add(kb, start, offset), inner)));
+                  for (const auto& [r, j] : readers)
+                    for (int64_t k = 0; k < FB; ++k) acc.fma(slot(k, r), input, filters[static_cast<size_t>(k * wd[3] + j)]);
+                }
               });
             });
           });
