@@ -1,44 +1,46 @@
 #include "compiler/codegen/blocked_conv.h"
 
-#include <algorithm>
-
 namespace cnnc::blocked {
 
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body) {
-  const int64_t runs = (outWidth + maxRun - 1) / maxRun;
-  // The first `outWidth % runs` runs are a column longer than the others.
-  auto length = [&](int64_t t) { return outWidth / runs + (t < outWidth % runs ? 1 : 0); };
-  auto span = [&](int64_t count) { return (count - 1) * win.sw + kw; };
-  auto inside = [&](int64_t first, int64_t count) {
-    const int64_t start = first * win.sw - win.padLeft;
-    return std::pair<int64_t, int64_t>{std::max<int64_t>(0, -start), std::min(span(count), inWidth - start)};
-  };
-  auto interior = [&](int64_t first, int64_t count) {
-    return inside(first, count) == std::pair<int64_t, int64_t>{0, span(count)};
-  };
-  int64_t first = 0;
-  for (int64_t t = 0; t < runs;) {
-    const int64_t count = length(t);
-    if (!interior(first, count)) {
-      const auto [lo, hi] = inside(first, count);
-      body({kb.i64(first), count, lo, hi});
-      first += count;
+  const ColumnAxis axis{outWidth, inWidth, kw, win.sw, win.padLeft};
+  const std::vector<RunShape> runs = columnRuns(axis, maxRun);
+  for (size_t t = 0; t < runs.size();) {
+    const RunShape& run = runs[t];
+    if (!isInterior(axis, run)) {
+      body({kb.i64(run.first), run.count, run.inputLo, run.inputHi});
       ++t;
       continue;
     }
-    int64_t end = first;
-    for (; t < runs && length(t) == count && interior(end, count); ++t) end += count;
-    kb.loop(first, end, [&](llvm::Value* at) { body({at, count, 0, span(count)}); }, count);
-    first = end;
+    size_t end = t;
+    while (end < runs.size() && runs[end].count == run.count && isInterior(axis, runs[end])) ++end;
+    kb.loop(run.first, run.first + static_cast<int64_t>(end - t) * run.count,
+            [&](llvm::Value* first) { body({first, run.count, run.inputLo, run.inputHi}); }, run.count);
+    t = end;
   }
 }
 
-std::vector<std::pair<int64_t, int64_t>> readersOf(int64_t offset, int64_t count, int64_t kw, int64_t stride) {
-  std::vector<std::pair<int64_t, int64_t>> readers;
-  for (int64_t j = 0; j < kw && j <= offset; ++j)
-    if ((offset - j) % stride == 0 && (offset - j) / stride < count) readers.emplace_back((offset - j) / stride, j);
-  return readers;
+void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh, int64_t inHeight, int64_t stride,
+                   int64_t pad, const std::function<void(llvm::Value*, llvm::Value*, int64_t, int64_t)>& body) {
+  auto& ir = kb.ir();
+  auto smax = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, b); };
+  auto smin = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); };
+  // Row q reads inside for filter rows [lo[q], hi[q]), both falling with q.
+  std::vector<llvm::Value*> lo, hi;
+  for (int64_t q = 0; q < rows; ++q) {
+    llvm::Value* top = ir.CreateSub(ir.CreateMul(add(kb, oh, q), kb.i64(stride)), kb.i64(pad));
+    lo.push_back(smax(kb.i64(0), ir.CreateNeg(top)));
+    hi.push_back(smin(kb.i64(kh), ir.CreateSub(kb.i64(inHeight), top)));
+  }
+  auto at = [](const std::vector<llvm::Value*>& bounds, int64_t q) { return bounds[static_cast<size_t>(q)]; };
+  for (int64_t qLo = 0; qLo < rows; ++qLo)
+    for (int64_t qHi = qLo + 1; qHi <= rows; ++qHi) {
+      // Row qLo reads, row qLo - 1 does not yet; row qHi - 1 still reads, row qHi no longer.
+      llvm::Value* first = qHi < rows ? smax(at(lo, qLo), at(hi, qHi)) : at(lo, qLo);
+      llvm::Value* end = qLo > 0 ? smin(at(hi, qHi - 1), at(lo, qLo - 1)) : at(hi, qHi - 1);
+      body(first, end, qLo, qHi);
+    }
 }
 
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
