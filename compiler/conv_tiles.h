@@ -15,12 +15,13 @@
 
 namespace cnnc {
 
-// conv2d: tile=[filterBlocks, run, channelChunk, rows].
+// conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows].
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most
   int64_t channelChunk;  // input channels per pass over the rows (the filter slice kept in L1)
   int64_t rows;          // output rows per task
+  int64_t blockRows;     // output rows in one register block
 };
 
 // conv2d_bwd_filter: tile=[filterBlocks, channels, images].

@@ -1,9 +1,10 @@
 // Channel-blocked convolution kernels against the reference executor: the
 // forward kernel from a plain input (the first layer) and from a blocked
 // one, with padding on every side, strides and odd sizes that leave
-// interior runs and border columns of every length; the filter gradient
-// alike; and conv2d_bwd_data written as a convolution with the transposed
-// filter.
+// interior runs and runs with border columns of every length, pads wider
+// than the filter's reach and images narrower than a run; the filter
+// gradient alike; and conv2d_bwd_data written as a convolution with the
+// transposed filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -72,22 +73,67 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+// The backward data of a valid 3x3 convolution: two border columns a side.
+TEST_P(BlockedConv, PadsOfTwo) { check(b(), 6, 13, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// A row in one run whose columns reach outside on both sides.
+TEST_P(BlockedConv, ImageNarrowerThanTheRun) { check(b(), 4, 3, 4 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// Border columns whose taps all fall outside the image.
+TEST_P(BlockedConv, PadsBeyondTheFilter) { check(b(), 5, 4, b(), 3, 3, 1, {3, 4, 1, 3}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnTheFarSide) { check(b(), 9, 11, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnEverySide) { check(b(), 8, 10, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+// Input columns that no tap of the run reads, inside the image and out.
+TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {1, 1, 2, 2}, true); }
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
-// per task, and the smallest channel groups of the filter gradient.
+// per task, register blocks of several rows (rows per task not a multiple
+// of them, or all the rows of the image), and the smallest channel groups
+// of the filter gradient.
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
   const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1"},
-      {fmt::format("y=2,3,{},2", b()), "dw=2,4,2"},
-      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1"},
-      {fmt::format("y=1,5,{},3", b()), "dw=2,2,2"}};
+      {fmt::format("y=1,1,{},1,1", 4 * b()), "dw=1,1,1"},
+      {fmt::format("y=2,3,{},2,2", b()), "dw=2,4,2"},
+      {fmt::format("y=2,14,{},7,3", 2 * b()), "dw=1,8,1"},
+      {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,2"},
+      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1"}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tiles[0]);
     expectAgreement(*tiled);
+  }
+}
+
+// Register blocks of every kind in an output of 7 rows and 23 columns, two
+// of each border rows and columns: runs of the whole row, border runs and
+// interior loops of two lengths (5: 5 5 5 4 4), runs of border columns only
+// (2), single columns; blocks of one row, of two and three (their sets of
+// rows reading inside differ at the borders) and a row left over.
+TEST_P(BlockedConv, RegisterBlocksOfEveryShape) {
+  const Graph graph = graphOf(b(), 5, 23, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true);
+  for (const auto& [run, blockRows] : std::vector<std::pair<int64_t, int64_t>>{{23, 1}, {5, 2}, {2, 3}, {1, 2}}) {
+    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=1,{},{},7,{}", run, b(), blockRows)});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(fmt::format("run {}, block rows {}", run, blockRows));
+    expectAgreement(*tiled);
+  }
+}
+
+// choose-tiles' register blocks fit the target's registers (accumulators,
+// every tap's filter vectors, the broadcast input and a spare), and stack
+// rows where one row has too few accumulators to hide the FMA latency: a
+// 6x6 output whose border columns read one or two taps of three (the seed
+// model's max_pool2d_3.grad), not a 30-wide one.
+TEST_P(BlockedConv, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
+  const std::vector<std::tuple<int64_t, int64_t, bool>> cases = {{4, 2, true}, {32, 0, false}};
+  for (const auto& [width, pads, stacked] : cases) {
+    const Graph graph = graphOf(4 * b(), width, width, 4 * b(), 3, 3, 1, {pads, pads, pads, pads}, true);
+    const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
+    SCOPED_TRACE(fmt::format("width {}, tile [{},{},{},{},{}]", width, tile.filterBlocks, tile.run, tile.channelChunk,
+                             tile.rows, tile.blockRows));
+    EXPECT_LE(tile.filterBlocks * (tile.blockRows * tile.run + 3) + 2, target_.vectorRegisters);
+    EXPECT_EQ(tile.blockRows > 1, stacked);
   }
 }
 
@@ -97,10 +143,10 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
     Expected<Graph> tiled = overrideTiles(graph, {tile});
     return tiled ? std::string("accepted") : tiled.error().message;
   };
-  EXPECT_EQ(message("y=3,4,16,1"), fmt::format("tile [3,4,16,1] of conv2d %y: filter blocks must divide the 2 output blocks"));
-  EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
+  EXPECT_EQ(message("y=3,4,16,1,1"), fmt::format("tile [3,4,16,1,1] of conv2d %y: filter blocks must divide the 2 output blocks"));
+  EXPECT_EQ(message("y=1,4,3,1,1"), fmt::format("tile [1,4,3,1,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
-  EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
+  EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows, block rows]");
   EXPECT_EQ(message("dw=1,0,1"), "tile [1,0,1] of conv2d_bwd_filter %dw: every entry must be positive");
   EXPECT_EQ(message("dw=1,1,3"), "tile [1,1,3] of conv2d_bwd_filter %dw: images must divide the batch of 2");
   EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do");
@@ -157,8 +203,8 @@ TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
 TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
   for (int64_t stride : {1, 2}) {
     const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true);
-    for (const std::string& tile : {fmt::format("dx=1,1,{},1", b()), fmt::format("dx=2,3,{},2", 2 * b()),
-                                    fmt::format("dx=4,2,{},7", b()), fmt::format("dx=1,5,{},4", 2 * b())}) {
+    for (const std::string& tile : {fmt::format("dx=1,1,{},1,1", b()), fmt::format("dx=2,3,{},2,1", 2 * b()),
+                                    fmt::format("dx=4,2,{},7,1", b()), fmt::format("dx=1,5,{},4,1", 2 * b())}) {
       Expected<Graph> tiled = overrideTiles(graph, {tile});
       ASSERT_TRUE(tiled) << tiled.error().message;
       SCOPED_TRACE(fmt::format("stride {}, {}", stride, tile));
@@ -173,9 +219,12 @@ TEST_P(BlockedConv, IllegalBackwardDataTilesAreRefusedWithTheReason) {
     Expected<Graph> tiled = overrideTiles(graph, {tile});
     return tiled ? std::string("accepted") : tiled.error().message;
   };
-  EXPECT_EQ(message("dx=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d_bwd_data %dx: the channel chunk must divide "
-                                              "the {} output-gradient channels in whole blocks of {}", 2 * b(), b()));
-  EXPECT_EQ(message("dx=4,4,16,1"), "tile [4,4,16,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
+  EXPECT_EQ(message("dx=1,4,3,1,1"), fmt::format("tile [1,4,3,1,1] of conv2d_bwd_data %dx: the channel chunk must divide "
+                                                "the {} output-gradient channels in whole blocks of {}", 2 * b(), b()));
+  EXPECT_EQ(message("dx=4,4,16,1,1"), "tile [4,4,16,1,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
+  EXPECT_EQ(message(fmt::format("dx=1,4,{},2,2", b())),
+            fmt::format("tile [1,4,{},2,2] of conv2d_bwd_data %dx: block rows must be 1: the backward-data kernel blocks "
+                        "one row", b()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, BlockedConv, ::testing::Values("avx512", "avx2"),

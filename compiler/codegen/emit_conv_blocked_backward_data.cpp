@@ -7,8 +7,11 @@
 // phase's columns all use the same taps, and a run of them reads
 // consecutive dy columns for each tap, so that within a phase the kernel is
 // a stride-1 forward convolution whose borders are split at compile time
-// (forEachColumnRun). Rows pick their taps, and clamp them, at run time. In
-// registers: CB blocks of dx channels x a run of a phase's columns.
+// (forEachColumnRun): its taps are unrolled, and each dy column a run reads
+// is broadcast once for the (column, tap) pairs that read it. Rows pick
+// their taps, and clamp them, at run time. In registers: CB blocks of dx
+// channels x a run of a phase's columns, and CB x the phase's taps filter
+// vectors.
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
@@ -18,32 +21,23 @@ using namespace blocked;
 
 namespace {
 
-// The dx columns iw = phase + sw * k, k in [0, columns), and the filter
-// columns they all use, kw = firstTap + sw * t, t in [0, taps). Counted
-// backwards, t' = taps - 1 - t, tap t' of column k reads dy column
-// k + t' - pad: taps in the order of the dy columns they read, as a
-// forward convolution's are.
+// The dx columns iw = phase + sw * k and the filter columns they use, as a
+// stride-1 axis over dy's columns (column_runs.h).
 struct ColumnPhase {
-  ColumnPhase(int64_t which, int64_t width, int64_t kw, const WindowAttrs& win)
-      : phase(which),
-        stride(win.sw),
-        columns(phase < width ? (width - phase + stride - 1) / stride : 0),
-        firstTap((phase + win.padLeft) % stride),
-        taps(firstTap < kw ? (kw - firstTap + stride - 1) / stride : 0),
-        pad(taps - 1 - (phase + win.padLeft - firstTap) / stride) {}
+  ColumnPhase(int64_t which, int64_t width, int64_t gradientWidth, int64_t kw, const WindowAttrs& win)
+      : phase(which), stride(win.sw), geometry(phaseAxis(width, gradientWidth, kw, stride, win.padLeft, phase)) {}
 
   // dx's column for phase column k.
   llvm::Value* column(KernelBuilder& kb, llvm::Value* k) const {
     return add(kb, kb.ir().CreateMul(k, kb.i64(stride)), phase);
   }
-  // The filter column of tap t'.
-  llvm::Value* filterColumn(KernelBuilder& kb, llvm::Value* tPrime) const {
-    return kb.ir().CreateSub(kb.i64(firstTap + stride * (taps - 1)), kb.ir().CreateMul(tPrime, kb.i64(stride)));
-  }
-  // The phase as a stride-1 window over dy's columns, for forEachColumnRun.
-  WindowAttrs window() const { return {1, 1, 0, pad}; }
+  // The filter column of tap t' (counted backwards).
+  int64_t filterColumn(int64_t tPrime) const { return geometry.firstTap + stride * (geometry.axis.kw - 1 - tPrime); }
+  // The phase as a window over dy's columns, for forEachColumnRun.
+  WindowAttrs window() const { return {1, 1, 0, geometry.axis.pad}; }
 
-  int64_t phase, stride, columns, firstTap, taps, pad;
+  int64_t phase, stride;
+  PhaseAxis geometry;
 };
 
 }  // namespace
@@ -84,15 +78,16 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         llvm::Value* uLo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0), add(kb, base, 1 - dy.dims[2]));
         llvm::Value* uHi = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, rowTaps, add(kb, base, 1));
         for (int64_t p = 0; p < win.sw; ++p) {
-          const ColumnPhase phase(p, dx[3], wd[3], win);
-          if (phase.taps == 0) {
+          const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);
+          const ColumnAxis& axis = phase.geometry.axis;
+          if (axis.kw == 0) {
             // No tap reaches these columns (a 1x1 filter's odd ones at stride 2).
-            kb.loop(0, phase.columns, [&](llvm::Value* k) {
+            kb.loop(0, axis.outWidth, [&](llvm::Value* k) {
               for (int64_t c = 0; c < CB; ++c) kb.storeVector(id, output(c, ih, phase.column(kb, k)), kb.splat(kb.f32(0.0)));
             });
             continue;
           }
-          forEachColumnRun(kb, phase.columns, dy.dims[3], phase.taps, phase.window(), tile.run, [&](const ColumnRun& run) {
+          forEachColumnRun(kb, axis.outWidth, axis.inWidth, axis.kw, phase.window(), tile.run, [&](const ColumnRun& run) {
             auto at = [&](int64_t c, int64_t r) { return output(c, ih, phase.column(kb, add(kb, run.first, r))); };
             Accumulators acc(kb, static_cast<size_t>(CB * run.count), [&](size_t) { return kb.f32(0.0); });
             auto slot = [&](int64_t c, int64_t r) { return static_cast<size_t>(c * run.count + r); };
@@ -108,27 +103,26 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
                 llvm::Value* oh = ir.CreateSub(base, u);
                 kb.rolledLoop(0, dy.block, [&](llvm::Value* inner) {
                   llvm::Value* f = ir.CreateAdd(ir.CreateMul(outer, kb.i64(dy.block)), inner);
-                  // A loop, not unrolled, as in the forward kernel: unrolled,
-                  // LLVM would keep shared dy values in registers and spill
-                  // accumulators.
-                  kb.rolledLoop(run.jLo, run.jHi, [&](llvm::Value* t) {
-                    llvm::Value* kw = phase.filterColumn(kb, t);
-                    std::vector<llvm::Value*> filters;
-                    for (int64_t c = 0; c < CB; ++c) {
-                      llvm::Value* filterAt = kb.index({f, add(kb, c0, c), kh, kw}, {wd[0], blocks, wd[2], wd[3]});
+                  std::vector<llvm::Value*> filters;  // [c * taps + t']
+                  for (int64_t c = 0; c < CB; ++c)
+                    for (int64_t t = 0; t < axis.kw; ++t) {
+                      llvm::Value* filterAt =
+                          kb.index({f, add(kb, c0, c), kh, kb.i64(phase.filterColumn(t))}, {wd[0], blocks, wd[2], wd[3]});
                       filters.push_back(kb.loadVector(w, ir.CreateMul(filterAt, kb.i64(b)), b));
                     }
-                    // The run's columns read consecutive dy columns, `block`
-                    // elements apart: constant offsets from the first, which
-                    // LLVM folds into the loads rather than keeping an index
-                    // per column in a register.
-                    llvm::Value* ow = ir.CreateAdd(run.first, ir.CreateSub(t, kb.i64(phase.pad)));
-                    llvm::Value* firstGradient = dy.index(kb, n, outer, oh, ow, inner);
-                    for (int64_t r = 0; r < run.count; ++r) {
-                      llvm::Value* gradient = kb.splat(kb.load(dy.id, add(kb, firstGradient, r * dy.block)));
-                      for (int64_t c = 0; c < CB; ++c) acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c)]);
-                    }
-                  });
+                  // The dy columns the run reads lie `block` elements apart:
+                  // constant offsets from the first, which LLVM folds into
+                  // the loads rather than keeping an index per column.
+                  llvm::Value* start = ir.CreateSub(run.first, kb.i64(axis.pad));
+                  llvm::Value* firstGradient = dy.index(kb, n, outer, oh, start, inner);
+                  for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
+                    const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(axis, offset, run.count);
+                    if (readers.empty()) continue;
+                    llvm::Value* gradient = kb.splat(kb.load(dy.id, add(kb, firstGradient, offset * dy.block)));
+                    for (const auto& [r, t] : readers)
+                      for (int64_t c = 0; c < CB; ++c)
+                        acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c * axis.kw + t)]);
+                  }
                 });
               });
             });
