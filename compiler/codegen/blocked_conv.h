@@ -74,9 +74,9 @@ inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return k
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
                                                     int64_t in, int64_t out);
 
-// A task of a kernel tiled like a forward convolution (ForwardTile): image
-// n, the first output-channel block of its register block, its output rows
-// [firstRow, endRow).
+// A task of the kernels tiled like a forward convolution (ForwardTile),
+// forward and backward data: image n, the first output-channel block of its
+// register block, its output rows [firstRow, endRow).
 struct RowsTask {
   llvm::Value* n;
   llvm::Value* firstBlock;

@@ -44,14 +44,11 @@ class ForwardConvolution {
   // slice stays in L1 (conv_tiles.h); passes after the first resume from
   // the partial sums stored by the previous one.
   int64_t emit() {
-    const int64_t groups = blocks_ / FB_, rowBlocks = (y_[2] + tile_.rows - 1) / tile_.rows;
     const int64_t R = tile_.blockRows;
-    kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
-      n_ = ir_.CreateSDiv(task, kb_.i64(groups * rowBlocks));
-      f0_ = ir_.CreateMul(ir_.CreateSRem(ir_.CreateSDiv(task, kb_.i64(rowBlocks)), kb_.i64(groups)), kb_.i64(FB_));
-      llvm::Value* firstRow = ir_.CreateMul(ir_.CreateSRem(task, kb_.i64(rowBlocks)), kb_.i64(tile_.rows));
-      llvm::Value* endRow =
-          ir_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb_, firstRow, tile_.rows), kb_.i64(y_[2]));
+    return forEachRowsTask(kb_, y_[0], blocks_, y_[2], FB_, tile_.rows, [&](const RowsTask& task) {
+      n_ = task.n;
+      f0_ = task.firstBlock;
+      llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
       // Blocks of R rows, then the rows left over one by one.
       llvm::Value* fullEnd = ir_.CreateAdd(
           firstRow, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(endRow, firstRow), kb_.i64(R)), kb_.i64(R)));
@@ -63,7 +60,6 @@ class ForwardConvolution {
         if (R > 1) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, 1); });
       });
     });
-    return y_[0] * groups * rowBlocks;
   }
 
  private:
