@@ -1,8 +1,9 @@
 // How the channel-blocked convolution kernels (codegen/emit_conv_blocked_*.cpp)
 // are scheduled: register blocks sized for the target's vector registers and
 // cache blocks sized for its L1, written as the `tile` attribute of blocked
-// conv2d and conv2d_bwd_filter nodes so that dumps show them and `--tile`
-// can override them. A tile never changes results, only speed.
+// conv2d, conv2d_bwd_data and conv2d_bwd_filter nodes so that dumps show
+// them and `--tile` can override them. A tile never changes results, only
+// speed.
 #pragma once
 
 #include <string>
@@ -14,12 +15,13 @@
 
 namespace cnnc {
 
-// conv2d: tile=[filterBlocks, run, channelChunk, rows].
+// conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows].
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most
   int64_t channelChunk;  // input channels per pass over the rows (the filter slice kept in L1)
   int64_t rows;          // output rows per task
+  int64_t blockRows;     // output rows in one register block
 };
 
 // conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows].
@@ -39,6 +41,8 @@ int64_t largestDivisorUpTo(int64_t extent, int64_t limit);
 bool isTiledConvolution(const Node& node);
 
 // The node's tile attribute, or the default for `target` when it has none.
+// conv2d_bwd_data takes a forward tile: its result's channel blocks, the
+// output gradient's channels as the input's, runs along one column phase.
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
 

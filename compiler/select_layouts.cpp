@@ -10,7 +10,9 @@
 // that no blocked kernel produces are computed plain and converted once for
 // their users. Filters are packed for blocked convolutions, and
 // conv2d_bwd_data with stride 1 becomes a convolution of the output gradient
-// with the transposed filter, so that the forward kernel serves it.
+// with the transposed filter, so that the forward kernel serves it; the
+// others (strided) keep their op and read the filter blocked along its
+// input channels (emit_conv_blocked_backward_data.cpp).
 #include <algorithm>
 #include <functional>
 #include <map>
@@ -59,14 +61,14 @@ std::optional<IntList> transposedPads(const Graph& graph, const Node& node) {
   return result;
 }
 
+bool isConvolution(Op op) { return op == Op::Conv2D || op == Op::Conv2DBackwardData; }
+
 // Whether node `id` can produce a blocked result, and whether it is one the
 // blocked layout is chosen for.
 bool producesBlocked(const Graph& graph, ValueId id, Layout image) {
   const Node& node = graph.node(id);
-  if (node.op == Op::Conv2DBackwardData) return transposedPads(graph, node).has_value();
-  return node.op == Op::Conv2D || (sharesOneLayout(node.op) && hasBlockedKernel(node.op, image));
+  return isConvolution(node.op) || (sharesOneLayout(node.op) && hasBlockedKernel(node.op, image));
 }
-bool isConvolution(Op op) { return op == Op::Conv2D || op == Op::Conv2DBackwardData; }
 
 class LayoutSelection {
  public:
@@ -200,10 +202,16 @@ class LayoutSelection {
                    return k == 0 ? mappedLayout(v) : k == 1 ? filter : Layout::Plain;
                  }), node.attrs);
     if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
+      const std::optional<IntList> pads = transposedPads(graph_, node);
+      if (!pads)
+        // The gradient as it is, the filter blocked along its input channels.
+        return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
+                     return k == 0 ? mappedLayout(v) : image;
+                   }), node.attrs);
       Expected<ValueId> transposed = transposedFilter(node.operands[1]);
       if (!transposed) return transposed.error();
       const ValueId dy = rebuilder_.mapped(node.operands[0]);
-      AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *transposedPads(graph_, node)}};
+      AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *pads}};
       return add(node, Op::Conv2D, std::vector<ValueId>{dy, *transposed}, std::move(attrs));
     }
     if (node.op == Op::Conv2DBackwardFilter && mappedLayout(node.operands[1]) == image) {

@@ -141,22 +141,23 @@ Expected<Layout> sharedLayout(Op op, const std::vector<TensorType>& operands, co
 
 // conv2d(x, w [, bias]): a filter in blocks of b gives a result in blocks
 // of b, from an input that is plain (the first layer's few channels) or
-// blocked alike. conv2d_bwd_filter(x, dy): a blocked dy gives the filter
+// blocked alike. conv2d_bwd_data(dy, w) alike, its filter blocked along
+// the input channels, which are the result's: NCHW{b}c blocks axis 1 of any
+// 4-D tensor. conv2d_bwd_filter(x, dy): a blocked dy gives the filter
 // gradient in the filter layout.
 Expected<Layout> convLayout(Op op, const std::vector<TensorType>& operands) {
   const TensorType& x = operands[0];
   const TensorType& blockedBy = operands[1];
-  const bool filter = op == Op::Conv2D;
   if (blockedBy.layout == Layout::Plain) {
     if (!allPlain(operands)) return wrongLayouts(op, operands);
     return Layout::Plain;
   }
   const int64_t b = layoutBlock(blockedBy.layout);
-  const bool expected = filter ? isFilterLayout(blockedBy.layout) : isActivationLayout(blockedBy.layout);
+  const Layout expected = op == Op::Conv2D ? filterLayout(b) : activationLayout(b);
   const bool inputOk = x.layout == Layout::Plain || x.layout == activationLayout(b);
   const bool biasOk = operands.size() < 3 || operands[2].layout == Layout::Plain;
-  if (!expected || !inputOk || !biasOk) return wrongLayouts(op, operands);
-  return filter ? activationLayout(b) : filterLayout(b);
+  if (blockedBy.layout != expected || !inputOk || !biasOk) return wrongLayouts(op, operands);
+  return op == Op::Conv2DBackwardFilter ? filterLayout(b) : activationLayout(b);
 }
 
 Expected<Layout> attributeLayout(Op op, const AttributeMap& attrs) {
@@ -173,7 +174,7 @@ Expected<Layout> inferLayout(Op op, const std::vector<TensorType>& operands, con
                              const TensorType& result) {
   Expected<Layout> layout = [&]() -> Expected<Layout> {
     if (op == Op::Relayout || op == Op::FilterTranspose) return attributeLayout(op, attrs);
-    if (op == Op::Conv2D || op == Op::Conv2DBackwardFilter) return convLayout(op, operands);
+    if (op == Op::Conv2D || op == Op::Conv2DBackwardData || op == Op::Conv2DBackwardFilter) return convLayout(op, operands);
     if (sharesOneLayout(op)) return sharedLayout(op, operands, result);
     if (!allPlain(operands)) return wrongLayouts(op, operands);
     return Layout::Plain;

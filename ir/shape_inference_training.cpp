@@ -49,7 +49,7 @@ Expected<TensorType> forwardImage(Op op, const TensorType& dy, int64_t channels,
 Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const AttributeMap forwardAttrs = subset(attrs, {"strides", "pads"});
   if (op == Op::Conv2DBackwardData) {
-    CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "input_hw"}));
+    CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "input_hw", "tile"}));
     CNNC_TRY(floatOperand(op, in[1], "weight", 4));
     Expected<TensorType> x = forwardImage(op, in[0], in[1].dims[1], attrs);
     if (!x) return x.error();

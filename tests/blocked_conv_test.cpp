@@ -1,9 +1,10 @@
 // Channel-blocked convolution kernels against the reference executor: the
 // forward kernel from a plain input (the first layer) and from a blocked
 // one, with padding on every side, strides and odd sizes that leave
-// interior runs and border columns of every length; the filter gradient
-// alike; and conv2d_bwd_data written as a convolution with the transposed
-// filter.
+// interior runs and runs with border columns of every length, pads wider
+// than the filter's reach and images narrower than a run; the filter
+// gradient alike; and conv2d_bwd_data written as a convolution with the
+// transposed filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -21,9 +22,10 @@ class BlockedConv : public TargetTest {
   int64_t b() const { return target_.vectorWidth; }
 
   // conv2d of x [2,C,H,W] with F filters of KHxKW, strides and pads, the
-  // input given plain or blocked; and the filter gradient of the same
-  // window. F and C (when blocked) are multiples of the block.
-  // The graph checked: %y = conv2d and %dw = conv2d_bwd_filter.
+  // input given plain or blocked; the filter gradient of the same window;
+  // and, when the input is blocked, the input gradient. F and C (when
+  // blocked) are multiples of the block. The graph checked: %y = conv2d,
+  // %dw = conv2d_bwd_filter and %dx = conv2d_bwd_data.
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
                 std::array<int64_t, 4> pads, bool blockedInput) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
@@ -33,6 +35,13 @@ class BlockedConv : public TargetTest {
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
     const std::string xUsed = blockedInput ? "%xb" : "%x";
+    // The filter blocked along its input channels, as conv2d_bwd_data reads it.
+    const std::string inputGradient = blockedInput ? fmt::format(R"(
+  %wc = relayout %w {{layout={image}}} : f32[{F},{C},{KH},{KW}]<{image}>
+  %dx = conv2d_bwd_data %dyb, %wc {{input_hw=[{H},{W}], {window}}} : f32[2,{C},{H},{W}]<{image}>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{C},{H},{W}])", fmt::arg("image", image()), fmt::arg("F", F), fmt::arg("C", C),
+        fmt::arg("KH", KH), fmt::arg("KW", KW), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("window", window))
+                                                         : std::string();
     return parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : {xType}
   %w = param : f32[{F},{C},{KH},{KW}]
@@ -43,10 +52,10 @@ class BlockedConv : public TargetTest {
   %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
   %dw = conv2d_bwd_filter {xUsed}, %dyb {{kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %yp = relayout %y {{layout=plain}} : {yType}
-  %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]
-  return %yp, %dwp
+  %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]{inputGradient}
+  return %yp, %dwp{dxp}
 }}
-)", fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
+)", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
         fmt::arg("xUsed", xUsed), fmt::arg("window", window)));
   }
@@ -64,23 +73,68 @@ TEST_P(BlockedConv, AsymmetricPaddingAndStride) { check(2 * b(), 8, 9, b(), 3, 5
 TEST_P(BlockedConv, PointwiseStridedProjection) { check(b(), 8, 8, 2 * b(), 1, 1, 2, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, SmallImageManyFilters) { check(2 * b(), 6, 6, 4 * b(), 3, 3, 1, {0, 0, 0, 0}, true); }
 TEST_P(BlockedConv, PlainInputWithPadding) { check(5, 7, 6, b(), 3, 3, 1, {1, 1, 1, 1}, false); }
+// The backward data of a valid 3x3 convolution: two border columns a side.
+TEST_P(BlockedConv, PadsOfTwo) { check(b(), 6, 13, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// A row in one run whose columns reach outside on both sides.
+TEST_P(BlockedConv, ImageNarrowerThanTheRun) { check(b(), 4, 3, 4 * b(), 3, 3, 1, {2, 2, 2, 2}, true); }
+// Border columns whose taps all fall outside the image.
+TEST_P(BlockedConv, PadsBeyondTheFilter) { check(b(), 5, 4, b(), 3, 3, 1, {3, 4, 1, 3}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnTheFarSide) { check(b(), 9, 11, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideTwoWithPadsOnEverySide) { check(b(), 8, 10, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+// Input columns that no tap of the run reads, inside the image and out.
+TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {1, 1, 2, 2}, true); }
 
 // Tiles schedule; they never change results: register blocks of one column
 // or filter block, channel chunks that resume from partial sums, one row
-// per task, and filter-gradient blocks of one channel, one or all filter
-// columns (with padding: columns tested at run time).
+// per task, register blocks of several rows (rows per task not a multiple
+// of them, or all the rows of the image), and filter-gradient blocks of one
+// channel, one or all filter columns (with padding: columns tested at run
+// time).
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
   const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1", 4 * b()), "dw=1,1,1,1,1"},
-      {fmt::format("y=2,3,{},2", b()), "dw=2,4,3,4,2"},
-      {fmt::format("y=2,14,{},7", 2 * b()), "dw=1,8,1,16,9"},
-      {fmt::format("y=1,5,{},3", b()), "dw=2,2,3,8,4"}};
+      {fmt::format("y=1,1,{},1,1", 4 * b()), "dw=1,1,1,1,1"},
+      {fmt::format("y=2,3,{},2,2", b()), "dw=2,4,3,4,2"},
+      {fmt::format("y=2,14,{},7,3", 2 * b()), "dw=1,8,1,16,9"},
+      {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,3,8,4"},
+      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7"}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tiles[0]);
     expectAgreement(*tiled);
+  }
+}
+
+// Register blocks of every kind in an output of 7 rows and 23 columns, two
+// of each border rows and columns: runs of the whole row, border runs and
+// interior loops of two lengths (5: 5 5 5 4 4), runs of border columns only
+// (2), single columns; blocks of one row, of two and three (their sets of
+// rows reading inside differ at the borders) and a row left over.
+TEST_P(BlockedConv, RegisterBlocksOfEveryShape) {
+  const Graph graph = graphOf(b(), 5, 23, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true);
+  for (const auto& [run, blockRows] : std::vector<std::pair<int64_t, int64_t>>{{23, 1}, {5, 2}, {2, 3}, {1, 2}}) {
+    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=1,{},{},7,{}", run, b(), blockRows)});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(fmt::format("run {}, block rows {}", run, blockRows));
+    expectAgreement(*tiled);
+  }
+}
+
+// choose-tiles' register blocks fit the target's registers (accumulators,
+// every tap's filter vectors, the broadcast input and a spare), and stack
+// rows where one row has too few accumulators to hide the FMA latency: a
+// 6x6 output whose border columns read one or two taps of three (the seed
+// model's max_pool2d_3.grad), not a 30-wide one.
+TEST_P(BlockedConv, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
+  const std::vector<std::tuple<int64_t, int64_t, bool>> cases = {{4, 2, true}, {32, 0, false}};
+  for (const auto& [width, pads, stacked] : cases) {
+    const Graph graph = graphOf(4 * b(), width, width, 4 * b(), 3, 3, 1, {pads, pads, pads, pads}, true);
+    const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
+    SCOPED_TRACE(fmt::format("width {}, tile [{},{},{},{},{}]", width, tile.filterBlocks, tile.run, tile.channelChunk,
+                             tile.rows, tile.blockRows));
+    EXPECT_LE(tile.filterBlocks * (tile.blockRows * tile.run + 3) + 2, target_.vectorRegisters);
+    EXPECT_EQ(tile.blockRows > 1, stacked);
   }
 }
 
@@ -90,17 +144,17 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
     Expected<Graph> tiled = overrideTiles(graph, {tile});
     return tiled ? std::string("accepted") : tiled.error().message;
   };
-  EXPECT_EQ(message("y=3,4,16,1"), fmt::format("tile [3,4,16,1] of conv2d %y: filter blocks must divide the 2 output blocks"));
-  EXPECT_EQ(message("y=1,4,3,1"), fmt::format("tile [1,4,3,1] of conv2d %y: the channel chunk must divide the {} input "
+  EXPECT_EQ(message("y=3,4,16,1,1"), fmt::format("tile [3,4,16,1,1] of conv2d %y: filter blocks must divide the 2 output blocks"));
+  EXPECT_EQ(message("y=1,4,3,1,1"), fmt::format("tile [1,4,3,1,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
-  EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows]");
+  EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows, block rows]");
   EXPECT_EQ(message("dw=1,0,1,1,1"), "tile [1,0,1,1,1] of conv2d_bwd_filter %dw: every entry must be positive");
   EXPECT_EQ(message("dw=1,1,2,1,1"), "tile [1,1,2,1,1] of conv2d_bwd_filter %dw: taps must divide the filter's 3 columns");
   EXPECT_EQ(message("dw=1,2,1,3,1"), fmt::format("tile [1,2,1,3,1] of conv2d_bwd_filter %dw: task channels must be a "
                                                  "multiple of the channels and divide the {} input channels", 2 * b()));
   EXPECT_EQ(message("dw=1,1,1"), "tile [1,1,1] of conv2d_bwd_filter %dw: expected [filter blocks, channels, taps, task "
                                  "channels, rows]");
-  EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d and conv2d_bwd_filter do");
+  EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do");
   EXPECT_EQ(message("nope=1"), "--tile nope=1: the graph has no value %nope");
   EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");
 }
@@ -120,6 +174,62 @@ TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
 )", 2 * b(), b(), b())));
   ASSERT_EQ(outputs.size(), 2u);
   expectClose(outputs[0], outputs[1], "conv2d with the transposed filter against conv2d_bwd_data");
+}
+
+// The backward-data kernel (every test above with a blocked input checks it
+// too) at strides of 2 and 3: both phases of 'same' padding on odd sizes,
+// the bottom-right 'same' of stride 2 on even ones, a filter narrower than
+// the stride (a column phase that no tap reaches), a wide image of many
+// runs; at stride 1, pads beyond the filter, whose gradient is no
+// convolution; and an output gradient that stays plain.
+TEST_P(BlockedConv, StridedSamePaddingOddImage) { check(2 * b(), 9, 11, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
+TEST_P(BlockedConv, StridedSamePaddingBottomRight) { check(b(), 8, 10, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true); }
+TEST_P(BlockedConv, StrideThreeWiderThanTheFilter) { check(b(), 10, 13, b(), 2, 2, 3, {0, 1, 1, 0}, true); }
+TEST_P(BlockedConv, StrideThreeWideImage) { check(b(), 7, 40, 2 * b(), 5, 5, 3, {2, 2, 2, 2}, true); }
+TEST_P(BlockedConv, BackwardDataWithPadsBeyondTheFilter) { check(b(), 5, 6, b(), 1, 2, 1, {1, 2, 1, 2}, true); }
+
+TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
+  // 12 channels fill no block.
+  const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
+  %w = param : f32[12,{0},3,3]
+  %dy = input : f32[2,12,4,5]
+  %wc = relayout %w {{layout=NCHW{0}c}} : f32[12,{0},3,3]<NCHW{0}c>
+  %dx = conv2d_bwd_data %dy, %wc {{input_hw=[8,9], pads=[1,1,1,1], strides=[2,2]}} : f32[2,{0},8,9]<NCHW{0}c>
+  %dxp = relayout %dx {{layout=plain}} : f32[2,{0},8,9]
+  return %dxp
+}}
+)", b())));
+  EXPECT_EQ(outputs.size(), 1u);
+}
+
+// Backward-data tiles at strides 1 and 2: one column or channel block,
+// chunks of the output gradient's channels that resume from partial sums,
+// one row per task, four blocks of few columns.
+TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
+  for (int64_t stride : {1, 2}) {
+    const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true);
+    for (const std::string& tile : {fmt::format("dx=1,1,{},1,1", b()), fmt::format("dx=2,3,{},2,1", 2 * b()),
+                                    fmt::format("dx=4,2,{},7,1", b()), fmt::format("dx=1,5,{},4,1", 2 * b())}) {
+      Expected<Graph> tiled = overrideTiles(graph, {tile});
+      ASSERT_TRUE(tiled) << tiled.error().message;
+      SCOPED_TRACE(fmt::format("stride {}, {}", stride, tile));
+      expectAgreement(*tiled);
+    }
+  }
+}
+
+TEST_P(BlockedConv, IllegalBackwardDataTilesAreRefusedWithTheReason) {
+  const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true);
+  auto message = [&](const std::string& tile) {
+    Expected<Graph> tiled = overrideTiles(graph, {tile});
+    return tiled ? std::string("accepted") : tiled.error().message;
+  };
+  EXPECT_EQ(message("dx=1,4,3,1,1"), fmt::format("tile [1,4,3,1,1] of conv2d_bwd_data %dx: the channel chunk must divide "
+                                                "the {} output-gradient channels in whole blocks of {}", 2 * b(), b()));
+  EXPECT_EQ(message("dx=4,4,16,1,1"), "tile [4,4,16,1,1] of conv2d_bwd_data %dx: filter blocks must divide the 2 output blocks");
+  EXPECT_EQ(message(fmt::format("dx=1,4,{},2,2", b())),
+            fmt::format("tile [1,4,{},2,2] of conv2d_bwd_data %dx: block rows must be 1: the backward-data kernel blocks "
+                        "one row", b()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, BlockedConv, ::testing::Values("avx512", "avx2"),

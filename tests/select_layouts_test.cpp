@@ -37,15 +37,23 @@ class SelectLayouts : public TargetTest {
     return options;
   }
 
+  // The training step of `model` before layout selection, and after it.
+  std::pair<Graph, Graph> beforeAndAfter(const Model& model) const {
+    Expected<CompiledGraph> before = buildGraph(model, beforeLayouts());
+    EXPECT_TRUE(before) << before.error().message;
+    if (!before) return {};
+    Graph after = before->graph;
+    Status selected = selectLayouts(after, {target_});
+    EXPECT_TRUE(selected) << selected.error().message;
+    return {before->graph, after};
+  }
+
   // Trains `steps` steps of `model` on the reference executor (before the
   // pass) and on generated code (after it) from the same start, comparing
   // the outputs and every weight and optimizer state after each step.
   void expectSameTraining(const Model& model, int steps) {
-    Expected<CompiledGraph> before = buildGraph(model, beforeLayouts());
-    ASSERT_TRUE(before) << before.error().message;
-    Graph after = before->graph;
-    Status selected = selectLayouts(after, {target_});
-    ASSERT_TRUE(selected) << selected.error().message;
+    const auto [before, after] = beforeAndAfter(model);
+    if (HasFailure()) return;
     Bindings<float> reference = initialParameters(model, 5);
     const Node& input = model.graph.node(model.input);
     Tensor x(input.type.dims), labels({input.type.dims[0]});
@@ -53,8 +61,8 @@ class SelectLayouts : public TargetTest {
     for (size_t i = 0; i < labels.data.size(); ++i) labels.data[i] = static_cast<float>(i % 10);
     reference[input.name] = x;
     reference[model.graph.node(*model.labels).name] = labels;
-    addMissingState(before->graph, reference);
-    auto oracle = referenceBackend()(before->graph);
+    addMissingState(before, reference);
+    auto oracle = referenceBackend()(before);
     ASSERT_TRUE(oracle) << oracle.error().message;
     auto jit = jitBackend(target_)(after);
     ASSERT_TRUE(jit) << jit.error().message;
@@ -66,25 +74,42 @@ TEST_P(SelectLayouts, SeedTrainingStepComputesTheSame) { expectSameTraining(load
 TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(loadExample("resnet_small.json", 2), 2); }
 
 TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
-  const Model model = loadExample("seed.json", 4);
-  Expected<CompiledGraph> before = buildGraph(model, beforeLayouts());
-  ASSERT_TRUE(before) << before.error().message;
-  Expected<Graph> after = before->graph;
-  Status selected = selectLayouts(*after, {target_});
-  ASSERT_TRUE(selected) << selected.error().message;
+  const Graph after = beforeAndAfter(loadExample("seed.json", 4)).second;
   // Every convolution is blocked, backward data included.
-  for (const Node& node : after->nodes())
+  for (const Node& node : after.nodes())
     if (node.op == Op::Conv2D) {
       EXPECT_NE(node.type.layout, Layout::Plain) << node.name;
     }
-  EXPECT_EQ(countOp(*after, Op::Conv2DBackwardData), 0);
-  EXPECT_EQ(countOp(*after, Op::FilterTranspose), 2);  // conv2d_2's and conv2d_4's (conv2d_0 has no dx)
+  EXPECT_EQ(countOp(after, Op::Conv2DBackwardData), 0);
+  EXPECT_EQ(countOp(after, Op::FilterTranspose), 2);  // conv2d_2's and conv2d_4's (conv2d_0 has no dx)
   // Filters, their gradients and Adam's moments stay packed: the params are
   // stored so.
   for (const char* name : {"conv2d_0.weight", "conv2d_2.weight.adam_m", "conv2d_4.weight.grad"})
-    EXPECT_EQ(after->node(*after->lookup(name)).type.layout, filterLayout(target_.vectorWidth)) << name;
+    EXPECT_EQ(after.node(*after.lookup(name)).type.layout, filterLayout(target_.vectorWidth)) << name;
   // Relayouts: only the flatten and its gradient, at the chain's end.
-  EXPECT_EQ(countOp(*after, Op::Relayout), 2);
+  EXPECT_EQ(countOp(after, Op::Relayout), 2);
+}
+
+TEST_P(SelectLayouts, KeepsResNetsStridedBackwardDataInTheChain) {
+  const Graph after = beforeAndAfter(loadExample("resnet_small.json", 2)).second;
+  // The four strided ones (two 3x3, two 1x1 projections) stay
+  // conv2d_bwd_data, blocked, and read their output gradient without a
+  // relayout; only their filters are relayouted.
+  int64_t strided = 0;
+  for (const Node& node : after.nodes()) {
+    if (node.op != Op::Conv2DBackwardData) continue;
+    ++strided;
+    EXPECT_EQ(node.type.layout, activationLayout(target_.vectorWidth)) << node.name;
+    EXPECT_NE(after.node(node.operands[0]).op, Op::Relayout) << node.name;
+    EXPECT_EQ(after.node(node.operands[1]).op, Op::Relayout) << node.name;
+    for (const Node& user : after.nodes())
+      if (std::find(user.operands.begin(), user.operands.end(), *after.lookup(node.name)) != user.operands.end()) {
+        EXPECT_NE(user.op, Op::Relayout) << node.name << " used by " << user.name;
+      }
+  }
+  EXPECT_EQ(strided, 4);
+  // Besides the filters', one relayout: the global pool's gradient.
+  EXPECT_EQ(countOp(after, Op::Relayout), 5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, SelectLayouts, ::testing::Values("avx512", "avx2"),

@@ -1,34 +1,46 @@
 #include "compiler/codegen/blocked_conv.h"
 
-#include <algorithm>
-
 namespace cnnc::blocked {
 
-// Calls body for every run of output columns of a row: border columns one
-// by one with the taps that fall inside the image, interior columns in runs
-// of about `maxRun` (as even as the interior allows).
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body) {
-  auto taps = [&](int64_t ow) {
-    const int64_t first = ow * win.sw - win.padLeft;
-    return std::pair<int64_t, int64_t>{std::max<int64_t>(0, -first), std::min(kw, inWidth - first)};
-  };
-  auto interior = [&](int64_t ow) { return taps(ow) == std::pair<int64_t, int64_t>{0, kw}; };
-  int64_t lo = 0, hi = outWidth;
-  while (lo < outWidth && !interior(lo)) ++lo;
-  while (hi > lo && !interior(hi - 1)) --hi;
-  auto border = [&](int64_t ow) {
-    const auto [jLo, jHi] = taps(ow);
-    body({kb.i64(ow), 1, jLo, jHi});
-  };
-  for (int64_t ow = 0; ow < lo; ++ow) border(ow);
-  if (hi > lo) {
-    const int64_t runs = (hi - lo + maxRun - 1) / maxRun, run = (hi - lo + runs - 1) / runs;
-    const int64_t full = (hi - lo) / run, rest = (hi - lo) % run;
-    kb.loop(lo, lo + full * run, [&](llvm::Value* ow) { body({ow, run, 0, kw}); }, run);
-    if (rest) body({kb.i64(lo + full * run), rest, 0, kw});
+  const ColumnAxis axis{outWidth, inWidth, kw, win.sw, win.padLeft};
+  const std::vector<RunShape> runs = columnRuns(axis, maxRun);
+  for (size_t t = 0; t < runs.size();) {
+    const RunShape& run = runs[t];
+    if (!isInterior(axis, run)) {
+      body({kb.i64(run.first), run.count, run.inputLo, run.inputHi});
+      ++t;
+      continue;
+    }
+    size_t end = t;
+    while (end < runs.size() && runs[end].count == run.count && isInterior(axis, runs[end])) ++end;
+    kb.loop(run.first, run.first + static_cast<int64_t>(end - t) * run.count,
+            [&](llvm::Value* first) { body({first, run.count, run.inputLo, run.inputHi}); }, run.count);
+    t = end;
   }
-  for (int64_t ow = hi; ow < outWidth; ++ow) border(ow);
+}
+
+void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh, int64_t inHeight, int64_t stride,
+                   int64_t pad, const std::function<void(llvm::Value*, llvm::Value*, int64_t, int64_t)>& body) {
+  auto& ir = kb.ir();
+  auto smax = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, b); };
+  auto smin = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); };
+  // Row q reads inside for filter rows [lo[q], hi[q]), both falling with q.
+  std::vector<llvm::Value*> lo, hi;
+  for (int64_t q = 0; q < rows; ++q) {
+    llvm::Value* top = ir.CreateSub(ir.CreateMul(add(kb, oh, q), kb.i64(stride)), kb.i64(pad));
+    lo.push_back(smax(kb.i64(0), ir.CreateNeg(top)));
+    hi.push_back(smin(kb.i64(kh), ir.CreateSub(kb.i64(inHeight), top)));
+  }
+  auto at = [](const std::vector<llvm::Value*>& bounds, int64_t q) { return bounds[static_cast<size_t>(q)]; };
+  for (int64_t qLo = 0; qLo < rows; ++qLo)
+    for (int64_t qHi = qLo + 1; qHi <= rows; ++qHi) {
+      // Row qLo reads, row qLo - 1 does not yet; row qHi - 1 still reads, row qHi no longer.
+      llvm::Value* first = qHi < rows ? smax(at(lo, qLo), at(hi, qHi)) : at(lo, qLo);
+      llvm::Value* end = qLo > 0 ? smin(at(hi, qHi - 1), at(lo, qLo - 1)) : at(hi, qHi - 1);
+      body(first, end, qLo, qHi);
+    }
 }
 
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
@@ -44,6 +56,19 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
       ir.CreateICmpSLT(last, kb.i64(0)), kb.i64(0),
       ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(out), add(kb, ir.CreateSDiv(last, kb.i64(stride)), 1)));
   return {lo, hi};
+}
+
+int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
+                        int64_t taskRows, const std::function<void(const RowsTask&)>& body) {
+  const int64_t groups = blocks / groupBlocks, rowBlocks = (rows + taskRows - 1) / taskRows;
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
+    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(taskRows));
+    body({ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
+          ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, taskRows), kb.i64(rows))});
+  });
+  return images * groups * rowBlocks;
 }
 
 }  // namespace cnnc::blocked

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/codegen/emitters.h"
+#include "compiler/column_runs.h"
 #include "ir/layout.h"
 
 namespace cnnc::blocked {
@@ -44,18 +45,26 @@ struct Image {
   int64_t block;  // 1 when plain
 };
 
-// A run of `count` output columns from `first` (a run-time value in the
-// interior loop), reading filter taps [jLo, jHi) of every row.
+// A run of output columns (compiler/column_runs.h) whose first column is
+// `first`, a run-time value when the run is one of a loop's.
 struct ColumnRun {
   llvm::Value* first;
-  int64_t count, jLo, jHi;
+  int64_t count, inputLo, inputHi;
 };
 
-// Calls body for every run of output columns of a row: border columns one
-// by one with the taps that fall inside the image, interior columns in runs
-// of about `maxRun` (as even as the interior allows).
+// Calls body for every run of output columns of a row (columnRuns): the
+// runs that read only inside the image in a loop per run length, the
+// others one by one, at positions known at compile time.
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body);
+
+// Calls body(iLo, iHi, qLo, qHi) for every set of rows [qLo, qHi) of the
+// block of `rows` output rows from `oh` (a run-time value) that some filter
+// rows read inside the image: the filter rows [iLo, iHi) (run-time values)
+// for which the rows of the set, and no others, read inside. (Rows further
+// down read further down the input, so each filter row's set is contiguous.)
+void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh, int64_t inHeight, int64_t stride,
+                   int64_t pad, const std::function<void(llvm::Value*, llvm::Value*, int64_t, int64_t)>& body);
 
 inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
 
@@ -64,5 +73,22 @@ inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return k
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
                                                     int64_t in, int64_t out);
+
+// A task of the kernels tiled like a forward convolution (ForwardTile),
+// forward and backward data: image n, the first output-channel block of its
+// register block, its output rows [firstRow, endRow).
+struct RowsTask {
+  llvm::Value* n;
+  llvm::Value* firstBlock;
+  llvm::Value* firstRow;
+  llvm::Value* endRow;
+};
+
+// Calls body for each task in the kernel's range: (n, group of
+// `groupBlocks` of the output's `blocks` channel blocks, block of
+// `taskRows` of its `rows` rows), for `images` images. Returns the kernel's
+// number of tasks.
+int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
+                        int64_t taskRows, const std::function<void(const RowsTask&)>& body);
 
 }  // namespace cnnc::blocked

@@ -14,6 +14,7 @@ inline bool hasBlockedKernel(Op op, Layout layout) {
     case Op::Relayout:
     case Op::FilterTranspose:
     case Op::Conv2D:
+    case Op::Conv2DBackwardData:
     case Op::Conv2DBackwardFilter: return true;
     // Pooling and per-channel kernels (WindowLanes, ChannelLanes) block
     // channels; the rest run over flat buffers, in any layout all their

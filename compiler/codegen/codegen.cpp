@@ -60,7 +60,8 @@ Status checkLayouts(const Graph& graph, const Target& target) {
       if (!hasBlockedKernel(node.op, layout) && !isLeaf(node.op))
         return Error{fmt::format("code generation does not support {} ({}) with blocked layouts",
                                  valueRef(node.name), mnemonic(node.op))};
-      const bool convolution = node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter;
+      const bool convolution =
+          node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData || node.op == Op::Conv2DBackwardFilter;
       if (convolution && layoutBlock(layout) != target.vectorWidth)
         return Error{fmt::format("{} is in layout {}, but {} vectors hold {} floats", valueRef(node.name),
                                  layoutName(layout), target.name, target.vectorWidth)};

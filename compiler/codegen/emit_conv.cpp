@@ -230,7 +230,7 @@ int64_t emitConvolution(KernelBuilder& kb, ValueId id) {
   const bool blocked = kb.graph().node(id).type.layout != Layout::Plain;
   switch (kb.graph().node(id).op) {
     case Op::Conv2D: return blocked ? emitBlockedForward(kb, id) : emitForward(kb, id);
-    case Op::Conv2DBackwardData: return emitBackwardData(kb, id);
+    case Op::Conv2DBackwardData: return blocked ? emitBlockedBackwardData(kb, id) : emitBackwardData(kb, id);
     default: return blocked ? emitBlockedFilterGradient(kb, id) : emitBackwardFilter(kb, id);
   }
 }

@@ -1,8 +1,14 @@
 // conv2d in channel-blocked layouts (blocked_conv.h). In registers: FB
-// blocks of output channels x a run of output columns; each filter vector
-// feeds the run, each broadcast input feeds FB vectors. Interior columns run
-// over every filter tap, border columns one at a time over the taps inside
-// the image, and each output row clamps its filter rows at run time.
+// blocks of output channels x a few output rows x a run of output columns,
+// and every filter tap's FB filter vectors, which all the block's rows
+// share. The taps are unrolled and each input column a row of the run reads
+// is broadcast once and multiplied by the (column, tap) pairs that read it:
+// border columns take part in full runs, their pairs outside the image
+// skipped at compile time. Border rows are skipped at run time: each set of
+// the block's rows loops over the filter rows that it, and no other row,
+// reads inside the image. (With the columns inner and the taps outer
+// instead, LLVM would keep the inputs that neighbouring taps share in
+// registers and spill accumulators.)
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
@@ -11,93 +17,158 @@ namespace cnnc {
 
 using namespace blocked;
 
-// y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
-// w<OIhw{b}o>) + bias); tasks: (n, group of FB output blocks, block of output rows). Each
-// task passes over its rows once per chunk of input channels, whose filter
-// slice stays in L1 (conv_tiles.h); passes after the first resume from the
-// partial sums stored by the previous one.
-int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) {
-  const Node& node = kb.graph().node(id);
-  const Image x(kb, node.operands[0]);
-  const ValueId w = node.operands[1];
-  const std::vector<int64_t>& y = node.type.dims;
-  const std::vector<int64_t>& wd = kb.dims(w);
-  const int64_t b = kb.width(), blocks = y[1] / b, H = x.dims[2];
-  const WindowAttrs win = windowAttrs(node);
-  const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
-  const int64_t FB = tile.filterBlocks, groups = blocks / FB;
-  const int64_t rowBlocks = (y[2] + tile.rows - 1) / tile.rows, chunks = wd[1] / tile.channelChunk;
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* n = ir.CreateSDiv(task, kb.i64(groups * rowBlocks));
-    llvm::Value* f0 = ir.CreateMul(ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups)), kb.i64(FB));
-    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tile.rows));
-    llvm::Value* endRow = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, tile.rows), kb.i64(y[2]));
-    kb.rolledLoop(0, chunks, [&](llvm::Value* chunk) {
-      llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
-      llvm::Value* finishes = ir.CreateICmpEQ(chunk, kb.i64(chunks - 1));
-      llvm::Value* firstOuter = ir.CreateMul(chunk, kb.i64(tile.channelChunk / x.block));
-      kb.loop(firstRow, endRow, [&](llvm::Value* oh) {
-        // Input row ih = top + i for filter row i; rows outside [0, H) are skipped.
-        llvm::Value* top = ir.CreateSub(ir.CreateMul(oh, kb.i64(win.sh)), kb.i64(win.padTop));
-        llvm::Value* iLo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0), ir.CreateNeg(top));
-        llvm::Value* iHi = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(wd[2]), ir.CreateSub(kb.i64(H), top));
-        forEachColumnRun(kb, y[3], x.dims[3], wd[3], win, tile.run, [&](const ColumnRun& run) {
-          auto output = [&](int64_t k, int64_t r) {
-            llvm::Value* at = kb.index({n, add(kb, f0, k), oh, add(kb, run.first, r)}, {y[0], blocks, y[2], y[3]});
-            return ir.CreateMul(at, kb.i64(b));
-          };
-          Accumulators acc(kb, static_cast<size_t>(FB * run.count), [&](size_t) { return kb.f32(0.0); });
-          auto slot = [&](int64_t k, int64_t r) { return static_cast<size_t>(k * run.count + r); };
-          if (chunks > 1)
-            kb.when(resumes, [&] {
-              for (int64_t k = 0; k < FB; ++k)
-                for (int64_t r = 0; r < run.count; ++r) acc.set(slot(k, r), kb.loadVector(id, output(k, r), b));
-            });
-          kb.rolledLoop(0, tile.channelChunk / x.block, [&](llvm::Value* chunkOuter) {
-            llvm::Value* outer = ir.CreateAdd(firstOuter, chunkOuter);
-            kb.loop(iLo, iHi, [&](llvm::Value* i) {
-              llvm::Value* ih = ir.CreateAdd(top, i);
-              kb.rolledLoop(0, x.block, [&](llvm::Value* inner) {
-                llvm::Value* c = ir.CreateAdd(ir.CreateMul(outer, kb.i64(x.block)), inner);
-                // A loop, not unrolled: unrolled, LLVM would keep the inputs
-                // that neighbouring taps share in registers, and spill
-                // accumulators.
-                kb.rolledLoop(run.jLo, run.jHi, [&](llvm::Value* j) {
-                  std::vector<llvm::Value*> filters;
-                  for (int64_t k = 0; k < FB; ++k) {
-                    llvm::Value* at = kb.index({add(kb, f0, k), c, i, j}, {blocks, wd[1], wd[2], wd[3]});
-                    filters.push_back(kb.loadVector(w, ir.CreateMul(at, kb.i64(b)), b));
-                  }
-                  llvm::Value* left = ir.CreateSub(j, kb.i64(win.padLeft));
-                  for (int64_t r = 0; r < run.count; ++r) {
-                    llvm::Value* iw = ir.CreateAdd(ir.CreateMul(add(kb, run.first, r), kb.i64(win.sw)), left);
-                    llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-                    for (int64_t k = 0; k < FB; ++k) acc.fma(slot(k, r), input, filters[static_cast<size_t>(k)]);
-                  }
-                });
-              });
-            });
-          });
-          for (int64_t k = 0; k < FB; ++k) {
-            llvm::Value* bias = node.operands.size() == 3
-                ? ir.CreateSelect(finishes, kb.loadVector(node.operands[2], ir.CreateMul(add(kb, f0, k), kb.i64(b)), b),
-                                  kb.splat(kb.f32(0.0)))
-                : nullptr;
-            for (int64_t r = 0; r < run.count; ++r) {
-              llvm::Value* sum = acc.get(slot(k, r));
-              if (bias) sum = ir.CreateFAdd(sum, bias);
-              // The fused activation, once the last chunk has been added.
-              llvm::Value* activated = applyActivation(kb, node, sum);
-              if (activated != sum && chunks > 1) activated = ir.CreateSelect(finishes, activated, sum);
-              kb.storeVector(id, output(k, r), activated);
-            }
-          }
-        });
+namespace {
+
+// One node's kernel: its shapes and tile, and the run-time values of the
+// task and channel chunk being emitted.
+class ForwardConvolution {
+ public:
+  ForwardConvolution(KernelBuilder& kb, ValueId id)
+      : kb_(kb),
+        ir_(kb.ir()),
+        id_(id),
+        node_(kb.graph().node(id)),
+        x_(kb, node_.operands[0]),
+        w_(node_.operands[1]),
+        y_(node_.type.dims),
+        wd_(kb.dims(w_)),
+        b_(kb.width()),
+        blocks_(y_[1] / b_),
+        win_(windowAttrs(node_)),
+        tile_(forwardTile(kb.graph(), node_, kb.target())),
+        FB_(tile_.filterBlocks),
+        chunks_(wd_[1] / tile_.channelChunk) {}
+
+  // Tasks: (n, group of FB output blocks, block of output rows). Each task
+  // passes over its rows once per chunk of input channels, whose filter
+  // slice stays in L1 (conv_tiles.h); passes after the first resume from
+  // the partial sums stored by the previous one.
+  int64_t emit() {
+    const int64_t R = tile_.blockRows;
+    return forEachRowsTask(kb_, y_[0], blocks_, y_[2], FB_, tile_.rows, [&](const RowsTask& task) {
+      n_ = task.n;
+      f0_ = task.firstBlock;
+      llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
+      // Blocks of R rows, then the rows left over one by one.
+      llvm::Value* fullEnd = ir_.CreateAdd(
+          firstRow, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(endRow, firstRow), kb_.i64(R)), kb_.i64(R)));
+      kb_.rolledLoop(0, chunks_, [&](llvm::Value* chunk) {
+        resumes_ = ir_.CreateICmpSGT(chunk, kb_.i64(0));
+        finishes_ = ir_.CreateICmpEQ(chunk, kb_.i64(chunks_ - 1));
+        firstOuter_ = ir_.CreateMul(chunk, kb_.i64(tile_.channelChunk / x_.block));
+        kb_.loop(firstRow, fullEnd, [&](llvm::Value* oh) { rowBlock(oh, R); }, R);
+        if (R > 1) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, 1); });
       });
     });
-  });
-  return y[0] * groups * rowBlocks;
-}
+  }
+
+ private:
+  // Output rows [oh, oh + rows) of the task's FB blocks, a register block
+  // per run of columns.
+  void rowBlock(llvm::Value* oh, int64_t rows) {
+    forEachColumnRun(kb_, y_[3], x_.dims[3], wd_[3], win_, tile_.run, [&](const ColumnRun& run) {
+      auto output = [&](int64_t q, int64_t k, int64_t r) {
+        llvm::Value* at =
+            kb_.index({n_, add(kb_, f0_, k), add(kb_, oh, q), add(kb_, run.first, r)}, {y_[0], blocks_, y_[2], y_[3]});
+        return ir_.CreateMul(at, kb_.i64(b_));
+      };
+      Accumulators acc(kb_, static_cast<size_t>(rows * FB_ * run.count), [&](size_t) { return kb_.f32(0.0); });
+      auto forEachAccumulator = [&](const std::function<void(int64_t, int64_t, int64_t)>& body) {
+        for (int64_t q = 0; q < rows; ++q)
+          for (int64_t k = 0; k < FB_; ++k)
+            for (int64_t r = 0; r < run.count; ++r) body(q, k, r);
+      };
+      if (chunks_ > 1)
+        kb_.when(resumes_, [&] {
+          forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {
+            acc.set(slot(run, q, k, r), kb_.loadVector(id_, output(q, k, r), b_));
+          });
+        });
+      kb_.rolledLoop(0, tile_.channelChunk / x_.block, [&](llvm::Value* chunkOuter) {
+        llvm::Value* outer = ir_.CreateAdd(firstOuter_, chunkOuter);
+        forEachRowSet(kb_, oh, rows, wd_[2], x_.dims[2], win_.sh, win_.padTop,
+                      [&](llvm::Value* iLo, llvm::Value* iHi, int64_t qLo, int64_t qHi) {
+                        kb_.loop(iLo, iHi, [&](llvm::Value* i) {
+                          kb_.rolledLoop(0, x_.block, [&](llvm::Value* inner) {
+                            multiplyAdd(acc, run, oh, {qLo, qHi}, outer, inner, i);
+                          });
+                        });
+                      });
+      });
+      // The bias, added with the last chunk.
+      std::vector<llvm::Value*> biases;
+      for (int64_t k = 0; node_.operands.size() == 3 && k < FB_; ++k) {
+        llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, f0_, k), kb_.i64(b_)), b_);
+        biases.push_back(ir_.CreateSelect(finishes_, bias, kb_.splat(kb_.f32(0.0))));
+      }
+      forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {
+        llvm::Value* sum = acc.get(slot(run, q, k, r));
+        if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
+        // The fused activation, once the last chunk has been added.
+        llvm::Value* activated = applyActivation(kb_, node_, sum);
+        if (activated != sum && chunks_ > 1) activated = ir_.CreateSelect(finishes_, activated, sum);
+        kb_.storeVector(id_, output(q, k, r), activated);
+      });
+    });
+  }
+
+  // The accumulator of block row q, filter block k, column r of the run.
+  size_t slot(const ColumnRun& run, int64_t q, int64_t k, int64_t r) const {
+    return static_cast<size_t>((q * FB_ + k) * run.count + r);
+  }
+
+  // acc += input channel (outer, inner) through filter row i, for the
+  // block rows [rows.first, rows.second) of the run.
+  void multiplyAdd(Accumulators& acc, const ColumnRun& run, llvm::Value* oh,
+                   std::pair<int64_t, int64_t> rows, llvm::Value* outer, llvm::Value* inner, llvm::Value* i) {
+    const int64_t kw = wd_[3];
+    const ColumnAxis axis{y_[3], x_.dims[3], kw, win_.sw, win_.padLeft};
+    llvm::Value* c = ir_.CreateAdd(ir_.CreateMul(outer, kb_.i64(x_.block)), inner);
+    std::vector<llvm::Value*> filters;  // [k * kw + j]
+    for (int64_t k = 0; k < FB_; ++k)
+      for (int64_t j = 0; j < kw; ++j) {
+        llvm::Value* at = kb_.index({add(kb_, f0_, k), c, i, kb_.i64(j)}, {blocks_, wd_[1], wd_[2], kw});
+        filters.push_back(kb_.loadVector(w_, ir_.CreateMul(at, kb_.i64(b_)), b_));
+      }
+    llvm::Value* start = ir_.CreateSub(ir_.CreateMul(run.first, kb_.i64(win_.sw)), kb_.i64(win_.padLeft));
+    for (int64_t q = rows.first; q < rows.second; ++q) {
+      llvm::Value* top = ir_.CreateSub(ir_.CreateMul(add(kb_, oh, q), kb_.i64(win_.sh)), kb_.i64(win_.padTop));
+      llvm::Value* ih = ir_.CreateAdd(top, i);
+      for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
+        const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(axis, offset, run.count);
+        if (readers.empty()) continue;
+        llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, n_, outer, ih, add(kb_, start, offset), inner)));
+        for (const auto& [r, j] : readers)
+          for (int64_t k = 0; k < FB_; ++k)
+            acc.fma(slot(run, q, k, r), input, filters[static_cast<size_t>(k * kw + j)]);
+      }
+    }
+  }
+
+  KernelBuilder& kb_;
+  llvm::IRBuilder<>& ir_;
+  const ValueId id_;
+  const Node& node_;
+  const Image x_;
+  const ValueId w_;
+  const std::vector<int64_t>& y_;
+  const std::vector<int64_t>& wd_;
+  const int64_t b_, blocks_;
+  const WindowAttrs win_;
+  const ForwardTile tile_;
+  const int64_t FB_, chunks_;
+  // Of the task and chunk being emitted.
+  llvm::Value* n_ = nullptr;
+  llvm::Value* f0_ = nullptr;
+  llvm::Value* resumes_ = nullptr;
+  llvm::Value* finishes_ = nullptr;
+  llvm::Value* firstOuter_ = nullptr;
+};
+
+}  // namespace
+
+// y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
+// w<OIhw{b}o>) + bias).
+int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) { return ForwardConvolution(kb, id).emit(); }
 
 }  // namespace cnnc

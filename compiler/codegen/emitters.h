@@ -19,8 +19,9 @@ int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xe
 int64_t emitElementwise(KernelBuilder& kb, ValueId id);   // activations, add, mul, copies, optimizers
 int64_t emitDataMovement(KernelBuilder& kb, ValueId id);  // concat, channel_slice
 int64_t emitRelayout(KernelBuilder& kb, ValueId id);      // relayout, filter_transpose
-// conv2d and conv2d_bwd_filter in channel-blocked layouts (blocked_conv.h)
+// conv2d and its backward ops in channel-blocked layouts (blocked_conv.h)
 int64_t emitBlockedForward(KernelBuilder& kb, ValueId id);
+int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id);
 int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id);
 
 // The sliding window of conv2d and pooling nodes: strides and pads attributes.
