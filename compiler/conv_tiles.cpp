@@ -70,8 +70,8 @@ ConvShape shapeOf(const Graph& graph, const Node& node) {
 // A chain of dependent FMAs (an accumulator's, one FMA per tap of its
 // column) advances about one FMA every 6 cycles, not every 4 (the FMA
 // latency): measured on the seed model's max_pool2d_3.grad (6x6 outputs,
-// pads 2), whose 12 accumulators of one row ran at 0.69 of the speed of 24
-// in two rows, as 4 / 6 predicts.
+// pads 2) on one thread, whose 12 accumulators of one row ran at 0.69 of
+// the speed of 24 in two rows, as 4 / 6 predicts.
 constexpr double kChainCycles = 6;
 
 // What a register block of FB filter blocks x R rows x runs of at most
