@@ -210,10 +210,12 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
     if (channelGroups % d == 0 && balance(groups * d, target.cores) >= balance(groups * slices, target.cores)) slices = d;
   tile.taskChannels = s.channels / slices;
   // A band's output gradients (the register block's channels) and input
-  // rows (whole blocks, or the task's channels when plain) fit half of L1.
+  // rows (whole blocks, or the task's channels when plain) fit half of L1;
+  // bands of small images hold several.
   const int64_t dyRow = tile.filterBlocks * target.vectorWidth * s.columns * 4;
   const int64_t xRow = s.inputColumns * (s.inputBlock == 1 ? tile.taskChannels : s.inputBlock) * 4;
-  tile.rows = std::clamp<int64_t>(target.l1Bytes / 2 / (dyRow + xRow), 1, s.rows);
+  const int64_t fitting = target.l1Bytes / 2 / (dyRow + xRow);
+  tile.rows = fitting < s.rows ? std::max<int64_t>(1, fitting) : std::min(fitting / s.rows, s.batch) * s.rows;
   return tile;
 }
 

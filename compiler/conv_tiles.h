@@ -30,7 +30,8 @@ struct FilterGradientTile {
   int64_t channels;      // input channels in one register block
   int64_t taps;          // neighbouring filter columns in one register block
   int64_t taskChannels;  // input channels of one task (its register blocks take turns on a band)
-  int64_t rows;          // output rows of a band (its gradients and inputs kept in L1)
+  int64_t rows;          // output rows of a band (its gradients and inputs kept in L1); beyond an
+                         // image's, the whole images they cover
 };
 
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a

@@ -89,7 +89,7 @@ TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {
 // per task, register blocks of several rows (rows per task not a multiple
 // of them, or all the rows of the image), and filter-gradient blocks of one
 // channel, one or all filter columns (with padding: columns tested at run
-// time).
+// time), on bands of part of an image, one image or two.
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
   const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
   const std::vector<std::vector<std::string>> overrides = {
@@ -97,7 +97,8 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
       {fmt::format("y=2,3,{},2,2", b()), "dw=2,4,3,4,2"},
       {fmt::format("y=2,14,{},7,3", 2 * b()), "dw=1,8,1,16,9"},
       {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,3,8,4"},
-      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7"}};
+      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7"},
+      {fmt::format("y=2,9,{},7,1", b()), "dw=2,4,3,8,14"}};
   for (const std::vector<std::string>& tiles : overrides) {
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;

@@ -34,17 +34,22 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
   const FilterGradientTile tile = filterGradientTile(kb.graph(), node, kb.target());
   const int64_t FB = tile.filterBlocks, CB = tile.channels, JB = tile.taps;
   const int64_t groups = blocks / FB, slices = wd[1] / tile.taskChannels;
-  const int64_t bands = (dyd[2] + tile.rows - 1) / tile.rows;
+  // A band: `rows` output rows of one image, or the whole images they cover
+  // when they exceed an image's (small images: more positions per stored
+  // partial sum).
+  const int64_t images = tile.rows > dyd[2] ? tile.rows / dyd[2] : 1, bandRows = std::min(tile.rows, dyd[2]);
+  const int64_t bands = (dyd[2] + bandRows - 1) / bandRows, imageGroups = (dyd[0] + images - 1) / images;
   auto& ir = kb.ir();
   auto smin = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); };
   auto smax = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c); };
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(slices)), kb.i64(FB));
     llvm::Value* firstChannel = ir.CreateMul(ir.CreateSRem(task, kb.i64(slices)), kb.i64(tile.taskChannels));
-    kb.rolledLoop(0, dyd[0] * bands, [&](llvm::Value* chunk) {
-      llvm::Value* n = ir.CreateSDiv(chunk, kb.i64(bands));
-      llvm::Value* bandTop = ir.CreateMul(ir.CreateSRem(chunk, kb.i64(bands)), kb.i64(tile.rows));
-      llvm::Value* bandEnd = smin(add(kb, bandTop, tile.rows), kb.i64(dyd[2]));
+    kb.rolledLoop(0, imageGroups * bands, [&](llvm::Value* chunk) {
+      llvm::Value* firstImage = ir.CreateMul(ir.CreateSDiv(chunk, kb.i64(bands)), kb.i64(images));
+      llvm::Value* endImage = smin(add(kb, firstImage, images), kb.i64(dyd[0]));
+      llvm::Value* bandTop = ir.CreateMul(ir.CreateSRem(chunk, kb.i64(bands)), kb.i64(bandRows));
+      llvm::Value* bandEnd = smin(add(kb, bandTop, bandRows), kb.i64(dyd[2]));
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
       kb.rolledLoop(0, tile.taskChannels / CB, [&](llvm::Value* channelGroup) {
         llvm::Value* c0 = ir.CreateAdd(firstChannel, ir.CreateMul(channelGroup, kb.i64(CB)));
@@ -79,42 +84,50 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
                   for (int64_t t = 0; t < JB; ++t) body(f, c, t);
             };
             kb.when(resumes, [&] {
-              forEachSlot([&](int64_t f, int64_t c, int64_t t) { acc.set(slot(f, c, t), kb.loadVector(id, weight(f, c, t), b)); });
+              forEachSlot([&](int64_t f, int64_t c, int64_t t) {
+                acc.set(slot(f, c, t), kb.loadVector(id, weight(f, c, t), b));
+              });
             });
-            kb.loop(smax(ohLo, bandTop), smin(ohHi, bandEnd), [&](llvm::Value* oh) {
-              llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
-              // One output column: its gradient vectors times the inputs of
-              // each filter column, only where that input is inside when
-              // `tested`.
-              auto column = [&](llvm::Value* ow, bool tested) {
-                std::vector<llvm::Value*> gradients;
-                for (int64_t f = 0; f < FB; ++f) {
-                  llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
-                  gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
-                }
-                llvm::Value* left = ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j0), kb.i64(win.padLeft));
-                for (int64_t t = 0; t < JB; ++t) {
-                  auto taps = [&] {
-                    llvm::Value* iw = add(kb, left, t);
-                    for (int64_t c = 0; c < CB; ++c) {
-                      const auto [outer, inner] = channels[static_cast<size_t>(c)];
-                      llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-                      for (int64_t f = 0; f < FB; ++f) acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
-                    }
-                  };
-                  if (!tested) {
-                    taps();
-                    continue;
+            kb.loop(firstImage, endImage, [&](llvm::Value* n) {
+              kb.loop(smax(ohLo, bandTop), smin(ohHi, bandEnd), [&](llvm::Value* oh) {
+                llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
+                // One output column: its gradient vectors times the inputs of
+                // each filter column, only where that input is inside when
+                // `tested`.
+                auto column = [&](llvm::Value* ow, bool tested) {
+                  std::vector<llvm::Value*> gradients;
+                  for (int64_t f = 0; f < FB; ++f) {
+                    llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
+                    gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
                   }
-                  const auto [lo, hi] = inside[static_cast<size_t>(t)];
-                  kb.when(ir.CreateAnd(ir.CreateICmpSGE(ow, lo), ir.CreateICmpSLT(ow, hi)), taps);
-                }
-              };
-              kb.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(ow, true); });
-              kb.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(ow, false); });
-              kb.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(ow, true); });
+                  llvm::Value* left =
+                      ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j0), kb.i64(win.padLeft));
+                  for (int64_t t = 0; t < JB; ++t) {
+                    auto taps = [&] {
+                      llvm::Value* iw = add(kb, left, t);
+                      for (int64_t c = 0; c < CB; ++c) {
+                        const auto [outer, inner] = channels[static_cast<size_t>(c)];
+                        llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
+                        for (int64_t f = 0; f < FB; ++f)
+                          acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
+                      }
+                    };
+                    if (!tested) {
+                      taps();
+                      continue;
+                    }
+                    const auto [lo, hi] = inside[static_cast<size_t>(t)];
+                    kb.when(ir.CreateAnd(ir.CreateICmpSGE(ow, lo), ir.CreateICmpSLT(ow, hi)), taps);
+                  }
+                };
+                kb.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(ow, true); });
+                kb.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(ow, false); });
+                kb.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(ow, true); });
+              });
             });
-            forEachSlot([&](int64_t f, int64_t c, int64_t t) { kb.storeVector(id, weight(f, c, t), acc.get(slot(f, c, t))); });
+            forEachSlot([&](int64_t f, int64_t c, int64_t t) {
+              kb.storeVector(id, weight(f, c, t), acc.get(slot(f, c, t)));
+            });
           });
         });
       });
