@@ -73,6 +73,8 @@ ConvShape shapeOf(const Graph& graph, const Node& node) {
 // pads 2) on one thread, whose 12 accumulators of one row ran at 0.69 of
 // the speed of 24 in two rows, as 4 / 6 predicts.
 constexpr double kChainCycles = 6;
+// FMAs and loads a core issues per cycle: two of each, as the tiles model it.
+constexpr double kFmasPerCycle = 2, kLoadsPerCycle = 2;
 
 // What a register block of FB filter blocks x R rows x runs of at most
 // `run` columns costs over its R rows, per input channel and filter row
@@ -102,7 +104,7 @@ BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
     cost.fmas = static_cast<double>(FB * R * std::accumulate(taps.begin(), taps.end(), int64_t{0}));
     cost.loads = static_cast<double>(FB * s.kw) + static_cast<double>(R) * inputs;
     const double chain = kChainCycles * static_cast<double>(*std::max_element(taps.begin(), taps.end()));
-    cost.cycles = std::max({cost.fmas / 2, cost.loads / 2, chain});
+    cost.cycles = std::max({cost.fmas / kFmasPerCycle, cost.loads / kLoadsPerCycle, chain});
     total += cost;
   }
   return total;
@@ -144,8 +146,8 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
       const int64_t run = std::min(s.columns, (target.vectorRegisters - 2 - filterBlocks * s.kw) / (filterBlocks * R));
       if (run < 1) break;
       const BlockCost cost = imageCost(s, filterBlocks, R, run);
-      const std::tuple<double, double, int64_t, int64_t> score{cost.fmas / 2 / cost.cycles, -cost.loads / cost.fmas, -R,
-                                                               filterBlocks};
+      const std::tuple<double, double, int64_t, int64_t> score{cost.fmas / kFmasPerCycle / cost.cycles,
+                                                               -cost.loads / cost.fmas, -R, filterBlocks};
       if (score > bestScore) best = {filterBlocks, run, 0, 0, R}, bestScore = score;
     }
   }
@@ -164,12 +166,11 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
 }
 
 // How fast a register block of `fmas` independent accumulators can run,
-// in FMAs per cycle, when each step loads `loads` vectors or broadcasts: a
-// rough model of a core with two FMA ports of four cycles' latency and
-// three load ports. It only ranks tiles.
+// in FMAs per cycle, when each step loads `loads` vectors or broadcasts, on
+// the core blockCost models. It only ranks tiles.
 double fmaRate(int64_t fmas, int64_t loads) {
   const double f = static_cast<double>(fmas);
-  return std::min({2.0, f / 4.0, 3.0 * f / static_cast<double>(loads)});
+  return std::min({kFmasPerCycle, f / kChainCycles, kLoadsPerCycle * f / static_cast<double>(loads)});
 }
 
 // The share of the cores' time that `tasks` equal tasks keep busy.
@@ -201,7 +202,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
       if (!best || score(candidate) > score(*best)) best = candidate;
     }
   }
-  FilterGradientTile tile = best.value_or(FilterGradientTile{1, 1, 1, 0, 0});
+  FilterGradientTile tile = *best;  // one filter block, one tap: always fits
   // Tasks as large as keep the cores evenly busy, so that more register
   // blocks share each band: the fewest channel slices with the best balance.
   const int64_t groups = s.blocks / tile.filterBlocks, channelGroups = s.channels / tile.channels;

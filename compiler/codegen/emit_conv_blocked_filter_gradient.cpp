@@ -7,9 +7,12 @@
 //
 // Every register block sweeps all output positions, so the kernel would
 // stream the whole batch once per block if blocks came first. It sweeps a
-// band of output rows of one image instead, whose output gradients and
-// inputs stay in L1, with every register block of its task in turn; each
-// block resumes from the partial sums it stored after the previous band.
+// band of output rows (of one image, or of a few small ones) instead, whose
+// output gradients and inputs stay in L1, with every register block of its
+// task in turn; each block resumes from the partial sums it stored after
+// the previous band.
+#include <algorithm>
+
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
