@@ -24,21 +24,19 @@ void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int6
 void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh, int64_t inHeight, int64_t stride,
                    int64_t pad, const std::function<void(llvm::Value*, llvm::Value*, int64_t, int64_t)>& body) {
   auto& ir = kb.ir();
-  auto smax = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, b); };
-  auto smin = [&](llvm::Value* a, llvm::Value* b) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b); };
   // Row q reads inside for filter rows [lo[q], hi[q]), both falling with q.
   std::vector<llvm::Value*> lo, hi;
   for (int64_t q = 0; q < rows; ++q) {
     llvm::Value* top = ir.CreateSub(ir.CreateMul(add(kb, oh, q), kb.i64(stride)), kb.i64(pad));
-    lo.push_back(smax(kb.i64(0), ir.CreateNeg(top)));
-    hi.push_back(smin(kb.i64(kh), ir.CreateSub(kb.i64(inHeight), top)));
+    lo.push_back(kb.smax(kb.i64(0), ir.CreateNeg(top)));
+    hi.push_back(kb.smin(kb.i64(kh), ir.CreateSub(kb.i64(inHeight), top)));
   }
   auto at = [](const std::vector<llvm::Value*>& bounds, int64_t q) { return bounds[static_cast<size_t>(q)]; };
   for (int64_t qLo = 0; qLo < rows; ++qLo)
     for (int64_t qHi = qLo + 1; qHi <= rows; ++qHi) {
       // Row qLo reads, row qLo - 1 does not yet; row qHi - 1 still reads, row qHi no longer.
-      llvm::Value* first = qHi < rows ? smax(at(lo, qLo), at(hi, qHi)) : at(lo, qLo);
-      llvm::Value* end = qLo > 0 ? smin(at(hi, qHi - 1), at(lo, qLo - 1)) : at(hi, qHi - 1);
+      llvm::Value* first = qHi < rows ? kb.smax(at(lo, qLo), at(hi, qHi)) : at(lo, qLo);
+      llvm::Value* end = qLo > 0 ? kb.smin(at(hi, qHi - 1), at(lo, qLo - 1)) : at(hi, qHi - 1);
       body(first, end, qLo, qHi);
     }
 }
@@ -49,12 +47,10 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
                                                     int64_t in, int64_t out) {
   auto& ir = kb.ir();
   llvm::Value* shift = ir.CreateSub(kb.i64(pad), tap);
-  llvm::Value* lo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0),
-                                             ir.CreateSDiv(add(kb, shift, stride - 1), kb.i64(stride)));
+  llvm::Value* lo = kb.smax(kb.i64(0), ir.CreateSDiv(add(kb, shift, stride - 1), kb.i64(stride)));
   llvm::Value* last = add(kb, shift, in - 1);
-  llvm::Value* hi = ir.CreateSelect(
-      ir.CreateICmpSLT(last, kb.i64(0)), kb.i64(0),
-      ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, kb.i64(out), add(kb, ir.CreateSDiv(last, kb.i64(stride)), 1)));
+  llvm::Value* hi = ir.CreateSelect(ir.CreateICmpSLT(last, kb.i64(0)), kb.i64(0),
+                                    kb.smin(kb.i64(out), add(kb, ir.CreateSDiv(last, kb.i64(stride)), 1)));
   return {lo, hi};
 }
 
@@ -66,7 +62,7 @@ int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64
     llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
     llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(taskRows));
     body({ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
-          ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, add(kb, firstRow, taskRows), kb.i64(rows))});
+          kb.smin(add(kb, firstRow, taskRows), kb.i64(rows))});
   });
   return images * groups * rowBlocks;
 }

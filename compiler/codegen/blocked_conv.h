@@ -68,7 +68,6 @@ void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh,
 
 inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
 
-
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

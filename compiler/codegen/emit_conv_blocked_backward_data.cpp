@@ -75,8 +75,8 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         llvm::Value* rowPhase = ir.CreateSRem(shifted, kb.i64(win.sh));
         llvm::Value* base = ir.CreateSDiv(shifted, kb.i64(win.sh));
         llvm::Value* rowTaps = ir.CreateSDiv(ir.CreateSub(kb.i64(wd[2] + win.sh - 1), rowPhase), kb.i64(win.sh));
-        llvm::Value* uLo = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, kb.i64(0), add(kb, base, 1 - dy.dims[2]));
-        llvm::Value* uHi = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, rowTaps, add(kb, base, 1));
+        llvm::Value* uLo = kb.smax(kb.i64(0), add(kb, base, 1 - dy.dims[2]));
+        llvm::Value* uHi = kb.smin(rowTaps, add(kb, base, 1));
         for (int64_t p = 0; p < win.sw; ++p) {
           const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);
           const ColumnAxis& axis = phase.geometry.axis;

@@ -43,16 +43,14 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
   const int64_t images = tile.rows > dyd[2] ? tile.rows / dyd[2] : 1, bandRows = std::min(tile.rows, dyd[2]);
   const int64_t bands = (dyd[2] + bandRows - 1) / bandRows, imageGroups = (dyd[0] + images - 1) / images;
   auto& ir = kb.ir();
-  auto smin = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, c); };
-  auto smax = [&](llvm::Value* a, llvm::Value* c) { return ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, c); };
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(slices)), kb.i64(FB));
     llvm::Value* firstChannel = ir.CreateMul(ir.CreateSRem(task, kb.i64(slices)), kb.i64(tile.taskChannels));
     kb.rolledLoop(0, imageGroups * bands, [&](llvm::Value* chunk) {
       llvm::Value* firstImage = ir.CreateMul(ir.CreateSDiv(chunk, kb.i64(bands)), kb.i64(images));
-      llvm::Value* endImage = smin(add(kb, firstImage, images), kb.i64(dyd[0]));
+      llvm::Value* endImage = kb.smin(add(kb, firstImage, images), kb.i64(dyd[0]));
       llvm::Value* bandTop = ir.CreateMul(ir.CreateSRem(chunk, kb.i64(bands)), kb.i64(bandRows));
-      llvm::Value* bandEnd = smin(add(kb, bandTop, bandRows), kb.i64(dyd[2]));
+      llvm::Value* bandEnd = kb.smin(add(kb, bandTop, bandRows), kb.i64(dyd[2]));
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
       kb.rolledLoop(0, tile.taskChannels / CB, [&](llvm::Value* channelGroup) {
         llvm::Value* c0 = ir.CreateAdd(firstChannel, ir.CreateMul(channelGroup, kb.i64(CB)));
@@ -68,13 +66,13 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
             llvm::Value *coreLo = kb.i64(0), *coreHi = kb.i64(dyd[3]), *spanLo = kb.i64(dyd[3]), *spanHi = kb.i64(0);
             for (int64_t t = 0; t < JB; ++t) {
               inside.push_back(outputsInside(kb, add(kb, j0, t), win.padLeft, win.sw, x.dims[3], dyd[3]));
-              coreLo = smax(coreLo, inside.back().first);
-              coreHi = smin(coreHi, inside.back().second);
-              spanLo = smin(spanLo, inside.back().first);
-              spanHi = smax(spanHi, inside.back().second);
+              coreLo = kb.smax(coreLo, inside.back().first);
+              coreHi = kb.smin(coreHi, inside.back().second);
+              spanLo = kb.smin(spanLo, inside.back().first);
+              spanHi = kb.smax(spanHi, inside.back().second);
             }
-            llvm::Value* leftEnd = smax(spanLo, smin(coreLo, spanHi));
-            llvm::Value* rightBegin = smax(leftEnd, coreHi);
+            llvm::Value* leftEnd = kb.smax(spanLo, kb.smin(coreLo, spanHi));
+            llvm::Value* rightBegin = kb.smax(leftEnd, coreHi);
             auto weight = [&](int64_t f, int64_t c, int64_t t) {
               llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, add(kb, j0, t)}, {blocks, wd[1], wd[2], wd[3]});
               return ir.CreateMul(at, kb.i64(b));
@@ -92,7 +90,7 @@ int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
               });
             });
             kb.loop(firstImage, endImage, [&](llvm::Value* n) {
-              kb.loop(smax(ohLo, bandTop), smin(ohHi, bandEnd), [&](llvm::Value* oh) {
+              kb.loop(kb.smax(ohLo, bandTop), kb.smin(ohHi, bandEnd), [&](llvm::Value* oh) {
                 llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
                 // One output column: its gradient vectors times the inputs of
                 // each filter column, only where that input is inside when

@@ -119,8 +119,7 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
-    llvm::Value* last = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, ir.CreateAdd(first, kb.i64(kChunk)),
-                                                 kb.i64(elements));
+    llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
     kb.loop(first, last, [&](llvm::Value* i) { kb.store(destination, i, formula(i)); });
   });
   return (elements + kChunk - 1) / kChunk;

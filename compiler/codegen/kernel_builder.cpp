@@ -215,6 +215,14 @@ llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) 
   return ir_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
 }
 
+llvm::Value* KernelBuilder::smin(llvm::Value* a, llvm::Value* b) {
+  return ir_.CreateBinaryIntrinsic(llvm::Intrinsic::smin, a, b);
+}
+
+llvm::Value* KernelBuilder::smax(llvm::Value* a, llvm::Value* b) {
+  return ir_.CreateBinaryIntrinsic(llvm::Intrinsic::smax, a, b);
+}
+
 llvm::Value* KernelBuilder::sum(llvm::Value* vector) { return ir_.CreateFAddReduce(f32(0.0), vector); }
 
 llvm::Value* KernelBuilder::callMath(llvm::Intrinsic::ID id, llvm::Value* x) {

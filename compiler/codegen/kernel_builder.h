@@ -82,6 +82,9 @@ class KernelBuilder {
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);
+  // Signed integer minimum and maximum (of i64 scalars or vectors).
+  llvm::Value* smin(llvm::Value* a, llvm::Value* b);
+  llvm::Value* smax(llvm::Value* a, llvm::Value* b);
   llvm::Value* sum(llvm::Value* vector);  // horizontal, in any order
 
   // Calls a unary libm function (tanhf, ...) or intrinsic on a float.

@@ -182,13 +182,13 @@ llvm::Value* WindowLanes::windowSizes(const Output& at) {
   auto lanesOf = [&](int64_t value) { return kb_.splat(kb_.i64(value), lanes_); };
   // How much of [start, start + size) lies in [0, extent), for every lane.
   auto overlap = [&](llvm::Value* start, int64_t size, int64_t extent) {
-    llvm::Value* end = ir.CreateBinaryIntrinsic(llvm::Intrinsic::smin, ir.CreateAdd(start, lanesOf(size)), lanesOf(extent));
-    return ir.CreateSub(end, ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, start, lanesOf(0)));
+    llvm::Value* end = kb_.smin(ir.CreateAdd(start, lanesOf(size)), lanesOf(extent));
+    return ir.CreateSub(end, kb_.smax(start, lanesOf(0)));
   };
   llvm::Value* top = ir.CreateSub(ir.CreateMul(at.oh, kb_.i64(win_.sh)), kb_.i64(win_.padTop));
   llvm::Value* left = ir.CreateSub(ir.CreateMul(at.columns, lanesOf(win_.sw)), lanesOf(win_.padLeft));
   llvm::Value* count = ir.CreateMul(overlap(kb_.splat(top, lanes_), kh_, H_), overlap(left, kw_, W_));
-  return ir.CreateSIToFP(ir.CreateBinaryIntrinsic(llvm::Intrinsic::smax, count, lanesOf(1)), vectorType());
+  return ir.CreateSIToFP(kb_.smax(count, lanesOf(1)), vectorType());
 }
 
 void WindowLanes::zeroPlane(ValueId id, llvm::Value* plane) { kb_.zero(id, planeBase(id, plane), H_ * W_ * pixelStride_); }
