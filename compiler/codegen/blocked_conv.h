@@ -45,6 +45,22 @@ struct Image {
   int64_t block;  // 1 when plain
 };
 
+// What the forward and filter-gradient kernels keep of their node: the
+// builder, the node, its input image, the vector width and the window.
+struct ConvolutionKernel {
+  ConvolutionKernel(KernelBuilder& kb, ValueId id)
+      : kb_(kb), ir_(kb.ir()), id_(id), node_(kb.graph().node(id)), x_(kb, node_.operands[0]), b_(kb.width()),
+        win_(windowAttrs(node_)) {}
+
+  KernelBuilder& kb_;
+  llvm::IRBuilder<>& ir_;
+  const ValueId id_;
+  const Node& node_;
+  const Image x_;  // the input image
+  const int64_t b_;
+  const WindowAttrs win_;
+};
+
 // A run of output columns (compiler/column_runs.h) whose first column is
 // `first`, a run-time value when the run is one of a loop's.
 struct ColumnRun {

@@ -20,121 +20,167 @@ namespace cnnc {
 
 using namespace blocked;
 
-// dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
-// with dy<NCHW{b}c>; tasks: (group of FB output blocks, slice of the input
-// channels). Each task owns its weights, so threads need no reduction.
-// Output columns where some of a block's filter columns fall outside the
-// image (padding) test each column's taps at run time; the columns between,
-// where all of them are inside, test none.
-int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
-  const Node& node = kb.graph().node(id);
-  const Image x(kb, node.operands[0]);
-  const ValueId dy = node.operands[1];
-  const std::vector<int64_t>& dyd = kb.dims(dy);
-  const std::vector<int64_t>& wd = node.type.dims;
-  const int64_t b = kb.width(), blocks = wd[0] / b;
-  const WindowAttrs win = windowAttrs(node);
-  const FilterGradientTile tile = filterGradientTile(kb.graph(), node, kb.target());
-  const int64_t FB = tile.filterBlocks, CB = tile.channels, JB = tile.taps;
-  const int64_t groups = blocks / FB, slices = wd[1] / tile.taskChannels;
-  // A band: `rows` output rows of one image, or the whole images they cover
-  // when they exceed an image's (small images: more positions per stored
-  // partial sum).
-  const int64_t images = tile.rows > dyd[2] ? tile.rows / dyd[2] : 1, bandRows = std::min(tile.rows, dyd[2]);
-  const int64_t bands = (dyd[2] + bandRows - 1) / bandRows, imageGroups = (dyd[0] + images - 1) / images;
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* f0 = ir.CreateMul(ir.CreateSDiv(task, kb.i64(slices)), kb.i64(FB));
-    llvm::Value* firstChannel = ir.CreateMul(ir.CreateSRem(task, kb.i64(slices)), kb.i64(tile.taskChannels));
-    kb.rolledLoop(0, imageGroups * bands, [&](llvm::Value* chunk) {
-      llvm::Value* firstImage = ir.CreateMul(ir.CreateSDiv(chunk, kb.i64(bands)), kb.i64(images));
-      llvm::Value* endImage = kb.smin(add(kb, firstImage, images), kb.i64(dyd[0]));
-      llvm::Value* bandTop = ir.CreateMul(ir.CreateSRem(chunk, kb.i64(bands)), kb.i64(bandRows));
-      llvm::Value* bandEnd = kb.smin(add(kb, bandTop, bandRows), kb.i64(dyd[2]));
-      llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
-      kb.rolledLoop(0, tile.taskChannels / CB, [&](llvm::Value* channelGroup) {
-        llvm::Value* c0 = ir.CreateAdd(firstChannel, ir.CreateMul(channelGroup, kb.i64(CB)));
-        std::vector<std::pair<llvm::Value*, llvm::Value*>> channels;
-        for (int64_t k = 0; k < CB; ++k) channels.push_back(x.channel(kb, c0, k));
-        kb.rolledLoop(0, wd[2], [&](llvm::Value* i) {
-          const auto [ohLo, ohHi] = outputsInside(kb, i, win.padTop, win.sh, x.dims[2], dyd[2]);
-          kb.rolledLoop(0, wd[3] / JB, [&](llvm::Value* tapGroup) {
-            llvm::Value* j0 = ir.CreateMul(tapGroup, kb.i64(JB));
-            // The output columns each filter column reads inside the image,
-            // those where all do (core) and where any does (span).
-            std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
-            llvm::Value *coreLo = kb.i64(0), *coreHi = kb.i64(dyd[3]), *spanLo = kb.i64(dyd[3]), *spanHi = kb.i64(0);
-            for (int64_t t = 0; t < JB; ++t) {
-              inside.push_back(outputsInside(kb, add(kb, j0, t), win.padLeft, win.sw, x.dims[3], dyd[3]));
-              coreLo = kb.smax(coreLo, inside.back().first);
-              coreHi = kb.smin(coreHi, inside.back().second);
-              spanLo = kb.smin(spanLo, inside.back().first);
-              spanHi = kb.smax(spanHi, inside.back().second);
-            }
-            llvm::Value* leftEnd = kb.smax(spanLo, kb.smin(coreLo, spanHi));
-            llvm::Value* rightBegin = kb.smax(leftEnd, coreHi);
-            auto weight = [&](int64_t f, int64_t c, int64_t t) {
-              llvm::Value* at = kb.index({add(kb, f0, f), add(kb, c0, c), i, add(kb, j0, t)}, {blocks, wd[1], wd[2], wd[3]});
-              return ir.CreateMul(at, kb.i64(b));
-            };
-            Accumulators acc(kb, static_cast<size_t>(FB * CB * JB), [&](size_t) { return kb.f32(0.0); });
-            auto slot = [&](int64_t f, int64_t c, int64_t t) { return static_cast<size_t>((f * CB + c) * JB + t); };
-            auto forEachSlot = [&](const std::function<void(int64_t, int64_t, int64_t)>& body) {
-              for (int64_t f = 0; f < FB; ++f)
-                for (int64_t c = 0; c < CB; ++c)
-                  for (int64_t t = 0; t < JB; ++t) body(f, c, t);
-            };
-            kb.when(resumes, [&] {
-              forEachSlot([&](int64_t f, int64_t c, int64_t t) {
-                acc.set(slot(f, c, t), kb.loadVector(id, weight(f, c, t), b));
-              });
-            });
-            kb.loop(firstImage, endImage, [&](llvm::Value* n) {
-              kb.loop(kb.smax(ohLo, bandTop), kb.smin(ohHi, bandEnd), [&](llvm::Value* oh) {
-                llvm::Value* ih = ir.CreateSub(ir.CreateAdd(ir.CreateMul(oh, kb.i64(win.sh)), i), kb.i64(win.padTop));
-                // One output column: its gradient vectors times the inputs of
-                // each filter column, only where that input is inside when
-                // `tested`.
-                auto column = [&](llvm::Value* ow, bool tested) {
-                  std::vector<llvm::Value*> gradients;
-                  for (int64_t f = 0; f < FB; ++f) {
-                    llvm::Value* at = kb.index({n, add(kb, f0, f), oh, ow}, {dyd[0], blocks, dyd[2], dyd[3]});
-                    gradients.push_back(kb.loadVector(dy, ir.CreateMul(at, kb.i64(b)), b));
-                  }
-                  llvm::Value* left =
-                      ir.CreateSub(ir.CreateAdd(ir.CreateMul(ow, kb.i64(win.sw)), j0), kb.i64(win.padLeft));
-                  for (int64_t t = 0; t < JB; ++t) {
-                    auto taps = [&] {
-                      llvm::Value* iw = add(kb, left, t);
-                      for (int64_t c = 0; c < CB; ++c) {
-                        const auto [outer, inner] = channels[static_cast<size_t>(c)];
-                        llvm::Value* input = kb.splat(kb.load(x.id, x.index(kb, n, outer, ih, iw, inner)));
-                        for (int64_t f = 0; f < FB; ++f)
-                          acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
-                      }
-                    };
-                    if (!tested) {
-                      taps();
-                      continue;
-                    }
-                    const auto [lo, hi] = inside[static_cast<size_t>(t)];
-                    kb.when(ir.CreateAnd(ir.CreateICmpSGE(ow, lo), ir.CreateICmpSLT(ow, hi)), taps);
-                  }
-                };
-                kb.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(ow, true); });
-                kb.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(ow, false); });
-                kb.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(ow, true); });
-              });
-            });
-            forEachSlot([&](int64_t f, int64_t c, int64_t t) {
-              kb.storeVector(id, weight(f, c, t), acc.get(slot(f, c, t)));
+namespace {
+
+// One node's kernel: its shapes and tile, and the run-time values of the
+// task, band and register block being emitted.
+class FilterGradient : ConvolutionKernel {
+ public:
+  FilterGradient(KernelBuilder& kb, ValueId id)
+      : ConvolutionKernel(kb, id),
+        dy_(node_.operands[1]),
+        dyd_(kb.dims(dy_)),
+        wd_(node_.type.dims),
+        blocks_(wd_[0] / b_),
+        tile_(filterGradientTile(kb.graph(), node_, kb.target())),
+        FB_(tile_.filterBlocks),
+        CB_(tile_.channels),
+        JB_(tile_.taps),
+        // A band: `rows` output rows of one image, or the whole images they
+        // cover when they exceed an image's (small images: more positions
+        // per stored partial sum).
+        images_(tile_.rows > dyd_[2] ? tile_.rows / dyd_[2] : 1),
+        bandRows_(std::min(tile_.rows, dyd_[2])),
+        bands_((dyd_[2] + bandRows_ - 1) / bandRows_) {}
+
+  // Tasks: (group of FB output blocks, slice of the input channels). Each
+  // task owns its weights, so threads need no reduction.
+  int64_t emit() {
+    const int64_t slices = wd_[1] / tile_.taskChannels, imageGroups = (dyd_[0] + images_ - 1) / images_;
+    kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
+      f0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(slices)), kb_.i64(FB_));
+      llvm::Value* firstChannel = ir_.CreateMul(ir_.CreateSRem(task, kb_.i64(slices)), kb_.i64(tile_.taskChannels));
+      kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
+        firstImage_ = ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_));
+        endImage_ = kb_.smin(add(kb_, firstImage_, images_), kb_.i64(dyd_[0]));
+        bandTop_ = ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_));
+        bandEnd_ = kb_.smin(add(kb_, bandTop_, bandRows_), kb_.i64(dyd_[2]));
+        resumes_ = ir_.CreateICmpSGT(band, kb_.i64(0));
+        kb_.rolledLoop(0, tile_.taskChannels / CB_, [&](llvm::Value* channelGroup) {
+          c0_ = ir_.CreateAdd(firstChannel, ir_.CreateMul(channelGroup, kb_.i64(CB_)));
+          channels_.clear();
+          for (int64_t c = 0; c < CB_; ++c) channels_.push_back(x_.channel(kb_, c0_, c));
+          kb_.rolledLoop(0, wd_[2], [&](llvm::Value* i) {
+            kb_.rolledLoop(0, wd_[3] / JB_, [&](llvm::Value* tapGroup) {
+              registerBlock(i, ir_.CreateMul(tapGroup, kb_.i64(JB_)));
             });
           });
         });
       });
     });
-  });
-  return groups * slices;
-}
+    return (blocks_ / FB_) * slices;
+  }
+
+ private:
+  // The register block of filter row i, filter columns [j0, j0 + JB) over
+  // the band: resumed from the partial sums stored after the previous band,
+  // stored again after this one. Output columns where some of its filter
+  // columns fall outside the image (padding) test each column's taps at run
+  // time; the columns between, where all of them are inside, test none.
+  void registerBlock(llvm::Value* i, llvm::Value* j0) {
+    const auto [ohLo, ohHi] = outputsInside(kb_, i, win_.padTop, win_.sh, x_.dims[2], dyd_[2]);
+    // The output columns each filter column reads inside the image, those
+    // where all do (core) and where any does (span).
+    std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
+    llvm::Value *coreLo = kb_.i64(0), *coreHi = kb_.i64(dyd_[3]), *spanLo = kb_.i64(dyd_[3]), *spanHi = kb_.i64(0);
+    for (int64_t t = 0; t < JB_; ++t) {
+      inside.push_back(outputsInside(kb_, add(kb_, j0, t), win_.padLeft, win_.sw, x_.dims[3], dyd_[3]));
+      coreLo = kb_.smax(coreLo, inside.back().first);
+      coreHi = kb_.smin(coreHi, inside.back().second);
+      spanLo = kb_.smin(spanLo, inside.back().first);
+      spanHi = kb_.smax(spanHi, inside.back().second);
+    }
+    llvm::Value* leftEnd = kb_.smax(spanLo, kb_.smin(coreLo, spanHi));
+    llvm::Value* rightBegin = kb_.smax(leftEnd, coreHi);
+    auto weight = [&](int64_t f, int64_t c, int64_t t) {
+      llvm::Value* at =
+          kb_.index({add(kb_, f0_, f), add(kb_, c0_, c), i, add(kb_, j0, t)}, {blocks_, wd_[1], wd_[2], wd_[3]});
+      return ir_.CreateMul(at, kb_.i64(b_));
+    };
+    Accumulators acc(kb_, static_cast<size_t>(FB_ * CB_ * JB_), [&](size_t) { return kb_.f32(0.0); });
+    auto forEachSlot = [&](const std::function<void(int64_t, int64_t, int64_t)>& body) {
+      for (int64_t f = 0; f < FB_; ++f)
+        for (int64_t c = 0; c < CB_; ++c)
+          for (int64_t t = 0; t < JB_; ++t) body(f, c, t);
+    };
+    kb_.when(resumes_, [&] {
+      forEachSlot([&](int64_t f, int64_t c, int64_t t) {
+        acc.set(slot(f, c, t), kb_.loadVector(id_, weight(f, c, t), b_));
+      });
+    });
+    kb_.loop(firstImage_, endImage_, [&](llvm::Value* n) {
+      kb_.loop(kb_.smax(ohLo, bandTop_), kb_.smin(ohHi, bandEnd_), [&](llvm::Value* oh) {
+        llvm::Value* ih = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(oh, kb_.i64(win_.sh)), i), kb_.i64(win_.padTop));
+        const Position at{n, oh, ih, j0};
+        kb_.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(acc, at, ow, &inside); });
+        kb_.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(acc, at, ow, nullptr); });
+        kb_.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(acc, at, ow, &inside); });
+      });
+    });
+    forEachSlot([&](int64_t f, int64_t c, int64_t t) {
+      kb_.storeVector(id_, weight(f, c, t), acc.get(slot(f, c, t)));
+    });
+  }
+
+  // An output row of the sweep: image n, output row oh, the input row ih it
+  // reads through the block's filter row, and the block's first filter column.
+  struct Position {
+    llvm::Value *n, *oh, *ih, *j0;
+  };
+
+  // One output column: its gradient vectors times the inputs of each of the
+  // block's filter columns; only where that input is inside the image
+  // ([lo, hi) of `inside`) when the column is tested.
+  void column(Accumulators& acc, const Position& at, llvm::Value* ow,
+              const std::vector<std::pair<llvm::Value*, llvm::Value*>>* inside) {
+    std::vector<llvm::Value*> gradients;
+    for (int64_t f = 0; f < FB_; ++f) {
+      llvm::Value* index = kb_.index({at.n, add(kb_, f0_, f), at.oh, ow}, {dyd_[0], blocks_, dyd_[2], dyd_[3]});
+      gradients.push_back(kb_.loadVector(dy_, ir_.CreateMul(index, kb_.i64(b_)), b_));
+    }
+    llvm::Value* left = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(ow, kb_.i64(win_.sw)), at.j0), kb_.i64(win_.padLeft));
+    for (int64_t t = 0; t < JB_; ++t) {
+      auto taps = [&] {
+        llvm::Value* iw = add(kb_, left, t);
+        for (int64_t c = 0; c < CB_; ++c) {
+          const auto [outer, inner] = channels_[static_cast<size_t>(c)];
+          llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, at.n, outer, at.ih, iw, inner)));
+          for (int64_t f = 0; f < FB_; ++f) acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
+        }
+      };
+      if (!inside) {
+        taps();
+        continue;
+      }
+      const auto [lo, hi] = (*inside)[static_cast<size_t>(t)];
+      kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(ow, lo), ir_.CreateICmpSLT(ow, hi)), taps);
+    }
+  }
+
+  // The accumulator of filter block f, channel c, filter column t of the block.
+  size_t slot(int64_t f, int64_t c, int64_t t) const { return static_cast<size_t>((f * CB_ + c) * JB_ + t); }
+
+  const ValueId dy_;
+  const std::vector<int64_t>& dyd_;
+  const std::vector<int64_t>& wd_;
+  const int64_t blocks_;
+  const FilterGradientTile tile_;
+  const int64_t FB_, CB_, JB_, images_, bandRows_, bands_;
+  // Of the task, band and channel group being emitted.
+  llvm::Value* f0_ = nullptr;
+  llvm::Value* c0_ = nullptr;
+  llvm::Value* firstImage_ = nullptr;
+  llvm::Value* endImage_ = nullptr;
+  llvm::Value* bandTop_ = nullptr;
+  llvm::Value* bandEnd_ = nullptr;
+  llvm::Value* resumes_ = nullptr;
+  std::vector<std::pair<llvm::Value*, llvm::Value*>> channels_;  // the group's (outer, inner) in x
+};
+
+}  // namespace
+
+// dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
+// with dy<NCHW{b}c>.
+int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) { return FilterGradient(kb, id).emit(); }
 
 }  // namespace cnnc

@@ -21,20 +21,14 @@ namespace {
 
 // One node's kernel: its shapes and tile, and the run-time values of the
 // task and channel chunk being emitted.
-class ForwardConvolution {
+class ForwardConvolution : ConvolutionKernel {
  public:
   ForwardConvolution(KernelBuilder& kb, ValueId id)
-      : kb_(kb),
-        ir_(kb.ir()),
-        id_(id),
-        node_(kb.graph().node(id)),
-        x_(kb, node_.operands[0]),
+      : ConvolutionKernel(kb, id),
         w_(node_.operands[1]),
         y_(node_.type.dims),
         wd_(kb.dims(w_)),
-        b_(kb.width()),
         blocks_(y_[1] / b_),
-        win_(windowAttrs(node_)),
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(wd_[1] / tile_.channelChunk) {}
@@ -145,16 +139,10 @@ class ForwardConvolution {
     }
   }
 
-  KernelBuilder& kb_;
-  llvm::IRBuilder<>& ir_;
-  const ValueId id_;
-  const Node& node_;
-  const Image x_;
   const ValueId w_;
   const std::vector<int64_t>& y_;
   const std::vector<int64_t>& wd_;
-  const int64_t b_, blocks_;
-  const WindowAttrs win_;
+  const int64_t blocks_;
   const ForwardTile tile_;
   const int64_t FB_, chunks_;
   // Of the task and chunk being emitted.
