@@ -2,8 +2,9 @@
 
 namespace cnnc {
 
-Expected<ValueId> GraphRebuilder::copy(ValueId id) {
+Expected<ValueId> GraphRebuilder::copy(ValueId id, const AttributeMap& added) {
   Node node = source_.node(id);
+  for (const auto& [name, value] : added) node.attrs.insert_or_assign(name, value);
   for (ValueId& operand : node.operands) operand = mapped(operand);
   Expected<ValueId> now = out_.addUnchecked(std::move(node));
   if (now) setMapped(id, *now);

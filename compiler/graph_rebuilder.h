@@ -25,8 +25,9 @@ class GraphRebuilder {
   void setMapped(ValueId id, ValueId now) { map_.at(id) = now; }
 
   // Copies old node `id` unchanged but for its operands, which must all be
-  // mapped already; records the copy as its new value.
-  Expected<ValueId> copy(ValueId id);
+  // mapped already, and for attributes `added` (which replace any of the
+  // same name); records the copy as its new value.
+  Expected<ValueId> copy(ValueId id, const AttributeMap& added = {});
 
   // The new graph, whose outputs are the new values of old values `outputs`.
   Graph finish(const std::vector<ValueId>& outputs);

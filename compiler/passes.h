@@ -64,6 +64,12 @@ Status fuseActivationGradients(Graph& graph, const PassContext& context);
 // state packed, with relayouts only at the chains' edges.
 Status selectLayouts(Graph& graph, const PassContext& context);
 
+// A bias_grad becomes part of the kernel of the conv2d_bwd_filter or
+// dense_bwd_weight node that reads the same output gradient: that node gets
+// attribute bias_grad naming it (ir/fused_bias_gradient.h), and comes first.
+// After select-layouts, so that both read the gradient in the same layout.
+Status fuseBiasGradients(Graph& graph, const PassContext& context);
+
 // Gives every blocked convolution the tile --tile asked for, or else the
 // target's default (conv_tiles.h): register blocks and L1-sized channel
 // chunks.

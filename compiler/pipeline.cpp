@@ -17,6 +17,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-activations", 1, fuseActivations},
     {"fuse-activation-gradients", 1, fuseActivationGradients},
     {"select-layouts", 2, selectLayouts},
+    {"fuse-bias-gradients", 1, fuseBiasGradients},
     {"choose-tiles", 2, chooseTiles},
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_bias_gradient.h"
+
 namespace cnnc {
 
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
@@ -15,9 +17,10 @@ std::optional<Op> fusedActivation(const AttributeMap& attrs) {
 }
 
 std::string opLabel(Op op, const AttributeMap& attrs) {
-  std::optional<Op> activation = fusedActivation(attrs);
-  if (!activation) return std::string(mnemonic(op));
-  return fmt::format("{}+{}", mnemonic(op), mnemonic(*activation));
+  std::string label(mnemonic(op));
+  if (std::optional<Op> activation = fusedActivation(attrs)) label += fmt::format("+{}", mnemonic(*activation));
+  if (attrs.contains(kBiasGradAttr)) label += fmt::format("+{}", mnemonic(Op::BiasGrad));
+  return label;
 }
 
 std::optional<Op> activationOfGradient(Op op) {

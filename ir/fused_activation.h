@@ -30,8 +30,9 @@ std::optional<Op> activationOfGradient(Op op);
 // The activation a conv2d or dense node applies to its result, if any.
 std::optional<Op> fusedActivation(const AttributeMap& attrs);
 
-// "conv2d", or "conv2d+relu" for a node with a fused activation: how
-// reports and profiles name a node's kernel.
+// "conv2d", or "conv2d+relu" for a node with a fused activation (and
+// "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
+// ir/fused_bias_gradient.h): how reports and profiles name a node's kernel.
 std::string opLabel(Op op, const AttributeMap& attrs);
 
 // The contract of the two attributes, for `op`'s shape rule: activation is

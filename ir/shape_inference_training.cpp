@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/fused_bias_gradient.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
 
@@ -56,7 +57,8 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
     CNNC_TRY(matchesForward(op, Op::Conv2D, {*x, in[1]}, forwardAttrs, in[0]));
     return *x;
   }
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile"}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile", kBiasGradAttr}));
+  CNNC_TRY(checkBiasGradAttr(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "gradient", 4));
   Expected<IntList> kernel = intsAttr(op, attrs, "kernel", 2, 1);
@@ -193,7 +195,8 @@ Expected<TensorType> inferChannelSlice(const std::vector<TensorType>& in, const 
 }
 
 Expected<TensorType> inferDenseBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
-  CNNC_TRY(attributeNames(op, attrs, {}));
+  CNNC_TRY(op == Op::DenseBackwardData ? attributeNames(op, attrs, {}) : attributeNames(op, attrs, {kBiasGradAttr}));
+  CNNC_TRY(checkBiasGradAttr(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "gradient", 2));
   CNNC_TRY(floatOperand(op, in[1], op == Op::DenseBackwardData ? "weight" : "input", 2));
   CNNC_TRY(sameDType(op, in));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_bias_gradient.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "ir/shape_inference.h"
@@ -68,6 +69,7 @@ Status verify(const Graph& graph) {
   for (ValueId id = 0; id < graph.size(); ++id)
     if (Status status = verifyNode(graph, id); !status) return status;
   if (Status status = verifyAssignedOnce(graph); !status) return status;
+  if (Status status = verifyFusedBiasGradients(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())
     if (output >= graph.size()) return Error{fmt::format("graph @{} returns an undefined value", graph.name())};

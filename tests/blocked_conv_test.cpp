@@ -3,8 +3,8 @@
 // one, with padding on every side, strides and odd sizes that leave
 // interior runs and runs with border columns of every length, pads wider
 // than the filter's reach and images narrower than a run; the filter
-// gradient alike; and conv2d_bwd_data written as a convolution with the
-// transposed filter.
+// gradient alike, with the bias gradient it computes as it goes; and
+// conv2d_bwd_data written as a convolution with the transposed filter.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -25,7 +25,8 @@ class BlockedConv : public TargetTest {
   // input given plain or blocked; the filter gradient of the same window;
   // and, when the input is blocked, the input gradient. F and C (when
   // blocked) are multiples of the block. The graph checked: %y = conv2d,
-  // %dw = conv2d_bwd_filter and %dx = conv2d_bwd_data.
+  // %dw = conv2d_bwd_filter with the bias gradient %db fused into it, and
+  // %dx = conv2d_bwd_data.
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
                 std::array<int64_t, 4> pads, bool blockedInput) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
@@ -50,10 +51,11 @@ class BlockedConv : public TargetTest {
   {input}%wb = relayout %w {{layout={filter}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %dyb = relayout %dy {{layout={image}}} : {yType}<{image}>
   %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
-  %dw = conv2d_bwd_filter {xUsed}, %dyb {{kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
+  %dw = conv2d_bwd_filter {xUsed}, %dyb {{bias_grad=db, kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
+  %db = bias_grad %dyb : f32[{F}]
   %yp = relayout %y {{layout=plain}} : {yType}
   %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]{inputGradient}
-  return %yp, %dwp{dxp}
+  return %yp, %dwp, %db{dxp}
 }}
 )", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),

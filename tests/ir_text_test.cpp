@@ -1,5 +1,6 @@
 // The textual IR: print -> parse round trips, exact parse error messages, and
 // robustness of the parser against arbitrary (truncated, mutated) input.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <random>
@@ -143,7 +144,10 @@ Graph trainingGraph() {
   const AttributeMap inputHW = {{"input_hw", IntList{4, 4}}};
   ValueId dlogits = must(g.addNode(Op::SoftmaxCrossEntropyBackward, "dlogits", {logits, labels}));
   ValueId dflat = must(g.addNode(Op::DenseBackwardData, "dflat", {dlogits, fcw}));
-  ValueId dfcw = must(g.addNode(Op::DenseBackwardWeight, "dfc.weight", {dlogits, flat}));
+  // The bias gradient fused into the weight gradient's kernel.
+  ValueId dfcw =
+      must(g.addNode(Op::DenseBackwardWeight, "dfc.weight", {dlogits, flat}, {{"bias_grad", Symbol{"dfc.bias"}}}));
+  must(g.addNode(Op::BiasGrad, "dfc.bias", {dlogits}));
   ValueId dpool = must(g.addNode(Op::Reshape, "dmax_pool", {dflat}, {{"shape", IntList{2, 4, 2, 2}}}));
   ValueId dr = must(g.addNode(Op::MaxPool2DBackward, "dr", {r, dpool}, pool));
   ValueId dsigmoid = must(g.addNode(Op::SigmoidBackward, "dsigmoid", {dr, sigmoid}));
@@ -270,6 +274,14 @@ std::string withConvInputs(std::string_view body) {
          std::string(body);
 }
 
+// A dense layer's weight gradient %dw with attributes `attrs`, the lines
+// `before` it and `after` it.
+std::string withDenseGradients(std::string_view attrs, std::string_view after, std::string_view before = "") {
+  return fmt::format("graph @g {{\n  %x = input : f32[2,5]\n  %dy = input : f32[2,3]\n{}"
+                     "  %dw = dense_bwd_weight %dy, %x {} : f32[3,5]\n{}  return %dw\n}}\n",
+                     before, attrs, after);
+}
+
 const ErrorCase kErrorCases[] = {
     // Lexical errors and garbage.
     {"EmptyFile", "", "m.cnn:1:1: expected 'graph' but found end of input"},
@@ -383,6 +395,20 @@ const ErrorCase kErrorCases[] = {
      "graph @g {\n  %w = param : f32[4]\n  %a = assign %w, %w : f32[4]\n  %b = assign %w, %w : f32[4]\n"
      "  return %b\n}\n",
      "m.cnn: %b = assign: %w is assigned twice"},
+    {"FusedBiasGradientNamesNoValue", withDenseGradients("{bias_grad=db2}", ""),
+     "m.cnn: %dw = dense_bwd_weight: attribute bias_grad=db2 names no value"},
+    {"FusedBiasGradientOfAnotherGradient", withDenseGradients("{bias_grad=db}", "  %db = bias_grad %x : f32[5]\n"),
+     "m.cnn: %dw = dense_bwd_weight: attribute bias_grad=db must name a bias_grad of %dy"},
+    {"FusedBiasGradientNotABiasGradient", withDenseGradients("{bias_grad=dy}", ""),
+     "m.cnn: %dw = dense_bwd_weight: attribute bias_grad=dy must name a bias_grad of %dy"},
+    {"FusedBiasGradientDefinedBefore", withDenseGradients("{bias_grad=db}", "", "  %db = bias_grad %dy : f32[3]\n"),
+     "m.cnn: %dw = dense_bwd_weight: attribute bias_grad=db names a value defined before the node"},
+    {"FusedBiasGradientComputedTwice",
+     withDenseGradients("{bias_grad=db}",
+                        "  %dw2 = dense_bwd_weight %dy, %x {bias_grad=db} : f32[3,5]\n  %db = bias_grad %dy : f32[3]\n"),
+     "m.cnn: %dw2 = dense_bwd_weight: attribute bias_grad=db names a value another node computes"},
+    {"FusedBiasGradientNotASymbol", withDenseGradients("{bias_grad=[1]}", ""),
+     "m.cnn:4:9: dense_bwd_weight attribute bias_grad must name a value, got [1]"},
 };
 
 INSTANTIATE_TEST_SUITE_P(IrText, ParseErrorTest, ::testing::ValuesIn(kErrorCases),

@@ -71,13 +71,13 @@ double median(std::vector<double> values) {
 std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& profile, double stepSeconds) {
   std::vector<KernelProfile> sorted = profile;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
-  std::string text = fmt::format("{:<40}{:<22}{:>10}{:>8}{:>10}\n", "kernel", "op", "ms/step", "share", "GFLOP/s");
+  std::string text = fmt::format("{:<40}{:<30}{:>10}{:>8}{:>10}\n", "kernel", "op", "ms/step", "share", "GFLOP/s");
   for (const KernelProfile& kernel : sorted) {
     if (kernel.calls == 0) continue;
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
     const double flops = static_cast<double>(flopsOf(graph, kernel.node));
     const Node& node = graph.node(kernel.node);
-    text += fmt::format("{:<40}{:<22}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), opLabel(node.op, node.attrs),
+    text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), opLabel(node.op, node.attrs),
                         seconds * 1e3, 100.0 * seconds / stepSeconds,
                         flops > 0 ? fmt::format("{:.1f}", flops / seconds / 1e9) : "");
   }

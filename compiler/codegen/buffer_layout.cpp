@@ -1,6 +1,6 @@
 // Algorithm: number the kernels in execution order; a computed value is live
-// from its kernel to the last kernel that reads it (to the end for outputs),
-// a leaf for the whole step. Assigned values that can be computed in their
+// from the kernel that computes it to the last kernel that reads it (to the
+// end for outputs), a leaf for the whole step. Assigned values that can be computed in their
 // target's buffer take it and need no buffer of their own. Then place the
 // other buffers largest first, each at the lowest aligned offset that
 // overlaps no already placed buffer whose live range intersects its own
@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <array>
 #include <numeric>
+
+#include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
 namespace {
@@ -33,6 +35,11 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
       if (!isLeaf(graph.node(operand).op))
         live[operand].last = std::max(live[operand].last, static_cast<int64_t>(position));
   for (ValueId output : graph.outputs()) live[output].last = end;
+  // A value another node's kernel computes (a fused bias gradient) is live
+  // from that kernel on.
+  const std::vector<ValueId> kernels = computingKernels(graph);
+  for (ValueId id = 0; id < graph.size(); ++id)
+    if (kernels[id] != id) live[id].first = live[kernels[id]].first;
   return live;
 }
 

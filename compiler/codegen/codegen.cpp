@@ -9,6 +9,7 @@
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_bias_gradient.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -100,8 +101,9 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   // Kernel k (in execution order) goes to unit k mod units: every unit gets
   // a like mix of heavy kernels (convolutions) and light ones (elementwise),
   // so that the units take about as long to compile.
+  const std::vector<ValueId> computing = computingKernels(graph);
   for (ValueId id : order) {
-    if (assignsInPlace(graph, code.layout, id)) continue;
+    if (assignsInPlace(graph, code.layout, id) || computing[id] != id) continue;
     const Node& node = graph.node(id);
     KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
     llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;

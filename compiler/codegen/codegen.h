@@ -33,7 +33,8 @@ struct CodeUnit {
 struct GeneratedCode {
   std::vector<CodeUnit> units;
   // In execution order (see executionOrder in buffer_layout.h), but for the
-  // assigns that have nothing to move (assignsInPlace).
+  // assigns that have nothing to move (assignsInPlace) and the values
+  // another node's kernel computes (computingKernels, ir/fused_bias_gradient.h).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };

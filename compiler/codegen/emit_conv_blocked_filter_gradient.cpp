@@ -15,6 +15,7 @@
 
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
 
@@ -41,7 +42,8 @@ class FilterGradient : ConvolutionKernel {
         // per stored partial sum).
         images_(tile_.rows > dyd_[2] ? tile_.rows / dyd_[2] : 1),
         bandRows_(std::min(tile_.rows, dyd_[2])),
-        bands_((dyd_[2] + bandRows_ - 1) / bandRows_) {}
+        bands_((dyd_[2] + bandRows_ - 1) / bandRows_),
+        bias_(fusedBiasGradient(kb.graph(), node_)) {}
 
   // Tasks: (group of FB output blocks, slice of the input channels). Each
   // task owns its weights, so threads need no reduction.
@@ -56,6 +58,7 @@ class FilterGradient : ConvolutionKernel {
         bandTop_ = ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_));
         bandEnd_ = kb_.smin(add(kb_, bandTop_, bandRows_), kb_.i64(dyd_[2]));
         resumes_ = ir_.CreateICmpSGT(band, kb_.i64(0));
+        if (bias_) kb_.when(ir_.CreateICmpEQ(firstChannel, kb_.i64(0)), [&] { biasBand(); });
         kb_.rolledLoop(0, tile_.taskChannels / CB_, [&](llvm::Value* channelGroup) {
           c0_ = ir_.CreateAdd(firstChannel, ir_.CreateMul(channelGroup, kb_.i64(CB_)));
           channels_.clear();
@@ -122,6 +125,32 @@ class FilterGradient : ConvolutionKernel {
     });
   }
 
+  // A fused bias gradient (ir/fused_bias_gradient.h), in the tasks of the
+  // first channel slice: the sum of the band's output gradients, while they
+  // are in L1, resumed from the partial sums of the previous band.
+  void biasBand() {
+    auto at = [&](int64_t f) { return ir_.CreateMul(add(kb_, f0_, f), kb_.i64(b_)); };
+    Accumulators acc(kb_, static_cast<size_t>(FB_), [&](size_t) { return kb_.f32(0.0); });
+    kb_.when(resumes_, [&] {
+      for (int64_t f = 0; f < FB_; ++f) acc.set(static_cast<size_t>(f), kb_.loadVector(*bias_, at(f), b_));
+    });
+    kb_.loop(firstImage_, endImage_, [&](llvm::Value* n) {
+      kb_.loop(bandTop_, bandEnd_, [&](llvm::Value* oh) {
+        kb_.loop(0, dyd_[3], [&](llvm::Value* ow) {
+          for (int64_t f = 0; f < FB_; ++f)
+            acc.set(static_cast<size_t>(f), ir_.CreateFAdd(acc.get(static_cast<size_t>(f)), gradient(n, f, oh, ow)));
+        });
+      });
+    });
+    for (int64_t f = 0; f < FB_; ++f) kb_.storeVector(*bias_, at(f), acc.get(static_cast<size_t>(f)));
+  }
+
+  // The output-gradient vector of image n, block f of the task, at (oh, ow).
+  llvm::Value* gradient(llvm::Value* n, int64_t f, llvm::Value* oh, llvm::Value* ow) {
+    llvm::Value* index = kb_.index({n, add(kb_, f0_, f), oh, ow}, {dyd_[0], blocks_, dyd_[2], dyd_[3]});
+    return kb_.loadVector(dy_, ir_.CreateMul(index, kb_.i64(b_)), b_);
+  }
+
   // An output row of the sweep: image n, output row oh, the input row ih it
   // reads through the block's filter row, and the block's first filter column.
   struct Position {
@@ -134,10 +163,7 @@ class FilterGradient : ConvolutionKernel {
   void column(Accumulators& acc, const Position& at, llvm::Value* ow,
               const std::vector<std::pair<llvm::Value*, llvm::Value*>>* inside) {
     std::vector<llvm::Value*> gradients;
-    for (int64_t f = 0; f < FB_; ++f) {
-      llvm::Value* index = kb_.index({at.n, add(kb_, f0_, f), at.oh, ow}, {dyd_[0], blocks_, dyd_[2], dyd_[3]});
-      gradients.push_back(kb_.loadVector(dy_, ir_.CreateMul(index, kb_.i64(b_)), b_));
-    }
+    for (int64_t f = 0; f < FB_; ++f) gradients.push_back(gradient(at.n, f, at.oh, ow));
     llvm::Value* left = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(ow, kb_.i64(win_.sw)), at.j0), kb_.i64(win_.padLeft));
     for (int64_t t = 0; t < JB_; ++t) {
       auto taps = [&] {
@@ -166,6 +192,7 @@ class FilterGradient : ConvolutionKernel {
   const int64_t blocks_;
   const FilterGradientTile tile_;
   const int64_t FB_, CB_, JB_, images_, bandRows_, bands_;
+  const std::optional<ValueId> bias_;
   // Of the task, band and channel group being emitted.
   llvm::Value* f0_ = nullptr;
   llvm::Value* c0_ = nullptr;
@@ -180,7 +207,8 @@ class FilterGradient : ConvolutionKernel {
 }  // namespace
 
 // dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
-// with dy<NCHW{b}c>.
+// with dy<NCHW{b}c>, and a fused bias gradient db [F] = the sum of dy over
+// n, oh, ow.
 int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) { return FilterGradient(kb, id).emit(); }
 
 }  // namespace cnnc

@@ -7,6 +7,7 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
 namespace {
@@ -54,14 +55,16 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
 }
 
 // dx [N,F] = dy [N,U] . w [U,F]   (operands dy, w), or
-// dw [U,F] = dy [N,U]^T . x [N,F] (operands dy, x): both are out [T,F] =
-// sums over k of rows [K,F] scaled by entries of dy. Tasks: (TB rows of
+// dw [U,F] = dy [N,U]^T . x [N,F] (operands dy, x), with a fused bias
+// gradient db [U] = the sums of dy's columns: both are out [T,F] = sums
+// over k of rows [K,F] scaled by entries of dy. Tasks: (TB rows of
 // out, V vectors of F), with TB x V accumulators.
 int64_t emitBackward(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId dy = node.operands[0], rows = node.operands[1];
   const int64_t N = kb.dims(dy)[0], U = kb.dims(dy)[1], F = kb.dims(rows)[1];
   const bool data = node.op == Op::DenseBackwardData;
+  const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
   const int64_t T = data ? N : U, K = data ? U : N, b = kb.width();
   const int64_t TB = largestDivisorUpTo(T, 4), vectors = (F + b - 1) / b;
   const int64_t V = largestDivisorUpTo(vectors, kb.target().accumulatorRegisters() / TB), featureBlocks = vectors / V;
@@ -75,6 +78,10 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
       masks.push_back(tailMask(kb, F, features.back()));
     }
     Accumulators acc(kb, static_cast<size_t>(TB * V), [&](size_t) { return kb.f32(0.0); });
+    // A fused bias gradient's sums, of the entries of dy the block scales by.
+    std::vector<llvm::AllocaInst*> biasSums;
+    if (bias)
+      for (int64_t r = 0; r < TB; ++r) biasSums.push_back(kb.variable(ir.getFloatTy(), kb.f32(0.0)));
     kb.loop(0, K, [&](llvm::Value* k) {
       std::vector<llvm::Value*> vecs;
       for (int64_t v = 0; v < V; ++v)
@@ -84,7 +91,12 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
         llvm::Value* t = ir.CreateAdd(t0, kb.i64(r));
         // data: dy[n=t, u=k]; weight: dy[n=k, u=t]
         llvm::Value* at = data ? ir.CreateAdd(ir.CreateMul(t, kb.i64(U)), k) : ir.CreateAdd(ir.CreateMul(k, kb.i64(U)), t);
-        llvm::Value* scale = kb.splat(kb.load(dy, at));
+        llvm::Value* entry = kb.load(dy, at);
+        if (bias) {
+          llvm::AllocaInst* sum = biasSums[static_cast<size_t>(r)];
+          ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), sum), entry), sum);
+        }
+        llvm::Value* scale = kb.splat(entry);
         for (int64_t v = 0; v < V; ++v) acc.fma(static_cast<size_t>(r * V + v), vecs[static_cast<size_t>(v)], scale);
       }
     });
@@ -93,6 +105,12 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
         llvm::Value* at = ir.CreateAdd(ir.CreateMul(ir.CreateAdd(t0, kb.i64(r)), kb.i64(F)), features[static_cast<size_t>(v)]);
         kb.storeVector(id, at, acc.get(static_cast<size_t>(r * V + v)), masks[static_cast<size_t>(v)]);
       }
+    // The tasks of the first features store the bias gradient: db[u] = the sum of dy[n, u] over n.
+    if (bias)
+      kb.when(ir.CreateICmpEQ(f0, kb.i64(0)), [&] {
+        for (int64_t r = 0; r < TB; ++r)
+          kb.store(*bias, ir.CreateAdd(t0, kb.i64(r)), ir.CreateLoad(ir.getFloatTy(), biasSums[static_cast<size_t>(r)]));
+      });
   });
   return (T / TB) * featureBlocks;
 }

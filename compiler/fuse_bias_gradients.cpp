@@ -1,0 +1,60 @@
+// Bias-gradient fusion (ir/fused_bias_gradient.h). Algorithm: index the
+// bias_grad nodes by the output gradient they sum; pair each with the
+// weight-gradient node that reads the same gradient; rebuild the graph with
+// each pair together, at the first of the two positions: the
+// weight-gradient node, which gets attribute bias_grad, then the bias_grad.
+// A pair whose bias_grad comes first is fused only if the weight-gradient
+// node's operands are all defined before it (they are in autodiff's graphs:
+// the input it reads is a forward value).
+#include <optional>
+#include <vector>
+
+#include "compiler/graph_rebuilder.h"
+#include "compiler/passes.h"
+#include "ir/fused_bias_gradient.h"
+
+namespace cnnc {
+namespace {
+
+// The partner of each node of a fusible pair (weight gradient <-> bias_grad).
+std::vector<std::optional<ValueId>> fusiblePairs(const Graph& graph) {
+  std::vector<std::optional<ValueId>> biasOf(graph.size()), partner(graph.size());
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    if (node.op == Op::BiasGrad && !biasOf[node.operands[0]]) biasOf[node.operands[0]] = id;
+  }
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    if (!isWeightGradient(node.op) || node.attrs.contains(kBiasGradAttr)) continue;
+    const std::optional<ValueId> bias = biasOf[outputGradientOf(node)];
+    if (!bias || partner[*bias]) continue;
+    bool movable = true;
+    for (ValueId operand : node.operands) movable = movable && operand < *bias;
+    if (*bias < id && !movable) continue;
+    partner[id] = *bias;
+    partner[*bias] = id;
+  }
+  return partner;
+}
+
+}  // namespace
+
+Status fuseBiasGradients(Graph& graph, const PassContext&) {
+  const std::vector<std::optional<ValueId>> partner = fusiblePairs(graph);
+  GraphRebuilder rebuilder(graph);
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    if (!partner[id]) {
+      CNNC_TRY(rebuilder.copy(id));
+      continue;
+    }
+    if (rebuilder.isMapped(id)) continue;  // emitted with its partner
+    const bool weightFirst = isWeightGradient(graph.node(id).op);
+    const ValueId weight = weightFirst ? id : *partner[id], bias = weightFirst ? *partner[id] : id;
+    CNNC_TRY(rebuilder.copy(weight, {{std::string(kBiasGradAttr), Symbol{graph.node(bias).name}}}));
+    CNNC_TRY(rebuilder.copy(bias));
+  }
+  graph = rebuilder.finish(graph.outputs());
+  return Status::ok();
+}
+
+}  // namespace cnnc
