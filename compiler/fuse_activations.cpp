@@ -7,7 +7,7 @@
 // Keeping that name keeps valid every reference to the consumer's result:
 // its users, the graph outputs, and the backward nodes autodiff made
 // (relu_bwd reads the activation's output).
-//   forward:  relu (conv2d or dense)  ->  conv2d or dense {activation=relu}
+//   forward:  relu (conv2d, dense or batch_norm[_train])  ->  the same {activation=relu}
 //   backward: relu_bwd (max_pool2d_bwd (y, dy), y)  ->  max_pool2d_bwd {activation=relu}
 #include <functional>
 #include <optional>
@@ -72,7 +72,7 @@ Status fuseMatches(Graph& graph, const Pattern& pattern) {
 
 Status fuseActivations(Graph& graph, const PassContext&) {
   return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
-    if (!isActivation(consumer.op) || (producer.op != Op::Conv2D && producer.op != Op::Dense)) return std::nullopt;
+    if (!isActivation(consumer.op) || !appliesActivations(producer.op)) return std::nullopt;
     return consumer.op;
   });
 }

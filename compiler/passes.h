@@ -47,10 +47,9 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // (kOptimizationPasses in pipeline.cpp). Each rewrites `graph` in place and
 // never changes what the graph computes.
 
-// conv2d or dense followed by relu, sigmoid or tanh becomes one conv2d or
-// dense node with that activation (ir/fused_activation.h), named as the
-// activation, where the activation is the only user of the conv or dense
-// result.
+// conv2d, dense or batch norm followed by relu, sigmoid or tanh becomes one
+// node of the first with that activation (ir/fused_activation.h), named as
+// the activation, where the activation is the only user of its result.
 Status fuseActivations(Graph& graph, const PassContext& context);
 
 // relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
@@ -64,8 +63,9 @@ Status fuseActivationGradients(Graph& graph, const PassContext& context);
 // state packed, with relayouts only at the chains' edges.
 Status selectLayouts(Graph& graph, const PassContext& context);
 
-// A bias_grad becomes part of the kernel of the conv2d_bwd_filter or
-// dense_bwd_weight node that reads the same output gradient: that node gets
+// A bias_grad becomes part of the kernel of the conv2d_bwd_filter,
+// dense_bwd_weight or batch_norm_bwd_gamma node that reads the same output
+// gradient (the k-th such node the k-th bias_grad of it): that node gets
 // attribute bias_grad naming it (ir/fused_bias_gradient.h), and comes first.
 // After select-layouts, so that both read the gradient in the same layout.
 Status fuseBiasGradients(Graph& graph, const PassContext& context);

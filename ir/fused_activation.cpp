@@ -8,6 +8,10 @@ namespace cnnc {
 
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
 
+bool appliesActivations(Op op) {
+  return op == Op::Conv2D || op == Op::Dense || op == Op::BatchNorm || op == Op::BatchNormTrain;
+}
+
 std::optional<Op> fusedActivation(const AttributeMap& attrs) {
   std::optional<std::string> name = getSymbol(attrs, kActivationAttr);
   if (!name) return std::nullopt;

@@ -1,8 +1,8 @@
-// Activations fused into the conv2d or dense node that feeds them (by the
-// fuse-activations pass): attribute `activation` names the op the node
-// applies to its result (relu, sigmoid or tanh), and attribute `fused` the
-// layer whose node it absorbed, so that dumps and profiles still show every
-// layer of the model:
+// Activations fused into the conv2d, dense or batch norm node that feeds
+// them (by the fuse-activations pass): attribute `activation` names the op
+// the node applies to its result (relu, sigmoid or tanh), and attribute
+// `fused` the layer whose node it absorbed, so that dumps and profiles
+// still show every layer of the model:
 //
 //   %conv2d_0.relu = conv2d %input, %conv2d_0.weight, %conv2d_0.bias
 //                      {activation=relu, fused=conv2d_0, pads=[0,0,0,0], strides=[1,1]}
@@ -21,13 +21,19 @@ namespace cnnc {
 inline constexpr std::string_view kActivationAttr = "activation";
 inline constexpr std::string_view kFusedAttr = "fused";
 
-// relu, sigmoid and tanh: the ops that fuse into a conv2d or dense node.
+// relu, sigmoid and tanh: the ops that fuse into a conv2d, dense or batch
+// norm node.
 bool isActivation(Op op);
+
+// conv2d, dense, batch_norm and batch_norm_train: the ops that apply a
+// fused activation to their result.
+bool appliesActivations(Op op);
 
 // The activation whose gradient `op` computes (relu for relu_bwd, ...), if any.
 std::optional<Op> activationOfGradient(Op op);
 
-// The activation a conv2d or dense node applies to its result, if any.
+// The activation a node applies to its result (appliesActivations), or
+// applies the gradient of (max_pool2d_bwd), if any.
 std::optional<Op> fusedActivation(const AttributeMap& attrs);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation (and

@@ -6,7 +6,9 @@
 
 namespace cnnc {
 
-bool isWeightGradient(Op op) { return op == Op::Conv2DBackwardFilter || op == Op::DenseBackwardWeight; }
+bool isWeightGradient(Op op) {
+  return op == Op::Conv2DBackwardFilter || op == Op::DenseBackwardWeight || op == Op::BatchNormBackwardGamma;
+}
 
 ValueId outputGradientOf(const Node& weightGradient) {
   return weightGradient.operands[weightGradient.op == Op::Conv2DBackwardFilter ? 1 : 0];

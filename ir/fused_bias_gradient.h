@@ -1,7 +1,8 @@
 // Bias gradients fused into the weight-gradient kernel that reads the same
 // output gradient (by the fuse-bias-gradients pass). Attribute `bias_grad`
-// of a conv2d_bwd_filter or dense_bwd_weight node names a bias_grad value
-// that its kernel computes as well, as it sweeps the output gradient:
+// of a conv2d_bwd_filter, dense_bwd_weight or batch_norm_bwd_gamma (the
+// gradient of batch norm's weight) node names a bias_grad value that its
+// kernel computes as well, as it sweeps the output gradient:
 //
 //   %conv2d_4.weight.grad = conv2d_bwd_filter %x, %conv2d_4.grad {bias_grad=conv2d_4.bias.grad, ...}
 //   %conv2d_4.bias.grad = bias_grad %conv2d_4.grad
@@ -26,7 +27,7 @@ inline constexpr std::string_view kBiasGradAttr = "bias_grad";
 bool isWeightGradient(Op op);
 
 // The output gradient a weight-gradient node reads: conv2d_bwd_filter's
-// operand 1, dense_bwd_weight's operand 0.
+// operand 1, the others' operand 0.
 ValueId outputGradientOf(const Node& weightGradient);
 
 // The bias_grad value the kernel of `node` computes as well, if any.

@@ -66,7 +66,8 @@ Expected<TensorType> inferDense(const std::vector<TensorType>& in, const Attribu
 
 Expected<TensorType> inferBatchNorm(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::BatchNorm;
-  CNNC_TRY(attributeNames(op, attrs, {"epsilon", "momentum"}));
+  CNNC_TRY(attributeNames(op, attrs, {"epsilon", "momentum", kActivationAttr, kFusedAttr}));
+  CNNC_TRY(checkFusedActivation(op, attrs));
   if (auto eps = floatAttr(op, attrs, "epsilon", 0.0, 1.0, true); !eps) return eps.error();
   if (auto m = floatAttr(op, attrs, "momentum", 0.0, 1.0, true); !m) return m.error();
   CNNC_TRY(floatOperand(op, in[0], "input"));

@@ -115,7 +115,8 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       CNNC_TRY(checkStats(op, in[0], TensorType{in[0].dtype, {2, in[0].rank() > 1 ? in[0].dims[1] : 0}}));
       return TensorType{in[0].dtype, {2, in[0].dims[1]}};
     case Op::BatchNormTrain:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon"}));
+      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr}));
+      CNNC_TRY(checkFusedActivation(op, attrs));
       CNNC_TRY(checkStats(op, in[0], in[1]));
       CNNC_TRY(checkPerChannel(op, in, 2, in[0]));
       break;
@@ -133,7 +134,8 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       return in[0];
     }
     case Op::BatchNormBackwardGamma:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon"}));
+      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kBiasGradAttr}));
+      CNNC_TRY(checkBiasGradAttr(op, attrs));
       CNNC_TRY(checkStats(op, in[1], in[2]));
       CNNC_TRY(sameTypes(op, {in[0], in[1]}));
       return perChannel(in[1]);

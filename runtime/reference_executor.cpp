@@ -141,7 +141,8 @@ class Interpreter {
         return y;
       }
       case Op::Dense: return withActivation(node, ref::dense(x(0), x(1), optionalOperand(node, 2)));
-      case Op::BatchNorm: return ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon"));
+      case Op::BatchNorm:
+        return withActivation(node, ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon")));
       case Op::Dropout: return x(0);  // inference: the identity
       case Op::Relayout: return x(0);  // values are logical here: layouts are for generated code
       case Op::FilterTranspose: return ref::filterTranspose(x(0));
@@ -152,7 +153,8 @@ class Interpreter {
       case Op::Concat: return ref::concat(allOperands(node));
       case Op::Softmax: return ref::softmax(x(0));
       case Op::BatchNormStats: return ref::batchNormStats(x(0));
-      case Op::BatchNormTrain: return ref::batchNormTrain(x(0), x(1), x(2), x(3), floatOf(node, "epsilon"));
+      case Op::BatchNormTrain:
+        return withActivation(node, ref::batchNormTrain(x(0), x(1), x(2), x(3), floatOf(node, "epsilon")));
       case Op::BatchNormRunning:
         return ref::batchNormRunning(x(0), x(1), intOf(node, "row"), intOf(node, "count"), floatOf(node, "momentum"));
       case Op::DropoutMask: return dropoutMask(node);

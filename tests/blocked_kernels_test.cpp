@@ -104,7 +104,9 @@ TEST_P(BlockedKernels, GlobalAveragePooling) {
 }
 
 // Every batch_norm form and bias_grad on images of `dims`, with the
-// statistics of the batch (training) and of given running values (inference).
+// statistics of the batch (training) and of given running values
+// (inference); bias_grad both on its own (%dbeta) and fused into gamma's
+// gradient (%dbeta2, ir/fused_bias_gradient.h).
 std::string batchNormGraph(const std::string& dims) {
   return replaceAll(R"(graph @bn {
   %x = input : f32DIMS
@@ -120,10 +122,11 @@ std::string batchNormGraph(const std::string& dims) {
   %train = batch_norm_train %xb, %stats, %gamma, %beta {epsilon=1e-05} : f32DIMS<LAYOUT>
   %infer = batch_norm %xb, %gamma, %beta, %mean, %var {epsilon=0.1, momentum=0.9} : f32DIMS<LAYOUT>
   %dbeta = bias_grad %dyb : f32[32]
-  %dgamma = batch_norm_bwd_gamma %dyb, %xb, %stats {epsilon=1e-05} : f32[32]
+  %dgamma = batch_norm_bwd_gamma %dyb, %xb, %stats {bias_grad=dbeta2, epsilon=1e-05} : f32[32]
+  %dbeta2 = bias_grad %dyb : f32[32]
   %dx = batch_norm_bwd_data %dyb, %xb, %stats, %gamma, %dgamma, %dbeta {epsilon=1e-05} : f32DIMS<LAYOUT>
   %running = batch_norm_running %root, %stats {count=60, momentum=0.9, row=1} : f32[32]
-  return %stats, %train, %infer, %dbeta, %dgamma, %dx, %running
+  return %stats, %train, %infer, %dbeta, %dgamma, %dbeta2, %dx, %running
 }
 )", "DIMS", dims);
 }

@@ -1,7 +1,7 @@
 // The activation functions in generated code, one formula each, for a
 // float or a vector of floats: the relu, sigmoid and tanh nodes, and the
-// activation a conv2d or dense node applies to its accumulators before
-// storing them (fused by fuse-activations, ir/fused_activation.h).
+// activation a conv2d, dense or batch norm node applies to its results
+// before storing them (fused by fuse-activations, ir/fused_activation.h).
 #pragma once
 
 #include "compiler/codegen/kernel_builder.h"

@@ -43,16 +43,29 @@ void ChannelLanes::forEachVector(const std::function<void(const Position&)>& bod
 }
 
 llvm::Value* ChannelLanes::sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n) {
+  return sums(1, [&](const Position& at) { return std::vector<llvm::Value*>{term(at)}; }, n)[0];
+}
+
+std::vector<llvm::Value*> ChannelLanes::sums(size_t count,
+                                             const std::function<std::vector<llvm::Value*>(const Position&)>& terms,
+                                             llvm::Value* n) {
   auto& ir = kb_.ir();
   llvm::VectorType* type = kb_.vectorType(lanes_);
-  llvm::AllocaInst* total = kb_.variable(type, constant(0.0));
+  std::vector<llvm::AllocaInst*> totals;
+  for (size_t k = 0; k < count; ++k) totals.push_back(kb_.variable(type, constant(0.0)));
   forEachVector([&](const Position& at) {
-    llvm::Value* value = term(at);
-    if (at.mask) value = ir.CreateSelect(at.mask, value, constant(0.0));
-    ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(type, total), value), total);
+    const std::vector<llvm::Value*> values = terms(at);
+    for (size_t k = 0; k < count; ++k) {
+      llvm::Value* value = at.mask ? ir.CreateSelect(at.mask, values[k], constant(0.0)) : values[k];
+      ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(type, totals[k]), value), totals[k]);
+    }
   }, n);
-  llvm::Value* lanes = ir.CreateLoad(type, total);
-  return blocked_ ? lanes : kb_.splat(kb_.sum(lanes), lanes_);
+  std::vector<llvm::Value*> result;
+  for (llvm::AllocaInst* total : totals) {
+    llvm::Value* lanes = ir.CreateLoad(type, total);
+    result.push_back(blocked_ ? lanes : kb_.splat(kb_.sum(lanes), lanes_));
+  }
+  return result;
 }
 
 llvm::Value* ChannelLanes::load(ValueId id, const Position& at) { return kb_.loadVector(id, at.index, lanes_, at.mask); }

@@ -36,6 +36,10 @@ class ChannelLanes {
   void forEachVector(const std::function<void(const Position&)>& body, llvm::Value* n = nullptr);
   // The per-channel sum of term(position) over the same vectors.
   llvm::Value* sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n = nullptr);
+  // The per-channel sums of `count` terms, in one pass: terms(position)
+  // returns their vectors.
+  std::vector<llvm::Value*> sums(size_t count, const std::function<std::vector<llvm::Value*>(const Position&)>& terms,
+                                 llvm::Value* n = nullptr);
 
   llvm::Value* load(ValueId id, const Position& at);
   void store(ValueId id, const Position& at, llvm::Value* vector);

@@ -1,8 +1,10 @@
 // batch_norm in all its forms, one channel group per task (ChannelLanes):
 // every element of the group's channels over the batch and the image is
 // visited in vectors, and per-channel values are vectors alike.
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/channel_lanes.h"
 #include "compiler/codegen/emitters.h"
+#include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
 namespace {
@@ -68,16 +70,25 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
         llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
         llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
         lanes.forEachVector([&](const ChannelLanes::Position& at) {
-          lanes.store(id, at, ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift));
+          llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
+          lanes.store(id, at, applyActivation(kb, node, y));
         });
         return;
       }
       case Op::BatchNormBackwardGamma: {
+        // dgamma, and a fused bias gradient (dbeta) in the same pass.
         auto [mean, variance] = statsOf(in(2));
         llvm::Value* invStd = inverseStd(kb, lanes, variance, node);
-        lanes.storePerChannel(id, kb.i64(0), lanes.sum([&](const ChannelLanes::Position& at) {
-          return ir.CreateFMul(lanes.load(in(0), at), ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd));
-        }));
+        const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
+        const std::vector<llvm::Value*> sums = lanes.sums(bias ? 2 : 1, [&](const ChannelLanes::Position& at) {
+          llvm::Value* dy = lanes.load(in(0), at);
+          llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
+          std::vector<llvm::Value*> terms = {ir.CreateFMul(dy, xhat)};
+          if (bias) terms.push_back(dy);
+          return terms;
+        });
+        lanes.storePerChannel(id, kb.i64(0), sums[0]);
+        if (bias) lanes.storePerChannel(*bias, kb.i64(0), sums[1]);
         return;
       }
       default: {  // batch_norm_bwd_data: dy, x, stats, gamma, dgamma, dbeta
