@@ -1,16 +1,20 @@
-// Activation fusion, forward and backward. Algorithm: count the users of
-// every value (graph outputs count as users); a node that matches a pattern
-// with its operand 0, a producer without a fused activation and with no
-// other user, absorbs that producer: the rebuilt graph skips the producer
-// and emits, in the consumer's place, the producer with attributes
-// activation=<op> and fused=<producer's name> under the consumer's name.
-// Keeping that name keeps valid every reference to the consumer's result:
-// its users, the graph outputs, and the backward nodes autodiff made
-// (relu_bwd reads the activation's output).
+// Activation fusion, forward and backward (ir/fused_activation.h).
+// Algorithm: count the users of every value (graph outputs count as users);
+// a node that matches a pattern with its operand 0, a producer without a
+// fused activation and with no other user, absorbs that producer: the
+// rebuilt graph skips the producer and emits, in the consumer's place, the
+// producer with attributes activation=<op> (or activation_gradient=<op>)
+// and fused=<producer's name>, and any operand the pattern adds, under the
+// consumer's name. Keeping that name keeps valid every reference to the
+// consumer's result: its users, the graph outputs, and the backward nodes
+// autodiff made (relu_bwd reads the activation's output).
 //   forward:  relu (conv2d, dense or batch_norm[_train])  ->  the same {activation=relu}
-//   backward: relu_bwd (max_pool2d_bwd (y, dy), y)  ->  max_pool2d_bwd {activation=relu}
+//   backward: relu_bwd (max_pool2d_bwd (y, dy), y)  ->  max_pool2d_bwd {activation_gradient=relu}
+//             relu_bwd (conv2d_bwd_data (dy, w), y)  ->  conv2d_bwd_data (dy, w, y) {activation_gradient=relu}
+//             relu_bwd (dense_bwd_data (dy, w), y)  ->  dense_bwd_data (dy, w, y) {activation_gradient=relu}
 #include <functional>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "compiler/graph_rebuilder.h"
@@ -28,28 +32,36 @@ std::vector<int> userCounts(const Graph& graph) {
   return users;
 }
 
-// A producer that node `id` can absorb: (producer, the activation the fused
-// node applies). `pattern` says whether `id` and its operand 0 match.
-using Pattern = std::function<std::optional<Op>(const Node& consumer, const Node& producer)>;
+// How a consumer fuses into its producer: the attribute that names the
+// activation, the activation, and the operand the fused node reads besides
+// the producer's (the activation's output), if any.
+struct Fusion {
+  std::string_view attribute;
+  Op activation;
+  std::optional<ValueId> extraOperand;
+};
+
+// Whether a consumer and its operand 0, the producer, match, and how they fuse.
+using Pattern = std::function<std::optional<Fusion>(const Node& consumer, const Node& producer)>;
 
 // Rebuilds `graph` with every match of `pattern` fused: the producer, whose
 // only user the consumer is, is skipped, and in the consumer's place it is
 // emitted under the consumer's name with attributes activation and fused.
 Status fuseMatches(Graph& graph, const Pattern& pattern) {
   const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<Op>> activation(graph.size());
+  std::vector<std::optional<Fusion>> fusion(graph.size());
   std::vector<bool> absorbed(graph.size(), false);
   for (ValueId id = 0; id < graph.size(); ++id) {
     const Node& node = graph.node(id);
     if (node.operands.empty() || users[node.operands[0]] != 1) continue;
     const Node& producer = graph.node(node.operands[0]);
-    if (producer.attrs.contains(kActivationAttr)) continue;
-    if ((activation[id] = pattern(node, producer))) absorbed[node.operands[0]] = true;
+    if (producer.attrs.contains(kActivationAttr) || producer.attrs.contains(kActivationGradientAttr)) continue;
+    if ((fusion[id] = pattern(node, producer))) absorbed[node.operands[0]] = true;
   }
   GraphRebuilder rebuilder(graph);
   for (ValueId id = 0; id < graph.size(); ++id) {
     if (absorbed[id]) continue;
-    if (!activation[id]) {
+    if (!fusion[id]) {
       CNNC_TRY(rebuilder.copy(id));
       continue;
     }
@@ -57,8 +69,9 @@ Status fuseMatches(Graph& graph, const Pattern& pattern) {
     const Node& producer = graph.node(consumer.operands[0]);
     std::vector<ValueId> operands;
     for (ValueId operand : producer.operands) operands.push_back(rebuilder.mapped(operand));
+    if (fusion[id]->extraOperand) operands.push_back(rebuilder.mapped(*fusion[id]->extraOperand));
     AttributeMap attrs = producer.attrs;
-    attrs[std::string(kActivationAttr)] = Symbol{std::string(mnemonic(*activation[id]))};
+    attrs[std::string(fusion[id]->attribute)] = Symbol{std::string(mnemonic(fusion[id]->activation))};
     attrs[std::string(kFusedAttr)] = Symbol{producer.name};
     Expected<ValueId> now = rebuilder.out().addNode(producer.op, consumer.name, std::move(operands), std::move(attrs));
     if (!now) return now.error();
@@ -71,19 +84,25 @@ Status fuseMatches(Graph& graph, const Pattern& pattern) {
 }  // namespace
 
 Status fuseActivations(Graph& graph, const PassContext&) {
-  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
+  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Fusion> {
     if (!isActivation(consumer.op) || !appliesActivations(producer.op)) return std::nullopt;
-    return consumer.op;
+    return Fusion{kActivationAttr, consumer.op, std::nullopt};
   });
 }
 
 Status fuseActivationGradients(Graph& graph, const PassContext&) {
-  // relu_bwd (g, y) of g = max_pool2d_bwd (y, dy): the activation's output is
-  // what was pooled, so the gradient is masked where it lands, at each
-  // window's maximum.
-  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Op> {
-    if (producer.op != Op::MaxPool2DBackward || producer.operands[0] != consumer.operands[1]) return std::nullopt;
-    return activationOfGradient(consumer.op);
+  return fuseMatches(graph, [](const Node& consumer, const Node& producer) -> std::optional<Fusion> {
+    const std::optional<Op> activation = activationOfGradient(consumer.op);
+    const ValueId y = activation ? consumer.operands[1] : 0;
+    // relu_bwd (g, y) of g = max_pool2d_bwd (y, dy): the activation's output
+    // is what was pooled, so the gradient is masked where it lands, at each
+    // window's maximum.
+    if (activation && producer.op == Op::MaxPool2DBackward && producer.operands[0] == y)
+      return Fusion{kActivationGradientAttr, *activation, std::nullopt};
+    // The data gradients apply it as they store, reading y at the same element.
+    if (activation && (producer.op == Op::Conv2DBackwardData || producer.op == Op::DenseBackwardData))
+      return Fusion{kActivationGradientAttr, *activation, y};
+    return std::nullopt;
   });
 }
 

@@ -53,9 +53,11 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 Status fuseActivations(Graph& graph, const PassContext& context);
 
 // relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
-// is the activation's output becomes one max_pool2d_bwd node that applies
-// the activation's gradient where it writes (at each window's maximum),
-// where the relu_bwd is the only user of the max_pool2d_bwd result.
+// is the activation's output, of a conv2d_bwd_data or of a dense_bwd_data,
+// becomes one node of the producer that applies the activation's gradient
+// where it writes (max_pool2d_bwd at each window's maximum; the others read
+// the activation's output, an extra operand), where the relu_bwd is the
+// only user of the producer's result.
 Status fuseActivationGradients(Graph& graph, const PassContext& context);
 
 // Stores chains of convolutions and the ops between them in channel blocks

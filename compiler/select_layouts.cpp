@@ -23,6 +23,7 @@
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
+#include "ir/fused_activation.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -204,15 +205,24 @@ class LayoutSelection {
     if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
       const std::optional<IntList> pads = transposedPads(graph_, node);
       if (!pads)
-        // The gradient as it is, the filter blocked along its input channels.
+        // The gradient as it is, the filter (and any activation's output)
+        // blocked along its input channels.
         return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
                      return k == 0 ? mappedLayout(v) : image;
                    }), node.attrs);
       Expected<ValueId> transposed = transposedFilter(node.operands[1]);
       if (!transposed) return transposed.error();
-      const ValueId dy = rebuilder_.mapped(node.operands[0]);
+      std::vector<ValueId> operands = {rebuilder_.mapped(node.operands[0]), *transposed};
       AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *pads}};
-      return add(node, Op::Conv2D, std::vector<ValueId>{dy, *transposed}, std::move(attrs));
+      // A fused activation gradient stays, with the activation's output blocked as the result.
+      if (readsActivationOutput(node.op, node.attrs)) {
+        Expected<ValueId> y = inLayout(rebuilder_.mapped(node.operands[2]), image);
+        if (!y) return y.error();
+        operands.push_back(*y);
+        for (std::string_view key : {kActivationGradientAttr, kFusedAttr})
+          attrs.emplace(std::string(key), node.attrs.find(key)->second);
+      }
+      return add(node, Op::Conv2D, std::move(operands), std::move(attrs));
     }
     if (node.op == Op::Conv2DBackwardFilter && mappedLayout(node.operands[1]) == image) {
       // The filter gradient comes packed, and stays so if the optimizer's are.

@@ -5,6 +5,25 @@
 #include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
+namespace {
+
+std::optional<Op> activationNamed(const AttributeMap& attrs, std::string_view key) {
+  std::optional<std::string> name = getSymbol(attrs, key);
+  if (!name) return std::nullopt;
+  std::optional<Op> op = opFromMnemonic(*name);
+  if (!op || !isActivation(*op)) return std::nullopt;
+  return op;
+}
+
+Op gradientOfActivation(Op activation) {
+  switch (activation) {
+    case Op::Relu: return Op::ReluBackward;
+    case Op::Sigmoid: return Op::SigmoidBackward;
+    default: return Op::TanhBackward;
+  }
+}
+
+}  // namespace
 
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
 
@@ -12,17 +31,34 @@ bool appliesActivations(Op op) {
   return op == Op::Conv2D || op == Op::Dense || op == Op::BatchNorm || op == Op::BatchNormTrain;
 }
 
-std::optional<Op> fusedActivation(const AttributeMap& attrs) {
-  std::optional<std::string> name = getSymbol(attrs, kActivationAttr);
-  if (!name) return std::nullopt;
-  std::optional<Op> op = opFromMnemonic(*name);
-  if (!op || !isActivation(*op)) return std::nullopt;
-  return op;
+bool appliesActivationGradients(Op op) {
+  return op == Op::MaxPool2DBackward || op == Op::Conv2D || op == Op::Conv2DBackwardData ||
+         op == Op::DenseBackwardData;
+}
+
+std::optional<Op> fusedActivation(const AttributeMap& attrs) { return activationNamed(attrs, kActivationAttr); }
+
+std::optional<Op> fusedActivationGradient(const AttributeMap& attrs) {
+  return activationNamed(attrs, kActivationGradientAttr);
+}
+
+bool readsActivationOutput(Op op, const AttributeMap& attrs) {
+  return op != Op::MaxPool2DBackward && attrs.contains(kActivationGradientAttr);
+}
+
+ValueId activationOutputOf(const Node& node) {
+  return node.op == Op::MaxPool2DBackward ? node.operands.front() : node.operands.back();
+}
+
+size_t ownOperandCount(const Node& node) {
+  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0);
 }
 
 std::string opLabel(Op op, const AttributeMap& attrs) {
   std::string label(mnemonic(op));
   if (std::optional<Op> activation = fusedActivation(attrs)) label += fmt::format("+{}", mnemonic(*activation));
+  if (std::optional<Op> activation = fusedActivationGradient(attrs))
+    label += fmt::format("+{}", mnemonic(gradientOfActivation(*activation)));
   if (attrs.contains(kBiasGradAttr)) label += fmt::format("+{}", mnemonic(Op::BiasGrad));
   return label;
 }
@@ -37,16 +73,24 @@ std::optional<Op> activationOfGradient(Op op) {
 }
 
 Status checkFusedActivation(Op op, const AttributeMap& attrs) {
-  const bool hasActivation = attrs.contains(kActivationAttr);
-  if (hasActivation && !fusedActivation(attrs))
-    return Error{fmt::format("{} attribute {} must be relu, sigmoid or tanh, got {}", mnemonic(op), kActivationAttr,
-                             toString(attrs.find(kActivationAttr)->second))};
+  const bool forward = attrs.contains(kActivationAttr), backward = attrs.contains(kActivationGradientAttr);
+  for (auto [key, present, applies] : {std::tuple{kActivationAttr, forward, appliesActivations(op)},
+                                       std::tuple{kActivationGradientAttr, backward, appliesActivationGradients(op)}}) {
+    if (!present) continue;
+    if (!applies) return Error{fmt::format("{} takes no attribute {}", mnemonic(op), key)};
+    if (!activationNamed(attrs, key))
+      return Error{fmt::format("{} attribute {} must be relu, sigmoid or tanh, got {}", mnemonic(op), key,
+                               toString(attrs.find(key)->second))};
+  }
+  if (forward && backward)
+    return Error{fmt::format("{} cannot take both {} and {}", mnemonic(op), kActivationAttr, kActivationGradientAttr)};
   if (auto fused = attrs.find(kFusedAttr); fused != attrs.end()) {
     if (!std::holds_alternative<Symbol>(fused->second))
       return Error{fmt::format("{} attribute {} must name a layer, got {}", mnemonic(op), kFusedAttr,
                                toString(fused->second))};
-    if (!hasActivation)
-      return Error{fmt::format("{} attribute {} needs an {} attribute", mnemonic(op), kFusedAttr, kActivationAttr)};
+    if (!forward && !backward)
+      return Error{fmt::format("{} attribute {} needs an {} or {} attribute", mnemonic(op), kFusedAttr,
+                               kActivationAttr, kActivationGradientAttr)};
   }
   return Status::ok();
 }

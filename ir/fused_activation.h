@@ -1,11 +1,22 @@
-// Activations fused into the conv2d, dense or batch norm node that feeds
-// them (by the fuse-activations pass): attribute `activation` names the op
-// the node applies to its result (relu, sigmoid or tanh), and attribute
-// `fused` the layer whose node it absorbed, so that dumps and profiles
+// Activations and their gradients fused into the node next to them.
+//
+// Forward (fuse-activations): attribute `activation` of a conv2d, dense or
+// batch norm node names the activation it applies to its result (relu,
+// sigmoid or tanh).
+//
+// Backward (fuse-activation-gradients): attribute `activation_gradient` of
+// a node that computes a gradient names the activation whose gradient it
+// applies to its result, given the activation's output y: an extra last
+// operand, of the result's type (conv2d, conv2d_bwd_data, dense_bwd_data),
+// or, for max_pool2d_bwd, its pooled input, which is y.
+//
+// Attribute `fused` names the node it absorbed, so that dumps and profiles
 // still show every layer of the model:
 //
 //   %conv2d_0.relu = conv2d %input, %conv2d_0.weight, %conv2d_0.bias
 //                      {activation=relu, fused=conv2d_0, pads=[0,0,0,0], strides=[1,1]}
+//   %dense_6.grad = dense_bwd_data %dense_7.grad, %dense_7.weight, %dense_6.relu
+//                      {activation_gradient=relu, fused=dense_6.relu.grad}
 #pragma once
 
 #include <optional>
@@ -14,11 +25,13 @@
 
 #include "ir/attribute.h"
 #include "ir/error.h"
+#include "ir/graph.h"
 #include "ir/op.h"
 
 namespace cnnc {
 
 inline constexpr std::string_view kActivationAttr = "activation";
+inline constexpr std::string_view kActivationGradientAttr = "activation_gradient";
 inline constexpr std::string_view kFusedAttr = "fused";
 
 // relu, sigmoid and tanh: the ops that fuse into a conv2d, dense or batch
@@ -29,20 +42,40 @@ bool isActivation(Op op);
 // fused activation to their result.
 bool appliesActivations(Op op);
 
+// max_pool2d_bwd, conv2d, conv2d_bwd_data and dense_bwd_data: the ops that
+// apply a fused activation gradient to their result.
+bool appliesActivationGradients(Op op);
+
 // The activation whose gradient `op` computes (relu for relu_bwd, ...), if any.
 std::optional<Op> activationOfGradient(Op op);
 
-// The activation a node applies to its result (appliesActivations), or
-// applies the gradient of (max_pool2d_bwd), if any.
+// The activation a node applies to its result, if any.
 std::optional<Op> fusedActivation(const AttributeMap& attrs);
 
-// "conv2d", or "conv2d+relu" for a node with a fused activation (and
+// The activation whose gradient a node applies to its result, if any.
+std::optional<Op> fusedActivationGradient(const AttributeMap& attrs);
+
+// Whether a node of `op` with `attrs` reads the activation's output as an
+// extra last operand (a fused activation gradient, but for max_pool2d_bwd).
+bool readsActivationOutput(Op op, const AttributeMap& attrs);
+
+// The activation's output that a node with a fused activation gradient reads.
+ValueId activationOutputOf(const Node& node);
+
+// The operands of the node's op itself: all but the activation's output
+// that a fused activation gradient adds (so a conv2d's bias is operand 2
+// when this is 3).
+size_t ownOperandCount(const Node& node);
+
+// "conv2d", or "conv2d+relu" for a node with a fused activation,
+// "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
 // ir/fused_bias_gradient.h): how reports and profiles name a node's kernel.
 std::string opLabel(Op op, const AttributeMap& attrs);
 
-// The contract of the two attributes, for `op`'s shape rule: activation is
-// one of the activations, fused a symbol that comes with an activation.
+// The contract of the three attributes, for `op`'s shape rule: activation
+// and activation_gradient name one of the activations, on ops that apply
+// them, not both; fused is a symbol that comes with one of them.
 Status checkFusedActivation(Op op, const AttributeMap& attrs);
 
 }  // namespace cnnc

@@ -14,7 +14,7 @@ using namespace checks;
 
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile", kActivationAttr, kFusedAttr}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr}));
   CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));
@@ -177,6 +177,21 @@ Expected<TensorType> inferUnchecked(Op op, const std::vector<TensorType>& in, co
   }
 }
 
+Expected<TensorType> inferOwnOperands(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
+  CNNC_TRY(arity(op, operands.size()));
+  // Shapes are logical: inferred without layouts, whose rules come after.
+  std::vector<TensorType> logical = operands;
+  for (TensorType& t : logical) t.layout = Layout::Plain;
+  Expected<TensorType> result = inferUnchecked(op, logical, attrs);
+  if (!result) return result;
+  if (!byteSize(*result))
+    return fail(fmt::format("{} result {} overflows 64-bit sizes", mnemonic(op), dimsToString(result->dims)));
+  Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
+  if (!layout) return layout.error();
+  result->layout = *layout;
+  return result;
+}
+
 }  // namespace
 
 Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, int64_t padBefore,
@@ -190,17 +205,17 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 }
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
-  CNNC_TRY(arity(op, operands.size()));
-  // Shapes are logical: inferred without layouts, whose rules come after.
-  std::vector<TensorType> logical = operands;
-  for (TensorType& t : logical) t.layout = Layout::Plain;
-  Expected<TensorType> result = inferUnchecked(op, logical, attrs);
-  if (!result) return result;
-  if (!byteSize(*result))
-    return fail(fmt::format("{} result {} overflows 64-bit sizes", mnemonic(op), dimsToString(result->dims)));
-  Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
-  if (!layout) return layout.error();
-  result->layout = *layout;
+  if (!readsActivationOutput(op, attrs)) return inferOwnOperands(op, operands, attrs);
+  // The extra last operand of a fused activation gradient, the activation's
+  // output, has the result's type; the op's own rule sees the others.
+  CNNC_TRY(checkFusedActivation(op, attrs));
+  if (operands.empty() || !arity(op, operands.size() - 1))
+    return fail(fmt::format("{} with attribute {} takes the activation's output besides its own operands, got {} operands",
+                            mnemonic(op), kActivationGradientAttr, operands.size()));
+  Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.end() - 1}, attrs);
+  if (result && operands.back() != *result)
+    return fail(fmt::format("{} operand {} (the activation's output) must be {}, got {}", mnemonic(op),
+                            operands.size() - 1, toString(*result), toString(operands.back())));
   return result;
 }
 

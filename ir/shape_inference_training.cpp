@@ -50,7 +50,8 @@ Expected<TensorType> forwardImage(Op op, const TensorType& dy, int64_t channels,
 Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const AttributeMap forwardAttrs = subset(attrs, {"strides", "pads"});
   if (op == Op::Conv2DBackwardData) {
-    CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "input_hw", "tile"}));
+    CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr}));
+    CNNC_TRY(checkFusedActivation(op, attrs));
     CNNC_TRY(floatOperand(op, in[1], "weight", 4));
     Expected<TensorType> x = forwardImage(op, in[0], in[1].dims[1], attrs);
     if (!x) return x.error();
@@ -71,7 +72,7 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
 Expected<TensorType> inferPoolBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const AttributeMap forwardAttrs = subset(attrs, {"window", "strides", "pads"});
   if (op == Op::MaxPool2DBackward) {
-    CNNC_TRY(attributeNames(op, attrs, {"window", "strides", "pads", kActivationAttr, kFusedAttr}));
+    CNNC_TRY(attributeNames(op, attrs, {"window", "strides", "pads", kActivationGradientAttr, kFusedAttr}));
     CNNC_TRY(checkFusedActivation(op, attrs));
     CNNC_TRY(floatOperand(op, in[0], "input", 4));
     CNNC_TRY(sameDType(op, in));
@@ -197,7 +198,9 @@ Expected<TensorType> inferChannelSlice(const std::vector<TensorType>& in, const 
 }
 
 Expected<TensorType> inferDenseBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
-  CNNC_TRY(op == Op::DenseBackwardData ? attributeNames(op, attrs, {}) : attributeNames(op, attrs, {kBiasGradAttr}));
+  CNNC_TRY(op == Op::DenseBackwardData ? attributeNames(op, attrs, {kActivationGradientAttr, kFusedAttr})
+                                       : attributeNames(op, attrs, {kBiasGradAttr}));
+  CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(checkBiasGradAttr(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "gradient", 2));
   CNNC_TRY(floatOperand(op, in[1], op == Op::DenseBackwardData ? "weight" : "input", 2));

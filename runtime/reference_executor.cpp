@@ -60,8 +60,9 @@ class Interpreter {
  private:
   const TensorOf<T>& value(ValueId id) const { return values_[id]; }
   const TensorOf<T>& operand(const Node& node, size_t i) const { return values_[node.operands[i]]; }
+  // Operand i of the op itself, if the node has it (ownOperandCount).
   const TensorOf<T>* optionalOperand(const Node& node, size_t i) const {
-    return i < node.operands.size() ? &operand(node, i) : nullptr;
+    return i < ownOperandCount(node) ? &operand(node, i) : nullptr;
   }
   std::vector<const TensorOf<T>*> allOperands(const Node& node) const {
     std::vector<const TensorOf<T>*> xs;
@@ -119,6 +120,9 @@ class Interpreter {
       return Status::ok();
     }
     values_[id] = compute(node);
+    // A fused activation gradient, from the activation's output.
+    if (std::optional<Op> activation = fusedActivationGradient(node.attrs))
+      values_[id] = ref::activationBackward(activationKind(*activation), values_[id], value(activationOutputOf(node)));
     return Status::ok();
   }
 
@@ -167,12 +171,7 @@ class Interpreter {
       case Op::BiasGrad: return ref::biasGrad(x(0));
       case Op::DenseBackwardData: return ref::denseBackwardData(x(0), x(1));
       case Op::DenseBackwardWeight: return ref::denseBackwardWeight(x(0), x(1));
-      case Op::MaxPool2DBackward: {
-        TensorOf<T> dx = ref::maxPool2dBackward(x(0), x(1), windowOf(node, intsOf(node, "window")));
-        // A fused activation gradient, from the pooled input (the activation's output).
-        std::optional<Op> activation = fusedActivation(node.attrs);
-        return activation ? ref::activationBackward(activationKind(*activation), dx, x(0)) : dx;
-      }
+      case Op::MaxPool2DBackward: return ref::maxPool2dBackward(x(0), x(1), windowOf(node, intsOf(node, "window")));
       case Op::AvgPool2DBackward:
         return ref::avgPool2dBackward(x(0), outDims[2], outDims[3], windowOf(node, intsOf(node, "window")));
       case Op::GlobalAvgPool2DBackward: return ref::globalAvgPool2dBackward(x(0), outDims[2], outDims[3]);

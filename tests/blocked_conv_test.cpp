@@ -4,7 +4,8 @@
 // interior runs and runs with border columns of every length, pads wider
 // than the filter's reach and images narrower than a run; the filter
 // gradient alike, with the bias gradient it computes as it goes; and
-// conv2d_bwd_data written as a convolution with the transposed filter.
+// conv2d_bwd_data written as a convolution with the transposed filter;
+// fused activation gradients in both.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -25,8 +26,9 @@ class BlockedConv : public TargetTest {
   // input given plain or blocked; the filter gradient of the same window;
   // and, when the input is blocked, the input gradient. F and C (when
   // blocked) are multiples of the block. The graph checked: %y = conv2d,
-  // %dw = conv2d_bwd_filter with the bias gradient %db fused into it, and
-  // %dx = conv2d_bwd_data.
+  // %yg the same through a fused sigmoid gradient (of a random activation
+  // output %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused
+  // into it, and %dx = conv2d_bwd_data through a fused relu gradient (of x).
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
                 std::array<int64_t, 4> pads, bool blockedInput) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
@@ -39,7 +41,7 @@ class BlockedConv : public TargetTest {
     // The filter blocked along its input channels, as conv2d_bwd_data reads it.
     const std::string inputGradient = blockedInput ? fmt::format(R"(
   %wc = relayout %w {{layout={image}}} : f32[{F},{C},{KH},{KW}]<{image}>
-  %dx = conv2d_bwd_data %dyb, %wc {{input_hw=[{H},{W}], {window}}} : f32[2,{C},{H},{W}]<{image}>
+  %dx = conv2d_bwd_data %dyb, %wc, %xb {{activation_gradient=relu, input_hw=[{H},{W}], {window}}} : f32[2,{C},{H},{W}]<{image}>
   %dxp = relayout %dx {{layout=plain}} : f32[2,{C},{H},{W}])", fmt::arg("image", image()), fmt::arg("F", F), fmt::arg("C", C),
         fmt::arg("KH", KH), fmt::arg("KW", KW), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("window", window))
                                                          : std::string();
@@ -48,14 +50,18 @@ class BlockedConv : public TargetTest {
   %w = param : f32[{F},{C},{KH},{KW}]
   %bias = param : f32[{F}]
   %dy = input : {yType}
+  %m = input : {yType}
+  %mb = relayout %m {{layout={image}}} : {yType}<{image}>
   {input}%wb = relayout %w {{layout={filter}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %dyb = relayout %dy {{layout={image}}} : {yType}<{image}>
   %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
+  %yg = conv2d {xUsed}, %wb, %bias, %mb {{activation_gradient=sigmoid, {window}}} : {yType}<{image}>
+  %ygp = relayout %yg {{layout=plain}} : {yType}
   %dw = conv2d_bwd_filter {xUsed}, %dyb {{bias_grad=db, kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %db = bias_grad %dyb : f32[{F}]
   %yp = relayout %y {{layout=plain}} : {yType}
   %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]{inputGradient}
-  return %yp, %dwp, %db{dxp}
+  return %yp, %ygp, %dwp, %db{dxp}
 }}
 )", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
@@ -101,7 +107,8 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
       {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,3,8,4"},
       {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7"},
       {fmt::format("y=2,9,{},7,1", b()), "dw=2,4,3,8,14"}};
-  for (const std::vector<std::string>& tiles : overrides) {
+  for (std::vector<std::string> tiles : overrides) {
+    tiles.push_back("yg" + tiles[0].substr(1));  // the fused activation gradient in every chunk and block
     Expected<Graph> tiled = overrideTiles(graph, tiles);
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tiles[0]);

@@ -132,10 +132,39 @@ TEST(ShapeInference, FusedActivationAttributes) {
   EXPECT_EQ(inferError(Op::Dense, dense, {{"activation", int64_t{1}}}),
             "dense attribute activation must be relu, sigmoid or tanh, got 1");
   EXPECT_EQ(inferError(Op::Dense, dense, {{"fused", Symbol{"fc"}}}),
-            "dense attribute fused needs an activation attribute");
+            "dense attribute fused needs an activation or activation_gradient attribute");
   EXPECT_EQ(inferError(Op::Dense, dense, {{"activation", Symbol{"relu"}}, {"fused", IntList{1}}}),
             "dense attribute fused must name a layer, got [1]");
   EXPECT_EQ(inferError(Op::Relu, {f32({2, 8})}, {{"activation", Symbol{"relu"}}}), "relu has no attribute activation");
+}
+
+// The attribute fuse-activation-gradients adds, with the activation's
+// output as an extra last operand of the result's type (but for
+// max_pool2d_bwd, whose pooled input is that output).
+TEST(ShapeInference, FusedActivationGradientAttributes) {
+  const AttributeMap relu = {{"activation_gradient", Symbol{"relu"}}, {"fused", Symbol{"fc.grad"}}};
+  const TensorType dy = f32({2, 4}), w = f32({4, 8}), y = f32({2, 8});
+  EXPECT_EQ(inferDims(Op::DenseBackwardData, {dy, w, y}, relu), (std::vector<int64_t>{2, 8}));
+  AttributeMap conv = window2d({1, 1}, {1, 1, 1, 1});
+  conv.insert(relu.begin(), relu.end());
+  // conv2d (x, w, y) and (x, w, bias, y): operand 2 is a bias only with four.
+  const TensorType x = f32({1, 3, 8, 8}), filter = f32({4, 3, 3, 3}), out = f32({1, 4, 8, 8});
+  EXPECT_EQ(inferDims(Op::Conv2D, {x, filter, out}, conv), (std::vector<int64_t>{1, 4, 8, 8}));
+  EXPECT_EQ(inferDims(Op::Conv2D, {x, filter, f32({4}), out}, conv), (std::vector<int64_t>{1, 4, 8, 8}));
+  EXPECT_EQ(inferError(Op::Conv2D, {x, filter, f32({4})}, conv),
+            "conv2d operand 2 (the activation's output) must be f32[1,4,8,8], got f32[4]");
+  EXPECT_EQ(inferError(Op::DenseBackwardData, {dy, w}, relu),
+            "dense_bwd_data with attribute activation_gradient takes the activation's output besides its own operands, "
+            "got 2 operands");
+  EXPECT_EQ(inferError(Op::DenseBackwardData, {dy, w, f32({2, 7})}, relu),
+            "dense_bwd_data operand 2 (the activation's output) must be f32[2,8], got f32[2,7]");
+  EXPECT_EQ(inferError(Op::Dense, {y, w, y}, relu), "dense takes no attribute activation_gradient");
+  EXPECT_EQ(inferError(Op::DenseBackwardData, {dy, w, y}, {{"activation_gradient", Symbol{"softmax"}}}),
+            "dense_bwd_data attribute activation_gradient must be relu, sigmoid or tanh, got softmax");
+  EXPECT_EQ(inferError(Op::Conv2D, {x, filter, out},
+                       {{"activation", Symbol{"relu"}}, {"activation_gradient", Symbol{"relu"}}, {"strides", IntList{1, 1}},
+                        {"pads", IntList{1, 1, 1, 1}}}),
+            "conv2d cannot take both activation and activation_gradient");
 }
 
 TEST(ShapeInference, RejectsSizesThatOverflow64Bits) {

@@ -44,9 +44,15 @@ llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* g
   }
 }
 
-llvm::Value* applyActivation(KernelBuilder& kb, const Node& node, llvm::Value* x) {
-  std::optional<Op> activation = fusedActivation(node.attrs);
-  return activation ? applyActivation(kb, *activation, x) : x;
+llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
+                          llvm::Value* mask) {
+  if (std::optional<Op> activation = fusedActivation(node.attrs)) return applyActivation(kb, *activation, result);
+  std::optional<Op> activation = fusedActivationGradient(node.attrs);
+  if (!activation) return result;
+  const ValueId y = activationOutputOf(node);
+  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(result->getType());
+  llvm::Value* output = vector ? kb.loadVector(y, index, vector->getNumElements(), mask) : kb.load(y, index);
+  return activationGradient(kb, *activation, result, output);
 }
 
 }  // namespace cnnc

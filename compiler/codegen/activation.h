@@ -1,7 +1,8 @@
 // The activation functions in generated code, one formula each, for a
-// float or a vector of floats: the relu, sigmoid and tanh nodes, and the
-// activation a conv2d, dense or batch norm node applies to its results
-// before storing them (fused by fuse-activations, ir/fused_activation.h).
+// float or a vector of floats: the relu, sigmoid and tanh nodes and their
+// gradients, and the activation (or activation gradient) a node applies to
+// its results before storing them (fused by fuse-activations and
+// fuse-activation-gradients, ir/fused_activation.h).
 #pragma once
 
 #include "compiler/codegen/kernel_builder.h"
@@ -11,8 +12,14 @@ namespace cnnc {
 // relu, sigmoid or tanh (`activation`) of x.
 llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 
-// x with `node`'s fused activation applied; x itself if it has none.
-llvm::Value* applyActivation(KernelBuilder& kb, const Node& node, llvm::Value* x);
+// The value that `node` stores at element `index` of its buffer (the first
+// of a vector's lanes, those where `mask` is set; all if null): `result`
+// through the node's fused activation, or through its fused activation
+// gradient, with the activation's output read at the same index (it has
+// the result's type and layout); `result` itself if it has neither.
+// (max_pool2d_bwd applies its activation gradient where the gradient lands.)
+llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
+                          llvm::Value* mask = nullptr);
 
 // The gradient through relu, sigmoid or tanh (`activation`) of `gradient`,
 // from the activation's output y; floats or vectors.

@@ -84,6 +84,13 @@ void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh,
 
 inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return kb.ir().CreateAdd(a, kb.i64(b)); }
 
+// The vector a kernel that sums over `chunks` passes stores at element
+// `index` of node's result: `sum` through the node's fused activation or
+// activation gradient (finishResult, activation.h) in the last pass
+// (`finishes`), as it is in the others, which later passes resume from.
+llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* sum, llvm::Value* index, int64_t chunks,
+                              llvm::Value* finishes);
+
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

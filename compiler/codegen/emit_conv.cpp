@@ -10,6 +10,7 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
@@ -76,7 +77,7 @@ struct OutputBlock {
 // The loop nest both share, over node `id`'s output [N,K,H,W]: tasks (n,
 // block of B channels); per row and vector of columns, B accumulators start
 // at initial(k), `reduce` accumulates into them, and the block is stored,
-// through the node's fused activation if it has one.
+// through the node's fused activation or activation gradient if it has one.
 int64_t forEachOutputBlock(KernelBuilder& kb, ValueId id, int64_t B,
                            const std::function<llvm::Value*(const OutputBlock&, size_t)>& initial,
                            const std::function<void(const OutputBlock&, Accumulators&)>& reduce) {
@@ -94,8 +95,8 @@ int64_t forEachOutputBlock(KernelBuilder& kb, ValueId id, int64_t B,
         reduce(at, acc);
         for (size_t k = 0; k < static_cast<size_t>(B); ++k) {
           llvm::Value* channel = ir.CreateAdd(k0, kb.i64(static_cast<int64_t>(k)));
-          llvm::Value* result = applyActivation(kb, kb.graph().node(id), acc.get(k));
-          kb.storeLanes(id, kb.index({n, channel, row, col0}, out), result, valid);
+          llvm::Value* index = kb.index({n, channel, row, col0}, out);
+          kb.storeLanes(id, index, finishResult(kb, kb.graph().node(id), acc.get(k), index, valid), valid);
         }
       }, kb.width());
     });
@@ -117,7 +118,7 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
   const WindowAttrs win = windowAttrs(node);
   const int64_t FB = largestDivisorUpTo(wd[0], channelBlockLimit(kb));
   auto bias = [&](const OutputBlock& at, size_t k) {
-    return node.operands.size() == 3 ? kb.load(node.operands[2], channelAt(kb, at, k)) : kb.f32(0.0);
+    return ownOperandCount(node) == 3 ? kb.load(node.operands[2], channelAt(kb, at, k)) : kb.f32(0.0);
   };
   return forEachOutputBlock(kb, id, FB, bias, [&](const OutputBlock& at, Accumulators& acc) {
     kb.rolledLoop(0, xd[1], [&](llvm::Value* c) {

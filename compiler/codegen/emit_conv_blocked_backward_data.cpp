@@ -67,6 +67,7 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
     };
     kb.rolledLoop(0, chunks, [&](llvm::Value* chunk) {
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
+      llvm::Value* finishes = ir.CreateICmpEQ(chunk, kb.i64(chunks - 1));
       llvm::Value* firstOuter = ir.CreateMul(chunk, kb.i64(tile.channelChunk / dy.block));
       kb.loop(task.firstRow, task.endRow, [&](llvm::Value* ih) {
         // Filter rows kh = rowPhase + sh * u read dy row oh = base - u;
@@ -127,7 +128,8 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
               });
             });
             for (int64_t c = 0; c < CB; ++c)
-              for (int64_t r = 0; r < run.count; ++r) kb.storeVector(id, at(c, r), acc.get(slot(c, r)));
+              for (int64_t r = 0; r < run.count; ++r)
+                kb.storeVector(id, at(c, r), finishChunkedSum(kb, node, acc.get(slot(c, r)), at(c, r), chunks, finishes));
           });
         }
       });

@@ -12,6 +12,7 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_activation.h"
 
 namespace cnnc {
 
@@ -91,17 +92,15 @@ class ForwardConvolution : ConvolutionKernel {
       });
       // The bias, added with the last chunk.
       std::vector<llvm::Value*> biases;
-      for (int64_t k = 0; node_.operands.size() == 3 && k < FB_; ++k) {
+      for (int64_t k = 0; ownOperandCount(node_) == 3 && k < FB_; ++k) {
         llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, f0_, k), kb_.i64(b_)), b_);
         biases.push_back(ir_.CreateSelect(finishes_, bias, kb_.splat(kb_.f32(0.0))));
       }
       forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {
         llvm::Value* sum = acc.get(slot(run, q, k, r));
         if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
-        // The fused activation, once the last chunk has been added.
-        llvm::Value* activated = applyActivation(kb_, node_, sum);
-        if (activated != sum && chunks_ > 1) activated = ir_.CreateSelect(finishes_, activated, sum);
-        kb_.storeVector(id_, output(q, k, r), activated);
+        llvm::Value* at = output(q, k, r);
+        kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, finishes_));
       });
     });
   }

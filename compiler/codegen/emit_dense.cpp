@@ -48,7 +48,8 @@ int64_t emitForward(KernelBuilder& kb, ValueId id) {
         llvm::Value* u = ir.CreateAdd(u0, kb.i64(c));
         llvm::Value* y = kb.sum(acc.get(static_cast<size_t>(r * UB + c)));
         if (node.operands.size() == 3) y = ir.CreateFAdd(y, kb.load(node.operands[2], u));
-        kb.store(id, ir.CreateAdd(ir.CreateMul(ir.CreateAdd(n0, kb.i64(r)), kb.i64(U)), u), applyActivation(kb, node, y));
+        llvm::Value* at = ir.CreateAdd(ir.CreateMul(ir.CreateAdd(n0, kb.i64(r)), kb.i64(U)), u);
+        kb.store(id, at, finishResult(kb, node, y, at));
       }
   });
   return (N / NB) * unitBlocks;
@@ -103,7 +104,8 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
     for (int64_t r = 0; r < TB; ++r)
       for (int64_t v = 0; v < V; ++v) {
         llvm::Value* at = ir.CreateAdd(ir.CreateMul(ir.CreateAdd(t0, kb.i64(r)), kb.i64(F)), features[static_cast<size_t>(v)]);
-        kb.storeVector(id, at, acc.get(static_cast<size_t>(r * V + v)), masks[static_cast<size_t>(v)]);
+        llvm::Value* mask = masks[static_cast<size_t>(v)];
+        kb.storeVector(id, at, finishResult(kb, node, acc.get(static_cast<size_t>(r * V + v)), at, mask), mask);
       }
     // The tasks of the first features store the bias gradient: db[u] = the sum of dy[n, u] over n.
     if (bias)

@@ -71,7 +71,7 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
         llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
         lanes.forEachVector([&](const ChannelLanes::Position& at) {
           llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-          lanes.store(id, at, applyActivation(kb, node, y));
+          lanes.store(id, at, finishResult(kb, node, y, at.index, at.mask));
         });
         return;
       }

@@ -93,7 +93,7 @@ int64_t emitPoolBackward(KernelBuilder& kb, ValueId id) {
         const Maximum maximum = firstMaximum(kb, lanes, node.operands[0], at);
         // A fused activation gradient (fuse-activation-gradients): x is the
         // activation's output, and the gradient lands on the maximum.
-        if (std::optional<Op> activation = fusedActivation(node.attrs))
+        if (std::optional<Op> activation = fusedActivationGradient(node.attrs))
           gradient = activationGradient(kb, *activation, gradient, maximum.value);
         share = [&, maximum, gradient](llvm::Value* i, int64_t j) {
           return ir.CreateSelect(ir.CreateICmpEQ(maximum.position, lanes.positions(i, j)), gradient,
