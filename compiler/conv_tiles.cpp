@@ -13,6 +13,7 @@
 #include "compiler/column_runs.h"
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
+#include "ir/fused_pooling.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -131,7 +132,8 @@ BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
   return total;
 }
 
-ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
+// Rows per task are a multiple of `rowGranule` (or all the rows).
+ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t rowGranule) {
   // Among the register blocks that fit, the one that keeps the FMA units
   // busiest, then the fewest loads per FMA, then the fewest rows (less
   // code), then the most filter blocks.
@@ -157,11 +159,11 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target) {
   const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
   const int64_t chunkBlocks = largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock));
   best.channelChunk = chunkBlocks * s.inputBlock;
-  // Rows per task: tasks enough, in whole register blocks.
+  // Rows per task: tasks enough, in whole register blocks and granules.
   const int64_t tasks = s.batch * (s.blocks / best.filterBlocks);
   const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
-  const int64_t rows = (s.rows + rowSplits - 1) / rowSplits;
-  best.rows = std::min(s.rows, (rows + best.blockRows - 1) / best.blockRows * best.blockRows);
+  const int64_t rows = (s.rows + rowSplits - 1) / rowSplits, granule = std::lcm(best.blockRows, rowGranule);
+  best.rows = std::min(s.rows, (rows + granule - 1) / granule * granule);
   return best;
 }
 
@@ -222,6 +224,15 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
 
+// The row stride of a pooling that can fuse into `node` (ir/fused_pooling.h),
+// 1 if none: tasks of rows in multiples of it hold whole windows.
+int64_t fusiblePoolStride(const Graph& graph, const Node& node) {
+  const ValueId id = *graph.lookup(node.name);  // a node of the graph, or a copy of one
+  for (ValueId user = id + 1; user < graph.size(); ++user)
+    if (poolingFusesInto(node, id, graph.node(user))) return (*getInts(graph.node(user).attrs, "strides"))[0];
+  return 1;
+}
+
 }  // namespace
 
 int64_t largestDivisorUpTo(int64_t extent, int64_t limit) {
@@ -238,7 +249,7 @@ bool isTiledConvolution(const Node& node) {
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4]};
-  return defaultForwardTile(shapeOf(graph, node), target);
+  return defaultForwardTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
 }
 
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
@@ -269,7 +280,7 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              node.op == Op::Conv2DBackwardData ? "output-gradient" : "input", s.inputBlock));
     if (node.op == Op::Conv2DBackwardData && tile[4] != 1)
       return bad("block rows must be 1: the backward-data kernel blocks one row");
-    return Status::ok();
+    return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
   if (channelLimit % tile[1] != 0) return bad(fmt::format("channels must divide {}", channelLimit));
@@ -277,6 +288,17 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (tile[3] % tile[1] != 0 || s.channels % tile[3] != 0)
     return bad(fmt::format("task channels must be a multiple of the channels and divide the {} input channels", s.channels));
   return Status::ok();
+}
+
+Status checkFusedPoolRows(const Graph& graph, const Node& node, const ForwardTile& tile) {
+  const std::optional<ValueId> pool = fusedPooling(graph, node);
+  if (!pool) return Status::ok();
+  const int64_t stride = (*getInts(graph.node(*pool).attrs, "strides"))[0];
+  if (tile.rows % stride == 0 || tile.rows >= node.type.dims[2]) return Status::ok();
+  return Error{fmt::format("tile of {} {}: its {} rows per task must be a multiple of {}, the stride of the pooling "
+                           "{} fused into it, or all {} rows",
+                           mnemonic(node.op), valueRef(node.name), tile.rows, stride,
+                           valueRef(graph.node(*pool).name), node.type.dims[2])};
 }
 
 namespace {

@@ -50,6 +50,11 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
 // Whether `tile` is a schedule the kernel of `node` can run, or why not.
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile);
 
+// Whether the tasks of conv2d `node` under `tile` hold whole windows of the
+// pooling fused into it (ir/fused_pooling.h), if it has one: rows per task
+// a multiple of the pooling's stride, or all the rows.
+Status checkFusedPoolRows(const Graph& graph, const Node& node, const ForwardTile& tile);
+
 // Applies `--tile NAME=a,b,...` overrides, each checked against its node.
 Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides);
 

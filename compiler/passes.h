@@ -77,4 +77,10 @@ Status fuseBiasGradients(Graph& graph, const PassContext& context);
 // chunks.
 Status chooseTiles(Graph& graph, const PassContext& context);
 
+// A max_pool2d or avg_pool2d of a blocked conv2d's result, whose windows
+// tile it, becomes part of the convolution's kernel: each task pools the
+// rows it has just written (ir/fused_pooling.h). After choose-tiles, whose
+// tile must give tasks of whole windows.
+Status fusePooling(Graph& graph, const PassContext& context);
+
 }  // namespace cnnc

@@ -19,6 +19,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"select-layouts", 2, selectLayouts},
     {"fuse-bias-gradients", 1, fuseBiasGradients},
     {"choose-tiles", 2, chooseTiles},
+    {"fuse-pooling", 2, fusePooling},
 };
 
 // The passes that make the graph of a job, before optimisation.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_pooling.h"
 
 namespace cnnc {
 namespace {
@@ -60,6 +61,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (std::optional<Op> activation = fusedActivationGradient(attrs))
     label += fmt::format("+{}", mnemonic(gradientOfActivation(*activation)));
   if (attrs.contains(kBiasGradAttr)) label += fmt::format("+{}", mnemonic(Op::BiasGrad));
+  if (attrs.contains(kPoolAttr)) label += "+pool";
   return label;
 }
 

@@ -70,7 +70,8 @@ size_t ownOperandCount(const Node& node);
 // "conv2d", or "conv2d+relu" for a node with a fused activation,
 // "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
-// ir/fused_bias_gradient.h): how reports and profiles name a node's kernel.
+// ir/fused_bias_gradient.h, "conv2d+relu+pool" with a fused pooling,
+// ir/fused_pooling.h): how reports and profiles name a node's kernel.
 std::string opLabel(Op op, const AttributeMap& attrs);
 
 // The contract of the three attributes, for `op`'s shape rule: activation

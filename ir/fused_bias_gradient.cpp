@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/kernel_results.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -15,24 +16,7 @@ ValueId outputGradientOf(const Node& weightGradient) {
 }
 
 std::optional<ValueId> fusedBiasGradient(const Graph& graph, const Node& node) {
-  std::optional<std::string> name = getSymbol(node.attrs, kBiasGradAttr);
-  if (!name) return std::nullopt;
-  return graph.lookup(*name);
-}
-
-std::vector<ValueId> computingKernels(const Graph& graph) {
-  std::vector<ValueId> kernel(graph.size());
-  for (ValueId id = 0; id < graph.size(); ++id) kernel[id] = id;
-  for (ValueId id = 0; id < graph.size(); ++id)
-    if (std::optional<ValueId> bias = fusedBiasGradient(graph, graph.node(id))) kernel[*bias] = id;
-  return kernel;
-}
-
-Status checkBiasGradAttr(Op op, const AttributeMap& attrs) {
-  auto found = attrs.find(kBiasGradAttr);
-  if (found == attrs.end() || std::holds_alternative<Symbol>(found->second)) return Status::ok();
-  return Error{fmt::format("{} attribute {} must name a value, got {}", mnemonic(op), kBiasGradAttr,
-                           toString(found->second))};
+  return valueNamedBy(graph, node, kBiasGradAttr);
 }
 
 Status verifyFusedBiasGradients(const Graph& graph) {

@@ -33,13 +33,6 @@ ValueId outputGradientOf(const Node& weightGradient);
 // The bias_grad value the kernel of `node` computes as well, if any.
 std::optional<ValueId> fusedBiasGradient(const Graph& graph, const Node& node);
 
-// For every value, the node whose kernel computes it: the weight-gradient
-// node that absorbed it for a fused bias_grad, the value's own node otherwise.
-std::vector<ValueId> computingKernels(const Graph& graph);
-
-// For `op`'s shape rule: the attribute, if present, is a symbol.
-Status checkBiasGradAttr(Op op, const AttributeMap& attrs);
-
 // The graph-wide contract (verifier.h): each named value exists, is a
 // bias_grad of the node's output gradient, comes after the node, and is
 // named by no other node.

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/fused_pooling.h"
+#include "ir/kernel_results.h"
 #include "ir/layout.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference_training.h"
@@ -14,7 +16,9 @@ using namespace checks;
 
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr}));
+  CNNC_TRY(attributeNames(op, attrs,
+                          {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr}));
+  CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
   CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));

@@ -6,6 +6,7 @@
 
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
+#include "ir/kernel_results.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
 
@@ -59,7 +60,7 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
     return *x;
   }
   CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile", kBiasGradAttr}));
-  CNNC_TRY(checkBiasGradAttr(op, attrs));
+  CNNC_TRY(checkValueAttr(op, attrs, kBiasGradAttr));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "gradient", 4));
   Expected<IntList> kernel = intsAttr(op, attrs, "kernel", 2, 1);
@@ -136,7 +137,7 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
     }
     case Op::BatchNormBackwardGamma:
       CNNC_TRY(attributeNames(op, attrs, {"epsilon", kBiasGradAttr}));
-      CNNC_TRY(checkBiasGradAttr(op, attrs));
+      CNNC_TRY(checkValueAttr(op, attrs, kBiasGradAttr));
       CNNC_TRY(checkStats(op, in[1], in[2]));
       CNNC_TRY(sameTypes(op, {in[0], in[1]}));
       return perChannel(in[1]);
@@ -201,7 +202,7 @@ Expected<TensorType> inferDenseBackward(Op op, const std::vector<TensorType>& in
   CNNC_TRY(op == Op::DenseBackwardData ? attributeNames(op, attrs, {kActivationGradientAttr, kFusedAttr})
                                        : attributeNames(op, attrs, {kBiasGradAttr}));
   CNNC_TRY(checkFusedActivation(op, attrs));
-  CNNC_TRY(checkBiasGradAttr(op, attrs));
+  CNNC_TRY(checkValueAttr(op, attrs, kBiasGradAttr));
   CNNC_TRY(floatOperand(op, in[0], "gradient", 2));
   CNNC_TRY(floatOperand(op, in[1], op == Op::DenseBackwardData ? "weight" : "input", 2));
   CNNC_TRY(sameDType(op, in));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_pooling.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "ir/shape_inference.h"
@@ -70,6 +71,7 @@ Status verify(const Graph& graph) {
     if (Status status = verifyNode(graph, id); !status) return status;
   if (Status status = verifyAssignedOnce(graph); !status) return status;
   if (Status status = verifyFusedBiasGradients(graph); !status) return status;
+  if (Status status = verifyFusedPooling(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())
     if (output >= graph.size()) return Error{fmt::format("graph @{} returns an undefined value", graph.name())};

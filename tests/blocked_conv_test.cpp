@@ -169,6 +169,40 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");
 }
 
+// Poolings fused into the convolutions that feed them (ir/fused_pooling.h),
+// each task pooling the rows it wrote: 2x2 max and 3x3 average pooling of
+// 7 rows (the last rows in no window), with tasks of whole windows, and of
+// all the rows; a tile whose tasks would split a window is refused.
+TEST_P(BlockedConv, FusedPoolingComputesTheSame) {
+  const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : f32[2,{C},9,10]
+  %w = param : f32[{F},{C},3,3]
+  %bias = param : f32[{F}]
+  %xb = relayout %x {{layout={image}}} : f32[2,{C},9,10]<{image}>
+  %wb = relayout %w {{layout={filter}}} : f32[{F},{C},3,3]<{filter}>
+  %y = conv2d %xb, %wb, %bias {{activation=relu, fused=y.pre, pads=[0,0,0,0], pool=p, strides=[1,1]}} : f32[2,{F},7,8]<{image}>
+  %p = max_pool2d %y {{pads=[0,0,0,0], strides=[2,2], window=[2,2]}} : f32[2,{F},3,4]<{image}>
+  %z = conv2d %xb, %wb {{pads=[0,0,0,0], pool=q, strides=[1,1]}} : f32[2,{F},7,8]<{image}>
+  %q = avg_pool2d %z {{pads=[0,0,0,0], strides=[3,3], window=[3,3]}} : f32[2,{F},2,2]<{image}>
+  %pp = relayout %p {{layout=plain}} : f32[2,{F},3,4]
+  %qp = relayout %q {{layout=plain}} : f32[2,{F},2,2]
+  %yp = relayout %y {{layout=plain}} : f32[2,{F},7,8]
+  return %pp, %qp, %yp
+}}
+)", fmt::arg("C", b()), fmt::arg("F", 2 * b()), fmt::arg("image", image()), fmt::arg("filter", filter())));
+  for (const auto& [yRows, zRows] : std::vector<std::pair<int64_t, int64_t>>{{2, 3}, {4, 6}, {7, 7}}) {
+    Expected<Graph> tiled =
+        overrideTiles(graph, {fmt::format("y=1,8,{},{},1", b(), yRows), fmt::format("z=2,4,{},{},1", b(), zRows)});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(fmt::format("rows per task {} and {}", yRows, zRows));
+    expectAgreement(*tiled);
+  }
+  Expected<Graph> split = overrideTiles(graph, {fmt::format("y=1,8,{},3,1", b())});
+  ASSERT_FALSE(split);
+  EXPECT_EQ(split.error().message, "tile of conv2d %y: its 3 rows per task must be a multiple of 2, the stride of the "
+                                   "pooling %p fused into it, or all 7 rows");
+}
+
 TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
   // dx of a valid 3x3 conv = conv of dy padded by 2 with the flipped filter.
   const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{

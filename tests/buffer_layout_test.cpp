@@ -3,8 +3,8 @@
 // it reads intact, then writes its result; at the end the outputs and every
 // param and state's new value must be in place. This checks, independently
 // of the planner's liveness, that no value is overwritten while it is still
-// needed, in-place updates included, and fused bias gradients, which
-// their weight-gradient kernel writes.
+// needed, in-place updates included, and fused bias gradients and
+// poolings, which the kernel that absorbed them writes.
 #include <random>
 #include <set>
 
@@ -14,7 +14,7 @@
 #include "compiler/codegen/buffer_layout.h"
 #include "compiler/pipeline.h"
 #include "frontends/json_loader.h"
-#include "ir/fused_bias_gradient.h"
+#include "ir/kernel_results.h"
 
 namespace cnnc {
 namespace {
@@ -81,7 +81,7 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   }
   auto name = [&](ValueId id) { return graph.node(id).name; };
   // A kernel writes its own value and those it computes for other nodes (a
-  // fused bias gradient), which then have no kernel.
+  // fused bias gradient or pooling), which then have no kernel.
   const std::vector<ValueId> computing = computingKernels(graph);
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);

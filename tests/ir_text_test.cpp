@@ -407,6 +407,15 @@ const ErrorCase kErrorCases[] = {
      withDenseGradients("{bias_grad=db}",
                         "  %dw2 = dense_bwd_weight %dy, %x {bias_grad=db} : f32[3,5]\n  %db = bias_grad %dy : f32[3]\n"),
      "m.cnn: %dw2 = dense_bwd_weight: attribute bias_grad=db names a value another node computes"},
+    {"FusedPoolingOfAPlainResult",
+     withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], pool=p, strides=[1,1]} : f32[2,4,6,6]\n"
+                    "  %p = max_pool2d %c {pads=[0,0,0,0], strides=[2,2], window=[2,2]} : f32[2,4,3,3]\n"
+                    "  return %p\n}\n"),
+     "m.cnn: %c = conv2d: attribute pool=p must name a max_pool2d or avg_pool2d of its blocked result whose windows "
+     "tile it (window = strides, no padding)"},
+    {"FusedPoolingNotASymbol",
+     withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], pool=2, strides=[1,1]} : f32[2,4,6,6]\n"),
+     "m.cnn:4:8: conv2d attribute pool must name a value, got 2"},
     {"FusedBiasGradientNotASymbol", withDenseGradients("{bias_grad=[1]}", ""),
      "m.cnn:4:9: dense_bwd_weight attribute bias_grad must name a value, got [1]"},
 };

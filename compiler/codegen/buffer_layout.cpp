@@ -11,7 +11,7 @@
 #include <array>
 #include <numeric>
 
-#include "ir/fused_bias_gradient.h"
+#include "ir/kernel_results.h"
 
 namespace cnnc {
 namespace {
@@ -35,8 +35,8 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
       if (!isLeaf(graph.node(operand).op))
         live[operand].last = std::max(live[operand].last, static_cast<int64_t>(position));
   for (ValueId output : graph.outputs()) live[output].last = end;
-  // A value another node's kernel computes (a fused bias gradient) is live
-  // from that kernel on.
+  // A value another node's kernel computes (a fused bias gradient or
+  // pooling) is live from that kernel on.
   const std::vector<ValueId> kernels = computingKernels(graph);
   for (ValueId id = 0; id < graph.size(); ++id)
     if (kernels[id] != id) live[id].first = live[kernels[id]].first;

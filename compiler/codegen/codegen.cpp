@@ -9,7 +9,7 @@
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
-#include "ir/fused_bias_gradient.h"
+#include "ir/kernel_results.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -86,8 +86,11 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
       return Error{fmt::format("code generation supports f32 graphs only, {} is {}", valueRef(node.name),
                                toString(node.type))};
   CNNC_TRY(checkLayouts(graph, target));
-  for (const Node& node : graph.nodes())
+  for (const Node& node : graph.nodes()) {
     if (std::optional<IntList> tile = getInts(node.attrs, "tile")) CNNC_TRY(checkTile(graph, node, *tile));
+    // The default tile too, when it is the one the kernel will take.
+    if (isTiledConvolution(node)) CNNC_TRY(checkFusedPoolRows(graph, node, forwardTile(graph, node, target)));
+  }
   const std::vector<ValueId> order = executionOrder(graph);
   GeneratedCode code;
   // No empty units: each would cost LLVM's fixed price of a module.

@@ -34,7 +34,7 @@ struct GeneratedCode {
   std::vector<CodeUnit> units;
   // In execution order (see executionOrder in buffer_layout.h), but for the
   // assigns that have nothing to move (assignsInPlace) and the values
-  // another node's kernel computes (computingKernels, ir/fused_bias_gradient.h).
+  // another node's kernel computes (computingKernels, ir/kernel_results.h).
   std::vector<KernelInfo> kernels;
   BufferLayout layout;
 };

@@ -13,6 +13,7 @@
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_activation.h"
+#include "ir/fused_pooling.h"
 
 namespace cnnc {
 
@@ -32,7 +33,8 @@ class ForwardConvolution : ConvolutionKernel {
         blocks_(y_[1] / b_),
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
-        chunks_(wd_[1] / tile_.channelChunk) {}
+        chunks_(wd_[1] / tile_.channelChunk),
+        pool_(fusedPooling(kb.graph(), node_)) {}
 
   // Tasks: (n, group of FB output blocks, block of output rows). Each task
   // passes over its rows once per chunk of input channels, whose filter
@@ -54,10 +56,25 @@ class ForwardConvolution : ConvolutionKernel {
         kb_.loop(firstRow, fullEnd, [&](llvm::Value* oh) { rowBlock(oh, R); }, R);
         if (R > 1) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, 1); });
       });
+      if (pool_) poolRows(firstRow, endRow);
     });
   }
 
  private:
+  // A fused pooling (ir/fused_pooling.h): the pooled rows whose windows lie
+  // in the task's rows [firstRow, endRow), just written and still in cache.
+  // Its tile has tasks of whole windows (checkFusedPoolRows).
+  void poolRows(llvm::Value* firstRow, llvm::Value* endRow) {
+    const int64_t stride = (*getInts(kb_.graph().node(*pool_).attrs, "strides"))[0];
+    const int64_t pooledRows = kb_.dims(*pool_)[2];
+    llvm::Value* first = ir_.CreateSDiv(add(kb_, firstRow, stride - 1), kb_.i64(stride));
+    llvm::Value* end = kb_.smin(ir_.CreateSDiv(endRow, kb_.i64(stride)), kb_.i64(pooledRows));
+    for (int64_t k = 0; k < FB_; ++k) {
+      llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(n_, kb_.i64(blocks_)), add(kb_, f0_, k));
+      emitPoolingRows(kb_, *pool_, plane, first, end);
+    }
+  }
+
   // Output rows [oh, oh + rows) of the task's FB blocks, a register block
   // per run of columns.
   void rowBlock(llvm::Value* oh, int64_t rows) {
@@ -144,6 +161,7 @@ class ForwardConvolution : ConvolutionKernel {
   const int64_t blocks_;
   const ForwardTile tile_;
   const int64_t FB_, chunks_;
+  const std::optional<ValueId> pool_;
   // Of the task and chunk being emitted.
   llvm::Value* n_ = nullptr;
   llvm::Value* f0_ = nullptr;
@@ -155,7 +173,7 @@ class ForwardConvolution : ConvolutionKernel {
 }  // namespace
 
 // y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
-// w<OIhw{b}o>) + bias).
+// w<OIhw{b}o>) + bias), and a fused pooling of y.
 int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) { return ForwardConvolution(kb, id).emit(); }
 
 }  // namespace cnnc

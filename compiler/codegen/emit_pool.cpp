@@ -14,30 +14,34 @@ namespace cnnc {
 namespace {
 
 // max_pool2d: each lane's maximum over its window; avg_pool2d: the mean.
-int64_t emitPool(KernelBuilder& kb, ValueId id) {
+// The outputs of one plane, of every row or of rows [firstRow, endRow).
+void poolPlane(KernelBuilder& kb, ValueId id, WindowLanes& lanes, llvm::Value* plane, llvm::Value* firstRow = nullptr,
+               llvm::Value* endRow = nullptr) {
   const Node& node = kb.graph().node(id);
   const ValueId x = node.operands[0];
   const bool isMax = node.op == Op::MaxPool2D;
-  WindowLanes lanes(kb, node, x, id);
   auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* plane) {
-    lanes.forEachOutput(plane, [&](const WindowLanes::Output& at) {
-      llvm::AllocaInst* acc = kb.variable(lanes.vectorType(), lanes.constant(isMax ? -INFINITY : 0.0));
-      lanes.forEachWindowRow(at, [&](llvm::Value*, llvm::Value* ih) {
-        const std::vector<llvm::Value*> values = lanes.loadRow(x, at, ih);
-        for (size_t j = 0; j < values.size(); ++j) {
-          llvm::Value* value = values[j];
-          // Padding loads as 0, which adds nothing to a sum but could win a max.
-          if (isMax && at.inside[j]) value = ir.CreateSelect(at.inside[j], value, lanes.constant(-INFINITY));
-          llvm::Value* old = ir.CreateLoad(lanes.vectorType(), acc);
-          ir.CreateStore(isMax ? ir.CreateMaxNum(old, value) : ir.CreateFAdd(old, value), acc);
-        }
-      });
-      llvm::Value* result = ir.CreateLoad(lanes.vectorType(), acc);
-      if (!isMax) result = ir.CreateFDiv(result, lanes.windowSizes(at));
-      lanes.storeOutput(id, at, result);
+  lanes.forEachOutput(plane, [&](const WindowLanes::Output& at) {
+    llvm::AllocaInst* acc = kb.variable(lanes.vectorType(), lanes.constant(isMax ? -INFINITY : 0.0));
+    lanes.forEachWindowRow(at, [&](llvm::Value*, llvm::Value* ih) {
+      const std::vector<llvm::Value*> values = lanes.loadRow(x, at, ih);
+      for (size_t j = 0; j < values.size(); ++j) {
+        llvm::Value* value = values[j];
+        // Padding loads as 0, which adds nothing to a sum but could win a max.
+        if (isMax && at.inside[j]) value = ir.CreateSelect(at.inside[j], value, lanes.constant(-INFINITY));
+        llvm::Value* old = ir.CreateLoad(lanes.vectorType(), acc);
+        ir.CreateStore(isMax ? ir.CreateMaxNum(old, value) : ir.CreateFAdd(old, value), acc);
+      }
     });
-  });
+    llvm::Value* result = ir.CreateLoad(lanes.vectorType(), acc);
+    if (!isMax) result = ir.CreateFDiv(result, lanes.windowSizes(at));
+    lanes.storeOutput(id, at, result);
+  }, firstRow, endRow);
+}
+
+int64_t emitPool(KernelBuilder& kb, ValueId id) {
+  WindowLanes lanes(kb, kb.graph().node(id), kb.graph().node(id).operands[0], id);
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* plane) { poolPlane(kb, id, lanes, plane); });
   return lanes.planes();
 }
 
@@ -140,6 +144,11 @@ int64_t emitGlobalPool(KernelBuilder& kb, ValueId id) {
 }
 
 }  // namespace
+
+void emitPoolingRows(KernelBuilder& kb, ValueId pool, llvm::Value* plane, llvm::Value* firstRow, llvm::Value* endRow) {
+  WindowLanes lanes(kb, kb.graph().node(pool), kb.graph().node(pool).operands[0], pool);
+  poolPlane(kb, pool, lanes, plane, firstRow, endRow);
+}
 
 int64_t emitPooling(KernelBuilder& kb, ValueId id) {
   switch (kb.graph().node(id).op) {

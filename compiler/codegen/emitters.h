@@ -14,6 +14,10 @@ int64_t emitConvolution(KernelBuilder& kb, ValueId id);   // conv2d and its back
 int64_t emitDense(KernelBuilder& kb, ValueId id);         // dense and its backward ops
 int64_t emitBiasGrad(KernelBuilder& kb, ValueId id);      // bias_grad
 int64_t emitPooling(KernelBuilder& kb, ValueId id);       // max/avg/global pooling and backward
+// The output rows [firstRow, endRow) of plane `plane` (image, channel
+// group) of max or avg pooling node `pool`: a fused pooling's share of a
+// convolution's task (ir/fused_pooling.h).
+void emitPoolingRows(KernelBuilder& kb, ValueId pool, llvm::Value* plane, llvm::Value* firstRow, llvm::Value* endRow);
 int64_t emitNormalization(KernelBuilder& kb, ValueId id); // batch_norm in all its forms
 int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xent and backward
 int64_t emitElementwise(KernelBuilder& kb, ValueId id);   // activations, add, mul, copies, optimizers

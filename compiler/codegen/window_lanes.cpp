@@ -63,9 +63,10 @@ llvm::Value* WindowLanes::insideImage(llvm::Value* positions, int64_t extent) {
                       ir.CreateICmpSLT(positions, kb_.splat(kb_.i64(extent), count)));
 }
 
-void WindowLanes::forEachOutput(llvm::Value* plane, const std::function<void(const Output&)>& body) {
+void WindowLanes::forEachOutput(llvm::Value* plane, const std::function<void(const Output&)>& body,
+                                llvm::Value* firstRow, llvm::Value* endRow) {
   auto& ir = kb_.ir();
-  kb_.loop(0, OH_, [&](llvm::Value* oh) {
+  kb_.loop(firstRow ? firstRow : kb_.i64(0), endRow ? endRow : kb_.i64(OH_), [&](llvm::Value* oh) {
     kb_.loop(0, OW_, [&](llvm::Value* ow) {
       Output at{plane, oh, ow, kb_.splat(ow, lanes_), nullptr, {}};
       if (!blocked_) at.columns = ir.CreateAdd(at.columns, kb_.laneIds(lanes_));

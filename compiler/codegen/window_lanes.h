@@ -40,7 +40,10 @@ class WindowLanes {
     // in its padding (null: all).
     std::vector<llvm::Value*> inside;
   };
-  void forEachOutput(llvm::Value* plane, const std::function<void(const Output&)>& body);
+  // body(output) for the plane's outputs, of every row or of the rows
+  // [firstRow, endRow) (run-time values).
+  void forEachOutput(llvm::Value* plane, const std::function<void(const Output&)>& body,
+                     llvm::Value* firstRow = nullptr, llvm::Value* endRow = nullptr);
   llvm::Value* loadOutput(ValueId id, const Output& at);
   void storeOutput(ValueId id, const Output& at, llvm::Value* vector);
 

@@ -1,0 +1,37 @@
+#include "ir/kernel_results.h"
+
+#include <fmt/format.h>
+
+#include "ir/fused_bias_gradient.h"
+#include "ir/fused_pooling.h"
+
+namespace cnnc {
+
+std::optional<ValueId> valueNamedBy(const Graph& graph, const Node& node, std::string_view key) {
+  std::optional<std::string> name = getSymbol(node.attrs, key);
+  if (!name) return std::nullopt;
+  return graph.lookup(*name);
+}
+
+Status checkValueAttr(Op op, const AttributeMap& attrs, std::string_view key) {
+  auto found = attrs.find(key);
+  if (found == attrs.end() || std::holds_alternative<Symbol>(found->second)) return Status::ok();
+  return Error{fmt::format("{} attribute {} must name a value, got {}", mnemonic(op), key, toString(found->second))};
+}
+
+std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
+  std::vector<ValueId> results;
+  for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node)})
+    if (value) results.push_back(*value);
+  return results;
+}
+
+std::vector<ValueId> computingKernels(const Graph& graph) {
+  std::vector<ValueId> kernel(graph.size());
+  for (ValueId id = 0; id < graph.size(); ++id) kernel[id] = id;
+  for (ValueId id = 0; id < graph.size(); ++id)
+    for (ValueId value : extraResults(graph, graph.node(id))) kernel[value] = id;
+  return kernel;
+}
+
+}  // namespace cnnc
