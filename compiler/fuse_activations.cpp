@@ -8,10 +8,11 @@
 // consumer's name. Keeping that name keeps valid every reference to the
 // consumer's result: its users, the graph outputs, and the backward nodes
 // autodiff made (relu_bwd reads the activation's output).
-//   forward:  relu (conv2d, dense or batch_norm[_train])  ->  the same {activation=relu}
+//   forward:  relu (conv2d, dense, batch_norm[_train] or add)  ->  the same {activation=relu}
 //   backward: relu_bwd (max_pool2d_bwd (y, dy), y)  ->  max_pool2d_bwd {activation_gradient=relu}
 //             relu_bwd (conv2d_bwd_data (dy, w), y)  ->  conv2d_bwd_data (dy, w, y) {activation_gradient=relu}
 //             relu_bwd (dense_bwd_data (dy, w), y)  ->  dense_bwd_data (dy, w, y) {activation_gradient=relu}
+//             relu_bwd (add (g1, g2), y)  ->  add (g1, g2, y) {activation_gradient=relu}
 #include <functional>
 #include <optional>
 #include <string_view>
@@ -99,8 +100,10 @@ Status fuseActivationGradients(Graph& graph, const PassContext&) {
     // window's maximum.
     if (activation && producer.op == Op::MaxPool2DBackward && producer.operands[0] == y)
       return Fusion{kActivationGradientAttr, *activation, std::nullopt};
-    // The data gradients apply it as they store, reading y at the same element.
-    if (activation && (producer.op == Op::Conv2DBackwardData || producer.op == Op::DenseBackwardData))
+    // The data gradients, and the sum of several, apply it as they store,
+    // reading y at the same element.
+    if (activation && (producer.op == Op::Conv2DBackwardData || producer.op == Op::DenseBackwardData ||
+                       producer.op == Op::Add))
       return Fusion{kActivationGradientAttr, *activation, y};
     return std::nullopt;
   });

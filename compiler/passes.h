@@ -47,17 +47,18 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // (kOptimizationPasses in pipeline.cpp). Each rewrites `graph` in place and
 // never changes what the graph computes.
 
-// conv2d, dense or batch norm followed by relu, sigmoid or tanh becomes one
-// node of the first with that activation (ir/fused_activation.h), named as
-// the activation, where the activation is the only user of its result.
+// conv2d, dense, batch norm or add followed by relu, sigmoid or tanh
+// becomes one node of the first with that activation
+// (ir/fused_activation.h), named as the activation, where the activation is
+// the only user of its result.
 Status fuseActivations(Graph& graph, const PassContext& context);
 
 // relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
-// is the activation's output, of a conv2d_bwd_data or of a dense_bwd_data,
-// becomes one node of the producer that applies the activation's gradient
-// where it writes (max_pool2d_bwd at each window's maximum; the others read
-// the activation's output, an extra operand), where the relu_bwd is the
-// only user of the producer's result.
+// is the activation's output, of a conv2d_bwd_data, a dense_bwd_data or an
+// add (of a value's gradients) becomes one node of the producer that
+// applies the activation's gradient where it writes (max_pool2d_bwd at each
+// window's maximum; the others read the activation's output, an extra
+// operand), where the relu_bwd is the only user of the producer's result.
 Status fuseActivationGradients(Graph& graph, const PassContext& context);
 
 // Stores chains of convolutions and the ops between them in channel blocks

@@ -29,12 +29,12 @@ Op gradientOfActivation(Op activation) {
 bool isActivation(Op op) { return op == Op::Relu || op == Op::Sigmoid || op == Op::Tanh; }
 
 bool appliesActivations(Op op) {
-  return op == Op::Conv2D || op == Op::Dense || op == Op::BatchNorm || op == Op::BatchNormTrain;
+  return op == Op::Conv2D || op == Op::Dense || op == Op::BatchNorm || op == Op::BatchNormTrain || op == Op::Add;
 }
 
 bool appliesActivationGradients(Op op) {
   return op == Op::MaxPool2DBackward || op == Op::Conv2D || op == Op::Conv2DBackwardData ||
-         op == Op::DenseBackwardData;
+         op == Op::DenseBackwardData || op == Op::Add;
 }
 
 std::optional<Op> fusedActivation(const AttributeMap& attrs) { return activationNamed(attrs, kActivationAttr); }

@@ -1,14 +1,14 @@
 // Activations and their gradients fused into the node next to them.
 //
-// Forward (fuse-activations): attribute `activation` of a conv2d, dense or
-// batch norm node names the activation it applies to its result (relu,
-// sigmoid or tanh).
+// Forward (fuse-activations): attribute `activation` of a conv2d, dense,
+// batch norm or add node names the activation it applies to its result
+// (relu, sigmoid or tanh).
 //
 // Backward (fuse-activation-gradients): attribute `activation_gradient` of
 // a node that computes a gradient names the activation whose gradient it
 // applies to its result, given the activation's output y: an extra last
-// operand, of the result's type (conv2d, conv2d_bwd_data, dense_bwd_data),
-// or, for max_pool2d_bwd, its pooled input, which is y.
+// operand, of the result's type (conv2d, conv2d_bwd_data, dense_bwd_data,
+// add), or, for max_pool2d_bwd, its pooled input, which is y.
 //
 // Attribute `fused` names the node it absorbed, so that dumps and profiles
 // still show every layer of the model:
@@ -34,16 +34,16 @@ inline constexpr std::string_view kActivationAttr = "activation";
 inline constexpr std::string_view kActivationGradientAttr = "activation_gradient";
 inline constexpr std::string_view kFusedAttr = "fused";
 
-// relu, sigmoid and tanh: the ops that fuse into a conv2d, dense or batch
-// norm node.
+// relu, sigmoid and tanh: the ops that fuse into the node before them.
 bool isActivation(Op op);
 
-// conv2d, dense, batch_norm and batch_norm_train: the ops that apply a
+// conv2d, dense, batch_norm, batch_norm_train and add: the ops that apply a
 // fused activation to their result.
 bool appliesActivations(Op op);
 
-// max_pool2d_bwd, conv2d, conv2d_bwd_data and dense_bwd_data: the ops that
-// apply a fused activation gradient to their result.
+// max_pool2d_bwd, conv2d, conv2d_bwd_data, dense_bwd_data and add (the sum
+// of a value's gradients): the ops that apply a fused activation gradient
+// to their result.
 bool appliesActivationGradients(Op op);
 
 // The activation whose gradient `op` computes (relu for relu_bwd, ...), if any.

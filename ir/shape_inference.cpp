@@ -154,8 +154,11 @@ Expected<TensorType> inferUnchecked(Op op, const std::vector<TensorType>& in, co
     case Op::Relu:
     case Op::Sigmoid:
     case Op::Tanh:
-    case Op::Add:
       CNNC_TRY(attributeNames(op, attrs, {}));
+      return inferSameShape(op, in);
+    case Op::Add:
+      CNNC_TRY(attributeNames(op, attrs, {kActivationAttr, kActivationGradientAttr, kFusedAttr}));
+      CNNC_TRY(checkFusedActivation(op, attrs));
       return inferSameShape(op, in);
     case Op::Concat:
       CNNC_TRY(attributeNames(op, attrs, {}));

@@ -64,9 +64,10 @@ class Interpreter {
   const TensorOf<T>* optionalOperand(const Node& node, size_t i) const {
     return i < ownOperandCount(node) ? &operand(node, i) : nullptr;
   }
+  // The operands of the op itself (ownOperandCount).
   std::vector<const TensorOf<T>*> allOperands(const Node& node) const {
     std::vector<const TensorOf<T>*> xs;
-    for (ValueId id : node.operands) xs.push_back(&values_[id]);
+    for (size_t k = 0; k < ownOperandCount(node); ++k) xs.push_back(&operand(node, k));
     return xs;
   }
 
@@ -153,7 +154,7 @@ class Interpreter {
       case Op::Relu:
       case Op::Sigmoid:
       case Op::Tanh: return ref::activation(activationKind(node.op), x(0));
-      case Op::Add: return ref::add(allOperands(node));
+      case Op::Add: return withActivation(node, ref::add(allOperands(node)));
       case Op::Concat: return ref::concat(allOperands(node));
       case Op::Softmax: return ref::softmax(x(0));
       case Op::BatchNormStats: return ref::batchNormStats(x(0));

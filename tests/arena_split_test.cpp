@@ -36,7 +36,7 @@ TEST(ArenaSplit, ClassifiesTheValuesOfATrainingStep) {
       {"hidden.tanh", "saved activations"},
       // Forward values no backward node reads, backward values on the way
       // to the gradients, the update's new values.
-      {"sum", "workspace"},
+      {"shared", "workspace"},
       {"loss", "workspace"},
       {"shared.grad", "workspace"},
       {"conv.weight.next", "workspace"},

@@ -47,7 +47,7 @@ Formula formulaOf(KernelBuilder& kb, const Node& node) {
     case Op::Add:
       return [&, in](llvm::Value* i) {
         llvm::Value* total = in(0, i);
-        for (size_t k = 1; k < node.operands.size(); ++k) total = ir.CreateFAdd(total, in(k, i));
+        for (size_t k = 1; k < ownOperandCount(node); ++k) total = ir.CreateFAdd(total, in(k, i));
         return total;
       };
     case Op::Mul:
@@ -120,7 +120,7 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
     llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
-    kb.loop(first, last, [&](llvm::Value* i) { kb.store(destination, i, formula(i)); });
+    kb.loop(first, last, [&](llvm::Value* i) { kb.store(destination, i, finishResult(kb, node, formula(i), i)); });
   });
   return (elements + kChunk - 1) / kChunk;
 }
