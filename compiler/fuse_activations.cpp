@@ -47,7 +47,8 @@ using Pattern = std::function<std::optional<Fusion>(const Node& consumer, const 
 
 // Rebuilds `graph` with every match of `pattern` fused: the producer, whose
 // only user the consumer is, is skipped, and in the consumer's place it is
-// emitted under the consumer's name with attributes activation and fused.
+// emitted under the consumer's name, with the Fusion's attribute and
+// operand, and attribute fused.
 Status fuseMatches(Graph& graph, const Pattern& pattern) {
   const std::vector<int> users = userCounts(graph);
   std::vector<std::optional<Fusion>> fusion(graph.size());

@@ -3,9 +3,9 @@
 // weight-gradient node that reads a gradient with its k-th bias_grad (all
 // of them sum the same values; in autodiff's graphs the order pairs each
 // layer's weight and bias, as where two batch norms read one gradient in a
-// residual block); rebuild the graph with
-// each pair together, at the first of the two positions: the
-// weight-gradient node, which gets attribute bias_grad, then the bias_grad.
+// residual block); rebuild the graph with each pair together, at the first
+// of the two positions: the weight-gradient node, which gets attribute
+// bias_grad, then the bias_grad.
 // A pair whose bias_grad comes first is fused only if the weight-gradient
 // node's operands are all defined before it (they are in autodiff's graphs:
 // the input it reads is a forward value).
