@@ -1,10 +1,10 @@
 // Algorithm: number the kernels in execution order; a computed value is live
 // from the kernel that computes it to the last kernel that reads it (to the
-// end for outputs), a leaf for the whole step. Assigned values that can be computed in their
-// target's buffer take it and need no buffer of their own. Then place the
-// other buffers largest first, each at the lowest aligned offset that
-// overlaps no already placed buffer whose live range intersects its own
-// (greedy by size, as TFLite's arena planner does).
+// end for outputs), a leaf for the whole step. Assigned values that can be
+// computed in their target's buffer take it and need no buffer of their
+// own. Then place the other buffers largest first, each at the lowest
+// aligned offset that overlaps no already placed buffer whose live range
+// intersects its own (greedy by size, as TFLite's arena planner does).
 #include "compiler/codegen/buffer_layout.h"
 
 #include <algorithm>

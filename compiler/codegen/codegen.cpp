@@ -9,6 +9,7 @@
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_pooling.h"
 #include "ir/kernel_results.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
@@ -88,8 +89,8 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   CNNC_TRY(checkLayouts(graph, target));
   for (const Node& node : graph.nodes()) {
     if (std::optional<IntList> tile = getInts(node.attrs, "tile")) CNNC_TRY(checkTile(graph, node, *tile));
-    // The default tile too, when it is the one the kernel will take.
-    if (isTiledConvolution(node)) CNNC_TRY(checkFusedPoolRows(graph, node, forwardTile(graph, node, target)));
+    // A fused pooling's rows, under the default tile too when the kernel takes it.
+    if (fusedPooling(graph, node)) CNNC_TRY(checkFusedPoolRows(graph, node, forwardTile(graph, node, target)));
   }
   const std::vector<ValueId> order = executionOrder(graph);
   GeneratedCode code;

@@ -128,8 +128,10 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
               });
             });
             for (int64_t c = 0; c < CB; ++c)
-              for (int64_t r = 0; r < run.count; ++r)
-                kb.storeVector(id, at(c, r), finishChunkedSum(kb, node, acc.get(slot(c, r)), at(c, r), chunks, finishes));
+              for (int64_t r = 0; r < run.count; ++r) {
+                llvm::Value* sum = acc.get(slot(c, r));
+                kb.storeVector(id, at(c, r), finishChunkedSum(kb, node, sum, at(c, r), chunks, finishes));
+              }
           });
         }
       });
