@@ -26,12 +26,13 @@ std::string replaceAll(std::string text, const std::string& from, const std::str
 class BlockedKernels : public TargetTest {
  protected:
   // Runs `graph`, IR text in which LAYOUT names the layout of its images and
-  // <LAYOUT> follows their types, with images in each layout.
-  void expectAgreementInLayouts(const std::string& graph) {
+  // <LAYOUT> follows their types, with images in each layout, its inputs
+  // around `center`.
+  void expectAgreementInLayouts(const std::string& graph, float center = 0.0f) {
     for (const std::string layout : {"NCHW16c", "NCHW8c", "plain"}) {
       SCOPED_TRACE(layout);
       const std::string typed = replaceAll(graph, "<LAYOUT>", layout == "plain" ? "" : "<" + layout + ">");
-      expectAgreement(parseTestGraph(replaceAll(typed, "LAYOUT", layout)));
+      expectAgreement(parseTestGraph(replaceAll(typed, "LAYOUT", layout)), 1, center);
     }
   }
 };
@@ -135,6 +136,22 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
   expectAgreementInLayouts(batchNormGraph("[2,32,5,6]"));  // plain vectors with a partial last one
   expectAgreementInLayouts(batchNormGraph("[3,32,4,4]"));  // whole vectors on AVX-512
   expectAgreementInLayouts(batchNormGraph("[2,32,3,1]"));  // plain channels shorter than a vector
+}
+
+// Batch statistics in one pass over x, of values whose mean (1000) is large
+// beside their spread (+-1): the shifted sums keep the variance exact, where
+// E[x^2] - mean^2 in floats would lose it to cancellation.
+TEST_P(BlockedKernels, BatchStatisticsOfValuesFarFromZero) {
+  for (const char* dims : {"[3,32,4,4]", "[2,32,5,6]", "[2,32,3,1]"}) {
+    SCOPED_TRACE(dims);
+    expectAgreementInLayouts(replaceAll(R"(graph @stats {
+  %x = input : f32DIMS
+  %xb = relayout %x {layout=LAYOUT} : f32DIMS<LAYOUT>
+  %stats = batch_norm_stats %xb : f32[2,32]
+  return %stats
+}
+)", "DIMS", dims), 1000.0f);
+  }
 }
 
 TEST_P(BlockedKernels, FilterLayoutsAreNotImageLayouts) {

@@ -74,9 +74,9 @@ void TargetTest::SetUp() {
   target_ = *target;
 }
 
-std::vector<Tensor> TargetTest::expectAgreement(const Graph& graph, uint64_t seed) {
+std::vector<Tensor> TargetTest::expectAgreement(const Graph& graph, uint64_t seed, float center) {
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  std::uniform_real_distribution<float> dist(center - 1.0f, center + 1.0f);
   Bindings<float> bindings;
   for (const Node& node : graph.nodes()) {
     if (!isLeaf(node.op)) continue;

@@ -40,10 +40,11 @@ Graph parseTestGraph(std::string_view text);
 class TargetTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override;
-  // Binds every leaf of `graph` to uniform random values in [-1, 1) (i32
-  // leaves to 0), runs it on generated code and on the reference executor,
-  // and expects every output to agree. Returns the reference's outputs.
-  std::vector<Tensor> expectAgreement(const Graph& graph, uint64_t seed = 1);
+  // Binds every leaf of `graph` to uniform random values in [center - 1,
+  // center + 1) (i32 leaves to 0), runs it on generated code and on the
+  // reference executor, and expects every output to agree. Returns the
+  // reference's outputs.
+  std::vector<Tensor> expectAgreement(const Graph& graph, uint64_t seed = 1, float center = 0.0f);
 
   Target target_;
 };

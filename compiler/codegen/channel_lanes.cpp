@@ -70,6 +70,12 @@ std::vector<llvm::Value*> ChannelLanes::sums(size_t count,
 
 llvm::Value* ChannelLanes::load(ValueId id, const Position& at) { return kb_.loadVector(id, at.index, lanes_, at.mask); }
 
+llvm::Value* ChannelLanes::first(ValueId id) {
+  // The group's elements of image 0 start at group * elementsPerImage_ (forEachVector).
+  llvm::Value* index = kb_.ir().CreateMul(group_, kb_.i64(elementsPerImage_));
+  return blocked_ ? kb_.loadVector(id, index, lanes_) : kb_.splat(kb_.load(id, index), lanes_);
+}
+
 void ChannelLanes::store(ValueId id, const Position& at, llvm::Value* vector) {
   kb_.storeVector(id, at.index, vector, at.mask);
 }

@@ -42,6 +42,8 @@ class ChannelLanes {
                                  llvm::Value* n = nullptr);
 
   llvm::Value* load(ValueId id, const Position& at);
+  // The per-channel value of the group's first element (first image, first pixel).
+  llvm::Value* first(ValueId id);
   void store(ValueId id, const Position& at, llvm::Value* vector);
 
   // Per-channel values of a plain tensor whose element offset + c belongs to

@@ -52,14 +52,20 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
     auto statsOf = [&](ValueId stats) { return std::pair{perChannel(stats, 0), perChannel(stats, 1)}; };
     switch (node.op) {
       case Op::BatchNormStats: {
-        llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(x, at); });
-        llvm::Value* mean = ir.CreateFDiv(total, lanes.constant(M));
-        llvm::Value* squares = lanes.sum([&](const ChannelLanes::Position& at) {
-          llvm::Value* d = ir.CreateFSub(lanes.load(x, at), mean);
-          return ir.CreateFMul(d, d);
+        // One pass over x (memory-bound: two would read it twice): the sums
+        // of d = x - K and of d^2, K the channel's first element. The shift
+        // keeps d^2's sum from cancelling against the mean's square where
+        // the mean is large beside the spread.
+        llvm::Value* shift = lanes.first(x);
+        const std::vector<llvm::Value*> sums = lanes.sums(2, [&](const ChannelLanes::Position& at) {
+          llvm::Value* d = ir.CreateFSub(lanes.load(x, at), shift);
+          return std::vector<llvm::Value*>{d, ir.CreateFMul(d, d)};
         });
-        lanes.storePerChannel(id, kb.i64(0), mean);
-        lanes.storePerChannel(id, kb.i64(C), ir.CreateFDiv(squares, lanes.constant(M)));
+        llvm::Value* meanShift = ir.CreateFDiv(sums[0], lanes.constant(M));
+        llvm::Value* variance =
+            ir.CreateFSub(ir.CreateFDiv(sums[1], lanes.constant(M)), ir.CreateFMul(meanShift, meanShift));
+        lanes.storePerChannel(id, kb.i64(0), ir.CreateFAdd(shift, meanShift));
+        lanes.storePerChannel(id, kb.i64(C), ir.CreateMaxNum(variance, lanes.constant(0.0)));
         return;
       }
       case Op::BatchNorm:
