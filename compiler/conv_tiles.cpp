@@ -229,7 +229,7 @@ std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.att
 int64_t fusiblePoolStride(const Graph& graph, const Node& node) {
   const ValueId id = *graph.lookup(node.name);  // a node of the graph, or a copy of one
   for (ValueId user = id + 1; user < graph.size(); ++user)
-    if (poolingFusesInto(node, id, graph.node(user))) return (*getInts(graph.node(user).attrs, "strides"))[0];
+    if (poolingFusesInto(node, id, graph.node(user))) return poolRowStride(graph.node(user));
   return 1;
 }
 
@@ -293,7 +293,7 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
 Status checkFusedPoolRows(const Graph& graph, const Node& node, const ForwardTile& tile) {
   const std::optional<ValueId> pool = fusedPooling(graph, node);
   if (!pool) return Status::ok();
-  const int64_t stride = (*getInts(graph.node(*pool).attrs, "strides"))[0];
+  const int64_t stride = poolRowStride(graph.node(*pool));
   if (tile.rows % stride == 0 || tile.rows >= node.type.dims[2]) return Status::ok();
   return Error{fmt::format("tile of {} {}: its {} rows per task must be a multiple of {}, the stride of the pooling "
                            "{} fused into it, or all {} rows",

@@ -17,6 +17,8 @@ bool poolingFusesInto(const Node& conv, ValueId convId, const Node& pool) {
          std::all_of(pads.begin(), pads.end(), [](int64_t pad) { return pad == 0; });
 }
 
+int64_t poolRowStride(const Node& pool) { return (*getInts(pool.attrs, "strides"))[0]; }
+
 std::optional<ValueId> fusedPooling(const Graph& graph, const Node& node) {
   return valueNamedBy(graph, node, kPoolAttr);
 }

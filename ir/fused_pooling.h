@@ -27,6 +27,9 @@ inline constexpr std::string_view kPoolAttr = "pool";
 // result, whose windows tile it without padding, in a blocked layout.
 bool poolingFusesInto(const Node& conv, ValueId convId, const Node& pool);
 
+// The rows one window of pooling node `pool` moves by (its row stride).
+int64_t poolRowStride(const Node& pool);
+
 // The pooled value the kernel of `node` computes as well, if any.
 std::optional<ValueId> fusedPooling(const Graph& graph, const Node& node);
 

@@ -43,14 +43,14 @@ void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh,
     }
 }
 
-// The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
-// [0, in), for a run-time filter tap.
 llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* sum, llvm::Value* index, int64_t chunks,
                               llvm::Value* finishes) {
   llvm::Value* finished = finishResult(kb, node, sum, index);
   return finished == sum || chunks == 1 ? finished : kb.ir().CreateSelect(finishes, finished, sum);
 }
 
+// The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
+// [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
                                                     int64_t in, int64_t out) {
   auto& ir = kb.ir();

@@ -88,9 +88,12 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
                                toString(node.type))};
   CNNC_TRY(checkLayouts(graph, target));
   for (const Node& node : graph.nodes()) {
-    if (std::optional<IntList> tile = getInts(node.attrs, "tile")) CNNC_TRY(checkTile(graph, node, *tile));
-    // A fused pooling's rows, under the default tile too when the kernel takes it.
-    if (fusedPooling(graph, node)) CNNC_TRY(checkFusedPoolRows(graph, node, forwardTile(graph, node, target)));
+    // checkTile covers a fused pooling's rows; without a tile, the default's.
+    std::optional<IntList> tile = getInts(node.attrs, "tile");
+    Status status = tile ? checkTile(graph, node, *tile)
+                  : fusedPooling(graph, node) ? checkFusedPoolRows(graph, node, forwardTile(graph, node, target))
+                                              : Status::ok();
+    CNNC_TRY(status);
   }
   const std::vector<ValueId> order = executionOrder(graph);
   GeneratedCode code;

@@ -223,25 +223,12 @@ int64_t emitBackwardFilter(KernelBuilder& kb, ValueId id) {
             kb.store(id, kb.index({f(kf), c(kc), i, j}, wd), kb.sum(acc.get(static_cast<size_t>(kf * CB + kc))));
       });
     });
-    // A fused bias gradient, in the tasks of the first channel block: each
-    // filter's output-gradient planes summed.
-    if (std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node)) {
-      const int64_t plane = dyd[2] * dyd[3];
+    // A fused bias gradient, in the tasks of the first channel block: the
+    // task's filters as bias_grad sums them (dy is plain: a channel a group).
+    if (std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node))
       kb.when(ir.CreateICmpEQ(c0, kb.i64(0)), [&] {
-        Accumulators acc(kb, static_cast<size_t>(FB), [&](size_t) { return kb.f32(0.0); });
-        kb.rolledLoop(0, dyd[0], [&](llvm::Value* n) {
-          kb.loop(0, plane, [&](llvm::Value* p) {
-            llvm::Value* mask = kb.firstLanes(ir.CreateSub(kb.i64(plane), p));
-            for (int64_t kf = 0; kf < FB; ++kf) {
-              llvm::Value* at = ir.CreateAdd(kb.index({n, f(kf), kb.i64(0), kb.i64(0)}, dyd), p);
-              acc.set(static_cast<size_t>(kf),
-                      ir.CreateFAdd(acc.get(static_cast<size_t>(kf)), kb.loadLanes(dy, at, 1, mask)));
-            }
-          }, kb.width());
-        });
-        for (int64_t kf = 0; kf < FB; ++kf) kb.store(*bias, f(kf), kb.sum(acc.get(static_cast<size_t>(kf))));
+        for (int64_t kf = 0; kf < FB; ++kf) emitBiasGradGroup(kb, *bias, dy, f(kf));
       });
-    }
   });
   return (wd[0] / FB) * cBlocks;
 }

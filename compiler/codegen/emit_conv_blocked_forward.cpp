@@ -65,7 +65,7 @@ class ForwardConvolution : ConvolutionKernel {
   // in the task's rows [firstRow, endRow), just written and still in cache.
   // Its tile has tasks of whole windows (checkFusedPoolRows).
   void poolRows(llvm::Value* firstRow, llvm::Value* endRow) {
-    const int64_t stride = (*getInts(kb_.graph().node(*pool_).attrs, "strides"))[0];
+    const int64_t stride = poolRowStride(kb_.graph().node(*pool_));
     const int64_t pooledRows = kb_.dims(*pool_)[2];
     llvm::Value* first = ir_.CreateSDiv(add(kb_, firstRow, stride - 1), kb_.i64(stride));
     llvm::Value* end = kb_.smin(ir_.CreateSDiv(endRow, kb_.i64(stride)), kb_.i64(pooledRows));

@@ -79,10 +79,6 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
       masks.push_back(tailMask(kb, F, features.back()));
     }
     Accumulators acc(kb, static_cast<size_t>(TB * V), [&](size_t) { return kb.f32(0.0); });
-    // A fused bias gradient's sums, of the entries of dy the block scales by.
-    std::vector<llvm::AllocaInst*> biasSums;
-    if (bias)
-      for (int64_t r = 0; r < TB; ++r) biasSums.push_back(kb.variable(ir.getFloatTy(), kb.f32(0.0)));
     kb.loop(0, K, [&](llvm::Value* k) {
       std::vector<llvm::Value*> vecs;
       for (int64_t v = 0; v < V; ++v)
@@ -92,12 +88,7 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
         llvm::Value* t = ir.CreateAdd(t0, kb.i64(r));
         // data: dy[n=t, u=k]; weight: dy[n=k, u=t]
         llvm::Value* at = data ? ir.CreateAdd(ir.CreateMul(t, kb.i64(U)), k) : ir.CreateAdd(ir.CreateMul(k, kb.i64(U)), t);
-        llvm::Value* entry = kb.load(dy, at);
-        if (bias) {
-          llvm::AllocaInst* sum = biasSums[static_cast<size_t>(r)];
-          ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(ir.getFloatTy(), sum), entry), sum);
-        }
-        llvm::Value* scale = kb.splat(entry);
+        llvm::Value* scale = kb.splat(kb.load(dy, at));
         for (int64_t v = 0; v < V; ++v) acc.fma(static_cast<size_t>(r * V + v), vecs[static_cast<size_t>(v)], scale);
       }
     });
@@ -107,11 +98,11 @@ int64_t emitBackward(KernelBuilder& kb, ValueId id) {
         llvm::Value* mask = masks[static_cast<size_t>(v)];
         kb.storeVector(id, at, finishResult(kb, node, acc.get(static_cast<size_t>(r * V + v)), at, mask), mask);
       }
-    // The tasks of the first features store the bias gradient: db[u] = the sum of dy[n, u] over n.
+    // A fused bias gradient, in the tasks of the first features: their
+    // units as bias_grad sums them (db[u] = the sum of dy[n, u] over n).
     if (bias)
       kb.when(ir.CreateICmpEQ(f0, kb.i64(0)), [&] {
-        for (int64_t r = 0; r < TB; ++r)
-          kb.store(*bias, ir.CreateAdd(t0, kb.i64(r)), ir.CreateLoad(ir.getFloatTy(), biasSums[static_cast<size_t>(r)]));
+        for (int64_t r = 0; r < TB; ++r) emitBiasGradGroup(kb, *bias, dy, ir.CreateAdd(t0, kb.i64(r)));
       });
   });
   return (T / TB) * featureBlocks;

@@ -13,6 +13,10 @@ namespace cnnc {
 int64_t emitConvolution(KernelBuilder& kb, ValueId id);   // conv2d and its backward ops
 int64_t emitDense(KernelBuilder& kb, ValueId id);         // dense and its backward ops
 int64_t emitBiasGrad(KernelBuilder& kb, ValueId id);      // bias_grad
+// The channels of channel group `group` (of ChannelLanes) of bias gradient
+// `bias`, the sum of `dy` over every axis but the channel: a bias_grad's
+// task, or a fused one's in the kernel that computes it.
+void emitBiasGradGroup(KernelBuilder& kb, ValueId bias, ValueId dy, llvm::Value* group);
 int64_t emitPooling(KernelBuilder& kb, ValueId id);       // max/avg/global pooling and backward
 // The output rows [firstRow, endRow) of plane `plane` (image, channel
 // group) of max or avg pooling node `pool`: a fused pooling's share of a
