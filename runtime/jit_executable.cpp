@@ -18,11 +18,15 @@ namespace {
 
 using KernelFunction = void (*)(std::byte* arena, int64_t begin, int64_t end);
 
-struct Kernel {
+struct Phase {
   KernelFunction function;
   int64_t tasks;
+  bool split;  // across the pool's threads, if worthSplitting
+};
+
+struct Kernel {
   ValueId node;
-  bool split = false;  // across the pool's threads, if worthSplitting
+  std::vector<Phase> phases;  // run in order (KernelPhase)
 };
 
 struct AlignedFree {
@@ -40,7 +44,6 @@ class JitExecutable final : public Executable {
         pool_(std::move(pool)) {
     const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
     arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
-    for (Kernel& kernel : kernels_) kernel.split = worthSplitting(this->graph(), kernel.node, kernel.tasks);
   }
 
   void startProfiling() override {
@@ -82,11 +85,13 @@ class JitExecutable final : public Executable {
     for (size_t k = 0; k < kernels_.size(); ++k) {
       const Kernel& kernel = kernels_[k];
       const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      if (kernel.split) {
-        pool_->parallelFor(kernel.tasks,
-                           [&](int64_t begin, int64_t end) { kernel.function(arena_.get(), begin, end); });
-      } else {
-        kernel.function(arena_.get(), 0, kernel.tasks);
+      for (const Phase& phase : kernel.phases) {
+        if (phase.split) {
+          pool_->parallelFor(phase.tasks,
+                             [&](int64_t begin, int64_t end) { phase.function(arena_.get(), begin, end); });
+        } else {
+          phase.function(arena_.get(), 0, phase.tasks);
+        }
       }
       if (profiling_) {
         profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -113,15 +118,22 @@ class JitExecutable final : public Executable {
 // The kernels as functions of `jit`, in execution order, from the object
 // files of the code units: one lookup links them all.
 Expected<std::vector<Kernel>> linkKernels(Jit& jit, std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects,
-                                          const std::vector<KernelInfo>& infos) {
+                                          const Graph& graph, const std::vector<KernelInfo>& infos) {
   for (std::unique_ptr<llvm::MemoryBuffer>& object : objects) CNNC_TRY(jit.addObject(std::move(object)));
   std::vector<std::string> symbols;
-  for (const KernelInfo& info : infos) symbols.push_back(info.symbol);
+  for (const KernelInfo& info : infos)
+    for (const KernelPhase& phase : info.phases) symbols.push_back(phase.symbol);
   Expected<std::vector<void*>> addresses = jit.lookup(symbols);
   if (!addresses) return addresses.error();
   std::vector<Kernel> kernels;
-  for (size_t k = 0; k < infos.size(); ++k)
-    kernels.push_back({reinterpret_cast<KernelFunction>((*addresses)[k]), infos[k].tasks, infos[k].node});
+  size_t next = 0;
+  for (const KernelInfo& info : infos) {
+    Kernel kernel{info.node, {}};
+    for (const KernelPhase& phase : info.phases)
+      kernel.phases.push_back({reinterpret_cast<KernelFunction>((*addresses)[next++]), phase.tasks,
+                               worthSplitting(graph, info.node, phase.tasks)});
+    kernels.push_back(std::move(kernel));
+  }
   return kernels;
 }
 
@@ -145,7 +157,7 @@ Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target,
   if (!objects) return objects.error();
   Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
   if (!jit) return jit.error();
-  Expected<std::vector<Kernel>> kernels = linkKernels(**jit, std::move(*objects), code->kernels);
+  Expected<std::vector<Kernel>> kernels = linkKernels(**jit, std::move(*objects), graph, code->kernels);
   if (!kernels) return kernels.error();
   return std::unique_ptr<Executable>(
       std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(*kernels), std::move(code->layout),

@@ -136,13 +136,17 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
   expectAgreementInLayouts(batchNormGraph("[2,32,5,6]"));  // plain vectors with a partial last one
   expectAgreementInLayouts(batchNormGraph("[3,32,4,4]"));  // whole vectors on AVX-512
   expectAgreementInLayouts(batchNormGraph("[2,32,3,1]"));  // plain channels shorter than a vector
+  // Sums over the batch split in parts of 2 images for NCHW16c's 2 channel
+  // groups (workspace.h: imageParts), the last part empty, and of 3 for
+  // NCHW8c's 4, the last one short.
+  expectAgreementInLayouts(batchNormGraph("[5,32,2,3]"));
 }
 
 // Batch statistics in one pass over x, of values whose mean (1000) is large
 // beside their spread (+-1): the shifted sums keep the variance exact, where
 // E[x^2] - mean^2 in floats would lose it to cancellation.
 TEST_P(BlockedKernels, BatchStatisticsOfValuesFarFromZero) {
-  for (const char* dims : {"[3,32,4,4]", "[2,32,5,6]", "[2,32,3,1]"}) {
+  for (const char* dims : {"[3,32,4,4]", "[2,32,5,6]", "[2,32,3,1]", "[5,32,2,3]"}) {
     SCOPED_TRACE(dims);
     expectAgreementInLayouts(replaceAll(R"(graph @stats {
   %x = input : f32DIMS

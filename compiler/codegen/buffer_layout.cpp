@@ -11,6 +11,7 @@
 #include <array>
 #include <numeric>
 
+#include "compiler/codegen/workspace.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -76,8 +77,9 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     const ValueId target = node.operands[0], value = node.operands[1];
     const Node& producer = graph.node(value);
     // A leaf keeps its own buffer, and a value assigned twice takes one. (An
-    // assign's value has its target's type, layout included.)
-    if (isLeaf(producer.op) || owner[value] != value) continue;
+    // assign's value has its target's type, layout included.) So does a
+    // value with a workspace after it, which its target has no room for.
+    if (isLeaf(producer.op) || owner[value] != value || workspaceFloats(graph, value) > 0) continue;
     const bool readsTarget = lastRead[target] == position[value];
     if (lastRead[target] > position[value] || (readsTarget && !readsOnlyTheElementItWrites(producer.op))) continue;
     owner[value] = target;
@@ -103,8 +105,10 @@ BufferLayout layoutBuffers(const Graph& graph) {
   const std::vector<ValueId> owner = bufferOwners(graph, order);
   BufferLayout layout;
   std::vector<int64_t>& sizes = layout.sizes;
-  for (const Node& node : graph.nodes())
-    sizes.push_back((*byteSize(node.type) + kAlignment - 1) / kAlignment * kAlignment);  // verified to fit
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id) * 4;  // verified to fit
+    sizes.push_back((bytes + kAlignment - 1) / kAlignment * kAlignment);
+  }
   std::vector<ValueId> bySize(graph.size());
   std::iota(bySize.begin(), bySize.end(), ValueId{0});
   std::stable_sort(bySize.begin(), bySize.end(), [&](ValueId a, ValueId b) { return sizes[a] > sizes[b]; });

@@ -9,6 +9,8 @@
 // An assigned value is computed in place, directly in its param's or state's
 // buffer, when the old value is dead by then (see layoutBuffers): its assign
 // then has nothing to move and needs no kernel.
+//
+// A kernel's workspace (workspace.h) follows its result in the same buffer.
 #pragma once
 
 #include <cstdint>

@@ -24,12 +24,20 @@ ChannelLanes::ChannelLanes(KernelBuilder& kb, ValueId image, llvm::Value* group)
   firstChannel_ = kb.ir().CreateMul(group, kb.i64(block));
 }
 
-void ChannelLanes::forEachVector(const std::function<void(const Position&)>& body, llvm::Value* n) {
+ChannelLanes::Images ChannelLanes::allImages() { return {kb_.i64(0), kb_.i64(images_)}; }
+
+ChannelLanes::Images ChannelLanes::image(llvm::Value* n) { return {n, kb_.ir().CreateAdd(n, kb_.i64(1))}; }
+
+ChannelLanes::Images ChannelLanes::part(llvm::Value* part, int64_t parts) {
+  const int64_t size = (images_ + parts - 1) / parts;
+  llvm::Value* begin = kb_.ir().CreateMul(part, kb_.i64(size));
+  return {begin, kb_.smin(kb_.ir().CreateAdd(begin, kb_.i64(size)), kb_.i64(images_))};
+}
+
+void ChannelLanes::forEachVector(const std::function<void(const Position&)>& body, const Images& images) {
   auto& ir = kb_.ir();
-  llvm::Value* first = n ? n : kb_.i64(0);
-  llvm::Value* last = n ? ir.CreateAdd(n, kb_.i64(1)) : kb_.i64(images_);
   const int64_t whole = elementsPerImage_ / lanes_ * lanes_;
-  kb_.loop(first, last, [&](llvm::Value* image) {
+  kb_.loop(images.begin, images.end, [&](llvm::Value* image) {
     // Both layouts store a group's elements of one image contiguously, the
     // groups of an image one after the other.
     llvm::Value* plane = ir.CreateAdd(ir.CreateMul(image, kb_.i64(groups_)), group_);
@@ -42,13 +50,11 @@ void ChannelLanes::forEachVector(const std::function<void(const Position&)>& bod
   });
 }
 
-llvm::Value* ChannelLanes::sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n) {
-  return sums(1, [&](const Position& at) { return std::vector<llvm::Value*>{term(at)}; }, n)[0];
+llvm::Value* ChannelLanes::sum(const std::function<llvm::Value*(const Position&)>& term, const Images& images) {
+  return sums(1, [&](const Position& at) { return std::vector<llvm::Value*>{term(at)}; }, images)[0];
 }
 
-std::vector<llvm::Value*> ChannelLanes::sums(size_t count,
-                                             const std::function<std::vector<llvm::Value*>(const Position&)>& terms,
-                                             llvm::Value* n) {
+std::vector<llvm::Value*> ChannelLanes::sums(size_t count, const Terms& terms, const Images& images) {
   auto& ir = kb_.ir();
   llvm::VectorType* type = kb_.vectorType(lanes_);
   std::vector<llvm::AllocaInst*> totals;
@@ -59,7 +65,7 @@ std::vector<llvm::Value*> ChannelLanes::sums(size_t count,
       llvm::Value* value = at.mask ? ir.CreateSelect(at.mask, values[k], constant(0.0)) : values[k];
       ir.CreateStore(ir.CreateFAdd(ir.CreateLoad(type, totals[k]), value), totals[k]);
     }
-  }, n);
+  }, images);
   std::vector<llvm::Value*> result;
   for (llvm::AllocaInst* total : totals) {
     llvm::Value* lanes = ir.CreateLoad(type, total);

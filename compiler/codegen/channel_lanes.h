@@ -31,15 +31,25 @@ class ChannelLanes {
     llvm::Value* index;
     llvm::Value* mask;
   };
-  // body(position) for every vector of the group, in image `n` only or, if
-  // n is null, in every image.
-  void forEachVector(const std::function<void(const Position&)>& body, llvm::Value* n = nullptr);
+  // Images [begin, end) of the batch (i64 values).
+  struct Images {
+    llvm::Value* begin;
+    llvm::Value* end;
+  };
+  Images allImages();
+  Images image(llvm::Value* n);
+  // Part `part` (an i64) of `parts` parts of the batch, of as many images
+  // each as the first (the last ones may have fewer, or none).
+  Images part(llvm::Value* part, int64_t parts);
+
+  // body(position) for every vector of the group in `images`.
+  void forEachVector(const std::function<void(const Position&)>& body, const Images& images);
   // The per-channel sum of term(position) over the same vectors.
-  llvm::Value* sum(const std::function<llvm::Value*(const Position&)>& term, llvm::Value* n = nullptr);
+  llvm::Value* sum(const std::function<llvm::Value*(const Position&)>& term, const Images& images);
   // The per-channel sums of `count` terms, in one pass: terms(position)
   // returns their vectors.
-  std::vector<llvm::Value*> sums(size_t count, const std::function<std::vector<llvm::Value*>(const Position&)>& terms,
-                                 llvm::Value* n = nullptr);
+  using Terms = std::function<std::vector<llvm::Value*>(const Position&)>;
+  std::vector<llvm::Value*> sums(size_t count, const Terms& terms, const Images& images);
 
   llvm::Value* load(ValueId id, const Position& at);
   // The per-channel value of the group's first element (first image, first pixel).

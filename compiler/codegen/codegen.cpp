@@ -112,12 +112,10 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   for (ValueId id : order) {
     if (assignsInPlace(graph, code.layout, id) || computing[id] != id) continue;
     const Node& node = graph.node(id);
-    KernelInfo kernel{kernelSymbol(id, node.name), id, 0};
     llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;
-    KernelBuilder kb(module, kernel.symbol, graph, code.layout, target);
-    kernel.tasks = emitterFor(node.op)(kb, id);
-    kb.finish(kernel.tasks);
-    code.kernels.push_back(std::move(kernel));
+    KernelBuilder kb(module, kernelSymbol(id, node.name), graph, code.layout, target);
+    kb.finish(emitterFor(node.op)(kb, id));
+    code.kernels.push_back({id, kb.phases()});
   }
   for (const CodeUnit& unit : code.units) {
     std::string problems;

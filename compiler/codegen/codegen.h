@@ -1,5 +1,5 @@
-// Graph -> LLVM IR: one kernel function per computed node (see
-// kernel_builder.h for the kernel signature), every shape a constant, spread
+// Graph -> LLVM IR: one kernel per computed node, of one function or a few
+// run in turn (see kernel_builder.h for the signature and the phases), every shape a constant, spread
 // over code units that LLVM can optimise and compile concurrently.
 #pragma once
 
@@ -11,6 +11,7 @@
 #include <llvm/IR/Module.h>
 
 #include "compiler/codegen/buffer_layout.h"
+#include "compiler/codegen/kernel_builder.h"
 #include "compiler/target.h"
 #include "ir/error.h"
 #include "ir/graph.h"
@@ -18,9 +19,8 @@
 namespace cnnc {
 
 struct KernelInfo {
-  std::string symbol;  // the kernel function's name in the module
   ValueId node;
-  int64_t tasks;       // call with (arena, begin, end) for [begin, end) within [0, tasks)
+  std::vector<KernelPhase> phases;  // call each with (arena, begin, end) for [begin, end) within [0, tasks)
 };
 
 // A module of some of the kernels, in a context of its own: LLVM contexts

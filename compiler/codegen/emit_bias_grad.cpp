@@ -7,7 +7,7 @@ namespace cnnc {
 
 void emitBiasGradGroup(KernelBuilder& kb, ValueId bias, ValueId dy, llvm::Value* group) {
   ChannelLanes lanes(kb, dy, group);
-  lanes.storePerChannel(bias, kb.i64(0), lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(dy, at); }));
+  lanes.storePerChannel(bias, kb.i64(0), lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(dy, at); }, lanes.allImages()));
 }
 
 int64_t emitBiasGrad(KernelBuilder& kb, ValueId id) {

@@ -1,8 +1,9 @@
-// batch_norm in all its forms, one channel group per task (ChannelLanes):
-// every element of the group's channels over the batch and the image is
-// visited in vectors, and per-channel values are vectors alike.
+// batch_norm in all its forms, over channel groups (ChannelLanes): every
+// element of a group's channels is visited in vectors, and per-channel
+// values are vectors alike. The sums over the batch are channel_sums.h's;
+// the elementwise forms take a task per group and image.
 #include "compiler/codegen/activation.h"
-#include "compiler/codegen/channel_lanes.h"
+#include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_bias_gradient.h"
 
@@ -35,85 +36,95 @@ int64_t emitRunningStatistic(KernelBuilder& kb, ValueId id) {
   return 1;
 }
 
+// batch_norm_stats and batch_norm_bwd_gamma: sums over the batch per channel.
+int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  auto& ir = kb.ir();
+  const ValueId x = node.operands[node.op == Op::BatchNormStats ? 0 : 1];
+  const int64_t C = kb.dims(x)[1];
+  const auto M = static_cast<double>(*elementCount(kb.graph().node(x).type) / C);
+  if (node.op == Op::BatchNormStats) {
+    // One pass over x (memory-bound: two would read it twice): the sums of
+    // d = x - K and of d^2, K the channel's first element. The shift keeps
+    // d^2's sum from cancelling against the mean's square where the mean is
+    // large beside the spread.
+    return emitChannelSums(kb, id, x, {2, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
+      llvm::Value* shift = lanes.first(x);
+      return [&, shift](const ChannelLanes::Position& at) {
+        llvm::Value* d = ir.CreateFSub(lanes.load(x, at), shift);
+        return std::vector<llvm::Value*>{d, ir.CreateFMul(d, d)};
+      };
+    }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& sums) {
+      llvm::Value* shift = lanes.first(x);
+      llvm::Value* meanShift = ir.CreateFDiv(sums[0], lanes.constant(M));
+      llvm::Value* variance =
+          ir.CreateFSub(ir.CreateFDiv(sums[1], lanes.constant(M)), ir.CreateFMul(meanShift, meanShift));
+      lanes.storePerChannel(id, kb.i64(0), ir.CreateFAdd(shift, meanShift));
+      lanes.storePerChannel(id, kb.i64(C), ir.CreateMaxNum(variance, lanes.constant(0.0)));
+    }});
+  }
+  // dgamma: dy, x, stats; and a fused bias gradient (dbeta) in the same pass.
+  const ValueId dy = node.operands[0], stats = node.operands[2];
+  const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
+  return emitChannelSums(kb, id, x, {bias ? 2u : 1u, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
+    llvm::Value* mean = lanes.loadPerChannel(stats, kb.i64(0));
+    llvm::Value* invStd = inverseStd(kb, lanes, lanes.loadPerChannel(stats, kb.i64(C)), node);
+    return [&, mean, invStd](const ChannelLanes::Position& at) {
+      llvm::Value* gradient = lanes.load(dy, at);
+      llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
+      std::vector<llvm::Value*> terms = {ir.CreateFMul(gradient, xhat)};
+      if (bias) terms.push_back(gradient);
+      return terms;
+    };
+  }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& sums) {
+    lanes.storePerChannel(id, kb.i64(0), sums[0]);
+    if (bias) lanes.storePerChannel(*bias, kb.i64(0), sums[1]);
+  }});
+}
+
 }  // namespace
 
 int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   if (node.op == Op::BatchNormRunning) return emitRunningStatistic(kb, id);
+  if (node.op == Op::BatchNormStats || node.op == Op::BatchNormBackwardGamma) return emitBatchSums(kb, id);
   auto& ir = kb.ir();
   auto in = [&](size_t i) { return node.operands[i]; };
-  const ValueId x = node.op == Op::BatchNormBackwardGamma || node.op == Op::BatchNormBackwardData ? in(1) : in(0);
-  const int64_t C = kb.dims(x)[1];
+  const ValueId x = node.op == Op::BatchNormBackwardData ? in(1) : in(0);
+  const int64_t C = kb.dims(x)[1], N = kb.dims(x)[0];
   const auto M = static_cast<double>(*elementCount(kb.graph().node(x).type) / C);
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* group) {
-    ChannelLanes lanes(kb, x, group);
+  // Tasks: (channel group, image), elementwise with per-channel values.
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    ChannelLanes lanes(kb, x, ir.CreateSDiv(task, kb.i64(N)));
+    const ChannelLanes::Images image = lanes.image(ir.CreateSRem(task, kb.i64(N)));
     auto perChannel = [&](ValueId value, int64_t row) { return lanes.loadPerChannel(value, kb.i64(row * C)); };
-    // The batch mean and biased variance, from a stats tensor [2,C].
-    auto statsOf = [&](ValueId stats) { return std::pair{perChannel(stats, 0), perChannel(stats, 1)}; };
-    switch (node.op) {
-      case Op::BatchNormStats: {
-        // One pass over x (memory-bound: two would read it twice): the sums
-        // of d = x - K and of d^2, K the channel's first element. The shift
-        // keeps d^2's sum from cancelling against the mean's square where
-        // the mean is large beside the spread.
-        llvm::Value* shift = lanes.first(x);
-        const std::vector<llvm::Value*> sums = lanes.sums(2, [&](const ChannelLanes::Position& at) {
-          llvm::Value* d = ir.CreateFSub(lanes.load(x, at), shift);
-          return std::vector<llvm::Value*>{d, ir.CreateFMul(d, d)};
-        });
-        llvm::Value* meanShift = ir.CreateFDiv(sums[0], lanes.constant(M));
-        llvm::Value* variance =
-            ir.CreateFSub(ir.CreateFDiv(sums[1], lanes.constant(M)), ir.CreateFMul(meanShift, meanShift));
-        lanes.storePerChannel(id, kb.i64(0), ir.CreateFAdd(shift, meanShift));
-        lanes.storePerChannel(id, kb.i64(C), ir.CreateMaxNum(variance, lanes.constant(0.0)));
-        return;
-      }
-      case Op::BatchNorm:
-      case Op::BatchNormTrain: {
-        // inference: x, gamma, beta, running mean, running var; training: x, stats, gamma, beta.
-        const bool training = node.op == Op::BatchNormTrain;
-        auto [mean, variance] = training ? statsOf(in(1)) : std::pair{perChannel(in(3), 0), perChannel(in(4), 0)};
-        llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
-        llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
-        lanes.forEachVector([&](const ChannelLanes::Position& at) {
-          llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-          lanes.store(id, at, finishResult(kb, node, y, at.index, at.mask));
-        });
-        return;
-      }
-      case Op::BatchNormBackwardGamma: {
-        // dgamma, and a fused bias gradient (dbeta) in the same pass.
-        auto [mean, variance] = statsOf(in(2));
-        llvm::Value* invStd = inverseStd(kb, lanes, variance, node);
-        const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
-        const std::vector<llvm::Value*> sums = lanes.sums(bias ? 2 : 1, [&](const ChannelLanes::Position& at) {
-          llvm::Value* dy = lanes.load(in(0), at);
-          llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
-          std::vector<llvm::Value*> terms = {ir.CreateFMul(dy, xhat)};
-          if (bias) terms.push_back(dy);
-          return terms;
-        });
-        lanes.storePerChannel(id, kb.i64(0), sums[0]);
-        if (bias) lanes.storePerChannel(*bias, kb.i64(0), sums[1]);
-        return;
-      }
-      default: {  // batch_norm_bwd_data: dy, x, stats, gamma, dgamma, dbeta
-        auto [mean, variance] = statsOf(in(2));
-        llvm::Value* invStd = inverseStd(kb, lanes, variance, node);
-        llvm::Value* scale = ir.CreateFMul(perChannel(in(3), 0), invStd);
-        llvm::Value* dgammaPerM = ir.CreateFDiv(perChannel(in(4), 0), lanes.constant(M));
-        llvm::Value* dbetaPerM = ir.CreateFDiv(perChannel(in(5), 0), lanes.constant(M));
-        lanes.forEachVector([&](const ChannelLanes::Position& at) {
-          llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
-          llvm::Value* inner =
-              ir.CreateFSub(ir.CreateFSub(lanes.load(in(0), at), dbetaPerM), ir.CreateFMul(xhat, dgammaPerM));
-          lanes.store(id, at, ir.CreateFMul(scale, inner));
-        });
-        return;
-      }
+    if (node.op != Op::BatchNormBackwardData) {
+      // inference: x, gamma, beta, running mean, running var; training: x, stats, gamma, beta.
+      const bool training = node.op == Op::BatchNormTrain;
+      llvm::Value* mean = perChannel(in(training ? 1 : 3), 0);
+      llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
+      llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
+      llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
+      lanes.forEachVector([&](const ChannelLanes::Position& at) {
+        llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
+        lanes.store(id, at, finishResult(kb, node, y, at.index, at.mask));
+      }, image);
+      return;
     }
+    // batch_norm_bwd_data: dy, x, stats, gamma, dgamma, dbeta.
+    llvm::Value* mean = perChannel(in(2), 0);
+    llvm::Value* invStd = inverseStd(kb, lanes, perChannel(in(2), 1), node);
+    llvm::Value* scale = ir.CreateFMul(perChannel(in(3), 0), invStd);
+    llvm::Value* dgammaPerM = ir.CreateFDiv(perChannel(in(4), 0), lanes.constant(M));
+    llvm::Value* dbetaPerM = ir.CreateFDiv(perChannel(in(5), 0), lanes.constant(M));
+    lanes.forEachVector([&](const ChannelLanes::Position& at) {
+      llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
+      llvm::Value* inner =
+          ir.CreateFSub(ir.CreateFSub(lanes.load(in(0), at), dbetaPerM), ir.CreateFMul(xhat, dgammaPerM));
+      lanes.store(id, at, ir.CreateFMul(scale, inner));
+    }, image);
   });
-  return ChannelLanes::groups(kb, x);
+  return ChannelLanes::groups(kb, x) * N;
 }
 
 }  // namespace cnnc

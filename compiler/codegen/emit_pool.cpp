@@ -134,10 +134,10 @@ int64_t emitGlobalPool(KernelBuilder& kb, ValueId id) {
     llvm::Value* row = ir.CreateMul(n, kb.i64(d[1]));
     if (backward) {
       llvm::Value* share = ir.CreateFDiv(lanes.loadPerChannel(node.operands[0], row), lanes.constant(pixels));
-      lanes.forEachVector([&](const ChannelLanes::Position& at) { lanes.store(id, at, share); }, n);
+      lanes.forEachVector([&](const ChannelLanes::Position& at) { lanes.store(id, at, share); }, lanes.image(n));
       return;
     }
-    llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(image, at); }, n);
+    llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(image, at); }, lanes.image(n));
     lanes.storePerChannel(id, row, ir.CreateFDiv(total, lanes.constant(pixels)));
   });
   return d[0] * groups;

@@ -1,7 +1,8 @@
 // The kernel emitters, one file per family of ops. Each emits the body of
-// the kernel of node `id` into `kb` and returns the node's number of tasks:
-// the units of work [0, tasks) that its kernel's (begin, end) range selects,
-// each independent of the others.
+// the kernel of node `id` into `kb` and returns the number of tasks of its
+// last phase (KernelPhase; most kernels have one): the units of work
+// [0, tasks) that the phase's (begin, end) range selects, each independent
+// of the others.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,6 @@
 #include "compiler/codegen/kernel_builder.h"
 
+#include <fmt/format.h>
 #include <llvm/IR/ConstantRange.h>
 #include <llvm/IR/Intrinsics.h>
 
@@ -9,14 +10,23 @@ namespace cnnc {
 
 KernelBuilder::KernelBuilder(llvm::Module& module, const std::string& name, const Graph& graph,
                              const BufferLayout& layout, const Target& target)
-    : module_(module), graph_(graph), layout_(layout), target_(target), ir_(module.getContext()) {
-  llvm::LLVMContext& context = module.getContext();
+    : module_(module), name_(name), graph_(graph), layout_(layout), target_(target), ir_(module.getContext()) {
+  // Sums may be reassociated: float results then depend on the schedule, within rounding.
+  llvm::FastMathFlags flags;
+  flags.setAllowReassoc();
+  flags.setAllowContract();
+  ir_.setFastMathFlags(flags);
+  startFunction(name);
+}
+
+void KernelBuilder::startFunction(const std::string& symbol) {
+  llvm::LLVMContext& context = module_.getContext();
   auto* i64Type = llvm::Type::getInt64Ty(context);
   auto* type = llvm::FunctionType::get(llvm::Type::getVoidTy(context),
                                        {llvm::PointerType::getUnqual(context), i64Type, i64Type}, false);
-  function_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, name, module);
-  function_->addFnAttr("min-legal-vector-width", std::to_string(target.vectorBits()));
-  function_->addFnAttr("prefer-vector-width", std::to_string(target.vectorBits()));
+  function_ = llvm::Function::Create(type, llvm::Function::ExternalLinkage, symbol, module_);
+  function_->addFnAttr("min-legal-vector-width", std::to_string(target_.vectorBits()));
+  function_->addFnAttr("prefer-vector-width", std::to_string(target_.vectorBits()));
   function_->addFnAttr(llvm::Attribute::NoUnwind);
   // Distinct buffers of one arena never overlap within a kernel's reads and writes.
   function_->addParamAttr(0, llvm::Attribute::NoAlias);
@@ -24,11 +34,6 @@ KernelBuilder::KernelBuilder(llvm::Module& module, const std::string& name, cons
   begin_ = function_->getArg(1);
   end_ = function_->getArg(2);
   ir_.SetInsertPoint(llvm::BasicBlock::Create(context, "entry", function_));
-  // Sums may be reassociated: float results then depend on the schedule, within rounding.
-  llvm::FastMathFlags flags;
-  flags.setAllowReassoc();
-  flags.setAllowContract();
-  ir_.setFastMathFlags(flags);
 }
 
 llvm::Value* KernelBuilder::i64(int64_t value) { return ir_.getInt64(static_cast<uint64_t>(value)); }
@@ -235,6 +240,11 @@ llvm::Value* KernelBuilder::callLibm(const char* name, llvm::Value* x) {
   return ir_.CreateCall(callee, {x});
 }
 
+void KernelBuilder::nextPhase(int64_t tasks) {
+  finish(tasks);
+  startFunction(fmt::format("{}_phase{}", name_, phases_.size()));
+}
+
 void KernelBuilder::finish(int64_t tasks) {
   ir_.CreateRetVoid();
   // The bounds of (begin, end) as argument ranges: LLVM then drops the task
@@ -246,6 +256,7 @@ void KernelBuilder::finish(int64_t tasks) {
   const llvm::Attribute range = llvm::Attribute::get(ir_.getContext(), llvm::Attribute::Range, bounds);
   function_->addParamAttr(1, range);
   function_->addParamAttr(2, range);
+  phases_.push_back({function_->getName().str(), tasks});
 }
 
 Accumulators::Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial)

@@ -1,13 +1,14 @@
 // The building blocks every kernel emitter uses: one LLVM function per graph
 // node, `void kernel(ptr arena, i64 begin, i64 end)`, computing the tasks
 // [begin, end) of the node (the runtime may split a node's tasks across
-// threads). Loops have constant trip counts wherever the shapes are
-// constants, which they always are: LLVM sees exact bounds and needs no
-// remainder guesswork.
+// threads), or a few such functions run one after another (phases). Loops
+// have constant trip counts wherever the shapes are constants, which they
+// always are: LLVM sees exact bounds and needs no remainder guesswork.
 #pragma once
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
@@ -17,6 +18,14 @@
 #include "ir/graph.h"
 
 namespace cnnc {
+
+// One function of a node's kernel and its number of tasks. A node's phases
+// run in order, each once all tasks of the one before are done: the partial
+// sums of a reduction split across tasks, then their total.
+struct KernelPhase {
+  std::string symbol;
+  int64_t tasks;
+};
 
 class KernelBuilder {
  public:
@@ -91,15 +100,22 @@ class KernelBuilder {
   llvm::Value* callMath(llvm::Intrinsic::ID id, llvm::Value* x);
   llvm::Value* callLibm(const char* name, llvm::Value* x);
 
-  // Ends the kernel, whose node has `tasks` tasks: the runtime calls it with
-  // 0 <= begin <= end <= tasks only.
+  // Ends the current phase, of `tasks` tasks, and starts the next, whose
+  // function is named after the first with the phase's number.
+  void nextPhase(int64_t tasks);
+  // Ends the kernel's last phase, of `tasks` tasks: the runtime calls each
+  // phase with 0 <= begin <= end <= its tasks only.
   void finish(int64_t tasks);
+  const std::vector<KernelPhase>& phases() const { return phases_; }
 
  private:
+  void startFunction(const std::string& symbol);
   llvm::Value* elementPtr(ValueId id, llvm::Value* index);
   llvm::Type* elementType(ValueId id);
 
   llvm::Module& module_;
+  const std::string name_;
+  std::vector<KernelPhase> phases_;  // the ended ones
   const Graph& graph_;
   const BufferLayout& layout_;
   const Target& target_;

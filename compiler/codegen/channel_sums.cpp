@@ -1,0 +1,47 @@
+#include "compiler/codegen/channel_sums.h"
+
+#include "compiler/codegen/workspace.h"
+
+namespace cnnc {
+
+int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const ChannelSums& sums) {
+  auto& ir = kb.ir();
+  const int64_t groups = ChannelLanes::groups(kb, image), parts = imageParts(kb.graph(), image);
+  if (parts == 1) {
+    kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* group) {
+      ChannelLanes lanes(kb, image, group);
+      sums.finish(lanes, lanes.sums(sums.count, sums.terms(lanes), lanes.allImages()));
+    });
+    return groups;
+  }
+  // Part p's k-th sums of all channels, after the node's result.
+  const int64_t channels = kb.dims(image)[1], workspace = *elementCount(kb.graph().node(id).type);
+  auto partial = [&](llvm::Value* part, size_t k) {
+    llvm::Value* row = ir.CreateAdd(ir.CreateMul(part, kb.i64(static_cast<int64_t>(sums.count))),
+                                    kb.i64(static_cast<int64_t>(k)));
+    return ir.CreateAdd(kb.i64(workspace), ir.CreateMul(row, kb.i64(channels)));
+  };
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* part = ir.CreateSRem(task, kb.i64(parts));
+    ChannelLanes lanes(kb, image, ir.CreateSDiv(task, kb.i64(parts)));
+    const std::vector<llvm::Value*> totals = lanes.sums(sums.count, sums.terms(lanes), lanes.part(part, parts));
+    for (size_t k = 0; k < sums.count; ++k) lanes.storePerChannel(id, partial(part, k), totals[k]);
+  });
+  kb.nextPhase(groups * parts);
+  // One task: a few vectors per group, not worth waking a thread for.
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value*) {
+    kb.loop(0, groups, [&](llvm::Value* group) {
+      ChannelLanes lanes(kb, image, group);
+      std::vector<llvm::Value*> totals;
+      for (size_t k = 0; k < sums.count; ++k) {
+        llvm::Value* total = lanes.loadPerChannel(id, partial(kb.i64(0), k));
+        for (int64_t p = 1; p < parts; ++p) total = ir.CreateFAdd(total, lanes.loadPerChannel(id, partial(kb.i64(p), k)));
+        totals.push_back(total);
+      }
+      sums.finish(lanes, totals);
+    });
+  });
+  return 1;
+}
+
+}  // namespace cnnc

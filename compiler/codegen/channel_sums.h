@@ -1,0 +1,27 @@
+// Kernels that sum per channel over a whole batch (batch norm's statistics
+// and its gamma and beta gradients): one task per channel group
+// (ChannelLanes), or, where a layer has too few groups to keep the threads
+// busy, one per group and part of the batch (imageParts, workspace.h). Then
+// each task stores its part's sums in the node's workspace, and a second
+// phase adds the parts up in order: the order is fixed, so results do not
+// depend on how the tasks were spread over threads.
+#pragma once
+
+#include "compiler/codegen/channel_lanes.h"
+
+namespace cnnc {
+
+struct ChannelSums {
+  size_t count;  // sums per channel
+  // What to sum, for a group: called once per task, before its loop over
+  // the vectors, so that per-channel values the terms need load there.
+  std::function<ChannelLanes::Terms(ChannelLanes&)> terms;
+  // The rest of a group's work, with its totals: the kernel's stores.
+  std::function<void(ChannelLanes&, const std::vector<llvm::Value*>&)> finish;
+};
+
+// Emits the kernel of node `id`, which sums over `image`; returns the tasks
+// of its last phase.
+int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const ChannelSums& sums);
+
+}  // namespace cnnc

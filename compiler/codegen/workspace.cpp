@@ -1,0 +1,31 @@
+#include "compiler/codegen/workspace.h"
+
+#include <algorithm>
+
+#include "ir/fused_bias_gradient.h"
+#include "ir/layout.h"
+
+namespace cnnc {
+namespace {
+
+constexpr int64_t kMinTasks = 8;
+
+}  // namespace
+
+int64_t imageParts(const Graph& graph, ValueId image) {
+  const TensorType& type = graph.node(image).type;
+  const int64_t groups = type.dims[1] / layoutBlock(type.layout);
+  return std::min(type.dims[0], (kMinTasks + groups - 1) / groups);
+}
+
+int64_t workspaceFloats(const Graph& graph, ValueId id) {
+  const Node& node = graph.node(id);
+  if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
+  // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
+  const ValueId x = node.operands[node.op == Op::BatchNormStats ? 0 : 1];
+  const int64_t parts = imageParts(graph, x), channels = graph.node(x).type.dims[1];
+  const int64_t sums = node.op == Op::BatchNormStats || fusedBiasGradient(graph, node) ? 2 : 1;
+  return parts > 1 ? parts * sums * channels : 0;
+}
+
+}  // namespace cnnc

@@ -1,0 +1,24 @@
+// Scratch space that a kernel needs besides its result: the partial sums of
+// a reduction over the batch that is split across tasks (the phases of
+// KernelPhase). It lies right after the node's result, in the same buffer,
+// so the memory planner keeps it exactly as long as the result: a few KiB.
+#pragma once
+
+#include <cstdint>
+
+#include "ir/graph.h"
+
+namespace cnnc {
+
+// The parts of the batch of `image` ([N,C,...]) that a per-channel sum over
+// its images is split into: enough for 8 tasks where the image has fewer
+// channel groups (ChannelLanes) than that, so that a layer of 16 channels
+// (one AVX-512 block) keeps every thread busy, and 1 (no split) otherwise.
+// It depends on the graph alone, never on the machine's threads, so a
+// model's results are the same with any number of them.
+int64_t imageParts(const Graph& graph, ValueId image);
+
+// The floats of node `id`'s workspace: 0 unless its kernel splits a sum.
+int64_t workspaceFloats(const Graph& graph, ValueId id);
+
+}  // namespace cnnc
