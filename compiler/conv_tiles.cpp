@@ -184,15 +184,12 @@ double balance(int64_t tasks, int64_t cores) {
 FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& target) {
   // Channels of a register block lie in one block of the input. Per output
   // position a register block loads FB gradient vectors and broadcasts CB x
-  // JB inputs for FB x CB x JB FMAs; tasks are (FB blocks, a slice of
-  // channels), at most one per register block's channels. Of the blocks that
-  // fit, the fastest once spread over the cores, then the most FMAs per load.
+  // JB inputs for FB x CB x JB FMAs: of the blocks that fit, the fastest,
+  // then the most FMAs per load.
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
   auto score = [&](const FilterGradientTile& t) {
     const int64_t fmas = t.filterBlocks * t.channels * t.taps, loads = t.filterBlocks + t.channels * t.taps;
-    const int64_t tasks = (s.blocks / t.filterBlocks) * (s.channels / t.channels);
-    return std::pair<double, double>{fmaRate(fmas, loads) * balance(tasks, target.cores),
-                                     static_cast<double>(fmas) / static_cast<double>(loads)};
+    return std::pair<double, double>{fmaRate(fmas, loads), static_cast<double>(fmas) / static_cast<double>(loads)};
   };
   std::optional<FilterGradientTile> best;
   for (int64_t filterBlocks : {4, 2, 1}) {
@@ -200,23 +197,32 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
     for (int64_t taps = s.kw; taps >= 1; --taps) {
       const int64_t room = target.accumulatorRegisters() / (filterBlocks * taps);
       if (s.kw % taps != 0 || room < 1) continue;
-      const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0};
+      const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0, 1};
       if (!best || score(candidate) > score(*best)) best = candidate;
     }
   }
   FilterGradientTile tile = *best;  // one filter block, one tap: always fits
-  // Tasks as large as keep the cores evenly busy, so that more register
-  // blocks share each band: the fewest channel slices with the best balance.
-  const int64_t groups = s.blocks / tile.filterBlocks, channelGroups = s.channels / tile.channels;
-  int64_t slices = channelGroups;
-  for (int64_t d = channelGroups; d >= 1; --d)
-    if (channelGroups % d == 0 && balance(groups * d, target.cores) >= balance(groups * slices, target.cores)) slices = d;
+  // Tasks: (FB blocks, a slice of the channels, a part of the batch). Slices
+  // of whole input blocks (plain inputs: all channels), since the tasks of a
+  // block's channels would each read all of its cache lines; the fewest
+  // with the best balance over the cores, so that more register blocks
+  // share each band. Layers that have too few tasks so (few filters, or
+  // few channels) split the batch too, into parts for 8 tasks: the 16
+  // filters and 16 channels of a ResNet's first block would otherwise be
+  // one task.
+  const int64_t groups = s.blocks / tile.filterBlocks;
+  const int64_t wholeBlocks = s.inputBlock == 1 ? 1 : s.channels / std::max(s.inputBlock, tile.channels);
+  int64_t slices = wholeBlocks;
+  for (int64_t d = wholeBlocks; d >= 1; --d)
+    if (wholeBlocks % d == 0 && balance(groups * d, target.cores) >= balance(groups * slices, target.cores)) slices = d;
   tile.taskChannels = s.channels / slices;
+  if (balance(groups * slices, target.cores) < 1.0 || groups * slices < target.cores)
+    tile.parts = std::min(s.batch, (8 + groups * slices - 1) / (groups * slices));
   // A band's output gradients (the register block's channels) and input
-  // rows (whole blocks, or the task's channels when plain) fit half of L1;
-  // bands of small images hold several.
+  // rows (of the task's channels, in whole blocks) fit half of L1; bands of
+  // small images hold several.
   const int64_t dyRow = tile.filterBlocks * target.vectorWidth * s.columns * 4;
-  const int64_t xRow = s.inputColumns * (s.inputBlock == 1 ? tile.taskChannels : s.inputBlock) * 4;
+  const int64_t xRow = s.inputColumns * std::max(tile.taskChannels, s.inputBlock) * 4;
   const int64_t fitting = target.l1Bytes / 2 / (dyRow + xRow);
   tile.rows = fitting < s.rows ? std::max<int64_t>(1, fitting) : std::min(fitting / s.rows, s.batch) * s.rows;
   return tile;
@@ -254,7 +260,7 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
 
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node))
-    return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4]};
+    return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4], (*tile)[5]};
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
@@ -264,14 +270,14 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              valueRef(node.name), mnemonic(node.op))};
   const ConvShape s = shapeOf(graph, node);
   const bool forward = node.op != Op::Conv2DBackwardFilter;
-  const size_t arity = 5;
+  const size_t arity = forward ? 5 : 6;
   auto bad = [&](const std::string& why) {
     return Error{fmt::format("tile {} of {} {}: {}", toString(Attribute(tile)), mnemonic(node.op),
                              valueRef(node.name), why)};
   };
   if (tile.size() != arity)
     return bad(forward ? "expected [filter blocks, columns, channel chunk, rows, block rows]"
-                       : "expected [filter blocks, channels, taps, task channels, rows]");
+                       : "expected [filter blocks, channels, taps, task channels, rows, parts]");
   if (std::any_of(tile.begin(), tile.end(), [](int64_t v) { return v < 1; })) return bad("every entry must be positive");
   if (s.blocks % tile[0] != 0) return bad(fmt::format("filter blocks must divide the {} output blocks", s.blocks));
   if (forward) {
@@ -287,6 +293,7 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (s.kw % tile[2] != 0) return bad(fmt::format("taps must divide the filter's {} columns", s.kw));
   if (tile[3] % tile[1] != 0 || s.channels % tile[3] != 0)
     return bad(fmt::format("task channels must be a multiple of the channels and divide the {} input channels", s.channels));
+  if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   return Status::ok();
 }
 
@@ -318,7 +325,9 @@ Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<
 }
 
 IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows, t.blockRows}; }
-IntList asList(const FilterGradientTile& t) { return {t.filterBlocks, t.channels, t.taps, t.taskChannels, t.rows}; }
+IntList asList(const FilterGradientTile& t) {
+  return {t.filterBlocks, t.channels, t.taps, t.taskChannels, t.rows, t.parts};
+}
 
 }  // namespace
 

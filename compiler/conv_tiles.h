@@ -2,8 +2,9 @@
 // are scheduled: register blocks sized for the target's vector registers and
 // cache blocks sized for its L1, written as the `tile` attribute of blocked
 // conv2d, conv2d_bwd_data and conv2d_bwd_filter nodes so that dumps show
-// them and `--tile` can override them. A tile never changes results, only
-// speed.
+// them and `--tile` can override them. A tile changes speed only, and
+// rounding: a filter gradient split over parts of the batch adds the parts'
+// sums in another order.
 #pragma once
 
 #include <string>
@@ -24,7 +25,7 @@ struct ForwardTile {
   int64_t blockRows;     // output rows in one register block
 };
 
-// conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows].
+// conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows, parts].
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t channels;      // input channels in one register block
@@ -32,6 +33,8 @@ struct FilterGradientTile {
   int64_t taskChannels;  // input channels of one task (its register blocks take turns on a band)
   int64_t rows;          // output rows of a band (its gradients and inputs kept in L1); beyond an
                          // image's, the whole images they cover
+  int64_t parts;         // parts of the batch, summed by tasks of their own into partial gradients
+                         // that a second phase adds up (1: none), for layers with too few tasks
 };
 
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a

@@ -51,7 +51,7 @@ TEST(ArenaSplit, AddsUpToTheArena) {
       SCOPED_TRACE(fmt::format("{}, kind {}", example, static_cast<int>(kind)));
       Expected<CompiledGraph> compiled = buildExample(example, kind);
       ASSERT_TRUE(compiled) << compiled.error().message;
-      const BufferLayout layout = layoutBuffers(compiled->graph);
+      const BufferLayout layout = layoutBuffers(compiled->graph, *selectTarget("host"));
       const ArenaSplit split = splitArena(compiled->graph, layout);
       EXPECT_EQ(std::accumulate(split.arena.begin(), split.arena.end(), int64_t{0}), layout.arenaBytes);
       for (ArenaCategory whole : {ArenaCategory::Parameters, ArenaCategory::OptimizerState, ArenaCategory::Gradients})

@@ -30,10 +30,10 @@ class BlockedConv : public TargetTest {
   // output %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused
   // into it, and %dx = conv2d_bwd_data through a fused relu gradient (of x).
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
-                std::array<int64_t, 4> pads, bool blockedInput) {
+                std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
-    const std::string xType = fmt::format("f32[2,{},{},{}]", C, H, W);
-    const std::string yType = fmt::format("f32[2,{},{},{}]", F, OH, OW);
+    const std::string xType = fmt::format("f32[{},{},{},{}]", N, C, H, W);
+    const std::string yType = fmt::format("f32[{},{},{},{}]", N, F, OH, OW);
     const std::string window = fmt::format("pads=[{},{},{},{}], strides=[{},{}]", pads[0], pads[1], pads[2], pads[3], s, s);
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
@@ -41,8 +41,8 @@ class BlockedConv : public TargetTest {
     // The filter blocked along its input channels, as conv2d_bwd_data reads it.
     const std::string inputGradient = blockedInput ? fmt::format(R"(
   %wc = relayout %w {{layout={image}}} : f32[{F},{C},{KH},{KW}]<{image}>
-  %dx = conv2d_bwd_data %dyb, %wc, %xb {{activation_gradient=relu, input_hw=[{H},{W}], {window}}} : f32[2,{C},{H},{W}]<{image}>
-  %dxp = relayout %dx {{layout=plain}} : f32[2,{C},{H},{W}])", fmt::arg("image", image()), fmt::arg("F", F), fmt::arg("C", C),
+  %dx = conv2d_bwd_data %dyb, %wc, %xb {{activation_gradient=relu, input_hw=[{H},{W}], {window}}} : f32[{N},{C},{H},{W}]<{image}>
+  %dxp = relayout %dx {{layout=plain}} : f32[{N},{C},{H},{W}])", fmt::arg("image", image()), fmt::arg("N", N), fmt::arg("F", F), fmt::arg("C", C),
         fmt::arg("KH", KH), fmt::arg("KW", KW), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("window", window))
                                                          : std::string();
     return parseTestGraph(fmt::format(R"(graph @g {{
@@ -92,21 +92,22 @@ TEST_P(BlockedConv, StrideTwoWithPadsOnEverySide) { check(b(), 8, 10, b(), 3, 3,
 // Input columns that no tap of the run reads, inside the image and out.
 TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {1, 1, 2, 2}, true); }
 
-// Tiles schedule; they never change results: register blocks of one column
-// or filter block, channel chunks that resume from partial sums, one row
-// per task, register blocks of several rows (rows per task not a multiple
-// of them, or all the rows of the image), and filter-gradient blocks of one
-// channel, one or all filter columns (with padding: columns tested at run
-// time), on bands of part of an image, one image or two.
+// Tiles schedule; they change nothing but rounding: register blocks of one
+// column or filter block, channel chunks that resume from partial sums, one
+// row per task, register blocks of several rows (rows per task not a
+// multiple of them, or all the rows of the image), and filter-gradient
+// blocks of one channel, one or all filter columns (with padding: columns
+// tested at run time), on bands of part of an image, one image or two, the
+// batch of 5 in parts of 1 to 3 images (some parts short or empty).
 TEST_P(BlockedConv, EveryTileComputesTheSame) {
-  const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true);
+  const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 5);
   const std::vector<std::vector<std::string>> overrides = {
-      {fmt::format("y=1,1,{},1,1", 4 * b()), "dw=1,1,1,1,1"},
-      {fmt::format("y=2,3,{},2,2", b()), "dw=2,4,3,4,2"},
-      {fmt::format("y=2,14,{},7,3", 2 * b()), "dw=1,8,1,16,9"},
-      {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,3,8,4"},
-      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7"},
-      {fmt::format("y=2,9,{},7,1", b()), "dw=2,4,3,8,14"}};
+      {fmt::format("y=1,1,{},1,1", 4 * b()), "dw=1,1,1,1,1,1"},
+      {fmt::format("y=2,3,{},2,2", b()), "dw=2,4,3,4,2,2"},
+      {fmt::format("y=2,14,{},7,3", 2 * b()), "dw=1,8,1,16,9,5"},
+      {fmt::format("y=1,5,{},3,2", b()), "dw=2,2,3,8,4,4"},
+      {fmt::format("y=1,9,{},7,7", b()), "dw=1,1,1,4,7,3"},
+      {fmt::format("y=2,9,{},7,1", b()), "dw=2,4,3,8,14,1"}};
   for (std::vector<std::string> tiles : overrides) {
     tiles.push_back("yg" + tiles[0].substr(1));  // the fused activation gradient in every chunk and block
     Expected<Graph> tiled = overrideTiles(graph, tiles);
@@ -158,12 +159,13 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   EXPECT_EQ(message("y=1,4,3,1,1"), fmt::format("tile [1,4,3,1,1] of conv2d %y: the channel chunk must divide the {} input "
                                              "channels in whole blocks of {}", 2 * b(), b()));
   EXPECT_EQ(message("y=1,4"), "tile [1,4] of conv2d %y: expected [filter blocks, columns, channel chunk, rows, block rows]");
-  EXPECT_EQ(message("dw=1,0,1,1,1"), "tile [1,0,1,1,1] of conv2d_bwd_filter %dw: every entry must be positive");
-  EXPECT_EQ(message("dw=1,1,2,1,1"), "tile [1,1,2,1,1] of conv2d_bwd_filter %dw: taps must divide the filter's 3 columns");
-  EXPECT_EQ(message("dw=1,2,1,3,1"), fmt::format("tile [1,2,1,3,1] of conv2d_bwd_filter %dw: task channels must be a "
-                                                 "multiple of the channels and divide the {} input channels", 2 * b()));
+  EXPECT_EQ(message("dw=1,0,1,1,1,1"), "tile [1,0,1,1,1,1] of conv2d_bwd_filter %dw: every entry must be positive");
+  EXPECT_EQ(message("dw=1,1,2,1,1,1"), "tile [1,1,2,1,1,1] of conv2d_bwd_filter %dw: taps must divide the filter's 3 columns");
+  EXPECT_EQ(message("dw=1,2,1,3,1,1"), fmt::format("tile [1,2,1,3,1,1] of conv2d_bwd_filter %dw: task channels must be a "
+                                                   "multiple of the channels and divide the {} input channels", 2 * b()));
+  EXPECT_EQ(message("dw=1,1,1,1,1,3"), "tile [1,1,1,1,1,3] of conv2d_bwd_filter %dw: parts must not exceed the batch of 2");
   EXPECT_EQ(message("dw=1,1,1"), "tile [1,1,1] of conv2d_bwd_filter %dw: expected [filter blocks, channels, taps, task "
-                                 "channels, rows]");
+                                 "channels, rows, parts]");
   EXPECT_EQ(message("yp=1,1"), "%yp (relayout) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do");
   EXPECT_EQ(message("nope=1"), "--tile nope=1: the graph has no value %nope");
   EXPECT_EQ(message("y=1,x"), "--tile y=1,x: expected integers separated by commas after '='");

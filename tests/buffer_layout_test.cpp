@@ -63,7 +63,7 @@ struct PlanCounts {
 };
 
 PlanCounts expectSoundPlan(const Graph& graph) {
-  const BufferLayout layout = layoutBuffers(graph);
+  const BufferLayout layout = layoutBuffers(graph, *selectTarget("host"));
   int64_t totalBytes = 0;
   for (ValueId id = 0; id < graph.size(); ++id) {
     const int64_t bytes = *byteSize(graph.node(id).type);
@@ -189,7 +189,7 @@ TEST(BufferLayout, ReusesMemory) {
   int64_t total = 0;
   for (const Node& node : step->graph.nodes()) total += *byteSize(node.type);
   // The seed training step at batch 32: ~27 MiB with one buffer per value.
-  EXPECT_LT(layoutBuffers(step->graph).arenaBytes, total * 2 / 3);
+  EXPECT_LT(layoutBuffers(step->graph, *selectTarget("host")).arenaBytes, total * 2 / 3);
 }
 
 }  // namespace

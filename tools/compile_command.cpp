@@ -39,8 +39,8 @@ std::string opCounts(const Graph& graph) {
 
 // The arena and its split by category (arena_split.h), with what each
 // category's buffers would take if they shared nothing.
-std::string arenaReport(const Graph& graph) {
-  const BufferLayout layout = layoutBuffers(graph);
+std::string arenaReport(const Graph& graph, const Target& target) {
+  const BufferLayout layout = layoutBuffers(graph, target);
   const ArenaSplit split = splitArena(graph, layout);
   std::string text = fmt::format("arena: {} (shared bytes count for the first category listed that uses them)\n",
                                  formatBytes(layout.arenaBytes));
@@ -71,7 +71,7 @@ Status compileModel(const CompileOptions& options) {
   fmt::print("nodes: {} computed ({})\n", computed, opCounts(graph));
   fmt::print("parameters: {} trainable, {} non-trainable\n", withThousands(summary.trainable),
              withThousands(summary.nonTrainable));
-  fmt::print("{}", arenaReport(graph));
+  fmt::print("{}", arenaReport(graph, target));
   fmt::print("compile time: {:.3f} s\n", times.total());
   if (options.timePasses) fmt::print(stderr, "{}", formatPhaseTimes(times));
   return Status::ok();

@@ -61,7 +61,7 @@ bool readsOnlyTheElementItWrites(Op op) {
 // value's reads the leaf, and the new value's kernel reads it, if at all,
 // only at the element it is writing. (A leaf that is an output is read after
 // the step, as assigned, either way.)
-std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order) {
+std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
   const auto end = static_cast<int64_t>(order.size());
   std::vector<int64_t> position(graph.size(), -1), lastRead(graph.size(), -1);
   for (int64_t p = 0; p < end; ++p) {
@@ -79,7 +79,7 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     // A leaf keeps its own buffer, and a value assigned twice takes one. (An
     // assign's value has its target's type, layout included.) So does a
     // value with a workspace after it, which its target has no room for.
-    if (isLeaf(producer.op) || owner[value] != value || workspaceFloats(graph, value) > 0) continue;
+    if (isLeaf(producer.op) || owner[value] != value || workspaceFloats(graph, value, machine) > 0) continue;
     const bool readsTarget = lastRead[target] == position[value];
     if (lastRead[target] > position[value] || (readsTarget && !readsOnlyTheElementItWrites(producer.op))) continue;
     owner[value] = target;
@@ -99,14 +99,14 @@ std::vector<ValueId> executionOrder(const Graph& graph) {
   return order;
 }
 
-BufferLayout layoutBuffers(const Graph& graph) {
+BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
   const std::vector<ValueId> order = executionOrder(graph);
   const std::vector<Interval> live = liveRanges(graph, order);
-  const std::vector<ValueId> owner = bufferOwners(graph, order);
+  const std::vector<ValueId> owner = bufferOwners(graph, order, target);
   BufferLayout layout;
   std::vector<int64_t>& sizes = layout.sizes;
   for (ValueId id = 0; id < graph.size(); ++id) {
-    const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id) * 4;  // verified to fit
+    const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id, target) * 4;  // verified to fit
     sizes.push_back((bytes + kAlignment - 1) / kAlignment * kAlignment);
   }
   std::vector<ValueId> bySize(graph.size());

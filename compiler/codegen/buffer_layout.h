@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "compiler/target.h"
 #include "ir/graph.h"
 
 namespace cnnc {
@@ -30,7 +31,8 @@ struct BufferLayout {
 // assigns, whose writes take effect at the end of the step.
 std::vector<ValueId> executionOrder(const Graph& graph);
 
-BufferLayout layoutBuffers(const Graph& graph);
+// `target` sizes the kernels' workspaces (workspace.h).
+BufferLayout layoutBuffers(const Graph& graph, const Target& target);
 
 // Whether node `id` is an assign whose value is already in its target's buffer.
 bool assignsInPlace(const Graph& graph, const BufferLayout& layout, ValueId id);

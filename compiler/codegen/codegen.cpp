@@ -104,7 +104,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
     auto module = std::make_unique<llvm::Module>(graph.name(), *context);
     code.units.push_back({std::move(context), std::move(module)});
   }
-  code.layout = layoutBuffers(graph);
+  code.layout = layoutBuffers(graph, target);
   // Kernel k (in execution order) goes to unit k mod units: every unit gets
   // a like mix of heavy kernels (convolutions) and light ones (elementwise),
   // so that the units take about as long to compile.

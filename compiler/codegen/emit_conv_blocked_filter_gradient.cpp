@@ -43,18 +43,28 @@ class FilterGradient : ConvolutionKernel {
         images_(tile_.rows > dyd_[2] ? tile_.rows / dyd_[2] : 1),
         bandRows_(std::min(tile_.rows, dyd_[2])),
         bands_((dyd_[2] + bandRows_ - 1) / bandRows_),
-        bias_(fusedBiasGradient(kb.graph(), node_)) {}
+        bias_(fusedBiasGradient(kb.graph(), node_)),
+        parts_(tile_.parts),
+        elements_(*elementCount(node_.type)) {}
 
-  // Tasks: (group of FB output blocks, slice of the input channels). Each
-  // task owns its weights, so threads need no reduction.
+  // Tasks: (group of FB output blocks, slice of the input channels, part of
+  // the batch). Each task owns its weights, or with parts its part's partial
+  // gradient in the workspace (workspace.h), so threads need no locks; a
+  // second phase then adds the parts up.
   int64_t emit() {
-    const int64_t slices = wd_[1] / tile_.taskChannels, imageGroups = (dyd_[0] + images_ - 1) / images_;
+    const int64_t slices = wd_[1] / tile_.taskChannels, partImages = (dyd_[0] + parts_ - 1) / parts_;
+    const int64_t imageGroups = (partImages + images_ - 1) / images_;
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
-      f0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(slices)), kb_.i64(FB_));
-      llvm::Value* firstChannel = ir_.CreateMul(ir_.CreateSRem(task, kb_.i64(slices)), kb_.i64(tile_.taskChannels));
+      llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
+      llvm::Value* rest = ir_.CreateSDiv(task, kb_.i64(parts_));
+      f0_ = ir_.CreateMul(ir_.CreateSDiv(rest, kb_.i64(slices)), kb_.i64(FB_));
+      llvm::Value* firstChannel = ir_.CreateMul(ir_.CreateSRem(rest, kb_.i64(slices)), kb_.i64(tile_.taskChannels));
+      partOffset_ = parts_ > 1 ? ir_.CreateAdd(kb_.i64(elements_), ir_.CreateMul(part, kb_.i64(partStride()))) : kb_.i64(0);
+      llvm::Value* partBegin = ir_.CreateMul(part, kb_.i64(partImages));
+      llvm::Value* partEnd = kb_.smin(add(kb_, partBegin, partImages), kb_.i64(dyd_[0]));
       kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
-        firstImage_ = ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_));
-        endImage_ = kb_.smin(add(kb_, firstImage_, images_), kb_.i64(dyd_[0]));
+        firstImage_ = ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_)));
+        endImage_ = kb_.smin(add(kb_, firstImage_, images_), partEnd);
         bandTop_ = ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_));
         bandEnd_ = kb_.smin(add(kb_, bandTop_, bandRows_), kb_.i64(dyd_[2]));
         resumes_ = ir_.CreateICmpSGT(band, kb_.i64(0));
@@ -71,10 +81,38 @@ class FilterGradient : ConvolutionKernel {
         });
       });
     });
-    return (blocks_ / FB_) * slices;
+    const int64_t tasks = (blocks_ / FB_) * slices * parts_;
+    if (parts_ == 1) return tasks;
+    kb_.nextPhase(tasks);
+    addParts();
+    return 1;
   }
 
  private:
+  // The floats of one part's partial sums in the workspace: the gradient's,
+  // then the fused bias gradient's.
+  int64_t partStride() const { return elements_ + (bias_ ? wd_[0] : 0); }
+
+  // The second phase: the result, and the fused bias gradient, as the sums
+  // of the parts' in order. One task: a few thousand vectors at most.
+  void addParts() {
+    auto total = [&](ValueId to, int64_t begin, int64_t count) {
+      kb_.loop(0, count, [&](llvm::Value* at) {
+        llvm::Value* index = ir_.CreateMul(at, kb_.i64(b_));
+        llvm::Value* sum = nullptr;
+        for (int64_t p = 0; p < parts_; ++p) {
+          llvm::Value* part = kb_.loadVector(id_, add(kb_, index, elements_ + p * partStride() + begin), b_);
+          sum = sum ? ir_.CreateFAdd(sum, part) : part;
+        }
+        kb_.storeVector(to, index, sum);
+      });
+    };
+    kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {
+      total(id_, 0, elements_ / b_);
+      if (bias_) total(*bias_, elements_, wd_[0] / b_);
+    });
+  }
+
   // The register block of filter row i, filter columns [j0, j0 + JB) over
   // the band: resumed from the partial sums stored after the previous band,
   // stored again after this one. Output columns where some of its filter
@@ -98,7 +136,7 @@ class FilterGradient : ConvolutionKernel {
     auto weight = [&](int64_t f, int64_t c, int64_t t) {
       llvm::Value* at =
           kb_.index({add(kb_, f0_, f), add(kb_, c0_, c), i, add(kb_, j0, t)}, {blocks_, wd_[1], wd_[2], wd_[3]});
-      return ir_.CreateMul(at, kb_.i64(b_));
+      return ir_.CreateAdd(partOffset_, ir_.CreateMul(at, kb_.i64(b_)));
     };
     Accumulators acc(kb_, static_cast<size_t>(FB_ * CB_ * JB_), [&](size_t) { return kb_.f32(0.0); });
     auto forEachSlot = [&](const std::function<void(int64_t, int64_t, int64_t)>& body) {
@@ -129,10 +167,13 @@ class FilterGradient : ConvolutionKernel {
   // first channel slice: the sum of the band's output gradients, while they
   // are in L1, resumed from the partial sums of the previous band.
   void biasBand() {
-    auto at = [&](int64_t f) { return ir_.CreateMul(add(kb_, f0_, f), kb_.i64(b_)); };
+    // Its own buffer, or with parts the part's sums after its gradient's.
+    const ValueId to = parts_ > 1 ? id_ : *bias_;
+    llvm::Value* offset = parts_ > 1 ? add(kb_, partOffset_, elements_) : kb_.i64(0);
+    auto at = [&](int64_t f) { return ir_.CreateAdd(offset, ir_.CreateMul(add(kb_, f0_, f), kb_.i64(b_))); };
     Accumulators acc(kb_, static_cast<size_t>(FB_), [&](size_t) { return kb_.f32(0.0); });
     kb_.when(resumes_, [&] {
-      for (int64_t f = 0; f < FB_; ++f) acc.set(static_cast<size_t>(f), kb_.loadVector(*bias_, at(f), b_));
+      for (int64_t f = 0; f < FB_; ++f) acc.set(static_cast<size_t>(f), kb_.loadVector(to, at(f), b_));
     });
     kb_.loop(firstImage_, endImage_, [&](llvm::Value* n) {
       kb_.loop(bandTop_, bandEnd_, [&](llvm::Value* oh) {
@@ -142,7 +183,7 @@ class FilterGradient : ConvolutionKernel {
         });
       });
     });
-    for (int64_t f = 0; f < FB_; ++f) kb_.storeVector(*bias_, at(f), acc.get(static_cast<size_t>(f)));
+    for (int64_t f = 0; f < FB_; ++f) kb_.storeVector(to, at(f), acc.get(static_cast<size_t>(f)));
   }
 
   // The output-gradient vector of image n, block f of the task, at (oh, ow).
@@ -193,7 +234,9 @@ class FilterGradient : ConvolutionKernel {
   const FilterGradientTile tile_;
   const int64_t FB_, CB_, JB_, images_, bandRows_, bands_;
   const std::optional<ValueId> bias_;
+  const int64_t parts_, elements_;
   // Of the task, band and channel group being emitted.
+  llvm::Value* partOffset_ = nullptr;  // where its partial sums go in id_'s buffer: 0, or the part's in the workspace
   llvm::Value* f0_ = nullptr;
   llvm::Value* c0_ = nullptr;
   llvm::Value* firstImage_ = nullptr;

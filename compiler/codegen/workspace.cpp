@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "compiler/conv_tiles.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/layout.h"
 
@@ -18,8 +19,14 @@ int64_t imageParts(const Graph& graph, ValueId image) {
   return std::min(type.dims[0], (kMinTasks + groups - 1) / groups);
 }
 
-int64_t workspaceFloats(const Graph& graph, ValueId id) {
+int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
   const Node& node = graph.node(id);
+  if (node.op == Op::Conv2DBackwardFilter && layoutBlock(node.type.layout) > 1) {
+    // Each part's gradient, and its bias gradient if one is fused.
+    const int64_t parts = filterGradientTile(graph, node, target).parts;
+    const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
+    return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
+  }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
   const ValueId x = node.operands[node.op == Op::BatchNormStats ? 0 : 1];

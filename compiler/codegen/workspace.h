@@ -1,11 +1,12 @@
 // Scratch space that a kernel needs besides its result: the partial sums of
 // a reduction over the batch that is split across tasks (the phases of
-// KernelPhase). It lies right after the node's result, in the same buffer,
+// KernelPhase): batch norm's sums, and filter gradients (the tile's parts). It lies right after the node's result, in the same buffer,
 // so the memory planner keeps it exactly as long as the result: a few KiB.
 #pragma once
 
 #include <cstdint>
 
+#include "compiler/target.h"
 #include "ir/graph.h"
 
 namespace cnnc {
@@ -18,7 +19,9 @@ namespace cnnc {
 // model's results are the same with any number of them.
 int64_t imageParts(const Graph& graph, ValueId image);
 
-// The floats of node `id`'s workspace: 0 unless its kernel splits a sum.
-int64_t workspaceFloats(const Graph& graph, ValueId id);
+// The floats of node `id`'s workspace when compiled for `target` (whose
+// default tiles may split a filter gradient): 0 unless its kernel splits a
+// sum.
+int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target);
 
 }  // namespace cnnc
