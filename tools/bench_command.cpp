@@ -68,18 +68,20 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& profile, double stepSeconds) {
+// With `peak` (GFLOP/s, 0: unknown), each kernel's GFLOP/s as a share of it too.
+std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& profile, double stepSeconds, double peak) {
   std::vector<KernelProfile> sorted = profile;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
-  std::string text = fmt::format("{:<40}{:<30}{:>10}{:>8}{:>10}\n", "kernel", "op", "ms/step", "share", "GFLOP/s");
+  std::string text = fmt::format("{:<40}{:<30}{:>10}{:>8}{:>10}{}\n", "kernel", "op", "ms/step", "share", "GFLOP/s",
+                                 peak > 0 ? fmt::format("{:>9}", "of peak") : "");
   for (const KernelProfile& kernel : sorted) {
     if (kernel.calls == 0) continue;
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
-    const double flops = static_cast<double>(flopsOf(graph, kernel.node));
+    const double gflops = static_cast<double>(flopsOf(graph, kernel.node)) / seconds / 1e9;
     const Node& node = graph.node(kernel.node);
-    text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}\n", valueRef(node.name), opLabel(node.op, node.attrs),
-                        seconds * 1e3, 100.0 * seconds / stepSeconds,
-                        flops > 0 ? fmt::format("{:.1f}", flops / seconds / 1e9) : "");
+    text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}{}\n", valueRef(node.name), opLabel(node.op, node.attrs),
+                        seconds * 1e3, 100.0 * seconds / stepSeconds, gflops > 0 ? fmt::format("{:.1f}", gflops) : "",
+                        gflops > 0 && peak > 0 ? fmt::format("{:>8.1f}%", 100 * gflops / peak) : "");
   }
   return text;
 }
@@ -132,7 +134,7 @@ Status bench(const BenchOptions& options) {
   if (options.perOp) {
     (*executable)->startProfiling();
     if (Expected<double> profiled = timeSteps(**executable, batch, steps); !profiled) return profiled.error();
-    fmt::print("{}", perOpTable(graph, (*executable)->profile(), step));
+    fmt::print("{}", perOpTable(graph, (*executable)->profile(), step, options.peak));
   }
   return Status::ok();
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The convolution kernels of a model (the seed by default: forward,
+# backward data and filter gradient of every layer) as fractions of the
+# machine's FMA peak, in rounds that each measure the peak right before
+# timing the kernels. On a shared host the peak itself swings by a third
+# within minutes, so only a fraction taken within one round means
+# anything; the summary gives each kernel's median over the rounds.
+#
+# usage: bench/kernels.sh [--rounds R] [--threads T] [--model FILE] [--batch B] [--build DIR]
+#
+#   --rounds R    rounds of (peak, kernels) (default 3)
+#   --threads T   threads for both (default: all usable cores)
+#   --model FILE  the model whose training step is timed (default examples/seed.json)
+#   --batch B     its batch (default 32)
+#   --build DIR   the build directory (default: build/ of the source tree)
+set -uo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build=$root/build
+rounds=3
+threads=$(nproc)
+model=$root/examples/seed.json
+batch=32
+
+die() { echo "kernels: $*" >&2; exit 2; }
+positive() { [[ ${1:-} =~ ^[1-9][0-9]*$ ]] || die "$2 needs a positive integer"; }
+while (($#)); do
+  case $1 in
+    --rounds) positive "${2:-}" --rounds; rounds=$2; shift 2 ;;
+    --threads) positive "${2:-}" --threads; threads=$2; shift 2 ;;
+    --batch) positive "${2:-}" --batch; batch=$2; shift 2 ;;
+    --model) [[ -f ${2:-} ]] || die "--model needs a model file"; model=$2; shift 2 ;;
+    --build) [[ -n ${2:-} ]] || die "--build needs a directory"; build=$2; shift 2 ;;
+    -h|--help) sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+    *) die "unknown argument '$1' (see --help)" ;;
+  esac
+done
+cnnc=$build/tools/cnnc
+peak_tool=$build/bench/cnnc-fma-peak
+[[ -x $cnnc && -x $peak_tool ]] || die "build cnnc and bench/cnnc-fma-peak first (in $build)"
+# The benchmark's own setting, as in compare.sh: OpenBLAS tuning variables do not apply.
+unset OPENBLAS_CORETYPE OPENBLAS_L2_SIZE
+
+isa=$("$cnnc" bench "$model" --batch 1 --runs 1 --warmup 1 --threads 1 --json | sed -n 's/.*"target": "\([a-z0-9]*\)".*/\1/p')
+[[ -n $isa ]] || die "cnnc bench failed on $model"
+table=$(mktemp)
+trap 'rm -f "$table"' EXIT
+for ((round = 1; round <= rounds; ++round)); do
+  peak=$("$peak_tool" --threads "$threads" --isa "$isa" | awk -v t="$threads" '$2 == "threads=" t {sub("gflops=", "", $3); print $3}')
+  [[ -n $peak ]] || die "cnnc-fma-peak printed no $isa figure for $threads threads"
+  echo "== round $round: $isa FMA peak at $threads threads: $peak GFLOP/s"
+  "$cnnc" bench "$model" --mode train --batch "$batch" --threads "$threads" --per-op --peak "$peak" |
+    awk -v round="$round" -v table="$table" 'NR <= 2 || $2 ~ /^conv2d/ {print} $2 ~ /^conv2d/ {print round, $1, $2, $NF >> table}'
+done
+echo
+echo "median over $rounds rounds, of each round's peak:"
+sort -k2,2 -k4,4n "$table" | awk '
+  { name = $2; op[name] = $3; value[name, ++n[name]] = $4 + 0 }
+  END {
+    for (name in n) {
+      m = n[name]; mid = int((m + 1) / 2)
+      median = m % 2 ? value[name, mid] : (value[name, mid] + value[name, mid + 1]) / 2
+      printf "%-40s %-30s %6.1f%%\n", name, op[name], median
+    }
+  }' | sort -k3,3nr
