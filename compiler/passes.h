@@ -84,4 +84,9 @@ Status chooseTiles(Graph& graph, const PassContext& context);
 // tile must give tasks of whole windows.
 Status fusePooling(Graph& graph, const PassContext& context);
 
+// The batch statistics of a blocked convolution's result become part of its
+// kernel: each task sums the rows it has just written, and a second phase
+// adds the tasks' sums (ir/fused_statistics.h). After select-layouts.
+Status fuseBatchStatistics(Graph& graph, const PassContext& context);
+
 }  // namespace cnnc

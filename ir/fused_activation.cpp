@@ -4,6 +4,7 @@
 
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_statistics.h"
 
 namespace cnnc {
 namespace {
@@ -62,6 +63,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
     label += fmt::format("+{}", mnemonic(gradientOfActivation(*activation)));
   if (attrs.contains(kBiasGradAttr)) label += fmt::format("+{}", mnemonic(Op::BiasGrad));
   if (attrs.contains(kPoolAttr)) label += "+pool";
+  if (attrs.contains(kStatsAttr)) label += "+stats";
   return label;
 }
 

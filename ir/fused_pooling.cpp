@@ -2,10 +2,7 @@
 
 #include <algorithm>
 
-#include <fmt/format.h>
-
 #include "ir/kernel_results.h"
-#include "ir/printer.h"
 
 namespace cnnc {
 
@@ -24,17 +21,9 @@ std::optional<ValueId> fusedPooling(const Graph& graph, const Node& node) {
 }
 
 Status verifyFusedPooling(const Graph& graph) {
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    const Node& node = graph.node(id);
-    std::optional<std::string> name = getSymbol(node.attrs, kPoolAttr);
-    if (!name) continue;
-    std::optional<ValueId> pool = graph.lookup(*name);
-    if (!pool || !poolingFusesInto(node, id, graph.node(*pool)))
-      return Error{fmt::format("{} = {}: attribute {}={} must name a max_pool2d or avg_pool2d of its blocked result "
-                               "whose windows tile it (window = strides, no padding)",
-                               valueRef(node.name), mnemonic(node.op), kPoolAttr, *name)};
-  }
-  return Status::ok();
+  return verifyNamedValues(graph, kPoolAttr, poolingFusesInto,
+                           "a max_pool2d or avg_pool2d of its blocked result whose windows tile it (window = strides, "
+                           "no padding)");
 }
 
 }  // namespace cnnc

@@ -4,6 +4,8 @@
 
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_statistics.h"
+#include "ir/printer.h"
 
 namespace cnnc {
 
@@ -19,9 +21,22 @@ Status checkValueAttr(Op op, const AttributeMap& attrs, std::string_view key) {
   return Error{fmt::format("{} attribute {} must name a value, got {}", mnemonic(op), key, toString(found->second))};
 }
 
+Status verifyNamedValues(const Graph& graph, std::string_view key, FusesInto fuses, std::string_view what) {
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    std::optional<std::string> name = getSymbol(node.attrs, key);
+    if (!name) continue;
+    std::optional<ValueId> value = graph.lookup(*name);
+    if (!value || !fuses(node, id, graph.node(*value)))
+      return Error{fmt::format("{} = {}: attribute {}={} must name {}", valueRef(node.name), mnemonic(node.op), key,
+                               *name, what)};
+  }
+  return Status::ok();
+}
+
 std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
   std::vector<ValueId> results;
-  for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node)})
+  for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node), fusedStatistics(graph, node)})
     if (value) results.push_back(*value);
   return results;
 }

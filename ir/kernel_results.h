@@ -1,6 +1,6 @@
 // Values a node's kernel computes besides its own result: a fused bias
-// gradient (ir/fused_bias_gradient.h) and a fused pooling
-// (ir/fused_pooling.h). Their nodes stay in the graph and get no kernel.
+// gradient (ir/fused_bias_gradient.h), a fused pooling (ir/fused_pooling.h)
+// and fused batch statistics (ir/fused_statistics.h). Their nodes stay in the graph and get no kernel.
 #pragma once
 
 #include <optional>
@@ -17,6 +17,12 @@ std::optional<ValueId> valueNamedBy(const Graph& graph, const Node& node, std::s
 
 // For a shape rule: attribute `key`, if present, is a symbol (a value's name).
 Status checkValueAttr(Op op, const AttributeMap& attrs, std::string_view key);
+
+// The graph-wide contract of attribute `key`: on each node that has it, it
+// names a value that `fuses` (node, node's id, named node) accepts; else
+// an error saying that the attribute must name `what`.
+using FusesInto = bool (*)(const Node&, ValueId, const Node&);
+Status verifyNamedValues(const Graph& graph, std::string_view key, FusesInto fuses, std::string_view what);
 
 // The values the kernel of `node` computes besides its own.
 std::vector<ValueId> extraResults(const Graph& graph, const Node& node);

@@ -4,6 +4,7 @@
 
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
 #include "ir/layout.h"
 #include "ir/op_checks.h"
@@ -17,8 +18,10 @@ using namespace checks;
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
   CNNC_TRY(attributeNames(op, attrs,
-                          {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr}));
+                          {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr,
+                           kStatsAttr}));
   CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
+  CNNC_TRY(checkValueAttr(op, attrs, kStatsAttr));
   CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));

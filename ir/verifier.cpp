@@ -4,6 +4,7 @@
 
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_statistics.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "ir/shape_inference.h"
@@ -72,6 +73,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyAssignedOnce(graph); !status) return status;
   if (Status status = verifyFusedBiasGradients(graph); !status) return status;
   if (Status status = verifyFusedPooling(graph); !status) return status;
+  if (Status status = verifyFusedStatistics(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())
     if (output >= graph.size()) return Error{fmt::format("graph @{} returns an undefined value", graph.name())};

@@ -6,10 +6,13 @@
 // gradient alike, with the bias gradient it computes as it goes; and
 // conv2d_bwd_data written as a convolution with the transposed filter;
 // fused activation gradients in both.
+#include <random>
+
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "compiler/conv_tiles.h"
+#include "runtime/jit_executable.h"
 #include "tests/graph_agreement.h"
 
 namespace cnnc {
@@ -22,13 +25,14 @@ class BlockedConv : public TargetTest {
   std::string filter() const { return fmt::format("OIhw{}o", target_.vectorWidth); }
   int64_t b() const { return target_.vectorWidth; }
 
-  // conv2d of x [2,C,H,W] with F filters of KHxKW, strides and pads, the
+  // conv2d of x [N,C,H,W] with F filters of KHxKW, strides and pads, the
   // input given plain or blocked; the filter gradient of the same window;
   // and, when the input is blocked, the input gradient. F and C (when
-  // blocked) are multiples of the block. The graph checked: %y = conv2d,
-  // %yg the same through a fused sigmoid gradient (of a random activation
-  // output %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused
-  // into it, and %dx = conv2d_bwd_data through a fused relu gradient (of x).
+  // blocked) are multiples of the block. The graph checked: %y = conv2d
+  // with its batch statistics %ys fused (ir/fused_statistics.h), %yg the
+  // same through a fused sigmoid gradient (of a random activation output
+  // %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused into it,
+  // and %dx = conv2d_bwd_data through a fused relu gradient (of x).
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
                 std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
@@ -54,14 +58,15 @@ class BlockedConv : public TargetTest {
   %mb = relayout %m {{layout={image}}} : {yType}<{image}>
   {input}%wb = relayout %w {{layout={filter}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %dyb = relayout %dy {{layout={image}}} : {yType}<{image}>
-  %y = conv2d {xUsed}, %wb, %bias {{{window}}} : {yType}<{image}>
+  %y = conv2d {xUsed}, %wb, %bias {{stats=ys, {window}}} : {yType}<{image}>
+  %ys = batch_norm_stats %y : f32[2,{F}]
   %yg = conv2d {xUsed}, %wb, %bias, %mb {{activation_gradient=sigmoid, {window}}} : {yType}<{image}>
   %ygp = relayout %yg {{layout=plain}} : {yType}
   %dw = conv2d_bwd_filter {xUsed}, %dyb {{bias_grad=db, kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %db = bias_grad %dyb : f32[{F}]
   %yp = relayout %y {{layout=plain}} : {yType}
   %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},{KH},{KW}]{inputGradient}
-  return %yp, %ygp, %dwp, %db{dxp}
+  return %yp, %ys, %ygp, %dwp, %db{dxp}
 }}
 )", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
@@ -114,6 +119,57 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tiles[0]);
     expectAgreement(*tiled);
+  }
+}
+
+// Batch statistics fused into a convolution whose results (about 1.44e8,
+// from inputs and weights about 1000, no padding) are large beside their
+// spread (a variance of about 2.8e7): each task's sums are shifted by its
+// first result, and the tasks' moved to a common shift, so the variance
+// does not cancel away (unshifted sums gave 4.3e9). Against the statistics
+// of the kernel's own result, in double: the reference's result differs by
+// rounding, which moves so narrow a variance by more than the test's
+// tolerance of the shifted sums.
+TEST_P(BlockedConv, FusedStatisticsOfValuesFarFromZero) {
+  const int64_t C = b(), N = 3, pixels = 4 * 5;
+  const Graph graph = parseTestGraph(fmt::format(R"(graph @stats {{
+  %x = input : f32[{3},{0},6,7]
+  %w = param : f32[{0},{0},3,3]
+  %xb = relayout %x {{layout={1}}} : f32[{3},{0},6,7]<{1}>
+  %wb = relayout %w {{layout={2}}} : f32[{0},{0},3,3]<{2}>
+  %y = conv2d %xb, %wb {{pads=[0,0,0,0], stats=ys, strides=[1,1], tile=[1,5,{0},2,1]}} : f32[{3},{0},4,5]<{1}>
+  %ys = batch_norm_stats %y : f32[2,{0}]
+  %yp = relayout %y {{layout=plain}} : f32[{3},{0},4,5]
+  return %yp, %ys
+}}
+)", C, image(), filter(), N));
+  std::mt19937_64 rng(1);
+  std::uniform_real_distribution<float> around(999.0f, 1001.0f);
+  Bindings<float> bindings;
+  for (const char* name : {"x", "w"}) {
+    Tensor t(graph.node(*graph.lookup(name)).type.dims);
+    for (float& v : t.data) v = around(rng);
+    bindings[name] = std::move(t);
+  }
+  Expected<std::unique_ptr<Executable>> jit = jitBackend(target_)(graph);
+  ASSERT_TRUE(jit) << jit.error().message;
+  ASSERT_TRUE(bindAll(**jit, bindings));
+  Expected<std::vector<Tensor>> outputs = (*jit)->run();
+  ASSERT_TRUE(outputs) << outputs.error().message;
+  const Tensor &y = (*outputs)[0], &stats = (*outputs)[1];
+  for (int64_t c = 0; c < C; ++c) {
+    double sum = 0, squares = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < pixels; ++p) sum += y.data[static_cast<size_t>((n * C + c) * pixels + p)];
+    const double mean = sum / static_cast<double>(N * pixels);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t p = 0; p < pixels; ++p) {
+        const double d = y.data[static_cast<size_t>((n * C + c) * pixels + p)] - mean;
+        squares += d * d;
+      }
+    const double variance = squares / static_cast<double>(N * pixels);
+    EXPECT_NEAR(stats.data[static_cast<size_t>(c)], mean, 1e-6 * mean) << "channel " << c;
+    EXPECT_NEAR(stats.data[static_cast<size_t>(C + c)], variance, 1e-3 * variance) << "channel " << c;
   }
 }
 

@@ -416,6 +416,17 @@ const ErrorCase kErrorCases[] = {
     {"FusedPoolingNotASymbol",
      withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], pool=2, strides=[1,1]} : f32[2,4,6,6]\n"),
      "m.cnn:4:8: conv2d attribute pool must name a value, got 2"},
+    {"FusedStatisticsOfAPlainResult",
+     withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], stats=s, strides=[1,1]} : f32[2,4,6,6]\n"
+                    "  %s = batch_norm_stats %c : f32[2,4]\n  return %s\n}\n"),
+     "m.cnn: %c = conv2d: attribute stats=s must name a batch_norm_stats of its blocked result"},
+    {"FusedStatisticsNamesNoValue",
+     withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], stats=nothing, strides=[1,1]} : f32[2,4,6,6]\n"
+                    "  return %c\n}\n"),
+     "m.cnn: %c = conv2d: attribute stats=nothing must name a batch_norm_stats of its blocked result"},
+    {"FusedStatisticsNotASymbol",
+     withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], stats=[1], strides=[1,1]} : f32[2,4,6,6]\n"),
+     "m.cnn:4:8: conv2d attribute stats must name a value, got [1]"},
     {"FusedBiasGradientNotASymbol", withDenseGradients("{bias_grad=[1]}", ""),
      "m.cnn:4:9: dense_bwd_weight attribute bias_grad must name a value, got [1]"},
 };

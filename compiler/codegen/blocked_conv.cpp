@@ -69,7 +69,7 @@ int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
     llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(taskRows));
-    body({ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
+    body({task, ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
           kb.smin(add(kb, firstRow, taskRows), kb.i64(rows))});
   });
   return images * groups * rowBlocks;

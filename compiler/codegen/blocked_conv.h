@@ -100,6 +100,7 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
 // forward and backward data: image n, the first output-channel block of its
 // register block, its output rows [firstRow, endRow).
 struct RowsTask {
+  llvm::Value* index;  // in [0, tasks)
   llvm::Value* n;
   llvm::Value* firstBlock;
   llvm::Value* firstRow;

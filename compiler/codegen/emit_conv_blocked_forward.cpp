@@ -14,6 +14,7 @@
 #include "compiler/conv_tiles.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_statistics.h"
 
 namespace cnnc {
 
@@ -34,7 +35,9 @@ class ForwardConvolution : ConvolutionKernel {
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(wd_[1] / tile_.channelChunk),
-        pool_(fusedPooling(kb.graph(), node_)) {}
+        pool_(fusedPooling(kb.graph(), node_)),
+        stats_(fusedStatistics(kb.graph(), node_)),
+        elements_(*elementCount(node_.type)) {}
 
   // Tasks: (n, group of FB output blocks, block of output rows). Each task
   // passes over its rows once per chunk of input channels, whose filter
@@ -42,7 +45,7 @@ class ForwardConvolution : ConvolutionKernel {
   // the partial sums stored by the previous one.
   int64_t emit() {
     const int64_t R = tile_.blockRows;
-    return forEachRowsTask(kb_, y_[0], blocks_, y_[2], FB_, tile_.rows, [&](const RowsTask& task) {
+    const int64_t tasks = forEachRowsTask(kb_, y_[0], blocks_, y_[2], FB_, tile_.rows, [&](const RowsTask& task) {
       n_ = task.n;
       f0_ = task.firstBlock;
       llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
@@ -57,10 +60,84 @@ class ForwardConvolution : ConvolutionKernel {
         if (R > 1) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, 1); });
       });
       if (pool_) poolRows(firstRow, endRow);
+      if (stats_) sumRows(task);
     });
+    if (!stats_) return tasks;
+    kb_.nextPhase(tasks);
+    addStatistics();
+    return 1;
   }
 
  private:
+  // Fused batch statistics (ir/fused_statistics.h), in the workspace: per
+  // task and block of its FB, the vectors of shift K (the block's first
+  // element in the task), the sums of y - K and of its square, and their
+  // count. The shift keeps the squares from cancelling against the mean's
+  // where the mean is large beside the spread (as batch_norm_stats does).
+  llvm::Value* partial(llvm::Value* task, llvm::Value* block, int64_t vector) {
+    llvm::Value* slot = ir_.CreateAdd(ir_.CreateMul(task, kb_.i64(FB_)), block);
+    return ir_.CreateAdd(kb_.i64(elements_ + vector * b_), ir_.CreateMul(slot, kb_.i64(4 * b_)));
+  }
+
+  // The task's sums of its rows, just written and still in cache: in each
+  // block's plane they are one contiguous run of vectors.
+  void sumRows(const RowsTask& task) {
+    llvm::Value* vectors = ir_.CreateMul(ir_.CreateSub(task.endRow, task.firstRow), kb_.i64(y_[3]));
+    for (int64_t k = 0; k < FB_; ++k) {
+      llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(n_, kb_.i64(blocks_)), add(kb_, f0_, k));
+      llvm::Value* first = ir_.CreateMul(kb_.index({plane, task.firstRow, kb_.i64(0)}, {y_[0] * blocks_, y_[2], y_[3]}),
+                                         kb_.i64(b_));
+      llvm::Value* shift = kb_.loadVector(id_, first, b_);
+      Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
+      kb_.loop(kb_.i64(0), vectors, [&](llvm::Value* v) {
+        llvm::Value* d = ir_.CreateFSub(kb_.loadVector(id_, ir_.CreateAdd(first, ir_.CreateMul(v, kb_.i64(b_))), b_), shift);
+        sums.set(0, ir_.CreateFAdd(sums.get(0), d));
+        sums.fma(1, d, d);
+      });
+      llvm::Value* count = kb_.splat(ir_.CreateSIToFP(vectors, ir_.getFloatTy()));
+      const std::vector<llvm::Value*> values = {shift, sums.get(0), sums.get(1), count};
+      for (int64_t vector = 0; vector < 4; ++vector)
+        kb_.storeVector(id_, partial(task.index, kb_.i64(k), vector), values[static_cast<size_t>(vector)]);
+    }
+  }
+
+  // The second phase, one task: each block's statistics from its tasks'
+  // sums, in task order, moved to the shift of its first task K0: with
+  // d = K - K0, the sum of y - K0 is S1 + m d and of its square
+  // S2 + 2 d S1 + m d^2.
+  void addStatistics() {
+    const int64_t groups = blocks_ / FB_, rowBlocks = (y_[2] + tile_.rows - 1) / tile_.rows;
+    const auto M = static_cast<double>(y_[0] * y_[2] * y_[3]);
+    kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {
+      kb_.loop(0, blocks_, [&](llvm::Value* c) {
+        llvm::Value* group = ir_.CreateSDiv(c, kb_.i64(FB_));
+        llvm::Value* k = ir_.CreateSRem(c, kb_.i64(FB_));
+        llvm::Value* firstTask = ir_.CreateMul(group, kb_.i64(rowBlocks));
+        llvm::Value* shift = kb_.loadVector(id_, partial(firstTask, k, 0), b_);
+        Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
+        kb_.loop(0, y_[0] * rowBlocks, [&](llvm::Value* at) {
+          // Task (n, group, row block) for at = n * rowBlocks + row block.
+          llvm::Value* n = ir_.CreateSDiv(at, kb_.i64(rowBlocks));
+          llvm::Value* task = ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(ir_.CreateMul(n, kb_.i64(groups)), group),
+                                                          kb_.i64(rowBlocks)),
+                                            ir_.CreateSRem(at, kb_.i64(rowBlocks)));
+          auto load = [&](int64_t vector) { return kb_.loadVector(id_, partial(task, k, vector), b_); };
+          llvm::Value *s1 = load(1), *count = load(3);
+          llvm::Value* d = ir_.CreateFSub(load(0), shift);
+          sums.set(0, ir_.CreateFAdd(sums.get(0), kb_.fma(count, d, s1)));
+          llvm::Value* moved = ir_.CreateFAdd(load(2), ir_.CreateFMul(d, kb_.fma(count, d, ir_.CreateFAdd(s1, s1))));
+          sums.set(1, ir_.CreateFAdd(sums.get(1), moved));
+        });
+        llvm::Value* meanShift = ir_.CreateFDiv(sums.get(0), kb_.splat(kb_.f32(M)));
+        llvm::Value* variance = ir_.CreateFSub(ir_.CreateFDiv(sums.get(1), kb_.splat(kb_.f32(M))),
+                                               ir_.CreateFMul(meanShift, meanShift));
+        llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
+        kb_.storeVector(*stats_, at, ir_.CreateFAdd(shift, meanShift));
+        kb_.storeVector(*stats_, add(kb_, at, y_[1]), ir_.CreateMaxNum(variance, kb_.splat(kb_.f32(0.0))));
+      });
+    });
+  }
+
   // A fused pooling (ir/fused_pooling.h): the pooled rows whose windows lie
   // in the task's rows [firstRow, endRow), just written and still in cache.
   // Its tile has tasks of whole windows (checkFusedPoolRows).
@@ -161,7 +238,8 @@ class ForwardConvolution : ConvolutionKernel {
   const int64_t blocks_;
   const ForwardTile tile_;
   const int64_t FB_, chunks_;
-  const std::optional<ValueId> pool_;
+  const std::optional<ValueId> pool_, stats_;
+  const int64_t elements_;
   // Of the task and chunk being emitted.
   llvm::Value* n_ = nullptr;
   llvm::Value* f0_ = nullptr;
@@ -173,7 +251,7 @@ class ForwardConvolution : ConvolutionKernel {
 }  // namespace
 
 // y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
-// w<OIhw{b}o>) + bias), and a fused pooling of y.
+// w<OIhw{b}o>) + bias), and a fused pooling and batch statistics of y.
 int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) { return ForwardConvolution(kb, id).emit(); }
 
 }  // namespace cnnc

@@ -4,6 +4,7 @@
 
 #include "compiler/conv_tiles.h"
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_statistics.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -26,6 +27,13 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     const int64_t parts = filterGradientTile(graph, node, target).parts;
     const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
+  }
+  if (fusedStatistics(graph, node)) {
+    // Per task and output-channel block of it: shift, sums, count (emit_conv_blocked_forward.cpp).
+    const ForwardTile tile = forwardTile(graph, node, target);
+    const std::vector<int64_t>& y = node.type.dims;
+    const int64_t b = layoutBlock(node.type.layout), rowBlocks = (y[2] + tile.rows - 1) / tile.rows;
+    return y[0] * (y[1] / b) * rowBlocks * 4 * b;
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
