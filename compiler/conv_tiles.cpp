@@ -332,7 +332,7 @@ IntList asList(const FilterGradientTile& t) {
 }  // namespace
 
 Status chooseTiles(Graph& graph, const PassContext& context) {
-  Expected<Graph> overridden = overrideTiles(graph, context.tileOverrides);
+  Expected<Graph> overridden = overrideTiles(graph, context.tileOverrides, context.tilesOfLargerGraph);
   if (!overridden) return overridden.error();
   graph = std::move(*overridden);
   Expected<Graph> tiled = withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
@@ -345,7 +345,7 @@ Status chooseTiles(Graph& graph, const PassContext& context) {
   return Status::ok();
 }
 
-Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides) {
+Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides, bool skipAbsent) {
   std::map<ValueId, IntList> tiles;
   for (const std::string& text : overrides) {
     const size_t equals = text.rfind('=');
@@ -353,6 +353,7 @@ Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>
     if (equals == std::string::npos) return bad("expected NAME=a,b,...");
     const std::string name = text.substr(0, equals);
     std::optional<ValueId> id = graph.lookup(name);
+    if (!id && skipAbsent) continue;
     if (!id) return bad(fmt::format("the graph has no value {}", valueRef(name)));
     IntList tile;
     std::string_view rest = std::string_view(text).substr(equals + 1);

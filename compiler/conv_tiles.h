@@ -58,7 +58,8 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile);
 // a multiple of the pooling's stride, or all the rows.
 Status checkFusedPoolRows(const Graph& graph, const Node& node, const ForwardTile& tile);
 
-// Applies `--tile NAME=a,b,...` overrides, each checked against its node.
-Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides);
+// Applies `--tile NAME=a,b,...` overrides, each checked against its node;
+// with `skipAbsent`, those of values the graph lacks are left out.
+Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides, bool skipAbsent = false);
 
 }  // namespace cnnc

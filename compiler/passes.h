@@ -17,8 +17,10 @@ namespace cnnc {
 // What an optimisation pass may consult besides the graph.
 struct PassContext {
   Target target;  // the machine the code is for: vector width, ...
-  // --tile NAME=a,b,...: tiles that choose-tiles takes instead of its own.
+  // --tile NAME=a,b,...: tiles that choose-tiles takes instead of its own;
+  // with tilesOfLargerGraph, those of values the graph lacks are left out.
   std::vector<std::string> tileOverrides{};
+  bool tilesOfLargerGraph = false;
 };
 
 // The name of the step counter state that training graphs carry.

@@ -114,7 +114,7 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
 }
 
 Status optimize(Graph& graph, const OptimizationOptions& options, PassRunner& runner) {
-  const PassContext context{options.target, options.tiles};
+  const PassContext context{options.target, options.tiles, options.tilesOfLargerGraph};
   for (const OptimizationPass& pass : kOptimizationPasses) {
     if (!runs(pass, options)) continue;
     CNNC_TRY(pass.run(graph, context));

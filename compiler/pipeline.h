@@ -39,6 +39,10 @@ struct OptimizationOptions {
   std::vector<std::string> disabledPasses{};  // --disable-pass: these do not
   Target target{};                            // what the passes optimise for: the backend's target
   std::vector<std::string> tiles{};           // --tile NAME=a,b,...: for choose-tiles
+  // Whether tiles may name values this graph lacks: so for the validation
+  // graph of a training run, since the training step's graph, which checks
+  // every name, has all of its values and the backward ones besides.
+  bool tilesOfLargerGraph = false;
 };
 
 struct PipelineOptions {

@@ -110,6 +110,9 @@ Status train(const Model& model, Bindings<float>& weights, const Dataset& data, 
              const std::function<Status(const EpochReport&)>& onEpoch) {
   PersistentValues values(weights);
   BatchRunner runner(model, GraphKind::TrainStep, options.seed, backend, options.optimization);
+  // --tile may name gradients, which the validation graph lacks.
+  OptimizationOptions validationOptimization = options.optimization;
+  validationOptimization.tilesOfLargerGraph = true;
   const auto n = static_cast<int64_t>(data.labels.size());
   for (int64_t epoch = options.firstEpoch; epoch < options.firstEpoch + options.epochs; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
@@ -123,7 +126,7 @@ Status train(const Model& model, Bindings<float>& weights, const Dataset& data, 
     report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (validation) {
       Expected<Metrics> validationMetrics =
-          evaluate(model, weights, *validation, options.batchSize, backend, options.optimization);
+          evaluate(model, weights, *validation, options.batchSize, backend, validationOptimization);
       if (!validationMetrics) return validationMetrics.error();
       report.validation = *validationMetrics;
     }

@@ -10,6 +10,7 @@
 
 #include "compiler/pipeline.h"
 #include "frontends/json_loader.h"
+#include "runtime/jit_executable.h"
 #include "runtime/parameters.h"
 #include "runtime/reference_executor.h"
 #include "runtime/reference_kernels.h"
@@ -185,6 +186,32 @@ TEST(Training, ResumingFromACheckpointGivesTheSameWeights) {
   for (const auto& [name, tensor] : straight) EXPECT_EQ(resumed->values[name], tensor) << name;
   EXPECT_EQ(straight.at("step").data[0], 8.0f);
   EXPECT_NE(straight.at("conv2d_0.weight"), initialParameters(model, 7).at("conv2d_0.weight"));
+}
+
+// --tile of a gradient (here the first layer's filter gradient, blocked for
+// the host's vectors) holds for the training step; the validation graph,
+// which has no gradients, leaves it out, and a name neither graph has is an
+// error.
+TEST(Training, TilesOfGradientsAndValidation) {
+  Expected<Target> host = selectTarget("host");
+  ASSERT_TRUE(host) << host.error().message;
+  const std::string filters = std::to_string(host->vectorWidth);
+  std::string text = kTinyModel;
+  text.replace(text.find("\"filters\": 4"), 12, "\"filters\": " + filters);
+  const Model model = load(text.c_str(), 8);
+  const Dataset data = separableData(16, 4), validation = separableData(8, 5);
+  TrainOptions options;
+  options.epochs = 1;
+  options.batchSize = 8;
+  auto noReport = [](const EpochReport&) { return Status::ok(); };
+  options.optimization = {kMaxOptLevel, {}, *host, {"conv2d_0.weight.grad=1,1,3,1,2,2"}};
+  Bindings<float> weights = initialParameters(model, 3);
+  Status tiled = train(model, weights, data, &validation, options, jitBackend(*host), noReport);
+  EXPECT_TRUE(tiled) << tiled.error().message;
+  options.optimization.tiles = {"conv2d_9.weight.grad=1,1,3,1,2,2"};
+  Status unknown = train(model, weights, data, &validation, options, jitBackend(*host), noReport);
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().message.substr(0, 60), "--tile conv2d_9.weight.grad=1,1,3,1,2,2: the graph has no va");
 }
 
 }  // namespace
