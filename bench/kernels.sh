@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The convolution kernels of a model (the seed by default: forward,
 # backward data and filter gradient of every layer) as fractions of the
-# machine's FMA peak, in rounds that each measure the peak right before
-# timing the kernels. On a shared host the peak itself swings by a third
-# within minutes, so only a fraction taken within one round means
-# anything; the summary gives each kernel's median over the rounds.
+# machine's FMA peak, in rounds that each measure the peak right before and
+# right after timing the kernels, and take the mean of the two. On a shared
+# host the peak itself swings by a third within minutes, so only a fraction
+# taken within one round means anything; the summary gives each kernel's
+# median over the rounds.
 #
 # usage: bench/kernels.sh [--rounds R] [--threads T] [--model FILE] [--batch B] [--build DIR]
 #
@@ -45,12 +46,24 @@ isa=$("$cnnc" bench "$model" --batch 1 --runs 1 --warmup 1 --threads 1 --json | 
 [[ -n $isa ]] || die "cnnc bench failed on $model"
 table=$(mktemp)
 trap 'rm -f "$table"' EXIT
+measure_peak() {
+  "$peak_tool" --threads "$threads" --isa "$isa" | awk -v t="$threads" '$2 == "threads=" t {sub("gflops=", "", $3); print $3}'
+}
 for ((round = 1; round <= rounds; ++round)); do
-  peak=$("$peak_tool" --threads "$threads" --isa "$isa" | awk -v t="$threads" '$2 == "threads=" t {sub("gflops=", "", $3); print $3}')
-  [[ -n $peak ]] || die "cnnc-fma-peak printed no $isa figure for $threads threads"
-  echo "== round $round: $isa FMA peak at $threads threads: $peak GFLOP/s"
-  "$cnnc" bench "$model" --mode train --batch "$batch" --threads "$threads" --per-op --peak "$peak" |
-    awk -v round="$round" -v table="$table" 'NR <= 2 || $2 ~ /^conv2d/ {print} $2 ~ /^conv2d/ {print round, $1, $2, $NF >> table}'
+  before=$(measure_peak)
+  profile=$("$cnnc" bench "$model" --mode train --batch "$batch" --threads "$threads" --per-op)
+  after=$(measure_peak)
+  [[ -n $before && -n $after ]] || die "cnnc-fma-peak printed no $isa figure for $threads threads"
+  peak=$(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.1f", (a + b) / 2}')
+  echo "== round $round: $isa FMA peak at $threads threads: $before before the kernels, $after after; $peak between"
+  echo "$profile" | awk -v round="$round" -v peak="$peak" -v table="$table" '
+    NR == 1 {print}
+    NR == 2 {printf "%s%9s\n", $0, "of peak"}
+    $2 ~ /^conv2d/ {
+      share = 100 * $NF / peak
+      printf "%s%8.1f%%\n", $0, share
+      print round, $1, $2, share >> table
+    }'
 done
 echo
 echo "median over $rounds rounds, of each round's peak:"
