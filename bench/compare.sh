@@ -2,10 +2,12 @@
 # cnnc against PyTorch on the same models, batches and thread counts, side
 # by side, plus the machine's measured FMA peak. Builds nothing.
 #
-# usage: bench/compare.sh [--threads T] [--runs R] [--build DIR] [--only REGEX] [--keep DIR]
+# usage: bench/compare.sh [--rounds N] [--threads T] [--runs R] [--build DIR] [--only REGEX] [--keep DIR]
 #
+#   --rounds N    rounds of every case, cnnc then PyTorch in each (default 3); the table gives
+#                 medians over the rounds, and of each round's ratio
 #   --threads T   threads for cnnc and PyTorch (default: all usable cores)
-#   --runs R      timed runs of both (default: each tool's own, 5); the median is reported
+#   --runs R      timed runs of both per round (default: each tool's own, 5); the median is reported
 #   --build DIR   the build directory (default: build/ of the source tree)
 #   --only REGEX  only the cases whose name matches (e.g. 'seed-infer')
 #   --keep DIR    keep every tool's JSON output and stderr in DIR
@@ -13,7 +15,10 @@
 # Cases: seed-train-b32, seed-infer-b256, seed-infer-b1, resnet_small-train-b128.
 # For each: `cnnc bench MODEL --mode M --batch B --threads T --json` and
 # `bench/pytorch_peer.py` with the same arguments (run without
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow PyTorch down). Runs are
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow PyTorch down), one right
+# after the other, so that each round's ratio is of two measurements
+# moments apart; the rounds go over all cases in turn, so that the cases'
+# rounds fall in different spells of a shared machine. Runs are
 # sequential; run on an otherwise idle machine (see bench/README.md).
 set -uo pipefail
 
@@ -21,6 +26,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=$root/build
 python=/usr/bin/python3
 threads=$(nproc)
+rounds=3
 runs=""
 only=""
 keep=""
@@ -28,6 +34,7 @@ keep=""
 die() { echo "compare: $*" >&2; exit 2; }
 while (($#)); do
   case $1 in
+    --rounds) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--rounds needs a positive integer"; rounds=$2; shift 2 ;;
     --threads) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--threads needs a positive integer"; threads=$2; shift 2 ;;
     --runs) [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || die "--runs needs a positive integer"; runs=$2; shift 2 ;;
     --build) [[ -n ${2:-} ]] || die "--build needs a directory"; build=$2; shift 2 ;;
@@ -105,29 +112,35 @@ elif ! "$cnnc" bench --help > /dev/null 2>&1; then
   have_bench=0
 fi
 
-# 3. The cases.
+# 3. The cases, round after round.
 ran=()
 for spec in "${selected[@]}"; do
-  read -r name model mode batch <<< "$spec"
+  read -r name _ <<< "$spec"
   ran+=("$name")
-  echo "== $name: $model --mode $mode --batch $batch --threads $threads"
-  if ((have_bench)); then
-    "$cnnc" bench "$root/$model" --mode "$mode" --batch "$batch" --threads "$threads" ${runs:+--runs "$runs"} --json \
-      > "$out/$name.cnnc.json" 2> "$out/$name.cnnc.err"
-    echo $? > "$out/$name.cnnc.rc"
-  fi
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" "$root/bench/pytorch_peer.py" "$root/$model" \
-    --mode "$mode" --batch "$batch" --threads "$threads" ${runs:+--runs "$runs"} --json \
-    > "$out/$name.torch.json" 2> "$out/$name.torch.err"
-  echo $? > "$out/$name.torch.rc"
+done
+for ((round = 1; round <= rounds; ++round)); do
+  for spec in "${selected[@]}"; do
+    read -r name model mode batch <<< "$spec"
+    echo "== round $round: $name: $model --mode $mode --batch $batch --threads $threads"
+    if ((have_bench)); then
+      "$cnnc" bench "$root/$model" --mode "$mode" --batch "$batch" --threads "$threads" ${runs:+--runs "$runs"} --json \
+        > "$out/$name.cnnc.$round.json" 2> "$out/$name.cnnc.err"
+      echo $? > "$out/$name.cnnc.rc"
+    fi
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$python" "$root/bench/pytorch_peer.py" "$root/$model" \
+      --mode "$mode" --batch "$batch" --threads "$threads" ${runs:+--runs "$runs"} --json \
+      > "$out/$name.torch.$round.json" 2> "$out/$name.torch.err"
+    echo $? > "$out/$name.torch.rc"
+  done
 done
 
 # 4. The table.
 echo
-"$python" - "$out" "$threads" "$have_bench" "${ran[@]}" <<'EOF'
-import json, os, sys
+"$python" - "$out" "$threads" "$have_bench" "$rounds" "${ran[@]}" <<'EOF'
+import json, os, statistics, sys
 
-out, threads, have_bench, names = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
+out, threads, have_bench, rounds = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", int(sys.argv[4])
+names = sys.argv[5:]
 
 def load(path):
     """The last line of a tool's stdout that parses as a JSON object, or None."""
@@ -172,42 +185,63 @@ else:
     print("FMA peak: not measured")
 print()
 
+def median(values):
+    return statistics.median(values) if values else None
+
+def rounds_of(name, tool):
+    """The JSON object of each round of a tool on a case (None where it failed)."""
+    return [load(os.path.join(out, f"{name}.{tool}.{r}.json")) for r in range(1, rounds + 1)]
+
+def best(pt):
+    """PyTorch's best variant and its images/s in one round, or (None, None)."""
+    if not pt or not pt.get("best"):
+        return None, None
+    return pt["best"], number(pt["variants"][pt["best"]].get("images_per_s"))
+
 rows, notes, blas = [], [], set()
 if not have_bench:
     notes.append("cnnc bench was not run: this build has no 'bench' subcommand, or no cnnc (see the message above)")
 for name in names:
-    cn = load(os.path.join(out, f"{name}.cnnc.json")) if have_bench else None
-    pt = load(os.path.join(out, f"{name}.torch.json"))
-    c_ips = number(cn.get("images_per_s")) if cn else None
-    c_gflops = number(cn.get("gflops")) if cn else None
-    if have_bench and c_ips is None:
+    cns = rounds_of(name, "cnnc") if have_bench else []
+    pts = rounds_of(name, "torch")
+    c_each = [number(cn.get("images_per_s")) if cn else None for cn in cns]
+    p_each = [best(pt)[1] for pt in pts]
+    c_ips = median([c for c in c_each if c])
+    c_gflops = median([g for g in (number(cn.get("gflops")) if cn else None for cn in cns) if g is not None])
+    p_ips = median([p for p in p_each if p])
+    ratios = [c / p for c, p in zip(c_each, p_each) if c and p]
+    if have_bench and len([c for c in c_each if c]) < rounds:
         notes.append(f"{name}: cnnc bench failed ({first_error(name, 'cnnc')})")
-    p_ips, p_variant = None, None
-    if pt and pt.get("best"):
-        p_variant = pt["best"]
-        p_ips = number(pt["variants"][p_variant].get("images_per_s"))
+    variants = [best(pt)[0] for pt in pts if best(pt)[1]]
+    p_variant = max(set(variants), key=variants.count) if variants else None
+    for pt in pts:
+        if not pt:
+            continue
         blas.add(pt.get("blas", "unknown"))
-        for v, r in pt["variants"].items():
-            if r.get("error"):
-                notes.append(f"{name}: PyTorch variant {v} failed: {r['error']}")
-    else:
+        for v, r in pt.get("variants", {}).items():
+            note = f"{name}: PyTorch variant {v} failed: {r['error']}" if r.get("error") else None
+            if note and note not in notes:
+                notes.append(note)
+    if len(variants) < rounds:
         notes.append(f"{name}: pytorch_peer.py failed ({first_error(name, 'torch')})")
     # The peak of the ISA cnnc ran (its "target"), else the best measured, at T threads.
-    isa = cn.get("target") if cn else None
+    isa = next((cn.get("target") for cn in cns if cn), None)
     peak = peaks.get((isa, threads)) if isa else None
     if peak is None:
         candidates = [g for (i, t), g in peaks.items() if t == threads]
         peak = max(candidates) if candidates else None
-    ratio = c_ips / p_ips if c_ips and p_ips else None
+    ratio = median(ratios)
     fraction = c_gflops / peak if c_gflops is not None and peak else None
     rows.append((name,
                  f"{c_ips:.1f}" if c_ips else "-",
                  f"{p_ips:.1f} ({p_variant})" if p_ips else "-",
                  f"{ratio:.2f}x" if ratio else "-",
+                 f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-",
                  f"{c_gflops:.1f}" if c_gflops is not None else "-",
                  f"{100 * fraction:.1f}%" if fraction is not None else "-"))
 
-header = ("case", "cnnc img/s", "PyTorch best img/s (variant)", "cnnc/PyTorch", "cnnc GFLOP/s", "of FMA peak")
+header = ("case", "cnnc img/s", "PyTorch best img/s (variant)", "cnnc/PyTorch", "rounds' range", "cnnc GFLOP/s",
+          "of FMA peak")
 widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
 line = lambda r: "  ".join(c.ljust(w) if i in (0, 2) else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
 print(line(header))
@@ -217,25 +251,27 @@ for r in rows:
 print()
 variant_names = []
 for name in names:
-    pt = load(os.path.join(out, f"{name}.torch.json"))
-    for v in (pt or {}).get("variants", {}):
-        if v not in variant_names:
-            variant_names.append(v)
+    for pt in rounds_of(name, "torch"):
+        for v in (pt or {}).get("variants", {}):
+            if v not in variant_names:
+                variant_names.append(v)
 if variant_names:
-    print("PyTorch img/s per variant (failed or not run: -)")
+    print("PyTorch img/s per variant, median over the rounds (failed or not run: -)")
     vrows = [("case",) + tuple(variant_names)]
     for name in names:
-        pt = load(os.path.join(out, f"{name}.torch.json")) or {}
+        pts = [pt for pt in rounds_of(name, "torch") if pt]
         cells = []
         for v in variant_names:
-            r = pt.get("variants", {}).get(v, {})
-            cells.append(f"{r['images_per_s']:.1f}" if number(r.get("images_per_s")) else "-")
+            each = [number(pt.get("variants", {}).get(v, {}).get("images_per_s")) for pt in pts]
+            value = median([e for e in each if e])
+            cells.append(f"{value:.1f}" if value else "-")
         vrows.append((name,) + tuple(cells))
     vwidths = [max(len(r[i]) for r in vrows) for i in range(len(vrows[0]))]
     for r in vrows:
         print("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, vwidths))))
     print()
-print(f"threads={threads}; img/s are medians of timed runs after warm-up; ratio > 1: cnnc is faster.")
+print(f"threads={threads}; {rounds} round(s), cnnc then PyTorch in each; img/s: medians over the rounds of each tool's"
+      " median of timed runs after warm-up; cnnc/PyTorch: the median of the rounds' ratios (> 1: cnnc is faster).")
 print("'of FMA peak': cnnc's GFLOP/s (conv + dense multiply-adds) over the measured peak of its ISA at the same threads.")
 if "reference" in blas:
     print("note: PyTorch ran on Debian's reference BLAS: its eager variants (dense layers, batch-1 convolutions)"
