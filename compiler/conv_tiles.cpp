@@ -20,9 +20,6 @@
 namespace cnnc {
 namespace {
 
-// Tasks enough to keep a few cores busy with even shares.
-constexpr int64_t kEnoughTasks = 8;
-
 int64_t blockOf(const Graph& graph, ValueId id) { return layoutBlock(graph.node(id).type.layout); }
 
 // Register blocks of more rows add loops (one per set of the rows that
@@ -207,7 +204,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   // block's channels would each read all of its cache lines; the fewest
   // with the best balance over the cores, so that more register blocks
   // share each band. Layers that have too few tasks so (few filters, or
-  // few channels) split the batch too, into parts for 8 tasks: the 16
+  // few channels) split the batch too, into parts for kEnoughTasks: the 16
   // filters and 16 channels of a ResNet's first block would otherwise be
   // one task.
   const int64_t groups = s.blocks / tile.filterBlocks;
@@ -217,7 +214,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
     if (wholeBlocks % d == 0 && balance(groups * d, target.cores) >= balance(groups * slices, target.cores)) slices = d;
   tile.taskChannels = s.channels / slices;
   if (balance(groups * slices, target.cores) < 1.0 || groups * slices < target.cores)
-    tile.parts = std::min(s.batch, (8 + groups * slices - 1) / (groups * slices));
+    tile.parts = std::min(s.batch, (kEnoughTasks + groups * slices - 1) / (groups * slices));
   // A band's output gradients (the register block's channels) and input
   // rows (of the task's channels, in whole blocks) fit half of L1; bands of
   // small images hold several.

@@ -16,6 +16,10 @@
 
 namespace cnnc {
 
+// Tasks enough to keep a few cores busy with even shares: a kernel with
+// fewer splits its work further (rows, parts of the batch).
+inline constexpr int64_t kEnoughTasks = 8;
+
 // conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows].
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block

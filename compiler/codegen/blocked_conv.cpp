@@ -62,17 +62,20 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
   return {lo, hi};
 }
 
-int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
-                        int64_t taskRows, const std::function<void(const RowsTask&)>& body) {
-  const int64_t groups = blocks / groupBlocks, rowBlocks = (rows + taskRows - 1) / taskRows;
+llvm::Value* RowsTasks::index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const {
+  return kb.index({n, group, rowBlock}, {images, groups(), rowBlocks()});
+}
+
+int64_t forEachRowsTask(KernelBuilder& kb, const RowsTasks& tasks, const std::function<void(const RowsTask&)>& body) {
+  const int64_t groups = tasks.groups(), rowBlocks = tasks.rowBlocks();
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
-    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(taskRows));
-    body({task, ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(groupBlocks)), firstRow,
-          kb.smin(add(kb, firstRow, taskRows), kb.i64(rows))});
+    llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tasks.taskRows));
+    body({task, ir.CreateSDiv(task, kb.i64(groups * rowBlocks)), ir.CreateMul(group, kb.i64(tasks.groupBlocks)),
+          firstRow, kb.smin(add(kb, firstRow, tasks.taskRows), kb.i64(tasks.rows))});
   });
-  return images * groups * rowBlocks;
+  return tasks.count();
 }
 
 }  // namespace cnnc::blocked

@@ -107,11 +107,20 @@ struct RowsTask {
   llvm::Value* endRow;
 };
 
-// Calls body for each task in the kernel's range: (n, group of
-// `groupBlocks` of the output's `blocks` channel blocks, block of
-// `taskRows` of its `rows` rows), for `images` images. Returns the kernel's
-// number of tasks.
-int64_t forEachRowsTask(KernelBuilder& kb, int64_t images, int64_t blocks, int64_t rows, int64_t groupBlocks,
-                        int64_t taskRows, const std::function<void(const RowsTask&)>& body);
+// The tasks of such a kernel: (n, group of `groupBlocks` of the output's
+// `blocks` channel blocks, block of `taskRows` of its `rows` rows), for
+// `images` images, numbered by image, then group, then block of rows.
+struct RowsTasks {
+  int64_t images, blocks, rows, groupBlocks, taskRows;
+
+  int64_t groups() const { return blocks / groupBlocks; }
+  int64_t rowBlocks() const { return (rows + taskRows - 1) / taskRows; }
+  int64_t count() const { return images * groups() * rowBlocks(); }
+  // The number of task (n, group, row block), of run-time values.
+  llvm::Value* index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const;
+};
+
+// Calls body for each of `tasks` in the kernel's range. Returns their count.
+int64_t forEachRowsTask(KernelBuilder& kb, const RowsTasks& tasks, const std::function<void(const RowsTask&)>& body);
 
 }  // namespace cnnc::blocked

@@ -1,5 +1,6 @@
 #include "compiler/codegen/channel_lanes.h"
 
+#include "compiler/codegen/workspace.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -29,9 +30,8 @@ ChannelLanes::Images ChannelLanes::allImages() { return {kb_.i64(0), kb_.i64(ima
 ChannelLanes::Images ChannelLanes::image(llvm::Value* n) { return {n, kb_.ir().CreateAdd(n, kb_.i64(1))}; }
 
 ChannelLanes::Images ChannelLanes::part(llvm::Value* part, int64_t parts) {
-  const int64_t size = (images_ + parts - 1) / parts;
-  llvm::Value* begin = kb_.ir().CreateMul(part, kb_.i64(size));
-  return {begin, kb_.smin(kb_.ir().CreateAdd(begin, kb_.i64(size)), kb_.i64(images_))};
+  const auto [begin, end] = imagesOfPart(kb_, part, parts, images_);
+  return {begin, end};
 }
 
 void ChannelLanes::forEachVector(const std::function<void(const Position&)>& body, const Images& images) {

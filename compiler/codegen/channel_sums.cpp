@@ -33,11 +33,8 @@ int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const Chan
     kb.loop(0, groups, [&](llvm::Value* group) {
       ChannelLanes lanes(kb, image, group);
       std::vector<llvm::Value*> totals;
-      for (size_t k = 0; k < sums.count; ++k) {
-        llvm::Value* total = lanes.loadPerChannel(id, partial(kb.i64(0), k));
-        for (int64_t p = 1; p < parts; ++p) total = ir.CreateFAdd(total, lanes.loadPerChannel(id, partial(kb.i64(p), k)));
-        totals.push_back(total);
-      }
+      for (size_t k = 0; k < sums.count; ++k)
+        totals.push_back(addInOrder(kb, parts, [&](int64_t p) { return lanes.loadPerChannel(id, partial(kb.i64(p), k)); }));
       sums.finish(lanes, totals);
     });
   });

@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/workspace.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_bias_gradient.h"
 
@@ -52,16 +53,15 @@ class FilterGradient : ConvolutionKernel {
   // gradient in the workspace (workspace.h), so threads need no locks; a
   // second phase then adds the parts up.
   int64_t emit() {
-    const int64_t slices = wd_[1] / tile_.taskChannels, partImages = (dyd_[0] + parts_ - 1) / parts_;
-    const int64_t imageGroups = (partImages + images_ - 1) / images_;
+    const int64_t slices = wd_[1] / tile_.taskChannels;
+    const int64_t imageGroups = (partImages(dyd_[0], parts_) + images_ - 1) / images_;
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
       llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
       llvm::Value* rest = ir_.CreateSDiv(task, kb_.i64(parts_));
       f0_ = ir_.CreateMul(ir_.CreateSDiv(rest, kb_.i64(slices)), kb_.i64(FB_));
       llvm::Value* firstChannel = ir_.CreateMul(ir_.CreateSRem(rest, kb_.i64(slices)), kb_.i64(tile_.taskChannels));
       partOffset_ = parts_ > 1 ? ir_.CreateAdd(kb_.i64(elements_), ir_.CreateMul(part, kb_.i64(partStride()))) : kb_.i64(0);
-      llvm::Value* partBegin = ir_.CreateMul(part, kb_.i64(partImages));
-      llvm::Value* partEnd = kb_.smin(add(kb_, partBegin, partImages), kb_.i64(dyd_[0]));
+      const auto [partBegin, partEnd] = imagesOfPart(kb_, part, parts_, dyd_[0]);
       kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
         firstImage_ = ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_)));
         endImage_ = kb_.smin(add(kb_, firstImage_, images_), partEnd);
@@ -99,12 +99,9 @@ class FilterGradient : ConvolutionKernel {
     auto total = [&](ValueId to, int64_t begin, int64_t count) {
       kb_.loop(0, count, [&](llvm::Value* at) {
         llvm::Value* index = ir_.CreateMul(at, kb_.i64(b_));
-        llvm::Value* sum = nullptr;
-        for (int64_t p = 0; p < parts_; ++p) {
-          llvm::Value* part = kb_.loadVector(id_, add(kb_, index, elements_ + p * partStride() + begin), b_);
-          sum = sum ? ir_.CreateFAdd(sum, part) : part;
-        }
-        kb_.storeVector(to, index, sum);
+        kb_.storeVector(to, index, addInOrder(kb_, parts_, [&](int64_t p) {
+          return kb_.loadVector(id_, add(kb_, index, elements_ + p * partStride() + begin), b_);
+        }));
       });
     };
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {

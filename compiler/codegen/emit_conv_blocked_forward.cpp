@@ -35,6 +35,7 @@ class ForwardConvolution : ConvolutionKernel {
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(wd_[1] / tile_.channelChunk),
+        tasks_{y_[0], blocks_, y_[2], FB_, tile_.rows},
         pool_(fusedPooling(kb.graph(), node_)),
         stats_(fusedStatistics(kb.graph(), node_)),
         elements_(*elementCount(node_.type)) {}
@@ -45,7 +46,7 @@ class ForwardConvolution : ConvolutionKernel {
   // the partial sums stored by the previous one.
   int64_t emit() {
     const int64_t R = tile_.blockRows;
-    const int64_t tasks = forEachRowsTask(kb_, y_[0], blocks_, y_[2], FB_, tile_.rows, [&](const RowsTask& task) {
+    const int64_t tasks = forEachRowsTask(kb_, tasks_, [&](const RowsTask& task) {
       n_ = task.n;
       f0_ = task.firstBlock;
       llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
@@ -106,21 +107,18 @@ class ForwardConvolution : ConvolutionKernel {
   // d = K - K0, the sum of y - K0 is S1 + m d and of its square
   // S2 + 2 d S1 + m d^2.
   void addStatistics() {
-    const int64_t groups = blocks_ / FB_, rowBlocks = (y_[2] + tile_.rows - 1) / tile_.rows;
+    const int64_t rowBlocks = tasks_.rowBlocks();
     const auto M = static_cast<double>(y_[0] * y_[2] * y_[3]);
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {
       kb_.loop(0, blocks_, [&](llvm::Value* c) {
         llvm::Value* group = ir_.CreateSDiv(c, kb_.i64(FB_));
         llvm::Value* k = ir_.CreateSRem(c, kb_.i64(FB_));
-        llvm::Value* firstTask = ir_.CreateMul(group, kb_.i64(rowBlocks));
-        llvm::Value* shift = kb_.loadVector(id_, partial(firstTask, k, 0), b_);
+        llvm::Value* shift = kb_.loadVector(id_, partial(tasks_.index(kb_, kb_.i64(0), group, kb_.i64(0)), k, 0), b_);
         Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
         kb_.loop(0, y_[0] * rowBlocks, [&](llvm::Value* at) {
           // Task (n, group, row block) for at = n * rowBlocks + row block.
-          llvm::Value* n = ir_.CreateSDiv(at, kb_.i64(rowBlocks));
-          llvm::Value* task = ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(ir_.CreateMul(n, kb_.i64(groups)), group),
-                                                          kb_.i64(rowBlocks)),
-                                            ir_.CreateSRem(at, kb_.i64(rowBlocks)));
+          llvm::Value* task = tasks_.index(kb_, ir_.CreateSDiv(at, kb_.i64(rowBlocks)), group,
+                                           ir_.CreateSRem(at, kb_.i64(rowBlocks)));
           auto load = [&](int64_t vector) { return kb_.loadVector(id_, partial(task, k, vector), b_); };
           llvm::Value *s1 = load(1), *count = load(3);
           llvm::Value* d = ir_.CreateFSub(load(0), shift);
@@ -238,6 +236,7 @@ class ForwardConvolution : ConvolutionKernel {
   const int64_t blocks_;
   const ForwardTile tile_;
   const int64_t FB_, chunks_;
+  const RowsTasks tasks_;
   const std::optional<ValueId> pool_, stats_;
   const int64_t elements_;
   // Of the task and chunk being emitted.

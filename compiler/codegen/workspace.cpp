@@ -2,22 +2,31 @@
 
 #include <algorithm>
 
+#include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_statistics.h"
 #include "ir/layout.h"
 
 namespace cnnc {
-namespace {
-
-constexpr int64_t kMinTasks = 8;
-
-}  // namespace
 
 int64_t imageParts(const Graph& graph, ValueId image) {
   const TensorType& type = graph.node(image).type;
   const int64_t groups = type.dims[1] / layoutBlock(type.layout);
-  return std::min(type.dims[0], (kMinTasks + groups - 1) / groups);
+  return std::min(type.dims[0], (kEnoughTasks + groups - 1) / groups);
+}
+
+std::pair<llvm::Value*, llvm::Value*> imagesOfPart(KernelBuilder& kb, llvm::Value* part, int64_t parts,
+                                                   int64_t images) {
+  const int64_t size = partImages(images, parts);
+  llvm::Value* begin = kb.ir().CreateMul(part, kb.i64(size));
+  return {begin, kb.smin(kb.ir().CreateAdd(begin, kb.i64(size)), kb.i64(images))};
+}
+
+llvm::Value* addInOrder(KernelBuilder& kb, int64_t parts, const std::function<llvm::Value*(int64_t)>& part) {
+  llvm::Value* total = part(0);
+  for (int64_t p = 1; p < parts; ++p) total = kb.ir().CreateFAdd(total, part(p));
+  return total;
 }
 
 int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
@@ -32,8 +41,8 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     // Per task and output-channel block of it: shift, sums, count (emit_conv_blocked_forward.cpp).
     const ForwardTile tile = forwardTile(graph, node, target);
     const std::vector<int64_t>& y = node.type.dims;
-    const int64_t b = layoutBlock(node.type.layout), rowBlocks = (y[2] + tile.rows - 1) / tile.rows;
-    return y[0] * (y[1] / b) * rowBlocks * 4 * b;
+    const int64_t b = layoutBlock(node.type.layout);
+    return blocked::RowsTasks{y[0], y[1] / b, y[2], tile.filterBlocks, tile.rows}.count() * tile.filterBlocks * 4 * b;
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
