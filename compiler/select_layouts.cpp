@@ -107,8 +107,13 @@ class LayoutSelection {
       }
       if (first && isBlockable(node)) classes_.unite(*first, id);
     }
-    // Images: classes with a convolution, no leaves, channels in whole blocks.
-    chooseFor(activationLayout(block_), [&](ValueId id) { return isConvolution(graph_.node(id).op); },
+    // Images: classes with a convolution or a filter gradient's output
+    // gradient, no leaves, channels in whole blocks. A filter gradient reads
+    // its output gradient blocked even where a kernel without a blocked form
+    // makes it (a global pool's gradient): one relayout of it costs a pass
+    // over it, the plain filter-gradient kernel ten times the blocked one's time.
+    chooseFor(activationLayout(block_),
+              [&](ValueId id) { return isConvolution(graph_.node(id).op) || isFilterGradientsOutputGradient(id); },
               [&](const Node& node) { return !isLeaf(node.op) && node.type.dims[1] % block_ == 0; },
               [&](ValueId id) { return producesBlocked(graph_, id, activationLayout(block_)); });
     // Filters: classes with a param that a blocked convolution reads, whose
@@ -140,6 +145,17 @@ class LayoutSelection {
         layout_[id] = layout;
   }
 
+  bool isFilterGradientsOutputGradient(ValueId id) const {
+    for (ValueId user = id + 1; user < graph_.size(); ++user) {
+      const Node& node = graph_.node(user);
+      if (node.op == Op::Conv2DBackwardFilter && node.operands[1] == id) return true;
+    }
+    return false;
+  }
+
+  // Whether value `id` (of the old graph) is read blocked, wherever it is computed.
+  bool readBlocked(ValueId id) { return classLayout_[classes_.find(id)] == activationLayout(block_); }
+
   bool isFilterOfBlockedConvolution(ValueId id) const {
     if (graph_.node(id).op != Op::Param) return false;
     for (ValueId user = id + 1; user < graph_.size(); ++user) {
@@ -149,9 +165,9 @@ class LayoutSelection {
     return false;
   }
 
-  bool producesPackedFilter(ValueId id) const {
+  bool producesPackedFilter(ValueId id) {
     const Node& node = graph_.node(id);
-    if (node.op == Op::Conv2DBackwardFilter) return layout_[node.operands[1]] != Layout::Plain;
+    if (node.op == Op::Conv2DBackwardFilter) return readBlocked(node.operands[1]);
     return sharesOneLayout(node.op) && hasBlockedKernel(node.op, filterLayout(block_));
   }
 
@@ -186,7 +202,9 @@ class LayoutSelection {
     return rebuilder_.out().addNode(op, node.name, std::move(*operands), std::move(attrs));
   }
 
-  Layout mappedLayout(ValueId old) { return rebuilder_.out().node(rebuilder_.mapped(old)).type.layout; }
+  // The layout in which a blocked kernel reads image `old`: its class's
+  // (relayouted once where computed plain), else plain (the first layer's input).
+  Layout imageLayout(ValueId old) { return readBlocked(old) ? activationLayout(block_) : Layout::Plain; }
 
   Expected<ValueId> rebuild(ValueId id) {
     const Node& node = graph_.node(id);
@@ -198,21 +216,23 @@ class LayoutSelection {
     const Layout image = activationLayout(block_), filter = filterLayout(block_);
     auto plain = [](size_t, ValueId) { return Layout::Plain; };
     if (node.op == Op::Conv2D && layout_[id] != Layout::Plain)
-      // The input as it is (plain for the first layer), the filter packed.
+      // The input blocked (plain for the first layer), the filter packed.
       return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
-                   return k == 0 ? mappedLayout(v) : k == 1 ? filter : Layout::Plain;
+                   return k == 0 ? imageLayout(v) : k == 1 ? filter : Layout::Plain;
                  }), node.attrs);
     if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
       const std::optional<IntList> pads = transposedPads(graph_, node);
       if (!pads)
-        // The gradient as it is, the filter (and any activation's output)
-        // blocked along its input channels.
+        // The gradient in its layout, the filter (and any activation's
+        // output) blocked along its input channels.
         return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
-                     return k == 0 ? mappedLayout(v) : image;
+                     return k == 0 ? imageLayout(v) : image;
                    }), node.attrs);
       Expected<ValueId> transposed = transposedFilter(node.operands[1]);
       if (!transposed) return transposed.error();
-      std::vector<ValueId> operands = {rebuilder_.mapped(node.operands[0]), *transposed};
+      Expected<ValueId> dy = inLayout(rebuilder_.mapped(node.operands[0]), imageLayout(node.operands[0]));
+      if (!dy) return dy.error();
+      std::vector<ValueId> operands = {*dy, *transposed};
       AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *pads}};
       // A fused activation gradient stays, with the activation's output blocked as the result.
       if (readsActivationOutput(node.op, node.attrs)) {
@@ -224,10 +244,10 @@ class LayoutSelection {
       }
       return add(node, Op::Conv2D, std::move(operands), std::move(attrs));
     }
-    if (node.op == Op::Conv2DBackwardFilter && mappedLayout(node.operands[1]) == image) {
+    if (node.op == Op::Conv2DBackwardFilter && readBlocked(node.operands[1])) {
       // The filter gradient comes packed, and stays so if the optimizer's are.
       Expected<ValueId> gradient =
-          add(node, node.op, operandsIn(node, [&](size_t, ValueId v) { return mappedLayout(v); }), node.attrs);
+          add(node, node.op, operandsIn(node, [&](size_t, ValueId v) { return imageLayout(v); }), node.attrs);
       if (!gradient) return gradient;
       return inLayout(*gradient, layout_[id]);
     }

@@ -18,8 +18,9 @@
 namespace cnnc {
 namespace {
 
-Model loadExample(const std::string& name, int64_t batch) {
-  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/" + name, batch);
+// A model file of the source tree, by its path there.
+Model loadModel(const std::string& path, int64_t batch) {
+  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/" + path, batch);
   EXPECT_TRUE(model) << model.error().message;
   return model ? std::move(*model) : Model{};
 }
@@ -70,11 +71,11 @@ class SelectLayouts : public TargetTest {
   }
 };
 
-TEST_P(SelectLayouts, SeedTrainingStepComputesTheSame) { expectSameTraining(loadExample("seed.json", 4), 2); }
-TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(loadExample("resnet_small.json", 2), 2); }
+TEST_P(SelectLayouts, SeedTrainingStepComputesTheSame) { expectSameTraining(loadModel("examples/seed.json", 4), 2); }
+TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(loadModel("examples/resnet_small.json", 2), 2); }
 
 TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
-  const Graph after = beforeAndAfter(loadExample("seed.json", 4)).second;
+  const Graph after = beforeAndAfter(loadModel("examples/seed.json", 4)).second;
   // Every convolution is blocked, backward data included.
   for (const Node& node : after.nodes())
     if (node.op == Op::Conv2D) {
@@ -91,7 +92,7 @@ TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
 }
 
 TEST_P(SelectLayouts, KeepsResNetsStridedBackwardDataInTheChain) {
-  const Graph after = beforeAndAfter(loadExample("resnet_small.json", 2)).second;
+  const Graph after = beforeAndAfter(loadModel("examples/resnet_small.json", 2)).second;
   // The four strided ones (two 3x3, two 1x1 projections) stay
   // conv2d_bwd_data, blocked, and read their output gradient without a
   // relayout; only their filters are relayouted.
@@ -110,6 +111,23 @@ TEST_P(SelectLayouts, KeepsResNetsStridedBackwardDataInTheChain) {
   EXPECT_EQ(strided, 4);
   // Besides the filters', one relayout: the global pool's gradient.
   EXPECT_EQ(countOp(after, Op::Relayout), 5);
+}
+
+// A convolution right before a global pool, whose gradient has no blocked
+// kernel: the output gradient is relayouted once, for the filter gradient
+// (blocked) and the backward-data convolution alike.
+TEST_P(SelectLayouts, GlobalPoolTrainingStepComputesTheSame) {
+  expectSameTraining(loadModel("tests/golden/Inputs/global_pool.json", 3), 2);
+}
+
+TEST_P(SelectLayouts, BlocksTheFilterGradientBeforeAGlobalPool) {
+  const Graph after = beforeAndAfter(loadModel("tests/golden/Inputs/global_pool.json", 3)).second;
+  const Node& gradient = after.node(*after.lookup("head.weight.grad"));
+  EXPECT_EQ(gradient.type.layout, filterLayout(target_.vectorWidth));
+  const Node& outputGradient = after.node(gradient.operands[1]);
+  EXPECT_EQ(outputGradient.op, Op::Relayout);
+  EXPECT_EQ(after.node(*after.lookup("stem.grad")).operands[0], gradient.operands[1]);
+  EXPECT_EQ(countOp(after, Op::Relayout), 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Targets, SelectLayouts, ::testing::Values("avx512", "avx2"),
