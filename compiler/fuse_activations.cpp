@@ -13,6 +13,7 @@
 //             relu_bwd (conv2d_bwd_data (dy, w), y)  ->  conv2d_bwd_data (dy, w, y) {activation_gradient=relu}
 //             relu_bwd (dense_bwd_data (dy, w), y)  ->  dense_bwd_data (dy, w, y) {activation_gradient=relu}
 //             relu_bwd (add (g1, g2), y)  ->  add (g1, g2, y) {activation_gradient=relu}
+//             relu_bwd (global_avg_pool2d_bwd (dy), y)  ->  global_avg_pool2d_bwd (dy, y) {activation_gradient=relu}
 #include <functional>
 #include <optional>
 #include <string_view>
@@ -101,10 +102,11 @@ Status fuseActivationGradients(Graph& graph, const PassContext&) {
     // window's maximum.
     if (activation && producer.op == Op::MaxPool2DBackward && producer.operands[0] == y)
       return Fusion{kActivationGradientAttr, *activation, std::nullopt};
-    // The data gradients, and the sum of several, apply it as they store,
+    // The data gradients, the sum of several and the global pool's spread
+    // gradient apply it as they store,
     // reading y at the same element.
     if (activation && (producer.op == Op::Conv2DBackwardData || producer.op == Op::DenseBackwardData ||
-                       producer.op == Op::Add))
+                       producer.op == Op::Add || producer.op == Op::GlobalAvgPool2DBackward))
       return Fusion{kActivationGradientAttr, *activation, y};
     return std::nullopt;
   });

@@ -35,7 +35,7 @@ bool appliesActivations(Op op) {
 
 bool appliesActivationGradients(Op op) {
   return op == Op::MaxPool2DBackward || op == Op::Conv2D || op == Op::Conv2DBackwardData ||
-         op == Op::DenseBackwardData || op == Op::Add;
+         op == Op::DenseBackwardData || op == Op::Add || op == Op::GlobalAvgPool2DBackward;
 }
 
 std::optional<Op> fusedActivation(const AttributeMap& attrs) { return activationNamed(attrs, kActivationAttr); }

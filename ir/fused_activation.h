@@ -8,7 +8,8 @@
 // a node that computes a gradient names the activation whose gradient it
 // applies to its result, given the activation's output y: an extra last
 // operand, of the result's type (conv2d, conv2d_bwd_data, dense_bwd_data,
-// add), or, for max_pool2d_bwd, its pooled input, which is y.
+// add, global_avg_pool2d_bwd), or, for max_pool2d_bwd, its pooled input,
+// which is y.
 //
 // Attribute `fused` names the node it absorbed, so that dumps and profiles
 // still show every layer of the model:
@@ -41,9 +42,9 @@ bool isActivation(Op op);
 // fused activation to their result.
 bool appliesActivations(Op op);
 
-// max_pool2d_bwd, conv2d, conv2d_bwd_data, dense_bwd_data and add (the sum
-// of a value's gradients): the ops that apply a fused activation gradient
-// to their result.
+// max_pool2d_bwd, conv2d, conv2d_bwd_data, dense_bwd_data, add (the sum
+// of a value's gradients) and global_avg_pool2d_bwd: the ops that apply a
+// fused activation gradient to their result.
 bool appliesActivationGradients(Op op);
 
 // The activation whose gradient `op` computes (relu for relu_bwd, ...), if any.

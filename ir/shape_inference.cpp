@@ -217,12 +217,20 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
   if (!readsActivationOutput(op, attrs)) return inferOwnOperands(op, operands, attrs);
   // The extra last operand of a fused activation gradient, the activation's
-  // output, has the result's type; the op's own rule sees the others.
+  // output, has the result's type; the op's own rule sees the others. An op
+  // whose operands share one layout shares it with that operand too, which
+  // gives the layout where none of its own is an image (the [N,C] gradient
+  // of global_avg_pool2d_bwd).
   CNNC_TRY(checkFusedActivation(op, attrs));
   if (operands.empty() || !arity(op, operands.size() - 1))
     return fail(fmt::format("{} with attribute {} takes the activation's output besides its own operands, got {} operands",
                             mnemonic(op), kActivationGradientAttr, operands.size()));
   Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.end() - 1}, attrs);
+  if (result && sharesOneLayout(op)) {
+    Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
+    if (!layout) return layout.error();
+    result->layout = *layout;
+  }
   if (result && operands.back() != *result)
     return fail(fmt::format("{} operand {} (the activation's output) must be {}, got {}", mnemonic(op),
                             operands.size() - 1, toString(*result), toString(operands.back())));

@@ -81,8 +81,9 @@ Expected<TensorType> inferPoolBackward(Op op, const std::vector<TensorType>& in,
     return in[0];
   }
   const bool global = op == Op::GlobalAvgPool2DBackward;
-  CNNC_TRY(global ? attributeNames(op, attrs, {"input_hw"})
+  CNNC_TRY(global ? attributeNames(op, attrs, {"input_hw", kActivationGradientAttr, kFusedAttr})
                   : attributeNames(op, attrs, {"window", "strides", "pads", "input_hw"}));
+  CNNC_TRY(checkFusedActivation(op, attrs));
   Expected<TensorType> x = forwardImage(op, in[0], in[0].dims.size() > 1 ? in[0].dims[1] : 0, attrs);
   if (!x) return x.error();
   CNNC_TRY(matchesForward(op, global ? Op::GlobalAvgPool2D : Op::AvgPool2D, {*x}, forwardAttrs, in[0]));

@@ -109,8 +109,9 @@ TEST_P(SelectLayouts, KeepsResNetsStridedBackwardDataInTheChain) {
       }
   }
   EXPECT_EQ(strided, 4);
-  // Besides the filters', one relayout: the global pool's gradient.
-  EXPECT_EQ(countOp(after, Op::Relayout), 5);
+  // The filters' only: the global pool's gradient, with the last relu's
+  // fused, is made blocked.
+  EXPECT_EQ(countOp(after, Op::Relayout), 4);
 }
 
 // A convolution right before a global pool, whose gradient has no blocked

@@ -134,7 +134,9 @@ int64_t emitGlobalPool(KernelBuilder& kb, ValueId id) {
     llvm::Value* row = ir.CreateMul(n, kb.i64(d[1]));
     if (backward) {
       llvm::Value* share = ir.CreateFDiv(lanes.loadPerChannel(node.operands[0], row), lanes.constant(pixels));
-      lanes.forEachVector([&](const ChannelLanes::Position& at) { lanes.store(id, at, share); }, lanes.image(n));
+      lanes.forEachVector([&](const ChannelLanes::Position& at) {
+        lanes.store(id, at, finishResult(kb, node, share, at.index, at.mask));
+      }, lanes.image(n));
       return;
     }
     llvm::Value* total = lanes.sum([&](const ChannelLanes::Position& at) { return lanes.load(image, at); }, lanes.image(n));
