@@ -26,14 +26,6 @@
 namespace cnnc {
 namespace {
 
-std::vector<int> userCounts(const Graph& graph) {
-  std::vector<int> users(graph.size(), 0);
-  for (const Node& node : graph.nodes())
-    for (ValueId operand : node.operands) ++users[operand];
-  for (ValueId output : graph.outputs()) ++users[output];
-  return users;
-}
-
 // How a consumer fuses into its producer: the attribute that names the
 // activation, the activation, and the operand the fused node reads besides
 // the producer's (the activation's output), if any.
@@ -52,36 +44,20 @@ using Pattern = std::function<std::optional<Fusion>(const Node& consumer, const 
 // operand, and attribute fused.
 Status fuseMatches(Graph& graph, const Pattern& pattern) {
   const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<Fusion>> fusion(graph.size());
-  std::vector<bool> absorbed(graph.size(), false);
+  std::vector<std::optional<Absorption>> absorptions(graph.size());
   for (ValueId id = 0; id < graph.size(); ++id) {
     const Node& node = graph.node(id);
     if (node.operands.empty() || users[node.operands[0]] != 1) continue;
     const Node& producer = graph.node(node.operands[0]);
     if (producer.attrs.contains(kActivationAttr) || producer.attrs.contains(kActivationGradientAttr)) continue;
-    if ((fusion[id] = pattern(node, producer))) absorbed[node.operands[0]] = true;
-  }
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    if (absorbed[id]) continue;
-    if (!fusion[id]) {
-      CNNC_TRY(rebuilder.copy(id));
-      continue;
-    }
-    const Node& consumer = graph.node(id);
-    const Node& producer = graph.node(consumer.operands[0]);
-    std::vector<ValueId> operands;
-    for (ValueId operand : producer.operands) operands.push_back(rebuilder.mapped(operand));
-    if (fusion[id]->extraOperand) operands.push_back(rebuilder.mapped(*fusion[id]->extraOperand));
+    const std::optional<Fusion> fusion = pattern(node, producer);
+    if (!fusion) continue;
     AttributeMap attrs = producer.attrs;
-    attrs[std::string(fusion[id]->attribute)] = Symbol{std::string(mnemonic(fusion[id]->activation))};
+    attrs[std::string(fusion->attribute)] = Symbol{std::string(mnemonic(fusion->activation))};
     attrs[std::string(kFusedAttr)] = Symbol{producer.name};
-    Expected<ValueId> now = rebuilder.out().addNode(producer.op, consumer.name, std::move(operands), std::move(attrs));
-    if (!now) return now.error();
-    rebuilder.setMapped(id, *now);
+    absorptions[id] = Absorption{node.operands[0], fusion->extraOperand, std::move(attrs)};
   }
-  graph = rebuilder.finish(graph.outputs());
-  return Status::ok();
+  return absorbInto(graph, absorptions);
 }
 
 }  // namespace

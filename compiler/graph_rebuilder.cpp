@@ -18,4 +18,36 @@ Graph GraphRebuilder::finish(const std::vector<ValueId>& outputs) {
   return std::move(out_);
 }
 
+Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions) {
+  std::vector<bool> absorbed(graph.size(), false);
+  for (const std::optional<Absorption>& absorption : absorptions)
+    if (absorption) absorbed[absorption->absorbed] = true;
+  GraphRebuilder rebuilder(graph);
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    if (absorbed[id]) continue;
+    const std::optional<Absorption>& absorption = absorptions[id];
+    if (!absorption) {
+      CNNC_TRY(rebuilder.copy(id));
+      continue;
+    }
+    const Node& inner = graph.node(absorption->absorbed);
+    std::vector<ValueId> operands;
+    for (ValueId operand : inner.operands) operands.push_back(rebuilder.mapped(operand));
+    if (absorption->extraOperand) operands.push_back(rebuilder.mapped(*absorption->extraOperand));
+    Expected<ValueId> now = rebuilder.out().addNode(inner.op, graph.node(id).name, std::move(operands), absorption->attrs);
+    if (!now) return now.error();
+    rebuilder.setMapped(id, *now);
+  }
+  graph = rebuilder.finish(graph.outputs());
+  return Status::ok();
+}
+
+std::vector<int> userCounts(const Graph& graph) {
+  std::vector<int> users(graph.size(), 0);
+  for (const Node& node : graph.nodes())
+    for (ValueId operand : node.operands) ++users[operand];
+  for (ValueId output : graph.outputs()) ++users[output];
+  return users;
+}
+
 }  // namespace cnnc

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "ir/graph.h"
@@ -38,5 +39,23 @@ class GraphRebuilder {
   Graph out_;
   std::vector<ValueId> map_;
 };
+
+// A node absorbed into its only user by a fusion: in the user's place goes
+// a node of the absorbed one's op, under the user's name, with the absorbed
+// node's operands and then `extraOperand`, and attributes `attrs`.
+struct Absorption {
+  ValueId absorbed;
+  std::optional<ValueId> extraOperand;
+  AttributeMap attrs;
+};
+
+// Rebuilds `graph` with each node that has an absorption (by ValueId)
+// replaced as it says, and the absorbed nodes skipped.
+Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions);
+
+// How many users each value of `graph` has, by ValueId: the nodes that read
+// it (once per operand) and the graph's outputs. A fusion may absorb a node
+// into its only user.
+std::vector<int> userCounts(const Graph& graph);
 
 }  // namespace cnnc

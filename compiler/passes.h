@@ -55,9 +55,15 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // the only user of its result.
 Status fuseActivations(Graph& graph, const PassContext& context);
 
+// An add of a batch norm's result, where it is the only user, and another
+// value becomes the batch norm with that value as its residual, added as it
+// stores (ir/fused_residual.h), named as the add. After fuse-activations, so
+// that an activation after the add goes with it.
+Status fuseResidualAdds(Graph& graph, const PassContext& context);
+
 // relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
-// is the activation's output, of a conv2d_bwd_data, a dense_bwd_data or an
-// add (of a value's gradients) becomes one node of the producer that
+// is the activation's output, of a conv2d_bwd_data, a dense_bwd_data, an
+// add (of a value's gradients) or a global_avg_pool2d_bwd becomes one node of the producer that
 // applies the activation's gradient where it writes (max_pool2d_bwd at each
 // window's maximum; the others read the activation's output, an extra
 // operand), where the relu_bwd is the only user of the producer's result.

@@ -15,6 +15,7 @@ namespace {
 // its line: name, lowest -O level, function.
 constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-activations", 1, fuseActivations},
+    {"fuse-residual-adds", 1, fuseResidualAdds},
     {"fuse-activation-gradients", 1, fuseActivationGradients},
     {"select-layouts", 2, selectLayouts},
     {"fuse-bias-gradients", 1, fuseBiasGradients},

@@ -4,6 +4,7 @@
 
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 
 namespace cnnc {
@@ -53,11 +54,12 @@ ValueId activationOutputOf(const Node& node) {
 }
 
 size_t ownOperandCount(const Node& node) {
-  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0);
+  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) || residualOf(node) ? 1 : 0);
 }
 
 std::string opLabel(Op op, const AttributeMap& attrs) {
   std::string label(mnemonic(op));
+  if (attrs.contains(kResidualAttr)) label += fmt::format("+{}", mnemonic(Op::Add));
   if (std::optional<Op> activation = fusedActivation(attrs)) label += fmt::format("+{}", mnemonic(*activation));
   if (std::optional<Op> activation = fusedActivationGradient(attrs))
     label += fmt::format("+{}", mnemonic(gradientOfActivation(*activation)));

@@ -64,15 +64,16 @@ bool readsActivationOutput(Op op, const AttributeMap& attrs);
 ValueId activationOutputOf(const Node& node);
 
 // The operands of the node's op itself: all but the activation's output
-// that a fused activation gradient adds (so a conv2d's bias is operand 2
-// when this is 3).
+// that a fused activation gradient adds, or the residual of a fused add
+// (ir/fused_residual.h); so a conv2d's bias is operand 2 when this is 3.
 size_t ownOperandCount(const Node& node);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation,
 // "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
 // ir/fused_bias_gradient.h, "conv2d+relu+pool" with a fused pooling,
-// ir/fused_pooling.h): how reports and profiles name a node's kernel.
+// ir/fused_pooling.h, "batch_norm_train+add+relu" with a fused residual
+// add, ir/fused_residual.h): how reports and profiles name a node's kernel.
 std::string opLabel(Op op, const AttributeMap& attrs);
 
 // The contract of the three attributes, for `op`'s shape rule: activation

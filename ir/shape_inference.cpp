@@ -4,6 +4,7 @@
 
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
 #include "ir/layout.h"
@@ -73,7 +74,7 @@ Expected<TensorType> inferDense(const std::vector<TensorType>& in, const Attribu
 
 Expected<TensorType> inferBatchNorm(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::BatchNorm;
-  CNNC_TRY(attributeNames(op, attrs, {"epsilon", "momentum", kActivationAttr, kFusedAttr}));
+  CNNC_TRY(attributeNames(op, attrs, {"epsilon", "momentum", kActivationAttr, kFusedAttr, kResidualAttr}));
   CNNC_TRY(checkFusedActivation(op, attrs));
   if (auto eps = floatAttr(op, attrs, "epsilon", 0.0, 1.0, true); !eps) return eps.error();
   if (auto m = floatAttr(op, attrs, "momentum", 0.0, 1.0, true); !m) return m.error();
@@ -215,16 +216,19 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 }
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
-  if (!readsActivationOutput(op, attrs)) return inferOwnOperands(op, operands, attrs);
-  // The extra last operand of a fused activation gradient, the activation's
-  // output, has the result's type; the op's own rule sees the others. An op
-  // whose operands share one layout shares it with that operand too, which
-  // gives the layout where none of its own is an image (the [N,C] gradient
-  // of global_avg_pool2d_bwd).
-  CNNC_TRY(checkFusedActivation(op, attrs));
+  // The extra last operand of a fused activation gradient (the activation's
+  // output) or of a fused residual add (the residual) has the result's type;
+  // the op's own rule sees the others. An op whose operands share one layout
+  // shares it with that operand too, which gives the layout where none of
+  // its own is an image (the [N,C] gradient of global_avg_pool2d_bwd).
+  const bool activationOutput = readsActivationOutput(op, attrs);
+  if (!activationOutput && !attrs.contains(kResidualAttr)) return inferOwnOperands(op, operands, attrs);
+  CNNC_TRY(activationOutput ? checkFusedActivation(op, attrs) : checkResidual(op, attrs));
+  const std::string_view attribute = activationOutput ? kActivationGradientAttr : kResidualAttr;
+  const std::string_view extra = activationOutput ? "the activation's output" : "the residual";
   if (operands.empty() || !arity(op, operands.size() - 1))
-    return fail(fmt::format("{} with attribute {} takes the activation's output besides its own operands, got {} operands",
-                            mnemonic(op), kActivationGradientAttr, operands.size()));
+    return fail(fmt::format("{} with attribute {} takes {} besides its own operands, got {} operands", mnemonic(op),
+                            attribute, extra, operands.size()));
   Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.end() - 1}, attrs);
   if (result && sharesOneLayout(op)) {
     Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
@@ -232,8 +236,8 @@ Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, c
     result->layout = *layout;
   }
   if (result && operands.back() != *result)
-    return fail(fmt::format("{} operand {} (the activation's output) must be {}, got {}", mnemonic(op),
-                            operands.size() - 1, toString(*result), toString(operands.back())));
+    return fail(fmt::format("{} operand {} ({}) must be {}, got {}", mnemonic(op), operands.size() - 1, extra,
+                            toString(*result), toString(operands.back())));
   return result;
 }
 

@@ -6,6 +6,7 @@
 
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_residual.h"
 #include "ir/kernel_results.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
@@ -118,7 +119,7 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       CNNC_TRY(checkStats(op, in[0], TensorType{in[0].dtype, {2, in[0].rank() > 1 ? in[0].dims[1] : 0}}));
       return TensorType{in[0].dtype, {2, in[0].dims[1]}};
     case Op::BatchNormTrain:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr}));
+      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr}));
       CNNC_TRY(checkFusedActivation(op, attrs));
       CNNC_TRY(checkStats(op, in[0], in[1]));
       CNNC_TRY(checkPerChannel(op, in, 2, in[0]));

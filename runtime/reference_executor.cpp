@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/fused_residual.h"
 #include "ir/printer.h"
 #include "runtime/dropout_mask.h"
 #include "runtime/reference_kernels.h"
@@ -63,6 +64,11 @@ class Interpreter {
   // Operand i of the op itself, if the node has it (ownOperandCount).
   const TensorOf<T>* optionalOperand(const Node& node, size_t i) const {
     return i < ownOperandCount(node) ? &operand(node, i) : nullptr;
+  }
+  // y plus the residual the node adds (ir/fused_residual.h), if any.
+  TensorOf<T> withResidual(const Node& node, TensorOf<T> y) const {
+    const std::optional<ValueId> residual = residualOf(node);
+    return residual ? ref::add(std::vector<const TensorOf<T>*>{&y, &value(*residual)}) : y;
   }
   // The operands of the op itself (ownOperandCount).
   std::vector<const TensorOf<T>*> allOperands(const Node& node) const {
@@ -147,7 +153,8 @@ class Interpreter {
       }
       case Op::Dense: return withActivation(node, ref::dense(x(0), x(1), optionalOperand(node, 2)));
       case Op::BatchNorm:
-        return withActivation(node, ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon")));
+        return withActivation(
+            node, withResidual(node, ref::batchNormApply(x(0), x(3), x(4), x(1), x(2), floatOf(node, "epsilon"))));
       case Op::Dropout: return x(0);  // inference: the identity
       case Op::Relayout: return x(0);  // values are logical here: layouts are for generated code
       case Op::FilterTranspose: return ref::filterTranspose(x(0));
@@ -159,7 +166,8 @@ class Interpreter {
       case Op::Softmax: return ref::softmax(x(0));
       case Op::BatchNormStats: return ref::batchNormStats(x(0));
       case Op::BatchNormTrain:
-        return withActivation(node, ref::batchNormTrain(x(0), x(1), x(2), x(3), floatOf(node, "epsilon")));
+        return withActivation(node,
+                              withResidual(node, ref::batchNormTrain(x(0), x(1), x(2), x(3), floatOf(node, "epsilon"))));
       case Op::BatchNormRunning:
         return ref::batchNormRunning(x(0), x(1), intOf(node, "row"), intOf(node, "count"), floatOf(node, "momentum"));
       case Op::DropoutMask: return dropoutMask(node);

@@ -282,6 +282,15 @@ std::string withDenseGradients(std::string_view attrs, std::string_view after, s
                      before, attrs, after);
 }
 
+// A batch norm %y in training form with operands `operands` after its own
+// four and attributes `attrs`, beside %r : f32[`residual`]; %y sits on line 7.
+std::string withBatchNormResidual(std::string_view residual, std::string_view operands, std::string_view attrs) {
+  return fmt::format("graph @g {{\n  %x = input : f32[2,4,3,3]\n  %s = input : f32[2,4]\n  %g = param : f32[4]\n"
+                     "  %b = param : f32[4]\n  %r = input : f32[{}]\n"
+                     "  %y = batch_norm_train %x, %s, %g, %b{} {} : f32[2,4,3,3]\n  return %y\n}}\n",
+                     residual, operands, attrs);
+}
+
 const ErrorCase kErrorCases[] = {
     // Lexical errors and garbage.
     {"EmptyFile", "", "m.cnn:1:1: expected 'graph' but found end of input"},
@@ -429,6 +438,14 @@ const ErrorCase kErrorCases[] = {
      "m.cnn:4:8: conv2d attribute stats must name a value, got [1]"},
     {"FusedBiasGradientNotASymbol", withDenseGradients("{bias_grad=[1]}", ""),
      "m.cnn:4:9: dense_bwd_weight attribute bias_grad must name a value, got [1]"},
+    {"FusedResidualOfAnotherType", withBatchNormResidual("2,4,3,5", ", %r", "{epsilon=1e-05, residual=bn}"),
+     "m.cnn:7:8: batch_norm_train operand 4 (the residual) must be f32[2,4,3,3], got f32[2,4,3,5]"},
+    {"FusedResidualMissing", withBatchNormResidual("2,4,3,3", "", "{epsilon=1e-05, residual=bn}"),
+     "m.cnn:7:8: batch_norm_train with attribute residual takes the residual besides its own operands, got 4 operands"},
+    {"FusedResidualNotASymbol", withBatchNormResidual("2,4,3,3", ", %r", "{epsilon=1e-05, residual=[1]}"),
+     "m.cnn:7:8: batch_norm_train attribute residual must name the batch norm it absorbed, got [1]"},
+    {"FusedResidualOnAnotherOp", "graph @g {\n  %x = input : f32[4]\n  %y = relu %x, %x {residual=bn} : f32[4]\n",
+     "m.cnn:3:8: relu takes no attribute residual"},
 };
 
 INSTANTIATE_TEST_SUITE_P(IrText, ParseErrorTest, ::testing::ValuesIn(kErrorCases),
