@@ -55,7 +55,9 @@ Status fuseMatches(Graph& graph, const Pattern& pattern) {
     AttributeMap attrs = producer.attrs;
     attrs[std::string(fusion->attribute)] = Symbol{std::string(mnemonic(fusion->activation))};
     attrs[std::string(kFusedAttr)] = Symbol{producer.name};
-    absorptions[id] = Absorption{node.operands[0], fusion->extraOperand, std::move(attrs)};
+    std::vector<ValueId> extra;
+    if (fusion->extraOperand) extra.push_back(*fusion->extraOperand);
+    absorptions[id] = Absorption{node.operands[0], std::move(extra), std::move(attrs)};
   }
   return absorbInto(graph, absorptions);
 }

@@ -33,7 +33,7 @@ Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& ab
     const Node& inner = graph.node(absorption->absorbed);
     std::vector<ValueId> operands;
     for (ValueId operand : inner.operands) operands.push_back(rebuilder.mapped(operand));
-    if (absorption->extraOperand) operands.push_back(rebuilder.mapped(*absorption->extraOperand));
+    for (ValueId extra : absorption->extraOperands) operands.push_back(rebuilder.mapped(extra));
     Expected<ValueId> now = rebuilder.out().addNode(inner.op, graph.node(id).name, std::move(operands), absorption->attrs);
     if (!now) return now.error();
     rebuilder.setMapped(id, *now);

@@ -42,10 +42,10 @@ class GraphRebuilder {
 
 // A node absorbed into its only user by a fusion: in the user's place goes
 // a node of the absorbed one's op, under the user's name, with the absorbed
-// node's operands and then `extraOperand`, and attributes `attrs`.
+// node's operands and then `extraOperands`, and attributes `attrs`.
 struct Absorption {
   ValueId absorbed;
-  std::optional<ValueId> extraOperand;
+  std::vector<ValueId> extraOperands;
   AttributeMap attrs;
 };
 

@@ -55,12 +55,6 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // the only user of its result.
 Status fuseActivations(Graph& graph, const PassContext& context);
 
-// An add of a batch norm's result, where it is the only user, and another
-// value becomes the batch norm with that value as its residual, added as it
-// stores (ir/fused_residual.h), named as the add. After fuse-activations, so
-// that an activation after the add goes with it.
-Status fuseResidualAdds(Graph& graph, const PassContext& context);
-
 // relu_bwd, sigmoid_bwd or tanh_bwd of a max_pool2d_bwd whose pooled input
 // is the activation's output, of a conv2d_bwd_data, a dense_bwd_data, an
 // add (of a value's gradients) or a global_avg_pool2d_bwd becomes one node of the producer that
@@ -96,5 +90,13 @@ Status fusePooling(Graph& graph, const PassContext& context);
 // kernel: each task sums the rows it has just written, and a second phase
 // adds the tasks' sums (ir/fused_statistics.h). After select-layouts.
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);
+
+// An add of two values becomes the producer of one of them (a batch norm, a
+// convolution or a convolution's data gradient, of which the add is the
+// only user) with the other as its residual, added as it stores
+// (ir/fused_residual.h), named as the add and with its activation or
+// activation gradient. Last: after select-layouts, and after the fusions
+// that make those adds.
+Status fuseResidualAdds(Graph& graph, const PassContext& context);
 
 }  // namespace cnnc

@@ -15,13 +15,13 @@ namespace {
 // its line: name, lowest -O level, function.
 constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-activations", 1, fuseActivations},
-    {"fuse-residual-adds", 1, fuseResidualAdds},
     {"fuse-activation-gradients", 1, fuseActivationGradients},
     {"select-layouts", 2, selectLayouts},
     {"fuse-bias-gradients", 1, fuseBiasGradients},
     {"choose-tiles", 2, chooseTiles},
     {"fuse-pooling", 2, fusePooling},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
+    {"fuse-residual-adds", 1, fuseResidualAdds},
 };
 
 // The passes that make the graph of a job, before optimisation.

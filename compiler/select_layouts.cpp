@@ -24,6 +24,7 @@
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
 #include "ir/fused_activation.h"
+#include "ir/fused_residual.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -216,8 +217,10 @@ class LayoutSelection {
     const Layout image = activationLayout(block_), filter = filterLayout(block_);
     auto plain = [](size_t, ValueId) { return Layout::Plain; };
     if (node.op == Op::Conv2D && layout_[id] != Layout::Plain)
-      // The input blocked (plain for the first layer), the filter packed.
+      // The input blocked (plain for the first layer), the filter packed, a
+      // residual and an activation's output blocked as the result.
       return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
+                   if (k >= ownOperandCount(node)) return image;
                    return k == 0 ? imageLayout(v) : k == 1 ? filter : Layout::Plain;
                  }), node.attrs);
     if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
@@ -234,14 +237,15 @@ class LayoutSelection {
       if (!dy) return dy.error();
       std::vector<ValueId> operands = {*dy, *transposed};
       AttributeMap attrs{{"strides", IntList{1, 1}}, {"pads", *pads}};
-      // A fused activation gradient stays, with the activation's output blocked as the result.
-      if (readsActivationOutput(node.op, node.attrs)) {
-        Expected<ValueId> y = inLayout(rebuilder_.mapped(node.operands[2]), image);
-        if (!y) return y.error();
-        operands.push_back(*y);
-        for (std::string_view key : {kActivationGradientAttr, kFusedAttr})
-          attrs.emplace(std::string(key), node.attrs.find(key)->second);
+      // A fused residual or activation gradient stays, its operands (the
+      // residual, the activation's output) blocked as the result.
+      for (size_t k = ownOperandCount(node); k < node.operands.size(); ++k) {
+        Expected<ValueId> extra = inLayout(rebuilder_.mapped(node.operands[k]), image);
+        if (!extra) return extra.error();
+        operands.push_back(*extra);
       }
+      for (std::string_view key : {kResidualAttr, kActivationGradientAttr, kFusedAttr})
+        if (auto found = node.attrs.find(key); found != node.attrs.end()) attrs.emplace(std::string(key), found->second);
       return add(node, Op::Conv2D, std::move(operands), std::move(attrs));
     }
     if (node.op == Op::Conv2DBackwardFilter && readBlocked(node.operands[1])) {

@@ -54,7 +54,7 @@ ValueId activationOutputOf(const Node& node) {
 }
 
 size_t ownOperandCount(const Node& node) {
-  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) || residualOf(node) ? 1 : 0);
+  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0) - (residualOf(node) ? 1 : 0);
 }
 
 std::string opLabel(Op op, const AttributeMap& attrs) {

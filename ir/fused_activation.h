@@ -63,9 +63,10 @@ bool readsActivationOutput(Op op, const AttributeMap& attrs);
 // The activation's output that a node with a fused activation gradient reads.
 ValueId activationOutputOf(const Node& node);
 
-// The operands of the node's op itself: all but the activation's output
-// that a fused activation gradient adds, or the residual of a fused add
-// (ir/fused_residual.h); so a conv2d's bias is operand 2 when this is 3.
+// The operands of the node's op itself: all but the residual of a fused add
+// (ir/fused_residual.h) and the activation's output that a fused activation
+// gradient adds, which come after them in that order; so a conv2d's bias is
+// operand 2 when this is 3.
 size_t ownOperandCount(const Node& node);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation,

@@ -1,17 +1,20 @@
-// A residual add fused into the batch norm that feeds it (by the
-// fuse-residual-adds pass). A batch_norm or batch_norm_train node with
-// attribute `residual` is the add of that normalization's result and its
-// extra last operand, the residual, which has the result's type. Its kernel
-// adds the residual as it stores, where a kernel would write the
-// normalization and the add's read it back.
+// A residual add fused into the node that makes one of its operands (by
+// the fuse-residual-adds pass). A batch_norm, batch_norm_train, conv2d or
+// conv2d_bwd_data node with attribute `residual` is the add of that op's
+// result and an extra operand after its own, the residual, which has the
+// result's type: the kernel adds it as it stores, where the producer's
+// kernel would write its result and the add's read it back. (A fused
+// activation gradient's activation output comes after the residual.)
 //
-// The node takes the add's name and attributes (a fused activation, which
-// applies to the sum); `residual` names the batch norm it absorbed, so that
-// dumps and profiles still show that layer:
+// The node takes the add's name and attributes (a fused activation or
+// activation gradient, which applies to the sum); `residual` names the node
+// it absorbed, so that dumps and profiles still show that layer:
 //
 //   %block1_out.relu = batch_norm_train %block1_conv2, %block1_bn2.stats, %block1_bn2.weight,
 //                        %block1_bn2.bias, %stem_out
 //                        {activation=relu, epsilon=1e-05, fused=block1_out, residual=block1_bn2}
+//   %stem_bn.grad = conv2d %block1_conv1.grad, %block1_conv1.weight.transposed, %block1_out.grad, %stem_out
+//                     {activation_gradient=relu, fused=stem_out.grad, residual=stem_out.grad.1, ...}
 #pragma once
 
 #include <optional>
@@ -24,14 +27,15 @@ namespace cnnc {
 
 inline constexpr std::string_view kResidualAttr = "residual";
 
-// batch_norm and batch_norm_train: the ops that add a fused residual.
+// batch_norm, batch_norm_train, conv2d and conv2d_bwd_data: the ops that
+// add a fused residual.
 bool addsResidual(Op op);
 
 // The residual a node adds to its result, if any.
 std::optional<ValueId> residualOf(const Node& node);
 
 // The attribute's contract, for the op's shape rule: on ops that add a
-// residual only, and naming the batch norm (a symbol).
+// residual only, and naming the node it absorbed (a symbol).
 Status checkResidual(Op op, const AttributeMap& attrs);
 
 }  // namespace cnnc

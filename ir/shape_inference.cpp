@@ -20,7 +20,7 @@ Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const Attrib
   const Op op = Op::Conv2D;
   CNNC_TRY(attributeNames(op, attrs,
                           {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr,
-                           kStatsAttr}));
+                           kStatsAttr, kResidualAttr}));
   CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kStatsAttr));
   CNNC_TRY(checkFusedActivation(op, attrs));
@@ -216,28 +216,37 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 }
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
-  // The extra last operand of a fused activation gradient (the activation's
-  // output) or of a fused residual add (the residual) has the result's type;
-  // the op's own rule sees the others. An op whose operands share one layout
-  // shares it with that operand too, which gives the layout where none of
+  // The extra operands after the op's own: a fused add's residual, then a
+  // fused activation gradient's activation output. Each has the result's
+  // type; the op's own rule sees the others. An op whose operands share one
+  // layout shares it with them too, which gives the layout where none of
   // its own is an image (the [N,C] gradient of global_avg_pool2d_bwd).
-  const bool activationOutput = readsActivationOutput(op, attrs);
-  if (!activationOutput && !attrs.contains(kResidualAttr)) return inferOwnOperands(op, operands, attrs);
-  CNNC_TRY(activationOutput ? checkFusedActivation(op, attrs) : checkResidual(op, attrs));
-  const std::string_view attribute = activationOutput ? kActivationGradientAttr : kResidualAttr;
-  const std::string_view extra = activationOutput ? "the activation's output" : "the residual";
-  if (operands.empty() || !arity(op, operands.size() - 1))
-    return fail(fmt::format("{} with attribute {} takes {} besides its own operands, got {} operands", mnemonic(op),
-                            attribute, extra, operands.size()));
-  Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.end() - 1}, attrs);
+  std::vector<std::pair<std::string_view, std::string_view>> extras;  // (attribute, what it brings)
+  if (attrs.contains(kResidualAttr)) extras.emplace_back(kResidualAttr, "the residual");
+  if (readsActivationOutput(op, attrs)) extras.emplace_back(kActivationGradientAttr, "the activation's output");
+  if (extras.empty()) return inferOwnOperands(op, operands, attrs);
+  CNNC_TRY(checkResidual(op, attrs));
+  CNNC_TRY(checkFusedActivation(op, attrs));
+  if (operands.size() < extras.size() || !arity(op, operands.size() - extras.size())) {
+    std::string attributes, brought;
+    for (const auto& [attribute, what] : extras) {
+      attributes += fmt::format("{}{}", attributes.empty() ? "" : " and ", attribute);
+      brought += fmt::format("{}{}", brought.empty() ? "" : " and ", what);
+    }
+    return fail(fmt::format("{} with {} {} takes {} besides its own operands, got {} operands", mnemonic(op),
+                            extras.size() == 1 ? "attribute" : "attributes", attributes, brought, operands.size()));
+  }
+  const size_t own = operands.size() - extras.size();
+  Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.begin() + static_cast<std::ptrdiff_t>(own)}, attrs);
   if (result && sharesOneLayout(op)) {
     Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
     if (!layout) return layout.error();
     result->layout = *layout;
   }
-  if (result && operands.back() != *result)
-    return fail(fmt::format("{} operand {} ({}) must be {}, got {}", mnemonic(op), operands.size() - 1, extra,
-                            toString(*result), toString(operands.back())));
+  for (size_t k = 0; result && k < extras.size(); ++k)
+    if (operands[own + k] != *result)
+      return fail(fmt::format("{} operand {} ({}) must be {}, got {}", mnemonic(op), own + k, extras[k].second,
+                              toString(*result), toString(operands[own + k])));
   return result;
 }
 

@@ -52,7 +52,8 @@ Expected<TensorType> forwardImage(Op op, const TensorType& dy, int64_t channels,
 Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const AttributeMap forwardAttrs = subset(attrs, {"strides", "pads"});
   if (op == Op::Conv2DBackwardData) {
-    CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr}));
+    CNNC_TRY(attributeNames(op, attrs,
+                            {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr, kResidualAttr}));
     CNNC_TRY(checkFusedActivation(op, attrs));
     CNNC_TRY(floatOperand(op, in[1], "weight", 4));
     Expected<TensorType> x = forwardImage(op, in[0], in[1].dims[1], attrs);

@@ -140,7 +140,8 @@ class Interpreter {
     switch (node.op) {
       case Op::Conv2D: {
         const std::vector<int64_t>& w = x(1).dims;
-        return withActivation(node, ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]})));
+        return withActivation(
+            node, withResidual(node, ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]}))));
       }
       case Op::MaxPool2D: return ref::maxPool2d(x(0), windowOf(node, intsOf(node, "window")));
       case Op::AvgPool2D: return ref::avgPool2d(x(0), windowOf(node, intsOf(node, "window")));
@@ -174,7 +175,8 @@ class Interpreter {
       case Op::Mul: return ref::mul(x(0), x(1));
       case Op::Conv2DBackwardData: {
         const std::vector<int64_t>& w = x(1).dims;
-        return ref::conv2dBackwardData(x(0), x(1), outDims[2], outDims[3], windowOf(node, {w[2], w[3]}));
+        return withResidual(node,
+                            ref::conv2dBackwardData(x(0), x(1), outDims[2], outDims[3], windowOf(node, {w[2], w[3]})));
       }
       case Op::Conv2DBackwardFilter: return ref::conv2dBackwardFilter(x(0), x(1), windowOf(node, intsOf(node, "kernel")));
       case Op::BiasGrad: return ref::biasGrad(x(0));

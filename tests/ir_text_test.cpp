@@ -443,7 +443,12 @@ const ErrorCase kErrorCases[] = {
     {"FusedResidualMissing", withBatchNormResidual("2,4,3,3", "", "{epsilon=1e-05, residual=bn}"),
      "m.cnn:7:8: batch_norm_train with attribute residual takes the residual besides its own operands, got 4 operands"},
     {"FusedResidualNotASymbol", withBatchNormResidual("2,4,3,3", ", %r", "{epsilon=1e-05, residual=[1]}"),
-     "m.cnn:7:8: batch_norm_train attribute residual must name the batch norm it absorbed, got [1]"},
+     "m.cnn:7:8: batch_norm_train attribute residual must name the node it absorbed, got [1]"},
+    {"FusedResidualAndActivationGradientMissing",
+     withConvInputs("  %c = conv2d %x, %w {activation_gradient=relu, fused=r, pads=[0,0,0,0], residual=d, "
+                    "strides=[1,1]} : f32[2,4,6,6]\n"),
+     "m.cnn:4:8: conv2d with attributes residual and activation_gradient takes the residual and the activation's "
+     "output besides its own operands, got 2 operands"},
     {"FusedResidualOnAnotherOp", "graph @g {\n  %x = input : f32[4]\n  %y = relu %x, %x {residual=bn} : f32[4]\n",
      "m.cnn:3:8: relu takes no attribute residual"},
 };

@@ -34,8 +34,10 @@ std::vector<TestModel> testModels() {
       // Fusible and unfusible patterns: conv+bias+relu, conv+sigmoid without
       // bias, dense+tanh, a conv with a second user, relu after add.
       {"fusion", file("tests/golden/Inputs/fusion.json")},
-      // A residual block of 16 channels, batch norm after each convolution:
-      // channel blocks on both targets, the batch statistics fused.
+      // Two residual blocks of 16 and 32 channels, batch norm after each
+      // convolution, the second strided with a 1x1 projection shortcut:
+      // channel blocks on both targets, the batch statistics and the
+      // residual adds fused (forward and backward).
       {"residual", file("tests/golden/Inputs/residual.json")},
   };
 }

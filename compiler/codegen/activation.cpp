@@ -1,6 +1,7 @@
 #include "compiler/codegen/activation.h"
 
 #include "ir/fused_activation.h"
+#include "ir/fused_residual.h"
 
 namespace cnnc {
 namespace {
@@ -46,13 +47,16 @@ llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* g
 
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
                           llvm::Value* mask) {
+  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(result->getType());
+  // The same element of an operand of the result's type and layout.
+  auto load = [&](ValueId value) {
+    return vector ? kb.loadVector(value, index, vector->getNumElements(), mask) : kb.load(value, index);
+  };
+  if (std::optional<ValueId> residual = residualOf(node)) result = kb.ir().CreateFAdd(result, load(*residual));
   if (std::optional<Op> activation = fusedActivation(node.attrs)) return applyActivation(kb, *activation, result);
   std::optional<Op> activation = fusedActivationGradient(node.attrs);
   if (!activation) return result;
-  const ValueId y = activationOutputOf(node);
-  auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(result->getType());
-  llvm::Value* output = vector ? kb.loadVector(y, index, vector->getNumElements(), mask) : kb.load(y, index);
-  return activationGradient(kb, *activation, result, output);
+  return activationGradient(kb, *activation, result, load(activationOutputOf(node)));
 }
 
 }  // namespace cnnc

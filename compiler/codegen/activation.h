@@ -1,7 +1,8 @@
 // The activation functions in generated code, one formula each, for a
 // float or a vector of floats: the relu, sigmoid and tanh nodes and their
-// gradients, and the activation (or activation gradient) a node applies to
-// its results before storing them (fused by fuse-activations and
+// gradients, and what a node applies to its results before storing them: a
+// residual (fused by fuse-residual-adds, ir/fused_residual.h), then an
+// activation or activation gradient (fused by fuse-activations and
 // fuse-activation-gradients, ir/fused_activation.h).
 #pragma once
 
@@ -14,9 +15,10 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 
 // The value that `node` stores at element `index` of its buffer (the first
 // of a vector's lanes, those where `mask` is set; all if null): `result`
-// through the node's fused activation, or through its fused activation
-// gradient, with the activation's output read at the same index (it has
-// the result's type and layout); `result` itself if it has neither.
+// plus the node's fused residual, through its fused activation or its fused
+// activation gradient, the residual and the activation's output read at the
+// same index (they have the result's type and layout); `result` itself if
+// it has none of them.
 // (max_pool2d_bwd applies its activation gradient where the gradient lands.)
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
                           llvm::Value* mask = nullptr);

@@ -12,6 +12,7 @@
 // their taps, and clamp them, at run time. In registers: CB blocks of dx
 // channels x a run of a phase's columns, and CB x the phase's taps filter
 // vectors.
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
@@ -82,9 +83,13 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
           const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);
           const ColumnAxis& axis = phase.geometry.axis;
           if (axis.kw == 0) {
-            // No tap reaches these columns (a 1x1 filter's odd ones at stride 2).
+            // No tap reaches these columns (a 1x1 filter's odd ones at stride
+            // 2): zero, but for a fused residual.
             kb.loop(0, axis.outWidth, [&](llvm::Value* k) {
-              for (int64_t c = 0; c < CB; ++c) kb.storeVector(id, output(c, ih, phase.column(kb, k)), kb.splat(kb.f32(0.0)));
+              for (int64_t c = 0; c < CB; ++c) {
+                llvm::Value* at = output(c, ih, phase.column(kb, k));
+                kb.storeVector(id, at, finishResult(kb, node, kb.splat(kb.f32(0.0)), at));
+              }
             });
             continue;
           }

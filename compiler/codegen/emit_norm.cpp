@@ -6,7 +6,6 @@
 #include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_bias_gradient.h"
-#include "ir/fused_residual.h"
 
 namespace cnnc {
 namespace {
@@ -101,16 +100,15 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
     auto perChannel = [&](ValueId value, int64_t row) { return lanes.loadPerChannel(value, kb.i64(row * C)); };
     if (node.op != Op::BatchNormBackwardData) {
       // inference: x, gamma, beta, running mean, running var; training: x,
-      // stats, gamma, beta; either, a fused residual after them.
+      // stats, gamma, beta; either, a fused residual after them (added by
+      // finishResult).
       const bool training = node.op == Op::BatchNormTrain;
       llvm::Value* mean = perChannel(in(training ? 1 : 3), 0);
       llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
       llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
       llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
-      const std::optional<ValueId> residual = residualOf(node);
       lanes.forEachVector([&](const ChannelLanes::Position& at) {
         llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-        if (residual) y = ir.CreateFAdd(y, lanes.load(*residual, at));
         lanes.store(id, at, finishResult(kb, node, y, at.index, at.mask));
       }, image);
       return;
