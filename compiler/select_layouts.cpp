@@ -226,8 +226,8 @@ class LayoutSelection {
     if (node.op == Op::Conv2DBackwardData && layout_[id] != Layout::Plain) {
       const std::optional<IntList> pads = transposedPads(graph_, node);
       if (!pads)
-        // The gradient in its layout, the filter (and any activation's
-        // output) blocked along its input channels.
+        // The gradient as its class is stored, the filter blocked along its
+        // input channels, a residual and an activation's output blocked.
         return add(node, node.op, operandsIn(node, [&](size_t k, ValueId v) {
                      return k == 0 ? imageLayout(v) : image;
                    }), node.attrs);

@@ -237,7 +237,8 @@ Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, c
                             extras.size() == 1 ? "attribute" : "attributes", attributes, brought, operands.size()));
   }
   const size_t own = operands.size() - extras.size();
-  Expected<TensorType> result = inferOwnOperands(op, {operands.begin(), operands.begin() + static_cast<std::ptrdiff_t>(own)}, attrs);
+  const std::vector<TensorType> ownOperands(operands.begin(), operands.begin() + static_cast<std::ptrdiff_t>(own));
+  Expected<TensorType> result = inferOwnOperands(op, ownOperands, attrs);
   if (result && sharesOneLayout(op)) {
     Expected<Layout> layout = inferLayout(op, operands, attrs, *result);
     if (!layout) return layout.error();
