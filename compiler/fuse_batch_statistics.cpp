@@ -9,19 +9,9 @@
 namespace cnnc {
 
 Status fuseBatchStatistics(Graph& graph, const PassContext&) {
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    AttributeMap added;
-    const Node& node = graph.node(id);
-    for (ValueId user = id + 1; user < graph.size() && !node.attrs.contains(kStatsAttr); ++user) {
-      if (!statisticsFuseInto(node, id, graph.node(user))) continue;
-      added[std::string(kStatsAttr)] = Symbol{graph.node(user).name};
-      break;
-    }
-    CNNC_TRY(rebuilder.copy(id, added));
-  }
-  graph = rebuilder.finish(graph.outputs());
-  return Status::ok();
+  return nameFusedUsers(graph, kStatsAttr, [&](ValueId id, ValueId user) {
+    return statisticsFuseInto(graph.node(id), id, graph.node(user));
+  });
 }
 
 }  // namespace cnnc

@@ -11,24 +11,13 @@
 namespace cnnc {
 
 Status fusePooling(Graph& graph, const PassContext& context) {
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    AttributeMap added;
-    const Node& node = graph.node(id);
-    if (node.op == Op::Conv2D && !node.attrs.contains(kPoolAttr) && node.type.layout != Layout::Plain) {
-      for (ValueId user = id + 1; user < graph.size(); ++user) {
-        if (!poolingFusesInto(node, id, graph.node(user))) continue;
-        Node candidate = node;
-        candidate.attrs[std::string(kPoolAttr)] = Symbol{graph.node(user).name};
-        if (!checkFusedPoolRows(graph, candidate, forwardTile(graph, node, context.target))) continue;
-        added = {{std::string(kPoolAttr), Symbol{graph.node(user).name}}};
-        break;
-      }
-    }
-    CNNC_TRY(rebuilder.copy(id, added));
-  }
-  graph = rebuilder.finish(graph.outputs());
-  return Status::ok();
+  return nameFusedUsers(graph, kPoolAttr, [&](ValueId id, ValueId user) {
+    const Node& conv = graph.node(id);
+    if (!poolingFusesInto(conv, id, graph.node(user))) return false;
+    Node candidate = conv;
+    candidate.attrs[std::string(kPoolAttr)] = Symbol{graph.node(user).name};
+    return static_cast<bool>(checkFusedPoolRows(graph, candidate, forwardTile(graph, conv, context.target)));
+  });
 }
 
 }  // namespace cnnc

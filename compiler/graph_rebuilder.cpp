@@ -42,6 +42,21 @@ Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& ab
   return Status::ok();
 }
 
+Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses) {
+  GraphRebuilder rebuilder(graph);
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    AttributeMap added;
+    for (ValueId user = id + 1; user < graph.size() && !graph.node(id).attrs.contains(key); ++user) {
+      if (!fuses(id, user)) continue;
+      added[std::string(key)] = Symbol{graph.node(user).name};
+      break;
+    }
+    CNNC_TRY(rebuilder.copy(id, added));
+  }
+  graph = rebuilder.finish(graph.outputs());
+  return Status::ok();
+}
+
 std::vector<int> userCounts(const Graph& graph) {
   std::vector<int> users(graph.size(), 0);
   for (const Node& node : graph.nodes())

@@ -4,8 +4,10 @@
 // replacement nodes in between and records what each old value became.
 #pragma once
 
+#include <functional>
 #include <limits>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "ir/graph.h"
@@ -52,6 +54,12 @@ struct Absorption {
 // Rebuilds `graph` with each node that has an absorption (by ValueId)
 // replaced as it says, and the absorbed nodes skipped.
 Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions);
+
+// Gives each node without attribute `key` the name of the first later node
+// `user` for which fuses(node's id, user) holds, as that attribute: how the
+// passes tell a kernel to compute a user's value as well
+// (ir/kernel_results.h). The graph keeps its nodes and order.
+Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses);
 
 // How many users each value of `graph` has, by ValueId: the nodes that read
 // it (once per operand) and the graph's outputs. A fusion may absorb a node

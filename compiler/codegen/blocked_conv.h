@@ -113,12 +113,26 @@ struct RowsTask {
 struct RowsTasks {
   int64_t images, blocks, rows, groupBlocks, taskRows;
 
+  // Those of a result of `dims` ([N,C,H,W]) in blocks of `block` channels.
+  static RowsTasks of(const std::vector<int64_t>& dims, int64_t block, int64_t groupBlocks, int64_t taskRows) {
+    return {dims[0], dims[1] / block, dims[2], groupBlocks, taskRows};
+  }
+
   int64_t groups() const { return blocks / groupBlocks; }
   int64_t rowBlocks() const { return (rows + taskRows - 1) / taskRows; }
   int64_t count() const { return images * groups() * rowBlocks(); }
   // The number of task (n, group, row block), of run-time values.
   llvm::Value* index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const;
 };
+
+// Batch statistics fused into a forward convolution (ir/fused_statistics.h)
+// keep, per task and output-channel block of its group, this many vectors
+// in the workspace: the shift, the sums of y - shift and of its square, and
+// their count. The floats of that workspace:
+inline constexpr int64_t kStatisticsVectors = 4;
+inline int64_t fusedStatisticsFloats(const RowsTasks& tasks, int64_t block) {
+  return tasks.count() * tasks.groupBlocks * kStatisticsVectors * block;
+}
 
 // Calls body for each of `tasks` in the kernel's range. Returns their count.
 int64_t forEachRowsTask(KernelBuilder& kb, const RowsTasks& tasks, const std::function<void(const RowsTask&)>& body);

@@ -41,4 +41,12 @@ int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const Chan
   return 1;
 }
 
+Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, llvm::Value* s2, double count) {
+  auto& ir = kb.ir();
+  llvm::Value* n = llvm::ConstantFP::get(s1->getType(), count);
+  llvm::Value* meanShift = ir.CreateFDiv(s1, n);
+  llvm::Value* variance = ir.CreateFSub(ir.CreateFDiv(s2, n), ir.CreateFMul(meanShift, meanShift));
+  return {ir.CreateFAdd(shift, meanShift), ir.CreateMaxNum(variance, llvm::Constant::getNullValue(s1->getType()))};
+}
+
 }  // namespace cnnc

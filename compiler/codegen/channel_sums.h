@@ -24,4 +24,16 @@ struct ChannelSums {
 // of its last phase.
 int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const ChannelSums& sums);
 
+// Batch statistics from one pass over the `count` elements of each channel
+// (batch_norm_stats, and the statistics fused into a convolution): given
+// the sums s1 of d = x - shift and s2 of d^2, the mean shift + s1 / count
+// and the biased variance s2 / count - (s1 / count)^2, at least 0 (rounding
+// can take it below). The shift keeps s2 from cancelling against the mean's
+// square where the mean is large beside the spread. Vectors of any width.
+struct Moments {
+  llvm::Value* mean;
+  llvm::Value* variance;
+};
+Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, llvm::Value* s2, double count);
+
 }  // namespace cnnc

@@ -61,7 +61,7 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
   const int64_t CB = tile.filterBlocks, chunks = wd[0] / tile.channelChunk;
   auto& ir = kb.ir();
-  return forEachRowsTask(kb, {dx[0], blocks, dx[2], CB, tile.rows}, [&](const RowsTask& task) {
+  return forEachRowsTask(kb, RowsTasks::of(dx, b, CB, tile.rows), [&](const RowsTask& task) {
     llvm::Value *n = task.n, *c0 = task.firstBlock;
     auto output = [&](int64_t k, llvm::Value* ih, llvm::Value* iw) {
       return ir.CreateMul(kb.index({n, add(kb, c0, k), ih, iw}, {dx[0], blocks, dx[2], dx[3]}), kb.i64(b));

@@ -9,8 +9,11 @@
 // reads inside the image. (With the columns inner and the taps outer
 // instead, LLVM would keep the inputs that neighbouring taps share in
 // registers and spill accumulators.)
+#include <array>
+
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/channel_sums.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
@@ -35,7 +38,7 @@ class ForwardConvolution : ConvolutionKernel {
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(wd_[1] / tile_.channelChunk),
-        tasks_{y_[0], blocks_, y_[2], FB_, tile_.rows},
+        tasks_(RowsTasks::of(y_, b_, FB_, tile_.rows)),
         pool_(fusedPooling(kb.graph(), node_)),
         stats_(fusedStatistics(kb.graph(), node_)),
         elements_(*elementCount(node_.type)) {}
@@ -77,7 +80,7 @@ class ForwardConvolution : ConvolutionKernel {
   // where the mean is large beside the spread (as batch_norm_stats does).
   llvm::Value* partial(llvm::Value* task, llvm::Value* block, int64_t vector) {
     llvm::Value* slot = ir_.CreateAdd(ir_.CreateMul(task, kb_.i64(FB_)), block);
-    return ir_.CreateAdd(kb_.i64(elements_ + vector * b_), ir_.CreateMul(slot, kb_.i64(4 * b_)));
+    return ir_.CreateAdd(kb_.i64(elements_ + vector * b_), ir_.CreateMul(slot, kb_.i64(kStatisticsVectors * b_)));
   }
 
   // The task's sums of its rows, just written and still in cache: in each
@@ -96,8 +99,8 @@ class ForwardConvolution : ConvolutionKernel {
         sums.fma(1, d, d);
       });
       llvm::Value* count = kb_.splat(ir_.CreateSIToFP(vectors, ir_.getFloatTy()));
-      const std::vector<llvm::Value*> values = {shift, sums.get(0), sums.get(1), count};
-      for (int64_t vector = 0; vector < 4; ++vector)
+      const std::array<llvm::Value*, kStatisticsVectors> values = {shift, sums.get(0), sums.get(1), count};
+      for (int64_t vector = 0; vector < kStatisticsVectors; ++vector)
         kb_.storeVector(id_, partial(task.index, kb_.i64(k), vector), values[static_cast<size_t>(vector)]);
     }
   }
@@ -126,12 +129,10 @@ class ForwardConvolution : ConvolutionKernel {
           llvm::Value* moved = ir_.CreateFAdd(load(2), ir_.CreateFMul(d, kb_.fma(count, d, ir_.CreateFAdd(s1, s1))));
           sums.set(1, ir_.CreateFAdd(sums.get(1), moved));
         });
-        llvm::Value* meanShift = ir_.CreateFDiv(sums.get(0), kb_.splat(kb_.f32(M)));
-        llvm::Value* variance = ir_.CreateFSub(ir_.CreateFDiv(sums.get(1), kb_.splat(kb_.f32(M))),
-                                               ir_.CreateFMul(meanShift, meanShift));
+        const Moments moments = shiftedMoments(kb_, shift, sums.get(0), sums.get(1), M);
         llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
-        kb_.storeVector(*stats_, at, ir_.CreateFAdd(shift, meanShift));
-        kb_.storeVector(*stats_, add(kb_, at, y_[1]), ir_.CreateMaxNum(variance, kb_.splat(kb_.f32(0.0))));
+        kb_.storeVector(*stats_, at, moments.mean);
+        kb_.storeVector(*stats_, add(kb_, at, y_[1]), moments.variance);
       });
     });
   }

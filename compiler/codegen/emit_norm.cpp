@@ -45,9 +45,7 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
   const auto M = static_cast<double>(*elementCount(kb.graph().node(x).type) / C);
   if (node.op == Op::BatchNormStats) {
     // One pass over x (memory-bound: two would read it twice): the sums of
-    // d = x - K and of d^2, K the channel's first element. The shift keeps
-    // d^2's sum from cancelling against the mean's square where the mean is
-    // large beside the spread.
+    // d = x - K and of d^2, K the channel's first element (shiftedMoments).
     return emitChannelSums(kb, id, x, {2, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
       llvm::Value* shift = lanes.first(x);
       return [&, shift](const ChannelLanes::Position& at) {
@@ -55,12 +53,9 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
         return std::vector<llvm::Value*>{d, ir.CreateFMul(d, d)};
       };
     }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& sums) {
-      llvm::Value* shift = lanes.first(x);
-      llvm::Value* meanShift = ir.CreateFDiv(sums[0], lanes.constant(M));
-      llvm::Value* variance =
-          ir.CreateFSub(ir.CreateFDiv(sums[1], lanes.constant(M)), ir.CreateFMul(meanShift, meanShift));
-      lanes.storePerChannel(id, kb.i64(0), ir.CreateFAdd(shift, meanShift));
-      lanes.storePerChannel(id, kb.i64(C), ir.CreateMaxNum(variance, lanes.constant(0.0)));
+      const Moments moments = shiftedMoments(kb, lanes.first(x), sums[0], sums[1], M);
+      lanes.storePerChannel(id, kb.i64(0), moments.mean);
+      lanes.storePerChannel(id, kb.i64(C), moments.variance);
     }});
   }
   // dgamma: dy, x, stats; and a fused bias gradient (dbeta) in the same pass.

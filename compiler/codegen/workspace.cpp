@@ -38,11 +38,9 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
   }
   if (fusedStatistics(graph, node)) {
-    // Per task and output-channel block of it: shift, sums, count (emit_conv_blocked_forward.cpp).
     const ForwardTile tile = forwardTile(graph, node, target);
-    const std::vector<int64_t>& y = node.type.dims;
     const int64_t b = layoutBlock(node.type.layout);
-    return blocked::RowsTasks{y[0], y[1] / b, y[2], tile.filterBlocks, tile.rows}.count() * tile.filterBlocks * 4 * b;
+    return blocked::fusedStatisticsFloats(blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b);
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
