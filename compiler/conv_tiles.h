@@ -41,6 +41,13 @@ struct FilterGradientTile {
                          // that a second phase adds up (1: none), for layers with too few tasks
 };
 
+// Whether a filter gradient of horizontal stride `strideW` keeps, beside
+// its register block's accumulators, the output-gradient vectors of the
+// last JB output columns in registers, sliding along the input row so that
+// each broadcast input serves all JB filter columns: at stride 1, where
+// neighbouring output columns read neighbouring input columns.
+inline bool filterGradientSlides(int64_t strideW) { return strideW == 1; }
+
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a
 // block that tiles an axis exactly.
 int64_t largestDivisorUpTo(int64_t extent, int64_t limit);

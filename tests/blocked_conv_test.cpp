@@ -122,6 +122,28 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
   }
 }
 
+// Filter gradients at stride 1 slide along the input rows, the output
+// gradients of the last JB columns in registers (filterGradientSlides): in
+// groups of JB columns, then one by one, then the window empties past the
+// row's end. Rows of 4 to 9 columns under a 5-wide filter, padded unevenly,
+// leave every count of columns after the groups; register blocks of all 5
+// filter columns or of 1, on bands of one row and of whole images. The
+// default tile fits the registers: accumulators, the window and the
+// broadcast input.
+TEST_P(BlockedConv, SlidingFilterGradientsOfEveryRowLength) {
+  for (int64_t width = 4; width <= 9; ++width) {
+    const Graph graph = graphOf(b(), 3, width, b(), 3, 5, 1, {1, 3, 0, 1}, true);
+    const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
+    EXPECT_LE(tile.filterBlocks * tile.taps * (tile.channels + 1) + 1, target_.vectorRegisters);
+    for (const std::string& dw : {fmt::format("dw=1,2,5,{},1,1", b()), fmt::format("dw=1,4,1,{},9,2", b())}) {
+      Expected<Graph> tiled = overrideTiles(graph, {dw});
+      ASSERT_TRUE(tiled) << tiled.error().message;
+      SCOPED_TRACE(fmt::format("width {}, {}", width, dw));
+      expectAgreement(*tiled);
+    }
+  }
+}
+
 // Batch statistics fused into a convolution whose results (about 1.44e8,
 // from inputs and weights about 1000, no padding) are large beside their
 // spread (a variance of about 2.8e7): each task's sums are shifted by its

@@ -1,9 +1,10 @@
 // conv2d_bwd_filter in channel-blocked layouts (blocked_conv.h). In
 // registers: FB blocks of output channels x CB input channels x JB
 // neighbouring filter columns of one filter row; each output-gradient
-// vector feeds CB x JB of them, each broadcast input FB. Holding several
-// filter columns lets a layer with few input channels (the first, with 3)
-// keep enough independent accumulators to hide the FMA latency.
+// vector feeds CB x JB of them, each broadcast input FB, or at stride 1
+// FB x JB (slide()). Holding several filter columns lets a layer with few
+// input channels (the first, with 3) keep enough independent accumulators
+// to hide the FMA latency.
 //
 // Every register block sweeps all output positions, so the kernel would
 // stream the whole batch once per block if blocks came first. It sweeps a
@@ -12,6 +13,7 @@
 // task in turn; each block resumes from the partial sums it stored after
 // the previous band.
 #include <algorithm>
+#include <optional>
 
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/workspace.h"
@@ -110,26 +112,19 @@ class FilterGradient : ConvolutionKernel {
     });
   }
 
+  // An output row of the sweep: image n, output row oh, the input row ih it
+  // reads through the block's filter row, and the block's first filter column.
+  struct Position {
+    llvm::Value *n, *oh, *ih, *j0;
+  };
+
   // The register block of filter row i, filter columns [j0, j0 + JB) over
   // the band: resumed from the partial sums stored after the previous band,
-  // stored again after this one. Output columns where some of its filter
-  // columns fall outside the image (padding) test each column's taps at run
-  // time; the columns between, where all of them are inside, test none.
+  // stored again after this one.
   void registerBlock(llvm::Value* i, llvm::Value* j0) {
     const auto [ohLo, ohHi] = outputsInside(kb_, i, win_.padTop, win_.sh, x_.dims[2], dyd_[2]);
-    // The output columns each filter column reads inside the image, those
-    // where all do (core) and where any does (span).
-    std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
-    llvm::Value *coreLo = kb_.i64(0), *coreHi = kb_.i64(dyd_[3]), *spanLo = kb_.i64(dyd_[3]), *spanHi = kb_.i64(0);
-    for (int64_t t = 0; t < JB_; ++t) {
-      inside.push_back(outputsInside(kb_, add(kb_, j0, t), win_.padLeft, win_.sw, x_.dims[3], dyd_[3]));
-      coreLo = kb_.smax(coreLo, inside.back().first);
-      coreHi = kb_.smin(coreHi, inside.back().second);
-      spanLo = kb_.smin(spanLo, inside.back().first);
-      spanHi = kb_.smax(spanHi, inside.back().second);
-    }
-    llvm::Value* leftEnd = kb_.smax(spanLo, kb_.smin(coreLo, spanHi));
-    llvm::Value* rightBegin = kb_.smax(leftEnd, coreHi);
+    std::optional<ColumnSpans> spans;
+    if (!slides()) spans = columnSpans(j0);
     auto weight = [&](int64_t f, int64_t c, int64_t t) {
       llvm::Value* at =
           kb_.index({add(kb_, f0_, f), add(kb_, c0_, c), i, add(kb_, j0, t)}, {blocks_, wd_[1], wd_[2], wd_[3]});
@@ -150,14 +145,138 @@ class FilterGradient : ConvolutionKernel {
       kb_.loop(kb_.smax(ohLo, bandTop_), kb_.smin(ohHi, bandEnd_), [&](llvm::Value* oh) {
         llvm::Value* ih = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(oh, kb_.i64(win_.sh)), i), kb_.i64(win_.padTop));
         const Position at{n, oh, ih, j0};
-        kb_.loop(spanLo, leftEnd, [&](llvm::Value* ow) { column(acc, at, ow, &inside); });
-        kb_.loop(leftEnd, coreHi, [&](llvm::Value* ow) { column(acc, at, ow, nullptr); });
-        kb_.loop(rightBegin, spanHi, [&](llvm::Value* ow) { column(acc, at, ow, &inside); });
+        if (spans) {
+          kb_.loop(spans->spanLo, spans->leftEnd, [&](llvm::Value* ow) { column(acc, at, ow, &spans->inside); });
+          kb_.loop(spans->leftEnd, spans->coreHi, [&](llvm::Value* ow) { column(acc, at, ow, nullptr); });
+          kb_.loop(spans->rightBegin, spans->spanHi, [&](llvm::Value* ow) { column(acc, at, ow, &spans->inside); });
+        } else {
+          slide(acc, at);
+        }
       });
     });
     forEachSlot([&](int64_t f, int64_t c, int64_t t) {
       kb_.storeVector(id_, weight(f, c, t), acc.get(slot(f, c, t)));
     });
+  }
+
+  // Whether the register blocks slide along the input row (slide()) rather
+  // than sweep the output columns (column()).
+  bool slides() const { return filterGradientSlides(win_.sw); }
+
+  // The output columns of a row that the register block of filter columns
+  // [j0, j0 + JB) sweeps: those each filter column reads inside the image
+  // ([lo, hi) of `inside`), and the runs of them to test column by column
+  // (where some filter columns fall outside: padding) or not (where all
+  // are inside).
+  struct ColumnSpans {
+    std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
+    llvm::Value *spanLo, *leftEnd, *coreHi, *rightBegin, *spanHi;
+  };
+  ColumnSpans columnSpans(llvm::Value* j0) {
+    ColumnSpans spans;
+    llvm::Value *coreLo = kb_.i64(0), *coreHi = kb_.i64(dyd_[3]), *spanLo = kb_.i64(dyd_[3]), *spanHi = kb_.i64(0);
+    for (int64_t t = 0; t < JB_; ++t) {
+      spans.inside.push_back(outputsInside(kb_, add(kb_, j0, t), win_.padLeft, win_.sw, x_.dims[3], dyd_[3]));
+      coreLo = kb_.smax(coreLo, spans.inside.back().first);
+      coreHi = kb_.smin(coreHi, spans.inside.back().second);
+      spanLo = kb_.smin(spanLo, spans.inside.back().first);
+      spanHi = kb_.smax(spanHi, spans.inside.back().second);
+    }
+    spans.spanLo = spanLo;
+    spans.leftEnd = kb_.smax(spanLo, kb_.smin(coreLo, spanHi));
+    spans.coreHi = coreHi;
+    spans.rightBegin = kb_.smax(spans.leftEnd, coreHi);
+    spans.spanHi = spanHi;
+    return spans;
+  }
+
+  // One row at stride 1, along its input columns: input column iw meets
+  // output column iw + lead - t through filter column j0 + t (lead =
+  // padLeft - j0), so each broadcast input serves all JB filter columns,
+  // against the output gradients of the JB output columns before it, which
+  // slide through registers (a window of FB x JB vectors). Per column FB +
+  // CB loads feed FB x CB x JB FMAs, not FB + CB x JB as a sweep of the
+  // output columns needs.
+  void slide(Accumulators& acc, const Position& at) {
+    llvm::Value* lead = ir_.CreateSub(kb_.i64(win_.padLeft), at.j0);
+    const int64_t inWidth = x_.dims[3], outWidth = dyd_[3];
+    // Columns from the first whose own output column (lag 0) is in the row
+    // to the last that meets one at any lag; the gradients they load, up to
+    // loadsEnd; those that meet the row at every lag, from fullBegin.
+    llvm::Value* begin = kb_.smax(kb_.i64(0), ir_.CreateNeg(lead));
+    llvm::Value* loadsEnd = kb_.smax(begin, kb_.smin(kb_.i64(inWidth), ir_.CreateSub(kb_.i64(outWidth), lead)));
+    llvm::Value* end = kb_.smax(loadsEnd, kb_.smin(kb_.i64(inWidth), ir_.CreateSub(kb_.i64(outWidth + JB_ - 1), lead)));
+    llvm::Value* fullBegin = kb_.smax(begin, kb_.smin(loadsEnd, ir_.CreateSub(kb_.i64(JB_ - 1), lead)));
+    // The window of filter block f: a ring of JB slots. At a column that
+    // is step u of a group of JB (u = JB - 1 when it is not in one, after
+    // the window shifted), the gradient of lag t is in slot
+    // (t - u - 1) mod JB: the new one replaces the oldest, and a group of
+    // JB ends where it began, with no moves.
+    Accumulators window(kb_, static_cast<size_t>(FB_ * JB_), [&](size_t) { return kb_.f32(0.0); });
+    auto ring = [&](int64_t f, int64_t t, int64_t u) {
+      return static_cast<size_t>(f * JB_ + ((t - u - 1) % JB_ + JB_) % JB_);
+    };
+    // A column's FMAs, those of every lag or, at the row's ends, of the
+    // lags whose output column is in the row.
+    auto step = [&](llvm::Value* iw, int64_t u, const std::function<llvm::Value*(int64_t)>& gradientOf, bool ends) {
+      for (int64_t f = 0; f < FB_; ++f) window.set(ring(f, 0, u), gradientOf(f));
+      std::vector<llvm::Value*> inputs;
+      for (int64_t c = 0; c < CB_; ++c) {
+        const auto [outer, inner] = channels_[static_cast<size_t>(c)];
+        inputs.push_back(kb_.splat(kb_.load(x_.id, x_.index(kb_, at.n, outer, at.ih, iw, inner))));
+      }
+      for (int64_t t = 0; t < JB_; ++t) {
+        auto taps = [&] {
+          for (int64_t c = 0; c < CB_; ++c)
+            for (int64_t f = 0; f < FB_; ++f) acc.fma(slot(f, c, t), inputs[static_cast<size_t>(c)], window.get(ring(f, t, u)));
+        };
+        if (!ends) {
+          taps();
+          continue;
+        }
+        llvm::Value* ow = ir_.CreateSub(ir_.CreateAdd(iw, lead), kb_.i64(t));
+        kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(ow, kb_.i64(0)), ir_.CreateICmpSLT(ow, kb_.i64(outWidth))), taps);
+      }
+    };
+    // Outside groups: each lag's gradient moves to the next slot, the
+    // oldest leaves, and the step's new one takes slot 0.
+    auto shiftWindow = [&] {
+      for (int64_t f = 0; f < FB_; ++f)
+        for (int64_t t = JB_ - 1; t > 0; --t) window.set(ring(f, t, JB_ - 1), window.get(ring(f, t - 1, JB_ - 1)));
+    };
+    auto loaded = [&](llvm::Value* iw) {
+      return [&, iw](int64_t f) { return gradient(at.n, f, at.oh, ir_.CreateAdd(iw, lead)); };
+    };
+    auto shiftedSteps = [&](llvm::Value* from, llvm::Value* to, bool loads, bool ends) {
+      kb_.loop(from, to, [&](llvm::Value* iw) {
+        shiftWindow();
+        using Gradients = std::function<llvm::Value*(int64_t)>;
+        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : Gradients([&](int64_t) { return kb_.splat(kb_.f32(0.0)); }), ends);
+      });
+    };
+    // The row's first column meets the output columns before its own
+    // through the block's further filter columns: those in the row enter
+    // the window first.
+    for (int64_t t = JB_ - 1; t > 0; --t) {
+      shiftWindow();
+      for (int64_t f = 0; f < FB_; ++f)
+        window.set(ring(f, 0, JB_ - 1), gradientInRow(at.n, f, at.oh, ir_.CreateAdd(begin, add(kb_, lead, -t))));
+    }
+    // The first JB - 1 columns at most, where some lags fall before the
+    // row; the columns where all are in it, in groups of JB, then one by
+    // one; the last JB - 1 at most, past the row's last output column,
+    // whose window empties.
+    shiftedSteps(begin, fullBegin, true, true);
+    llvm::Value* groupsEnd = ir_.CreateAdd(
+        fullBegin, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(loadsEnd, fullBegin), kb_.i64(JB_)), kb_.i64(JB_)));
+    kb_.loop(fullBegin, groupsEnd, [&](llvm::Value* iw0) {
+      for (int64_t u = 0; u < JB_; ++u) {
+        llvm::Value* iw = add(kb_, iw0, u);
+        step(iw, u, loaded(iw), false);
+      }
+    }, JB_);
+    shiftedSteps(groupsEnd, loadsEnd, true, false);
+    shiftedSteps(loadsEnd, end, false, true);
   }
 
   // A fused bias gradient (ir/fused_bias_gradient.h), in the tasks of the
@@ -189,11 +308,12 @@ class FilterGradient : ConvolutionKernel {
     return kb_.loadVector(dy_, ir_.CreateMul(index, kb_.i64(b_)), b_);
   }
 
-  // An output row of the sweep: image n, output row oh, the input row ih it
-  // reads through the block's filter row, and the block's first filter column.
-  struct Position {
-    llvm::Value *n, *oh, *ih, *j0;
-  };
+  // The same, or zero where ow is outside the row (read at a column inside).
+  llvm::Value* gradientInRow(llvm::Value* n, int64_t f, llvm::Value* oh, llvm::Value* ow) {
+    llvm::Value* inside = ir_.CreateAnd(ir_.CreateICmpSGE(ow, kb_.i64(0)), ir_.CreateICmpSLT(ow, kb_.i64(dyd_[3])));
+    llvm::Value* clamped = kb_.smax(kb_.i64(0), kb_.smin(ow, kb_.i64(dyd_[3] - 1)));
+    return ir_.CreateSelect(inside, gradient(n, f, oh, clamped), kb_.splat(kb_.f32(0.0)));
+  }
 
   // One output column: its gradient vectors times the inputs of each of the
   // block's filter columns; only where that input is inside the image
