@@ -30,7 +30,8 @@ namespace {
 
 // Whether `node` applies anything to its result before storing it.
 bool finishesItsResult(const Node& node) {
-  for (std::string_view key : {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr})
+  for (std::string_view key :
+       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr})
     if (node.attrs.contains(key)) return true;
   return false;
 }

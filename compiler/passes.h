@@ -86,17 +86,20 @@ Status chooseTiles(Graph& graph, const PassContext& context);
 // tile must give tasks of whole windows.
 Status fusePooling(Graph& graph, const PassContext& context);
 
-// The batch statistics of a blocked convolution's result become part of its
-// kernel: each task sums the rows it has just written, and a second phase
-// adds the tasks' sums (ir/fused_statistics.h). After select-layouts.
-Status fuseBatchStatistics(Graph& graph, const PassContext& context);
-
 // An add of two values becomes the producer of one of them (a batch norm, a
 // convolution or a convolution's data gradient, of which the add is the
 // only user) with the other as its residual, added as it stores
 // (ir/fused_residual.h), named as the add and with its activation or
-// activation gradient. Last: after select-layouts, and after the fusions
-// that make those adds.
+// activation gradient. After select-layouts, and after the fusions that
+// make those adds.
 Status fuseResidualAdds(Graph& graph, const PassContext& context);
+
+// The batch statistics of a blocked convolution's result, or the gamma and
+// beta gradients of the batch norm whose output gradient it is, become part
+// of its kernel: each task sums the rows it has just written, and a second
+// phase adds the tasks' sums (ir/fused_statistics.h). Last: after
+// select-layouts, and after fuse-residual-adds, whose fused adds make
+// output gradients.
+Status fuseBatchStatistics(Graph& graph, const PassContext& context);
 
 }  // namespace cnnc

@@ -20,8 +20,8 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-bias-gradients", 1, fuseBiasGradients},
     {"choose-tiles", 2, chooseTiles},
     {"fuse-pooling", 2, fusePooling},
-    {"fuse-batch-statistics", 2, fuseBatchStatistics},
     {"fuse-residual-adds", 1, fuseResidualAdds},
+    {"fuse-batch-statistics", 2, fuseBatchStatistics},
 };
 
 // The passes that make the graph of a job, before optimisation.

@@ -66,6 +66,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (attrs.contains(kBiasGradAttr)) label += fmt::format("+{}", mnemonic(Op::BiasGrad));
   if (attrs.contains(kPoolAttr)) label += "+pool";
   if (attrs.contains(kStatsAttr)) label += "+stats";
+  if (attrs.contains(kGammaGradAttr)) label += "+gamma_grad";
   return label;
 }
 

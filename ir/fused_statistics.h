@@ -1,17 +1,27 @@
-// Batch statistics fused into the blocked convolution whose result they
-// describe (by the fuse-batch-statistics pass). Attribute `stats` of a
-// conv2d node names the batch_norm_stats value of its result, which its
-// kernel computes as well: each task sums the rows it has just written,
-// while they are in cache, into partial sums of its own, and a second phase
-// of the kernel adds them up, instead of a pass that reads the whole result
-// again.
+// Batch sums fused into the blocked convolution whose result they sum over
+// (by the fuse-batch-statistics pass): each task sums the rows it has just
+// written, while they are in cache, into partial sums of its own, and a
+// second phase of the kernel adds them up, instead of a pass that reads the
+// whole result again.
+//
+// Forward, attribute `stats` of a conv2d names the batch_norm_stats value of
+// its result:
 //
 //   %block1_conv1 = conv2d %stem_out, %block1_conv1.weight {pads=[1,1,1,1], stats=block1_bn1.stats, ...}
 //   %block1_bn1.stats = batch_norm_stats %block1_conv1 : f32[2,16]
 //
-// The statistics node stays in the graph, as the value's definition, but
-// gets no kernel of its own. The attribute is a schedule: the statistics
-// are the same but for rounding.
+// Backward, attribute `gamma_grad` names the batch_norm_bwd_gamma whose
+// output gradient the convolution makes (a data gradient written as a
+// convolution with the transposed filter), and with it the beta gradient
+// fused into that (ir/fused_bias_gradient.h): the sums of dy * (x - mean)
+// and of dy, reading the batch norm's input x beside the rows written.
+//
+//   %block1_bn1.grad = conv2d %block1_conv2.grad, %block1_conv2.weight.transposed {gamma_grad=block1_bn1.weight.grad, ...}
+//   %block1_bn1.weight.grad = batch_norm_bwd_gamma %block1_bn1.grad, %block1_conv1, %block1_bn1.stats {bias_grad=..., ...}
+//
+// The named nodes stay in the graph, as the values' definitions, but get
+// no kernel of their own. The attributes are schedules: the sums are the
+// same but for rounding.
 #pragma once
 
 #include <optional>
@@ -23,16 +33,24 @@
 namespace cnnc {
 
 inline constexpr std::string_view kStatsAttr = "stats";
+inline constexpr std::string_view kGammaGradAttr = "gamma_grad";
 
 // Whether batch_norm_stats node `stats` can be computed by the kernel of
 // `conv`: the statistics of the result of a blocked conv2d.
 bool statisticsFuseInto(const Node& conv, ValueId convId, const Node& stats);
 
-// The statistics the kernel of `node` computes as well, if any.
+// Whether batch_norm_bwd_gamma node `gamma` can be computed by the kernel
+// of `conv`: a blocked conv2d that makes its output gradient and sums
+// nothing else (no statistics, no pooling).
+bool gammaGradientFusesInto(const Node& conv, ValueId convId, const Node& gamma);
+
+// The statistics, or the gamma gradient, the kernel of `node` computes as
+// well, if any.
 std::optional<ValueId> fusedStatistics(const Graph& graph, const Node& node);
+std::optional<ValueId> fusedGammaGradient(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): each named value exists and can be
-// computed by its kernel (statisticsFuseInto).
+// computed by its kernel (statisticsFuseInto, gammaGradientFusesInto).
 Status verifyFusedStatistics(const Graph& graph);
 
 }  // namespace cnnc

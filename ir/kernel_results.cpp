@@ -36,7 +36,8 @@ Status verifyNamedValues(const Graph& graph, std::string_view key, FusesInto fus
 
 std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
   std::vector<ValueId> results;
-  for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node), fusedStatistics(graph, node)})
+  for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node),
+                                       fusedStatistics(graph, node), fusedGammaGradient(graph, node)})
     if (value) results.push_back(*value);
   return results;
 }
@@ -44,8 +45,11 @@ std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
 std::vector<ValueId> computingKernels(const Graph& graph) {
   std::vector<ValueId> kernel(graph.size());
   for (ValueId id = 0; id < graph.size(); ++id) kernel[id] = id;
+  // In the graph's order, so that the extra result of an extra result (the
+  // beta gradient fused into a gamma gradient fused into a convolution)
+  // goes to the kernel that computes the first.
   for (ValueId id = 0; id < graph.size(); ++id)
-    for (ValueId value : extraResults(graph, graph.node(id))) kernel[value] = id;
+    for (ValueId value : extraResults(graph, graph.node(id))) kernel[value] = kernel[id];
   return kernel;
 }
 

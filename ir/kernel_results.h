@@ -1,6 +1,7 @@
 // Values a node's kernel computes besides its own result: a fused bias
 // gradient (ir/fused_bias_gradient.h), a fused pooling (ir/fused_pooling.h)
-// and fused batch statistics (ir/fused_statistics.h). Their nodes stay in the graph and get no kernel.
+// and fused batch statistics or gamma gradient (ir/fused_statistics.h).
+// Their nodes stay in the graph and get no kernel.
 #pragma once
 
 #include <optional>
@@ -28,7 +29,8 @@ Status verifyNamedValues(const Graph& graph, std::string_view key, FusesInto fus
 std::vector<ValueId> extraResults(const Graph& graph, const Node& node);
 
 // For every value, the node whose kernel computes it: the one that absorbed
-// it, for an extra result, the value's own node otherwise.
+// it (or the node that absorbed that one), for an extra result, the value's
+// own node otherwise.
 std::vector<ValueId> computingKernels(const Graph& graph);
 
 }  // namespace cnnc

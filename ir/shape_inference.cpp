@@ -20,9 +20,10 @@ Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const Attrib
   const Op op = Op::Conv2D;
   CNNC_TRY(attributeNames(op, attrs,
                           {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr,
-                           kStatsAttr, kResidualAttr}));
+                           kStatsAttr, kGammaGradAttr, kResidualAttr}));
   CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kStatsAttr));
+  CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));
   CNNC_TRY(checkFusedActivation(op, attrs));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "weight", 4));

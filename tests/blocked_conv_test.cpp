@@ -144,6 +144,36 @@ TEST_P(BlockedConv, SlidingFilterGradientsOfEveryRowLength) {
   }
 }
 
+// The gamma and beta gradients of a batch norm fused into the convolution
+// that makes its output gradient (ir/fused_statistics.h): each task sums
+// dy * (x - mean) and dy over its rows, a second phase adds the tasks'.
+// Tasks of whole images and of two rows, of one or two filter blocks.
+TEST_P(BlockedConv, FusedGammaGradientComputesTheSame) {
+  const int64_t F = 2 * b();
+  const std::string image = this->image(), y = fmt::format("f32[3,{},7,6]", F);
+  const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : f32[3,{b},7,6]
+  %w = param : f32[{F},{b},3,3]
+  %bnx = input : {y}
+  %xb = relayout %x {{layout={image}}} : f32[3,{b},7,6]<{image}>
+  %wb = relayout %w {{layout={filter}}} : f32[{F},{b},3,3]<{filter}>
+  %bnxb = relayout %bnx {{layout={image}}} : {y}<{image}>
+  %stats = batch_norm_stats %bnxb : f32[2,{F}]
+  %dy = conv2d %xb, %wb {{gamma_grad=dgamma, pads=[1,1,1,1], strides=[1,1]}} : {y}<{image}>
+  %dgamma = batch_norm_bwd_gamma %dy, %bnxb, %stats {{bias_grad=dbeta, epsilon=1e-05}} : f32[{F}]
+  %dbeta = bias_grad %dy : f32[{F}]
+  %dyp = relayout %dy {{layout=plain}} : {y}
+  return %dyp, %dgamma, %dbeta
+}}
+)", fmt::arg("b", b()), fmt::arg("F", F), fmt::arg("y", y), fmt::arg("image", image), fmt::arg("filter", filter())));
+  for (const std::string& tile : {std::string(), fmt::format("dy=2,6,{},7,1", b()), fmt::format("dy=1,3,{},2,1", b())}) {
+    Expected<Graph> tiled = tile.empty() ? Expected<Graph>(graph) : overrideTiles(graph, {tile});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(tile);
+    expectAgreement(*tiled);
+  }
+}
+
 // Batch statistics fused into a convolution whose results (about 1.44e8,
 // from inputs and weights about 1000, no padding) are large beside their
 // spread (a variance of about 2.8e7): each task's sums are shifted by its

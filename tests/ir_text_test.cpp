@@ -436,6 +436,15 @@ const ErrorCase kErrorCases[] = {
     {"FusedStatisticsNotASymbol",
      withConvInputs("  %c = conv2d %x, %w {pads=[0,0,0,0], stats=[1], strides=[1,1]} : f32[2,4,6,6]\n"),
      "m.cnn:4:8: conv2d attribute stats must name a value, got [1]"},
+    {"FusedGammaGradientOfAnotherValue",
+     withConvInputs("  %c = conv2d %x, %w {gamma_grad=g, pads=[0,0,0,0], strides=[1,1]} : f32[2,4,6,6]\n"
+                    "  %s = batch_norm_stats %c : f32[2,4]\n"
+                    "  %g = batch_norm_bwd_gamma %c, %c, %s {epsilon=1e-05} : f32[4]\n  return %g\n}\n"),
+     "m.cnn: %c = conv2d: attribute gamma_grad=g must name a batch_norm_bwd_gamma of its blocked result, on a "
+     "convolution without stats or pool"},
+    {"FusedGammaGradientNotASymbol",
+     withConvInputs("  %c = conv2d %x, %w {gamma_grad=1, pads=[0,0,0,0], strides=[1,1]} : f32[2,4,6,6]\n"),
+     "m.cnn:4:8: conv2d attribute gamma_grad must name a value, got 1"},
     {"FusedBiasGradientNotASymbol", withDenseGradients("{bias_grad=[1]}", ""),
      "m.cnn:4:9: dense_bwd_weight attribute bias_grad must name a value, got [1]"},
     {"FusedResidualOfAnotherType", withBatchNormResidual("2,4,3,5", ", %r", "{epsilon=1e-05, residual=bn}"),

@@ -49,4 +49,10 @@ Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, l
   return {ir.CreateFAdd(shift, meanShift), ir.CreateMaxNum(variance, llvm::Constant::getNullValue(s1->getType()))};
 }
 
+llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon) {
+  auto& ir = kb.ir();
+  llvm::Value* shifted = ir.CreateFAdd(variance, llvm::ConstantFP::get(variance->getType(), epsilon));
+  return ir.CreateFDiv(llvm::ConstantFP::get(variance->getType(), 1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
+}
+
 }  // namespace cnnc

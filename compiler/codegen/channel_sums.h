@@ -36,4 +36,7 @@ struct Moments {
 };
 Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, llvm::Value* s2, double count);
 
+// Batch norm's 1 / sqrt(variance + epsilon), lanewise. Vectors of any width.
+llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon);
+
 }  // namespace cnnc

@@ -10,10 +10,8 @@
 namespace cnnc {
 namespace {
 
-llvm::Value* inverseStd(KernelBuilder& kb, ChannelLanes& lanes, llvm::Value* variance, const Node& node) {
-  auto& ir = kb.ir();
-  llvm::Value* shifted = ir.CreateFAdd(variance, lanes.constant(*getFloat(node.attrs, "epsilon")));
-  return ir.CreateFDiv(lanes.constant(1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
+llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, const Node& node) {
+  return inverseStd(kb, variance, *getFloat(node.attrs, "epsilon"));
 }
 
 // r' = momentum r + (1 - momentum) batch (the variance made unbiased), on
@@ -63,7 +61,7 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
   const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
   return emitChannelSums(kb, id, x, {bias ? 2u : 1u, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
     llvm::Value* mean = lanes.loadPerChannel(stats, kb.i64(0));
-    llvm::Value* invStd = inverseStd(kb, lanes, lanes.loadPerChannel(stats, kb.i64(C)), node);
+    llvm::Value* invStd = inverseStd(kb, lanes.loadPerChannel(stats, kb.i64(C)), node);
     return [&, mean, invStd](const ChannelLanes::Position& at) {
       llvm::Value* gradient = lanes.load(dy, at);
       llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
@@ -100,7 +98,7 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       const bool training = node.op == Op::BatchNormTrain;
       llvm::Value* mean = perChannel(in(training ? 1 : 3), 0);
       llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
-      llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, lanes, variance, node));
+      llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, variance, node));
       llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
       lanes.forEachVector([&](const ChannelLanes::Position& at) {
         llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
@@ -110,7 +108,7 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
     }
     // batch_norm_bwd_data: dy, x, stats, gamma, dgamma, dbeta.
     llvm::Value* mean = perChannel(in(2), 0);
-    llvm::Value* invStd = inverseStd(kb, lanes, perChannel(in(2), 1), node);
+    llvm::Value* invStd = inverseStd(kb, perChannel(in(2), 1), node);
     llvm::Value* scale = ir.CreateFMul(perChannel(in(3), 0), invStd);
     llvm::Value* dgammaPerM = ir.CreateFDiv(perChannel(in(4), 0), lanes.constant(M));
     llvm::Value* dbetaPerM = ir.CreateFDiv(perChannel(in(5), 0), lanes.constant(M));

@@ -37,10 +37,12 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
   }
-  if (fusedStatistics(graph, node)) {
+  const bool statistics = fusedStatistics(graph, node).has_value();
+  if (statistics || fusedGammaGradient(graph, node)) {
     const ForwardTile tile = forwardTile(graph, node, target);
     const int64_t b = layoutBlock(node.type.layout);
-    return blocked::fusedStatisticsFloats(blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b);
+    return blocked::fusedSumsFloats(blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b,
+                                    statistics ? blocked::kStatisticsVectors : blocked::kGammaGradientVectors);
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
