@@ -228,7 +228,8 @@ class FilterGradient : ConvolutionKernel {
       for (int64_t t = 0; t < JB_; ++t) {
         auto taps = [&] {
           for (int64_t c = 0; c < CB_; ++c)
-            for (int64_t f = 0; f < FB_; ++f) acc.fma(slot(f, c, t), inputs[static_cast<size_t>(c)], window.get(ring(f, t, u)));
+            for (int64_t f = 0; f < FB_; ++f)
+              acc.fma(slot(f, c, t), inputs[static_cast<size_t>(c)], window.get(ring(f, t, u)));
         };
         if (!ends) {
           taps();
@@ -251,7 +252,8 @@ class FilterGradient : ConvolutionKernel {
       kb_.loop(from, to, [&](llvm::Value* iw) {
         shiftWindow();
         using Gradients = std::function<llvm::Value*(int64_t)>;
-        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : Gradients([&](int64_t) { return kb_.splat(kb_.f32(0.0)); }), ends);
+        const Gradients zeros = [&](int64_t) { return kb_.splat(kb_.f32(0.0)); };
+        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : zeros, ends);
       });
     };
     // The row's first column meets the output columns before its own

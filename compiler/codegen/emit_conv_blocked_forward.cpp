@@ -9,7 +9,6 @@
 // reads inside the image. (With the columns inner and the taps outer
 // instead, LLVM would keep the inputs that neighbouring taps share in
 // registers and spill accumulators.)
-#include <array>
 
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
@@ -90,11 +89,11 @@ class ForwardConvolution : ConvolutionKernel {
   // block's plane they are one contiguous run of vectors), stored in the
   // workspace: per block k of its FB, `count` accumulators that
   // termsOf(k, first) adds each vector's terms to (given its index; `first`
-  // is the block's first), and the vectors stored(first, vectors, sums)
-  // gives, `vectors` the count of vectors summed.
+  // is the block's first), and the vectors stored(vectors, sums) gives,
+  // `vectors` the count of vectors summed.
   using Terms = std::function<void(Accumulators&, llvm::Value*)>;
   void sumRows(const RowsTask& task, size_t count, const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
-               const std::function<std::vector<llvm::Value*>(llvm::Value*, llvm::Value*, Accumulators&)>& stored) {
+               const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored) {
     llvm::Value* vectors = ir_.CreateMul(ir_.CreateSub(task.endRow, task.firstRow), kb_.i64(y_[3]));
     for (int64_t k = 0; k < FB_; ++k) {
       llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(n_, kb_.i64(blocks_)), add(kb_, f0_, k));
@@ -102,8 +101,9 @@ class ForwardConvolution : ConvolutionKernel {
                                          kb_.i64(b_));
       const Terms terms = termsOf(k, first);
       Accumulators sums(kb_, count, [&](size_t) { return kb_.f32(0.0); });
-      kb_.loop(kb_.i64(0), vectors, [&](llvm::Value* v) { terms(sums, ir_.CreateAdd(first, ir_.CreateMul(v, kb_.i64(b_)))); });
-      const std::vector<llvm::Value*> values = stored(first, vectors, sums);
+      kb_.loop(kb_.i64(0), vectors,
+               [&](llvm::Value* v) { terms(sums, ir_.CreateAdd(first, ir_.CreateMul(v, kb_.i64(b_)))); });
+      const std::vector<llvm::Value*> values = stored(vectors, sums);
       for (size_t vector = 0; vector < values.size(); ++vector)
         kb_.storeVector(id_, partial(task.index, kb_.i64(k), static_cast<int64_t>(vector)), values[vector]);
     }
@@ -122,7 +122,7 @@ class ForwardConvolution : ConvolutionKernel {
         sums.set(0, ir_.CreateFAdd(sums.get(0), d));
         sums.fma(1, d, d);
       };
-    }, [&](llvm::Value*, llvm::Value* vectors, Accumulators& sums) {
+    }, [&](llvm::Value* vectors, Accumulators& sums) {
       return std::vector<llvm::Value*>{shift, sums.get(0), sums.get(1),
                                        kb_.splat(ir_.CreateSIToFP(vectors, ir_.getFloatTy()))};
     });
@@ -140,7 +140,7 @@ class ForwardConvolution : ConvolutionKernel {
         sums.fma(0, dy, ir_.CreateFSub(kb_.loadVector(gamma.operands[1], index, b_), mean));
         sums.set(1, ir_.CreateFAdd(sums.get(1), dy));
       };
-    }, [&](llvm::Value*, llvm::Value*, Accumulators& sums) { return std::vector<llvm::Value*>{sums.get(0), sums.get(1)}; });
+    }, [&](llvm::Value*, Accumulators& sums) { return std::vector<llvm::Value*>{sums.get(0), sums.get(1)}; });
   }
 
   // The second phase, one task: body(c, group, k) for each output-channel
@@ -201,7 +201,8 @@ class ForwardConvolution : ConvolutionKernel {
       });
       llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
       llvm::Value* variance = kb_.loadVector(gamma.operands[2], add(kb_, at, y_[1]), b_);
-      kb_.storeVector(*gamma_, at, ir_.CreateFMul(sums.get(0), inverseStd(kb_, variance, *getFloat(gamma.attrs, "epsilon"))));
+      llvm::Value* scale = inverseStd(kb_, variance, *getFloat(gamma.attrs, "epsilon"));
+      kb_.storeVector(*gamma_, at, ir_.CreateFMul(sums.get(0), scale));
       if (beta) kb_.storeVector(*beta, at, sums.get(1));
     });
   }
