@@ -6,16 +6,17 @@
 namespace cnnc {
 namespace {
 
-bool isBlockedConvolution(const Node& conv) { return conv.op == Op::Conv2D && conv.type.layout != Layout::Plain; }
+bool isBlocked(const Node& node) { return node.type.layout != Layout::Plain; }
 
 }  // namespace
 
 bool statisticsFuseInto(const Node& conv, ValueId convId, const Node& stats) {
-  return isBlockedConvolution(conv) && stats.op == Op::BatchNormStats && stats.operands[0] == convId;
+  return conv.op == Op::Conv2D && isBlocked(conv) && stats.op == Op::BatchNormStats && stats.operands[0] == convId;
 }
 
 bool gammaGradientFusesInto(const Node& conv, ValueId convId, const Node& gamma) {
-  return isBlockedConvolution(conv) && !conv.attrs.contains(kStatsAttr) && !conv.attrs.contains(kPoolAttr) &&
+  const bool rowsKernel = conv.op == Op::Conv2D || conv.op == Op::Conv2DBackwardData;  // FusedSums
+  return rowsKernel && isBlocked(conv) && !conv.attrs.contains(kStatsAttr) && !conv.attrs.contains(kPoolAttr) &&
          gamma.op == Op::BatchNormBackwardGamma && gamma.operands[0] == convId;
 }
 
@@ -30,7 +31,8 @@ std::optional<ValueId> fusedGammaGradient(const Graph& graph, const Node& node) 
 Status verifyFusedStatistics(const Graph& graph) {
   CNNC_TRY(verifyNamedValues(graph, kStatsAttr, statisticsFuseInto, "a batch_norm_stats of its blocked result"));
   return verifyNamedValues(graph, kGammaGradAttr, gammaGradientFusesInto,
-                           "a batch_norm_bwd_gamma of its blocked result, on a convolution without stats or pool");
+                           "a batch_norm_bwd_gamma of its blocked result, on a convolution or data gradient "
+                           "without stats or pool");
 }
 
 }  // namespace cnnc

@@ -11,10 +11,11 @@
 //   %block1_bn1.stats = batch_norm_stats %block1_conv1 : f32[2,16]
 //
 // Backward, attribute `gamma_grad` names the batch_norm_bwd_gamma whose
-// output gradient the convolution makes (a data gradient written as a
-// convolution with the transposed filter), and with it the beta gradient
-// fused into that (ir/fused_bias_gradient.h): the sums of dy * (x - mean)
-// and of dy, reading the batch norm's input x beside the rows written.
+// output gradient the convolution makes (a data gradient: a convolution
+// with the transposed filter, or a strided conv2d_bwd_data), and with it
+// the beta gradient fused into that (ir/fused_bias_gradient.h): the sums
+// of dy * (x - mean) and of dy, reading the batch norm's input x beside
+// the rows written.
 //
 //   %block1_bn1.grad = conv2d %block1_conv2.grad, %block1_conv2.weight.transposed {gamma_grad=block1_bn1.weight.grad, ...}
 //   %block1_bn1.weight.grad = batch_norm_bwd_gamma %block1_bn1.grad, %block1_conv1, %block1_bn1.stats {bias_grad=..., ...}
@@ -40,8 +41,8 @@ inline constexpr std::string_view kGammaGradAttr = "gamma_grad";
 bool statisticsFuseInto(const Node& conv, ValueId convId, const Node& stats);
 
 // Whether batch_norm_bwd_gamma node `gamma` can be computed by the kernel
-// of `conv`: a blocked conv2d that makes its output gradient and sums
-// nothing else (no statistics, no pooling).
+// of `conv`: a blocked conv2d or conv2d_bwd_data that makes its output
+// gradient and sums nothing else (no statistics, no pooling).
 bool gammaGradientFusesInto(const Node& conv, ValueId convId, const Node& gamma);
 
 // The statistics, or the gamma gradient, the kernel of `node` computes as

@@ -7,6 +7,7 @@
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_residual.h"
+#include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
@@ -53,8 +54,10 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
   const AttributeMap forwardAttrs = subset(attrs, {"strides", "pads"});
   if (op == Op::Conv2DBackwardData) {
     CNNC_TRY(attributeNames(op, attrs,
-                            {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr, kResidualAttr}));
+                            {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr, kResidualAttr,
+                             kGammaGradAttr}));
     CNNC_TRY(checkFusedActivation(op, attrs));
+    CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));
     CNNC_TRY(floatOperand(op, in[1], "weight", 4));
     Expected<TensorType> x = forwardImage(op, in[0], in[1].dims[1], attrs);
     if (!x) return x.error();

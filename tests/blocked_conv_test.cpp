@@ -144,32 +144,44 @@ TEST_P(BlockedConv, SlidingFilterGradientsOfEveryRowLength) {
   }
 }
 
-// The gamma and beta gradients of a batch norm fused into the convolution
-// that makes its output gradient (ir/fused_statistics.h): each task sums
-// dy * (x - mean) and dy over its rows, a second phase adds the tasks'.
-// Tasks of whole images and of two rows, of one or two filter blocks.
+// The gamma and beta gradients of a batch norm fused into the kernel that
+// makes its output gradient (ir/fused_statistics.h): a convolution (with
+// the transposed filter, in a training step) and a strided conv2d_bwd_data.
+// Each task sums dy * (x - mean) and dy over its rows, a second phase adds
+// the tasks'. Tasks of whole images and of two rows, of one or two blocks.
 TEST_P(BlockedConv, FusedGammaGradientComputesTheSame) {
   const int64_t F = 2 * b();
   const std::string image = this->image(), y = fmt::format("f32[3,{},7,6]", F);
   const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[3,{b},7,6]
   %w = param : f32[{F},{b},3,3]
+  %g = input : f32[3,{b},4,3]
+  %v = param : f32[{b},{F},3,3]
   %bnx = input : {y}
   %xb = relayout %x {{layout={image}}} : f32[3,{b},7,6]<{image}>
   %wb = relayout %w {{layout={filter}}} : f32[{F},{b},3,3]<{filter}>
+  %gb = relayout %g {{layout={image}}} : f32[3,{b},4,3]<{image}>
+  %vc = relayout %v {{layout={image}}} : f32[{b},{F},3,3]<{image}>
   %bnxb = relayout %bnx {{layout={image}}} : {y}<{image}>
   %stats = batch_norm_stats %bnxb : f32[2,{F}]
   %dy = conv2d %xb, %wb {{gamma_grad=dgamma, pads=[1,1,1,1], strides=[1,1]}} : {y}<{image}>
   %dgamma = batch_norm_bwd_gamma %dy, %bnxb, %stats {{bias_grad=dbeta, epsilon=1e-05}} : f32[{F}]
   %dbeta = bias_grad %dy : f32[{F}]
+  %dx = conv2d_bwd_data %gb, %vc {{gamma_grad=dgamma2, input_hw=[7,6], pads=[1,1,1,1], strides=[2,2]}} : {y}<{image}>
+  %dgamma2 = batch_norm_bwd_gamma %dx, %bnxb, %stats {{bias_grad=dbeta2, epsilon=1e-05}} : f32[{F}]
+  %dbeta2 = bias_grad %dx : f32[{F}]
   %dyp = relayout %dy {{layout=plain}} : {y}
-  return %dyp, %dgamma, %dbeta
+  %dxp = relayout %dx {{layout=plain}} : {y}
+  return %dyp, %dgamma, %dbeta, %dxp, %dgamma2, %dbeta2
 }}
 )", fmt::arg("b", b()), fmt::arg("F", F), fmt::arg("y", y), fmt::arg("image", image), fmt::arg("filter", filter())));
-  for (const std::string& tile : {std::string(), fmt::format("dy=2,6,{},7,1", b()), fmt::format("dy=1,3,{},2,1", b())}) {
-    Expected<Graph> tiled = tile.empty() ? Expected<Graph>(graph) : overrideTiles(graph, {tile});
+  const std::vector<std::vector<std::string>> tiles = {
+      {}, {fmt::format("dy=2,6,{},7,1", b()), fmt::format("dx=2,3,{},7,1", b())},
+      {fmt::format("dy=1,3,{},2,1", b()), fmt::format("dx=1,2,{},2,1", b())}};
+  for (const std::vector<std::string>& tile : tiles) {
+    Expected<Graph> tiled = overrideTiles(graph, tile);
     ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(tile);
+    SCOPED_TRACE(tile.empty() ? std::string("default tiles") : tile[0]);
     expectAgreement(*tiled);
   }
 }

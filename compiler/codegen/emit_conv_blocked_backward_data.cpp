@@ -14,6 +14,7 @@
 // vectors.
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/fused_sums.h"
 #include "compiler/conv_tiles.h"
 
 namespace cnnc {
@@ -50,6 +51,8 @@ struct ColumnPhase {
 // (conv_tiles.h), the output gradient's channels playing the input's: each
 // task passes over its rows once per chunk of dy channels, whose filter
 // slice stays in L1, resuming from the partial sums of the previous pass.
+// A fused gamma gradient (ir/fused_statistics.h) sums each task's rows once
+// they are written.
 int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const Image dy(kb, node.operands[0]);
@@ -61,7 +64,9 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
   const int64_t CB = tile.filterBlocks, chunks = wd[0] / tile.channelChunk;
   auto& ir = kb.ir();
-  return forEachRowsTask(kb, RowsTasks::of(dx, b, CB, tile.rows), [&](const RowsTask& task) {
+  const RowsTasks tasks = RowsTasks::of(dx, b, CB, tile.rows);
+  FusedSums sums(kb, id, tasks);
+  const int64_t count = forEachRowsTask(kb, tasks, [&](const RowsTask& task) {
     llvm::Value *n = task.n, *c0 = task.firstBlock;
     auto output = [&](int64_t k, llvm::Value* ih, llvm::Value* iw) {
       return ir.CreateMul(kb.index({n, add(kb, c0, k), ih, iw}, {dx[0], blocks, dx[2], dx[3]}), kb.i64(b));
@@ -141,7 +146,9 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         }
       });
     });
+    sums.sumTask(task);
   });
+  return sums.addTasks(count);
 }
 
 }  // namespace cnnc

@@ -1,0 +1,166 @@
+#include "compiler/codegen/fused_sums.h"
+
+#include "compiler/codegen/channel_sums.h"
+#include "ir/fused_bias_gradient.h"
+#include "ir/fused_statistics.h"
+
+namespace cnnc {
+
+using blocked::add;
+
+FusedSums::FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& tasks)
+    : kb_(kb),
+      ir_(kb.ir()),
+      id_(id),
+      tasks_(tasks),
+      y_(kb.dims(id)),
+      b_(kb.width()),
+      FB_(tasks.groupBlocks),
+      blocks_(tasks.blocks),
+      elements_(*elementCount(kb.graph().node(id).type)),
+      stats_(fusedStatistics(kb.graph(), kb.graph().node(id))),
+      gamma_(fusedGammaGradient(kb.graph(), kb.graph().node(id))),
+      sumVectors_(stats_ ? blocked::kStatisticsVectors : blocked::kGammaGradientVectors) {}
+
+void FusedSums::sumTask(const blocked::RowsTask& task) {
+  if (stats_) sumStatistics(task);
+  if (gamma_) sumGammaGradient(task);
+}
+
+int64_t FusedSums::addTasks(int64_t tasks) {
+  if (!stats_ && !gamma_) return tasks;
+  kb_.nextPhase(tasks);
+  if (stats_) addStatistics();
+  if (gamma_) addGammaGradient();
+  return 1;
+}
+
+// In the workspace: per task and block of its group, sumVectors_ vectors
+// (kStatisticsVectors, kGammaGradientVectors).
+llvm::Value* FusedSums::partial(llvm::Value* task, llvm::Value* block, int64_t vector) {
+  llvm::Value* slot = ir_.CreateAdd(ir_.CreateMul(task, kb_.i64(FB_)), block);
+  return ir_.CreateAdd(kb_.i64(elements_ + vector * b_), ir_.CreateMul(slot, kb_.i64(sumVectors_ * b_)));
+}
+
+// The task's sums over its rows, just written and still in cache (in each
+// block's plane they are one contiguous run of vectors), stored in the
+// workspace: per block k of its group, `count` accumulators that
+// termsOf(k, first) adds each vector's terms to (given its index; `first`
+// is the block's first), and the vectors stored(vectors, sums) gives,
+// `vectors` the count of vectors summed.
+void FusedSums::sumRows(const blocked::RowsTask& task, size_t count,
+                        const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
+                        const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored) {
+  llvm::Value* vectors = ir_.CreateMul(ir_.CreateSub(task.endRow, task.firstRow), kb_.i64(y_[3]));
+  for (int64_t k = 0; k < FB_; ++k) {
+    llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(task.n, kb_.i64(blocks_)), add(kb_, task.firstBlock, k));
+    llvm::Value* first = ir_.CreateMul(kb_.index({plane, task.firstRow, kb_.i64(0)}, {y_[0] * blocks_, y_[2], y_[3]}),
+                                       kb_.i64(b_));
+    const Terms terms = termsOf(k, first);
+    Accumulators sums(kb_, count, [&](size_t) { return kb_.f32(0.0); });
+    kb_.loop(kb_.i64(0), vectors,
+             [&](llvm::Value* v) { terms(sums, ir_.CreateAdd(first, ir_.CreateMul(v, kb_.i64(b_)))); });
+    const std::vector<llvm::Value*> values = stored(vectors, sums);
+    for (size_t vector = 0; vector < values.size(); ++vector)
+      kb_.storeVector(id_, partial(task.index, kb_.i64(k), static_cast<int64_t>(vector)), values[vector]);
+  }
+}
+
+// Statistics: the shift K (the block's first element in the task), the
+// sums of y - K and of its square, and their count. The shift keeps the
+// squares from cancelling against the mean's where the mean is large
+// beside the spread (as batch_norm_stats does).
+void FusedSums::sumStatistics(const blocked::RowsTask& task) {
+  llvm::Value* shift = nullptr;
+  sumRows(task, 2, [&](int64_t, llvm::Value* first) -> Terms {
+    shift = kb_.loadVector(id_, first, b_);
+    return [&](Accumulators& sums, llvm::Value* index) {
+      llvm::Value* d = ir_.CreateFSub(kb_.loadVector(id_, index, b_), shift);
+      sums.set(0, ir_.CreateFAdd(sums.get(0), d));
+      sums.fma(1, d, d);
+    };
+  }, [&](llvm::Value* vectors, Accumulators& sums) {
+    return std::vector<llvm::Value*>{shift, sums.get(0), sums.get(1),
+                                     kb_.splat(ir_.CreateSIToFP(vectors, ir_.getFloatTy()))};
+  });
+}
+
+// A gamma gradient: the sums of dy * (x - mean) and of dy (the result is
+// dy; x, the batch norm's input, has its type).
+void FusedSums::sumGammaGradient(const blocked::RowsTask& task) {
+  const Node& gamma = kb_.graph().node(*gamma_);
+  llvm::Value* mean = nullptr;
+  sumRows(task, 2, [&](int64_t k, llvm::Value*) -> Terms {
+    mean = kb_.loadVector(gamma.operands[2], ir_.CreateMul(add(kb_, task.firstBlock, k), kb_.i64(b_)), b_);
+    return [&](Accumulators& sums, llvm::Value* index) {
+      llvm::Value* dy = kb_.loadVector(id_, index, b_);
+      sums.fma(0, dy, ir_.CreateFSub(kb_.loadVector(gamma.operands[1], index, b_), mean));
+      sums.set(1, ir_.CreateFAdd(sums.get(1), dy));
+    };
+  }, [&](llvm::Value*, Accumulators& sums) { return std::vector<llvm::Value*>{sums.get(0), sums.get(1)}; });
+}
+
+// The second phase, one task: body(c, group, k) for each output-channel
+// block c, the k-th of its group's FB.
+void FusedSums::forEachBlock(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body) {
+  kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {
+    kb_.loop(0, blocks_, [&](llvm::Value* c) {
+      body(c, ir_.CreateSDiv(c, kb_.i64(FB_)), ir_.CreateSRem(c, kb_.i64(FB_)));
+    });
+  });
+}
+
+// Calls f with the sums of block (group, k) of each task, in task order:
+// a function that loads the sums' vector v.
+void FusedSums::forEachTaskSums(llvm::Value* group, llvm::Value* k, const std::function<void(const TaskSums&)>& f) {
+  const int64_t rowBlocks = tasks_.rowBlocks();
+  kb_.loop(0, y_[0] * rowBlocks, [&](llvm::Value* at) {
+    // Task (n, group, row block) for at = n * rowBlocks + row block.
+    llvm::Value* task =
+        tasks_.index(kb_, ir_.CreateSDiv(at, kb_.i64(rowBlocks)), group, ir_.CreateSRem(at, kb_.i64(rowBlocks)));
+    f([&, task](int64_t vector) { return kb_.loadVector(id_, partial(task, k, vector), b_); });
+  });
+}
+
+// Each block's statistics from its tasks' sums, moved to the shift of its
+// first task K0: with d = K - K0, the sum of y - K0 is S1 + m d and of its
+// square S2 + 2 d S1 + m d^2.
+void FusedSums::addStatistics() {
+  const auto M = static_cast<double>(y_[0] * y_[2] * y_[3]);
+  forEachBlock([&](llvm::Value* c, llvm::Value* group, llvm::Value* k) {
+    llvm::Value* shift = kb_.loadVector(id_, partial(tasks_.index(kb_, kb_.i64(0), group, kb_.i64(0)), k, 0), b_);
+    Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
+    forEachTaskSums(group, k, [&](const TaskSums& load) {
+      llvm::Value *s1 = load(1), *count = load(3);
+      llvm::Value* d = ir_.CreateFSub(load(0), shift);
+      sums.set(0, ir_.CreateFAdd(sums.get(0), kb_.fma(count, d, s1)));
+      llvm::Value* moved = ir_.CreateFAdd(load(2), ir_.CreateFMul(d, kb_.fma(count, d, ir_.CreateFAdd(s1, s1))));
+      sums.set(1, ir_.CreateFAdd(sums.get(1), moved));
+    });
+    const Moments moments = shiftedMoments(kb_, shift, sums.get(0), sums.get(1), M);
+    llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
+    kb_.storeVector(*stats_, at, moments.mean);
+    kb_.storeVector(*stats_, add(kb_, at, y_[1]), moments.variance);
+  });
+}
+
+// Each block's gamma gradient, the sum of dy * (x - mean) over the tasks
+// times 1 / std, and the beta gradient fused into it, the sum of dy.
+void FusedSums::addGammaGradient() {
+  const Node& gamma = kb_.graph().node(*gamma_);
+  const std::optional<ValueId> beta = fusedBiasGradient(kb_.graph(), gamma);
+  forEachBlock([&](llvm::Value* c, llvm::Value* group, llvm::Value* k) {
+    Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
+    forEachTaskSums(group, k, [&](const TaskSums& load) {
+      for (size_t sum = 0; sum < 2; ++sum)
+        sums.set(sum, ir_.CreateFAdd(sums.get(sum), load(static_cast<int64_t>(sum))));
+    });
+    llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
+    llvm::Value* variance = kb_.loadVector(gamma.operands[2], add(kb_, at, y_[1]), b_);
+    llvm::Value* scale = inverseStd(kb_, variance, *getFloat(gamma.attrs, "epsilon"));
+    kb_.storeVector(*gamma_, at, ir_.CreateFMul(sums.get(0), scale));
+    if (beta) kb_.storeVector(*beta, at, sums.get(1));
+  });
+}
+
+}  // namespace cnnc

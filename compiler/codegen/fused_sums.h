@@ -1,0 +1,55 @@
+// Batch sums fused into a blocked convolution kernel whose tasks are rows
+// of its result (RowsTasks: the forward and backward-data kernels), named
+// by its node (ir/fused_statistics.h): the batch statistics of its result,
+// or the gamma and beta gradients of the batch norm whose output gradient
+// it is. Each task sums the rows it has just written, while they are in
+// cache, into partial sums of its own in the node's workspace; a second
+// phase adds them up in task order, so that results do not depend on how
+// the tasks were spread over threads.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "compiler/codegen/blocked_conv.h"
+
+namespace cnnc {
+
+class FusedSums {
+ public:
+  // For node `id` of the kernel being built, whose tasks are `tasks`.
+  FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& tasks);
+
+  // The task's partial sums, once its rows are written (none if the node
+  // has no fused sums).
+  void sumTask(const blocked::RowsTask& task);
+  // Ends the phase of the kernel's `tasks` tasks with a second one that
+  // adds the partial sums, if the node has fused sums; returns the tasks of
+  // the kernel's last phase.
+  int64_t addTasks(int64_t tasks);
+
+ private:
+  llvm::Value* partial(llvm::Value* task, llvm::Value* block, int64_t vector);
+  using Terms = std::function<void(Accumulators&, llvm::Value*)>;
+  void sumRows(const blocked::RowsTask& task, size_t count, const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
+               const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored);
+  void sumStatistics(const blocked::RowsTask& task);
+  void sumGammaGradient(const blocked::RowsTask& task);
+  void forEachBlock(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body);
+  using TaskSums = std::function<llvm::Value*(int64_t)>;
+  void forEachTaskSums(llvm::Value* group, llvm::Value* k, const std::function<void(const TaskSums&)>& f);
+  void addStatistics();
+  void addGammaGradient();
+
+  KernelBuilder& kb_;
+  llvm::IRBuilder<>& ir_;
+  const ValueId id_;
+  const blocked::RowsTasks tasks_;
+  const std::vector<int64_t>& y_;  // the result's dims
+  const int64_t b_, FB_, blocks_, elements_;
+  const std::optional<ValueId> stats_, gamma_;
+  const int64_t sumVectors_;  // per task and block, if any
+};
+
+}  // namespace cnnc
