@@ -125,7 +125,7 @@ struct RowsTasks {
   llvm::Value* index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const;
 };
 
-// Batch sums fused into a forward convolution (ir/fused_statistics.h) keep,
+// Batch sums fused into a convolution kernel (fused_sums.h) keep,
 // per task and output-channel block of its group, this many vectors in the
 // workspace: for statistics, the shift, the sums of y - shift and of its
 // square, and their count; for a gamma gradient, the sums of
