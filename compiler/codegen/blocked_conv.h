@@ -125,16 +125,6 @@ struct RowsTasks {
   llvm::Value* index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const;
 };
 
-// Batch sums fused into a convolution kernel (fused_sums.h) keep,
-// per task and output-channel block of its group, this many vectors in the
-// workspace: for statistics, the shift, the sums of y - shift and of its
-// square, and their count; for a gamma gradient, the sums of
-// dy * (x - mean) and of dy. The floats of that workspace:
-inline constexpr int64_t kStatisticsVectors = 4, kGammaGradientVectors = 2;
-inline int64_t fusedSumsFloats(const RowsTasks& tasks, int64_t block, int64_t vectors) {
-  return tasks.count() * tasks.groupBlocks * vectors * block;
-}
-
 // Calls body for each of `tasks` in the kernel's range. Returns their count.
 int64_t forEachRowsTask(KernelBuilder& kb, const RowsTasks& tasks, const std::function<void(const RowsTask&)>& body);
 

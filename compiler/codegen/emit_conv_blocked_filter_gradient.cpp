@@ -218,7 +218,8 @@ class FilterGradient : ConvolutionKernel {
     };
     // A column's FMAs, those of every lag or, at the row's ends, of the
     // lags whose output column is in the row.
-    auto step = [&](llvm::Value* iw, int64_t u, const std::function<llvm::Value*(int64_t)>& gradientOf, bool ends) {
+    using Gradients = std::function<llvm::Value*(int64_t)>;  // of the column, by filter block
+    auto step = [&](llvm::Value* iw, int64_t u, const Gradients& gradientOf, bool ends) {
       for (int64_t f = 0; f < FB_; ++f) window.set(ring(f, 0, u), gradientOf(f));
       std::vector<llvm::Value*> inputs;
       for (int64_t c = 0; c < CB_; ++c) {
@@ -248,12 +249,13 @@ class FilterGradient : ConvolutionKernel {
     auto loaded = [&](llvm::Value* iw) {
       return [&, iw](int64_t f) { return gradient(at.n, f, at.oh, ir_.CreateAdd(iw, lead)); };
     };
+    // Past the row's last output column nothing loads: the new slot's
+    // value is never multiplied.
+    const Gradients none = [&](int64_t) { return kb_.splat(kb_.f32(0.0)); };
     auto shiftedSteps = [&](llvm::Value* from, llvm::Value* to, bool loads, bool ends) {
       kb_.loop(from, to, [&](llvm::Value* iw) {
         shiftWindow();
-        using Gradients = std::function<llvm::Value*(int64_t)>;
-        const Gradients zeros = [&](int64_t) { return kb_.splat(kb_.f32(0.0)); };
-        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : zeros, ends);
+        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : none, ends);
       });
     };
     // The row's first column meets the output columns before its own
@@ -310,11 +312,10 @@ class FilterGradient : ConvolutionKernel {
     return kb_.loadVector(dy_, ir_.CreateMul(index, kb_.i64(b_)), b_);
   }
 
-  // The same, or zero where ow is outside the row (read at a column inside).
+  // The same at ow clamped into the row: where ow is outside it, a value
+  // that is never multiplied (slide() guards the lags off the row's ends).
   llvm::Value* gradientInRow(llvm::Value* n, int64_t f, llvm::Value* oh, llvm::Value* ow) {
-    llvm::Value* inside = ir_.CreateAnd(ir_.CreateICmpSGE(ow, kb_.i64(0)), ir_.CreateICmpSLT(ow, kb_.i64(dyd_[3])));
-    llvm::Value* clamped = kb_.smax(kb_.i64(0), kb_.smin(ow, kb_.i64(dyd_[3] - 1)));
-    return ir_.CreateSelect(inside, gradient(n, f, oh, clamped), kb_.splat(kb_.f32(0.0)));
+    return gradient(n, f, oh, kb_.smax(kb_.i64(0), kb_.smin(ow, kb_.i64(dyd_[3] - 1))));
   }
 
   // One output column: its gradient vectors times the inputs of each of the

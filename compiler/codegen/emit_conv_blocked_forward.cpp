@@ -9,7 +9,6 @@
 // reads inside the image. (With the columns inner and the taps outer
 // instead, LLVM would keep the inputs that neighbouring taps share in
 // registers and spill accumulators.)
-
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/fused_sums.h"

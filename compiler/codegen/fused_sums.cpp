@@ -8,6 +8,11 @@ namespace cnnc {
 
 using blocked::add;
 
+int64_t fusedSumVectors(const Graph& graph, const Node& node) {
+  if (fusedStatistics(graph, node)) return 4;
+  return fusedGammaGradient(graph, node) ? 2 : 0;
+}
+
 FusedSums::FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& tasks)
     : kb_(kb),
       ir_(kb.ir()),
@@ -15,12 +20,10 @@ FusedSums::FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& ta
       tasks_(tasks),
       y_(kb.dims(id)),
       b_(kb.width()),
-      FB_(tasks.groupBlocks),
-      blocks_(tasks.blocks),
       elements_(*elementCount(kb.graph().node(id).type)),
       stats_(fusedStatistics(kb.graph(), kb.graph().node(id))),
       gamma_(fusedGammaGradient(kb.graph(), kb.graph().node(id))),
-      sumVectors_(stats_ ? blocked::kStatisticsVectors : blocked::kGammaGradientVectors) {}
+      sumVectors_(fusedSumVectors(kb.graph(), kb.graph().node(id))) {}
 
 void FusedSums::sumTask(const blocked::RowsTask& task) {
   if (stats_) sumStatistics(task);
@@ -28,17 +31,16 @@ void FusedSums::sumTask(const blocked::RowsTask& task) {
 }
 
 int64_t FusedSums::addTasks(int64_t tasks) {
-  if (!stats_ && !gamma_) return tasks;
+  if (sumVectors_ == 0) return tasks;
   kb_.nextPhase(tasks);
   if (stats_) addStatistics();
   if (gamma_) addGammaGradient();
   return 1;
 }
 
-// In the workspace: per task and block of its group, sumVectors_ vectors
-// (kStatisticsVectors, kGammaGradientVectors).
+// In the workspace: per task and block of its group, sumVectors_ vectors.
 llvm::Value* FusedSums::partial(llvm::Value* task, llvm::Value* block, int64_t vector) {
-  llvm::Value* slot = ir_.CreateAdd(ir_.CreateMul(task, kb_.i64(FB_)), block);
+  llvm::Value* slot = ir_.CreateAdd(ir_.CreateMul(task, kb_.i64(tasks_.groupBlocks)), block);
   return ir_.CreateAdd(kb_.i64(elements_ + vector * b_), ir_.CreateMul(slot, kb_.i64(sumVectors_ * b_)));
 }
 
@@ -52,10 +54,10 @@ void FusedSums::sumRows(const blocked::RowsTask& task, size_t count,
                         const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
                         const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored) {
   llvm::Value* vectors = ir_.CreateMul(ir_.CreateSub(task.endRow, task.firstRow), kb_.i64(y_[3]));
-  for (int64_t k = 0; k < FB_; ++k) {
-    llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(task.n, kb_.i64(blocks_)), add(kb_, task.firstBlock, k));
-    llvm::Value* first = ir_.CreateMul(kb_.index({plane, task.firstRow, kb_.i64(0)}, {y_[0] * blocks_, y_[2], y_[3]}),
-                                       kb_.i64(b_));
+  for (int64_t k = 0; k < tasks_.groupBlocks; ++k) {
+    llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(task.n, kb_.i64(tasks_.blocks)), add(kb_, task.firstBlock, k));
+    llvm::Value* pixel = kb_.index({plane, task.firstRow, kb_.i64(0)}, {y_[0] * tasks_.blocks, y_[2], y_[3]});
+    llvm::Value* first = ir_.CreateMul(pixel, kb_.i64(b_));
     const Terms terms = termsOf(k, first);
     Accumulators sums(kb_, count, [&](size_t) { return kb_.f32(0.0); });
     kb_.loop(kb_.i64(0), vectors,
@@ -101,11 +103,11 @@ void FusedSums::sumGammaGradient(const blocked::RowsTask& task) {
 }
 
 // The second phase, one task: body(c, group, k) for each output-channel
-// block c, the k-th of its group's FB.
+// block c, the k-th of its group's blocks.
 void FusedSums::forEachBlock(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body) {
   kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value*) {
-    kb_.loop(0, blocks_, [&](llvm::Value* c) {
-      body(c, ir_.CreateSDiv(c, kb_.i64(FB_)), ir_.CreateSRem(c, kb_.i64(FB_)));
+    kb_.loop(0, tasks_.blocks, [&](llvm::Value* c) {
+      body(c, ir_.CreateSDiv(c, kb_.i64(tasks_.groupBlocks)), ir_.CreateSRem(c, kb_.i64(tasks_.groupBlocks)));
     });
   });
 }

@@ -16,6 +16,18 @@
 
 namespace cnnc {
 
+// The vectors that the sums fused into `node` keep per task and
+// output-channel block in its workspace: 4 for statistics (the shift, the
+// sums of y - shift and of its square, their count), 2 for a gamma
+// gradient (the sums of dy * (x - mean) and of dy); 0 if it has none.
+int64_t fusedSumVectors(const Graph& graph, const Node& node);
+
+// The floats of that workspace, for tasks `tasks` in blocks of `block`
+// channels.
+inline int64_t fusedSumsFloats(const Graph& graph, const Node& node, const blocked::RowsTasks& tasks, int64_t block) {
+  return tasks.count() * tasks.groupBlocks * fusedSumVectors(graph, node) * block;
+}
+
 class FusedSums {
  public:
   // For node `id` of the kernel being built, whose tasks are `tasks`.
@@ -47,9 +59,9 @@ class FusedSums {
   const ValueId id_;
   const blocked::RowsTasks tasks_;
   const std::vector<int64_t>& y_;  // the result's dims
-  const int64_t b_, FB_, blocks_, elements_;
+  const int64_t b_, elements_;
   const std::optional<ValueId> stats_, gamma_;
-  const int64_t sumVectors_;  // per task and block, if any
+  const int64_t sumVectors_;  // fusedSumVectors
 };
 
 }  // namespace cnnc

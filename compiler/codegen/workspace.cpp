@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/fused_sums.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_statistics.h"
@@ -37,12 +38,10 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
   }
-  const bool statistics = fusedStatistics(graph, node).has_value();
-  if (statistics || fusedGammaGradient(graph, node)) {
+  if (fusedSumVectors(graph, node) > 0) {
     const ForwardTile tile = forwardTile(graph, node, target);
     const int64_t b = layoutBlock(node.type.layout);
-    return blocked::fusedSumsFloats(blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b,
-                                    statistics ? blocked::kStatisticsVectors : blocked::kGammaGradientVectors);
+    return fusedSumsFloats(graph, node, blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b);
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
