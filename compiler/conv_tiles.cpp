@@ -181,24 +181,28 @@ double balance(int64_t tasks, int64_t cores) {
 FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& target) {
   // Channels of a register block lie in one block of the input. Per output
   // position a register block loads FB gradient vectors and broadcasts CB x
-  // JB inputs for FB x CB x JB FMAs, or when it slides CB inputs, with FB x
-  // JB more registers for the gradients: of the blocks that fit, the
-  // fastest, then the most FMAs per load.
+  // JB inputs for FB x CB x JB FMAs, or when it slides CB x min(stride, JB)
+  // inputs: of the blocks that fit, sliding or not, the fastest, then the
+  // most FMAs per load, then the first (more filter blocks).
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
-  const bool slides = filterGradientSlides(s.strideW);
   auto score = [&](const FilterGradientTile& t) {
     const int64_t fmas = t.filterBlocks * t.channels * t.taps;
-    const int64_t loads = t.filterBlocks + t.channels * (slides ? 1 : t.taps);
+    const int64_t inputs = filterGradientSlides(t, s.strideW, target) ? std::min(s.strideW, t.taps) : t.taps;
+    const int64_t loads = t.filterBlocks + t.channels * inputs;
     return std::pair<double, double>{fmaRate(fmas, loads), static_cast<double>(fmas) / static_cast<double>(loads)};
   };
   std::optional<FilterGradientTile> best;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t taps = s.kw; taps >= 1; --taps) {
-      const int64_t room = target.accumulatorRegisters() / (filterBlocks * taps) - (slides ? 1 : 0);
-      if (s.kw % taps != 0 || room < 1) continue;
-      const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0, 1};
-      if (!best || score(candidate) > score(*best)) best = candidate;
+      if (s.kw % taps != 0) continue;
+      const int64_t accumulators = target.accumulatorRegisters() / filterBlocks;
+      const int64_t sliding = (accumulators - filterGradientLags(taps, s.strideW)) / taps, sweeping = accumulators / taps;
+      for (int64_t room : {sliding, sweeping}) {
+        if (room < 1) continue;
+        const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0, 1};
+        if (!best || score(candidate) > score(*best)) best = candidate;
+      }
     }
   }
   FilterGradientTile tile = *best;  // one filter block, one tap: always fits
@@ -245,6 +249,11 @@ int64_t largestDivisorUpTo(int64_t extent, int64_t limit) {
   for (int64_t d = std::min(extent, limit); d > 1; --d)
     if (extent % d == 0) return d;
   return 1;
+}
+
+bool filterGradientSlides(const FilterGradientTile& tile, int64_t strideW, const Target& target) {
+  return tile.filterBlocks * (tile.channels * tile.taps + filterGradientLags(tile.taps, strideW)) <=
+         target.accumulatorRegisters();
 }
 
 bool isTiledConvolution(const Node& node) {

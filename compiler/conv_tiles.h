@@ -41,12 +41,14 @@ struct FilterGradientTile {
                          // that a second phase adds up (1: none), for layers with too few tasks
 };
 
-// Whether a filter gradient of horizontal stride `strideW` keeps, beside
-// its register block's accumulators, the output-gradient vectors of the
-// last JB output columns in registers, sliding along the input row so that
-// each broadcast input serves all JB filter columns: at stride 1, where
-// neighbouring output columns read neighbouring input columns.
-inline bool filterGradientSlides(int64_t strideW) { return strideW == 1; }
+// A filter gradient's register block of `taps` neighbouring filter columns
+// can slide along the input row: each broadcast input then serves all the
+// filter columns that meet it, against the output gradients of the last
+// ceil(taps / strideW) output columns (its lags), which it keeps in
+// registers beside its accumulators, per filter block. It slides when they
+// fit there, and sweeps the output columns otherwise.
+inline int64_t filterGradientLags(int64_t taps, int64_t strideW) { return (taps + strideW - 1) / strideW; }
+bool filterGradientSlides(const FilterGradientTile& tile, int64_t strideW, const Target& target);
 
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a
 // block that tiles an axis exactly.

@@ -122,24 +122,39 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
   }
 }
 
-// Filter gradients at stride 1 slide along the input rows, the output
-// gradients of the last JB columns in registers (filterGradientSlides): in
-// groups of JB columns, then one by one, then the window empties past the
-// row's end. Rows of 4 to 9 columns under a 5-wide filter, padded unevenly,
-// leave every count of columns after the groups; register blocks of all 5
-// filter columns or of 1, on bands of one row and of whole images. The
-// default tile fits the registers: accumulators, the window and the
-// broadcast input.
+// Filter gradients slide along the input rows in groups of the stride's
+// columns, the output gradients of the last ceil(JB / stride) columns in
+// registers (filterGradientLags): in runs of as many groups, then one by
+// one, then the window empties past the row's end. Rows of 4 to 9 columns
+// under a 5-wide filter, padded unevenly, at strides 1 to 3, leave every
+// count of groups after the runs, and rows whose ends cut a group; register
+// blocks of all 5 filter columns and of 1, on bands of one row and of whole
+// images, and one too large to slide, which sweeps the output columns.
+// The default tile fits the registers: accumulators, the window if it
+// slides, and the broadcast input.
 TEST_P(BlockedConv, SlidingFilterGradientsOfEveryRowLength) {
-  for (int64_t width = 4; width <= 9; ++width) {
-    const Graph graph = graphOf(b(), 3, width, b(), 3, 5, 1, {1, 3, 0, 1}, true);
-    const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
-    EXPECT_LE(tile.filterBlocks * tile.taps * (tile.channels + 1) + 1, target_.vectorRegisters);
-    for (const std::string& dw : {fmt::format("dw=1,2,5,{},1,1", b()), fmt::format("dw=1,4,1,{},9,2", b())}) {
-      Expected<Graph> tiled = overrideTiles(graph, {dw});
-      ASSERT_TRUE(tiled) << tiled.error().message;
-      SCOPED_TRACE(fmt::format("width {}, {}", width, dw));
-      expectAgreement(*tiled);
+  struct Case {
+    std::string tile;
+    bool slides;
+  };
+  const std::vector<Case> cases = {{fmt::format("dw=1,1,5,{},1,1", b()), true},
+                                   {fmt::format("dw=1,4,1,{},9,2", b()), true},
+                                   {fmt::format("dw=2,4,5,{},2,1", b()), false}};
+  for (int64_t stride = 1; stride <= 3; ++stride) {
+    for (int64_t width = 4; width <= 9; ++width) {
+      const Graph graph = graphOf(b(), 3 * stride, width, 2 * b(), 3, 5, stride, {1, 3, 0, 1}, true);
+      const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
+      const int64_t window = filterGradientSlides(tile, stride, target_) ? filterGradientLags(tile.taps, stride) : 1;
+      EXPECT_LE(tile.filterBlocks * (tile.taps * tile.channels + window) + 1, target_.vectorRegisters);
+      for (const Case& c : cases) {
+        Expected<Graph> tiled = overrideTiles(graph, {c.tile});
+        ASSERT_TRUE(tiled) << tiled.error().message;
+        SCOPED_TRACE(fmt::format("stride {}, width {}, {}", stride, width, c.tile));
+        EXPECT_EQ(filterGradientSlides(filterGradientTile(*tiled, tiled->node(*tiled->lookup("dw")), target_), stride,
+                                       target_),
+                  c.slides);
+        expectAgreement(*tiled);
+      }
     }
   }
 }

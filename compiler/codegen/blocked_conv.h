@@ -32,13 +32,17 @@ struct Image {
     return kb.ir().CreateAdd(kb.ir().CreateMul(pixel, kb.i64(block)), inner);
   }
 
-  // Channel c0 + k as (outer, inner), for groups of channels c0.. that lie
-  // within one block (their count divides the block).
-  std::pair<llvm::Value*, llvm::Value*> channel(KernelBuilder& kb, llvm::Value* c0, int64_t k) const {
+  // Channel c0 as (outer, inner).
+  std::pair<llvm::Value*, llvm::Value*> channel(KernelBuilder& kb, llvm::Value* c0) const {
     auto& ir = kb.ir();
-    if (block == 1) return {ir.CreateAdd(c0, kb.i64(k)), kb.i64(0)};
-    return {ir.CreateSDiv(c0, kb.i64(block)), ir.CreateAdd(ir.CreateSRem(c0, kb.i64(block)), kb.i64(k))};
+    if (block == 1) return {c0, kb.i64(0)};
+    return {ir.CreateSDiv(c0, kb.i64(block)), ir.CreateSRem(c0, kb.i64(block))};
   }
+
+  // How far channel c0 + k lies from channel c0 per k, where channels
+  // c0.. lie within one block (their count divides the block): a constant
+  // that addressing folds, where the index of each channel took a register.
+  int64_t channelStride() const { return block == 1 ? dims[2] * dims[3] : 1; }
 
   ValueId id;
   std::vector<int64_t> dims;

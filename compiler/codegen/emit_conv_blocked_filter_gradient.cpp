@@ -1,10 +1,12 @@
 // conv2d_bwd_filter in channel-blocked layouts (blocked_conv.h). In
 // registers: FB blocks of output channels x CB input channels x JB
 // neighbouring filter columns of one filter row; each output-gradient
-// vector feeds CB x JB of them, each broadcast input FB, or at stride 1
-// FB x JB (slide()). Holding several filter columns lets a layer with few
-// input channels (the first, with 3) keep enough independent accumulators
-// to hide the FMA latency.
+// vector feeds CB x JB of them, each broadcast input FB, or when the block
+// slides along the row (slide(), where the window fits the registers) FB x
+// the filter columns that meet it: JB at stride 1, about JB / S at stride
+// S. Holding several filter columns lets a layer with few input channels
+// (the first, with 3) keep enough independent accumulators to hide the FMA
+// latency.
 //
 // Every register block sweeps all output positions, so the kernel would
 // stream the whole batch once per block if blocks came first. It sweeps a
@@ -73,8 +75,7 @@ class FilterGradient : ConvolutionKernel {
         if (bias_) kb_.when(ir_.CreateICmpEQ(firstChannel, kb_.i64(0)), [&] { biasBand(); });
         kb_.rolledLoop(0, tile_.taskChannels / CB_, [&](llvm::Value* channelGroup) {
           c0_ = ir_.CreateAdd(firstChannel, ir_.CreateMul(channelGroup, kb_.i64(CB_)));
-          channels_.clear();
-          for (int64_t c = 0; c < CB_; ++c) channels_.push_back(x_.channel(kb_, c0_, c));
+          firstChannel_ = x_.channel(kb_, c0_);
           kb_.rolledLoop(0, wd_[2], [&](llvm::Value* i) {
             kb_.rolledLoop(0, wd_[3] / JB_, [&](llvm::Value* tapGroup) {
               registerBlock(i, ir_.CreateMul(tapGroup, kb_.i64(JB_)));
@@ -161,7 +162,7 @@ class FilterGradient : ConvolutionKernel {
 
   // Whether the register blocks slide along the input row (slide()) rather
   // than sweep the output columns (column()).
-  bool slides() const { return filterGradientSlides(win_.sw); }
+  bool slides() const { return filterGradientSlides(tile_, win_.sw, kb_.target()); }
 
   // The output columns of a row that the register block of filter columns
   // [j0, j0 + JB) sweeps: those each filter column reads inside the image
@@ -190,97 +191,102 @@ class FilterGradient : ConvolutionKernel {
     return spans;
   }
 
-  // One row at stride 1, along its input columns: input column iw meets
-  // output column iw + lead - t through filter column j0 + t (lead =
-  // padLeft - j0), so each broadcast input serves all JB filter columns,
-  // against the output gradients of the JB output columns before it, which
-  // slide through registers (a window of FB x JB vectors). Per column FB +
-  // CB loads feed FB x CB x JB FMAs, not FB + CB x JB as a sweep of the
-  // output columns needs.
+  // One row, along its input columns in groups of S, the horizontal
+  // stride: group q holds input columns S q - lead + r for r in [0, S)
+  // (lead = padLeft - j0), and input column S q - lead + r meets output
+  // column q - m through filter column j0 + r + m S. So each broadcast input
+  // serves every filter column of its residue r, against the output
+  // gradients of the last M = ceil(JB / S) output columns, which slide
+  // through registers (a window of FB x M vectors). Per group (an output
+  // column) FB + CB x min(S, JB) loads feed FB x CB x JB FMAs, where a sweep
+  // of the output columns needs FB + CB x JB.
   void slide(Accumulators& acc, const Position& at) {
+    const int64_t S = win_.sw, M = filterGradientLags(JB_, S);
     llvm::Value* lead = ir_.CreateSub(kb_.i64(win_.padLeft), at.j0);
-    const int64_t inWidth = x_.dims[3], outWidth = dyd_[3];
-    // Columns from the first whose own output column (lag 0) is in the row
-    // to the last that meets one at any lag; the gradients they load, up to
-    // loadsEnd; those that meet the row at every lag, from fullBegin.
-    llvm::Value* begin = kb_.smax(kb_.i64(0), ir_.CreateNeg(lead));
-    llvm::Value* loadsEnd = kb_.smax(begin, kb_.smin(kb_.i64(inWidth), ir_.CreateSub(kb_.i64(outWidth), lead)));
-    llvm::Value* end = kb_.smax(loadsEnd, kb_.smin(kb_.i64(inWidth), ir_.CreateSub(kb_.i64(outWidth + JB_ - 1), lead)));
-    llvm::Value* fullBegin = kb_.smax(begin, kb_.smin(loadsEnd, ir_.CreateSub(kb_.i64(JB_ - 1), lead)));
-    // The window of filter block f: a ring of JB slots. At a column that
-    // is step u of a group of JB (u = JB - 1 when it is not in one, after
-    // the window shifted), the gradient of lag t is in slot
-    // (t - u - 1) mod JB: the new one replaces the oldest, and a group of
-    // JB ends where it began, with no moves.
-    Accumulators window(kb_, static_cast<size_t>(FB_ * JB_), [&](size_t) { return kb_.f32(0.0); });
-    auto ring = [&](int64_t f, int64_t t, int64_t u) {
-      return static_cast<size_t>(f * JB_ + ((t - u - 1) % JB_ + JB_) % JB_);
+    // The groups where filter column t meets an output column of the row
+    // whose input is inside the image: those of its output columns, shifted
+    // by its lag t / S. The row's groups span them all: the first and last
+    // ones at the row's ends test each filter column's, those from
+    // fullBegin to fullEnd need not.
+    std::vector<std::pair<llvm::Value*, llvm::Value*>> meets;
+    llvm::Value *begin = kb_.i64(dyd_[3] + M), *end = kb_.i64(0), *fullBegin = kb_.i64(0), *fullEnd = begin;
+    for (int64_t t = 0; t < JB_; ++t) {
+      const auto [lo, hi] = outputsInside(kb_, add(kb_, at.j0, t), win_.padLeft, S, x_.dims[3], dyd_[3]);
+      meets.emplace_back(add(kb_, lo, t / S), add(kb_, hi, t / S));
+      begin = kb_.smin(begin, meets.back().first);
+      end = kb_.smax(end, meets.back().second);
+      fullBegin = kb_.smax(fullBegin, meets.back().first);
+      fullEnd = kb_.smin(fullEnd, meets.back().second);
+    }
+    end = kb_.smax(begin, end);
+    fullBegin = kb_.smax(begin, kb_.smin(fullBegin, end));
+    fullEnd = kb_.smax(fullBegin, fullEnd);
+    // The window of filter block f: a ring of M slots. At a group that is
+    // step u of a run of M (u = M - 1 when it is not in one, after the
+    // window shifted), the gradient of lag m is in slot (m - u - 1) mod M:
+    // the new one replaces the oldest, and a run of M ends where it began,
+    // with no moves.
+    Accumulators window(kb_, static_cast<size_t>(FB_ * M), [&](size_t) { return kb_.f32(0.0); });
+    auto ring = [&](int64_t f, int64_t m, int64_t u) {
+      return static_cast<size_t>(f * M + ((m - u - 1) % M + M) % M);
     };
-    // A column's FMAs, those of every lag or, at the row's ends, of the
-    // lags whose output column is in the row.
-    using Gradients = std::function<llvm::Value*(int64_t)>;  // of the column, by filter block
-    auto step = [&](llvm::Value* iw, int64_t u, const Gradients& gradientOf, bool ends) {
-      for (int64_t f = 0; f < FB_; ++f) window.set(ring(f, 0, u), gradientOf(f));
-      std::vector<llvm::Value*> inputs;
-      for (int64_t c = 0; c < CB_; ++c) {
-        const auto [outer, inner] = channels_[static_cast<size_t>(c)];
-        inputs.push_back(kb_.splat(kb_.load(x_.id, x_.index(kb_, at.n, outer, at.ih, iw, inner))));
-      }
-      for (int64_t t = 0; t < JB_; ++t) {
-        auto taps = [&] {
-          for (int64_t c = 0; c < CB_; ++c)
-            for (int64_t f = 0; f < FB_; ++f)
-              acc.fma(slot(f, c, t), inputs[static_cast<size_t>(c)], window.get(ring(f, t, u)));
-        };
-        if (!ends) {
-          taps();
-          continue;
+    // A group's FMAs, those of every filter column or, at the row's ends,
+    // of those that meet the row there; the loads there are clamped into
+    // the row, their values never multiplied where they had to be.
+    auto step = [&](llvm::Value* q, int64_t u, bool ends) {
+      for (int64_t f = 0; f < FB_; ++f)
+        window.set(ring(f, 0, u), ends ? gradientInRow(at.n, f, at.oh, q) : gradient(at.n, f, at.oh, q));
+      for (int64_t r = 0; r < std::min(S, JB_); ++r) {
+        llvm::Value* iw = ir_.CreateSub(add(kb_, ir_.CreateMul(q, kb_.i64(S)), r), lead);
+        if (ends) iw = kb_.smax(kb_.i64(0), kb_.smin(iw, kb_.i64(x_.dims[3] - 1)));
+        llvm::Value* first = firstInput(at, iw);
+        std::vector<llvm::Value*> inputs;
+        for (int64_t c = 0; c < CB_; ++c) inputs.push_back(inputOf(first, c));
+        for (int64_t t = r; t < JB_; t += S) {
+          auto taps = [&] {
+            for (int64_t c = 0; c < CB_; ++c)
+              for (int64_t f = 0; f < FB_; ++f)
+                acc.fma(slot(f, c, t), inputs[static_cast<size_t>(c)], window.get(ring(f, t / S, u)));
+          };
+          if (!ends) {
+            taps();
+            continue;
+          }
+          const auto [lo, hi] = meets[static_cast<size_t>(t)];
+          kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(q, lo), ir_.CreateICmpSLT(q, hi)), taps);
         }
-        llvm::Value* ow = ir_.CreateSub(ir_.CreateAdd(iw, lead), kb_.i64(t));
-        kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(ow, kb_.i64(0)), ir_.CreateICmpSLT(ow, kb_.i64(outWidth))), taps);
       }
     };
-    // Outside groups: each lag's gradient moves to the next slot, the
-    // oldest leaves, and the step's new one takes slot 0.
+    // Outside runs: each lag's gradient moves to the next slot, the oldest
+    // leaves, and the step's new one takes slot 0.
     auto shiftWindow = [&] {
       for (int64_t f = 0; f < FB_; ++f)
-        for (int64_t t = JB_ - 1; t > 0; --t) window.set(ring(f, t, JB_ - 1), window.get(ring(f, t - 1, JB_ - 1)));
+        for (int64_t m = M - 1; m > 0; --m) window.set(ring(f, m, M - 1), window.get(ring(f, m - 1, M - 1)));
     };
-    auto loaded = [&](llvm::Value* iw) {
-      return [&, iw](int64_t f) { return gradient(at.n, f, at.oh, ir_.CreateAdd(iw, lead)); };
-    };
-    // Past the row's last output column nothing loads: the new slot's
-    // value is never multiplied.
-    const Gradients none = [&](int64_t) { return kb_.splat(kb_.f32(0.0)); };
-    auto shiftedSteps = [&](llvm::Value* from, llvm::Value* to, bool loads, bool ends) {
-      kb_.loop(from, to, [&](llvm::Value* iw) {
+    auto shiftedSteps = [&](llvm::Value* from, llvm::Value* to, bool ends) {
+      kb_.loop(from, to, [&](llvm::Value* q) {
         shiftWindow();
-        step(iw, JB_ - 1, loads ? Gradients(loaded(iw)) : none, ends);
+        step(q, M - 1, ends);
       });
     };
-    // The row's first column meets the output columns before its own
+    // The row's first group meets the output columns before its own
     // through the block's further filter columns: those in the row enter
     // the window first.
-    for (int64_t t = JB_ - 1; t > 0; --t) {
+    for (int64_t m = M - 1; m > 0; --m) {
       shiftWindow();
-      for (int64_t f = 0; f < FB_; ++f)
-        window.set(ring(f, 0, JB_ - 1), gradientInRow(at.n, f, at.oh, ir_.CreateAdd(begin, add(kb_, lead, -t))));
+      for (int64_t f = 0; f < FB_; ++f) window.set(ring(f, 0, M - 1), gradientInRow(at.n, f, at.oh, add(kb_, begin, -m)));
     }
-    // The first JB - 1 columns at most, where some lags fall before the
-    // row; the columns where all are in it, in groups of JB, then one by
-    // one; the last JB - 1 at most, past the row's last output column,
-    // whose window empties.
-    shiftedSteps(begin, fullBegin, true, true);
-    llvm::Value* groupsEnd = ir_.CreateAdd(
-        fullBegin, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(loadsEnd, fullBegin), kb_.i64(JB_)), kb_.i64(JB_)));
-    kb_.loop(fullBegin, groupsEnd, [&](llvm::Value* iw0) {
-      for (int64_t u = 0; u < JB_; ++u) {
-        llvm::Value* iw = add(kb_, iw0, u);
-        step(iw, u, loaded(iw), false);
-      }
-    }, JB_);
-    shiftedSteps(groupsEnd, loadsEnd, true, false);
-    shiftedSteps(loadsEnd, end, false, true);
+    // The groups at the row's start; those where every filter column meets
+    // the row, in runs of M, then one by one; those at its end, whose
+    // window empties.
+    shiftedSteps(begin, fullBegin, true);
+    llvm::Value* runsEnd = ir_.CreateAdd(
+        fullBegin, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(fullEnd, fullBegin), kb_.i64(M)), kb_.i64(M)));
+    kb_.loop(fullBegin, runsEnd, [&](llvm::Value* q0) {
+      for (int64_t u = 0; u < M; ++u) step(add(kb_, q0, u), u, false);
+    }, M);
+    shiftedSteps(runsEnd, fullEnd, false);
+    shiftedSteps(fullEnd, end, true);
   }
 
   // A fused bias gradient (ir/fused_bias_gradient.h), in the tasks of the
@@ -328,10 +334,9 @@ class FilterGradient : ConvolutionKernel {
     llvm::Value* left = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(ow, kb_.i64(win_.sw)), at.j0), kb_.i64(win_.padLeft));
     for (int64_t t = 0; t < JB_; ++t) {
       auto taps = [&] {
-        llvm::Value* iw = add(kb_, left, t);
+        llvm::Value* first = firstInput(at, add(kb_, left, t));
         for (int64_t c = 0; c < CB_; ++c) {
-          const auto [outer, inner] = channels_[static_cast<size_t>(c)];
-          llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, at.n, outer, at.ih, iw, inner)));
+          llvm::Value* input = inputOf(first, c);
           for (int64_t f = 0; f < FB_; ++f) acc.fma(slot(f, c, t), input, gradients[static_cast<size_t>(f)]);
         }
       };
@@ -342,6 +347,17 @@ class FilterGradient : ConvolutionKernel {
       const auto [lo, hi] = (*inside)[static_cast<size_t>(t)];
       kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(ow, lo), ir_.CreateICmpSLT(ow, hi)), taps);
     }
+  }
+
+  // Where the block's first input channel is at column iw of the row.
+  llvm::Value* firstInput(const Position& at, llvm::Value* iw) {
+    const auto [outer, inner] = firstChannel_;
+    return x_.index(kb_, at.n, outer, at.ih, iw, inner);
+  }
+
+  // The block's input channel c at `first` (firstInput), broadcast.
+  llvm::Value* inputOf(llvm::Value* first, int64_t c) {
+    return kb_.splat(kb_.load(x_.id, add(kb_, first, c * x_.channelStride())));
   }
 
   // The accumulator of filter block f, channel c, filter column t of the block.
@@ -364,7 +380,7 @@ class FilterGradient : ConvolutionKernel {
   llvm::Value* bandTop_ = nullptr;
   llvm::Value* bandEnd_ = nullptr;
   llvm::Value* resumes_ = nullptr;
-  std::vector<std::pair<llvm::Value*, llvm::Value*>> channels_;  // the group's (outer, inner) in x
+  std::pair<llvm::Value*, llvm::Value*> firstChannel_;  // the group's first, as (outer, inner) in x
 };
 
 }  // namespace
