@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <gtest/gtest.h>
+#include <llvm/Support/raw_ostream.h>
 
 #include "compiler/codegen/codegen.h"
 #include "tests/graph_agreement.h"
@@ -140,6 +141,32 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
   // groups (workspace.h: imageParts), the last part empty, and of 3 for
   // NCHW8c's 4, the last one short.
   expectAgreementInLayouts(batchNormGraph("[5,32,2,3]"));
+}
+
+// Blocked batch norm results larger than the cores' L2 caches together go
+// past the caches (KernelBuilder::streamVector): non-temporal stores, and a
+// store fence ending each such kernel. Smaller ones, and the plain layout,
+// store through the caches. The values agree either way.
+TEST_P(BlockedKernels, BatchNormResultsLargerThanTheCachesStreamPastThem) {
+  const int64_t imageBytes = 32 * 8 * 8 * 4;
+  const int64_t large = target_.l2Bytes * target_.cores / imageBytes + 1;
+  for (const int64_t images : {large, int64_t{2}}) {
+    for (const std::string layout : {"NCHW16c", "plain"}) {
+      SCOPED_TRACE(fmt::format("{} images, {}", images, layout));
+      const std::string typed = replaceAll(batchNormGraph(fmt::format("[{},32,8,8]", images)), "<LAYOUT>",
+                                           layout == "plain" ? "" : "<" + layout + ">");
+      const Graph graph = parseTestGraph(replaceAll(typed, "LAYOUT", layout));
+      Expected<GeneratedCode> code = generateCode(graph, target_);
+      ASSERT_TRUE(code) << code.error().message;
+      std::string text;
+      llvm::raw_string_ostream out(text);
+      for (const CodeUnit& unit : code->units) unit.module->print(out, nullptr);
+      const bool streams = images == large && layout != "plain";
+      EXPECT_EQ(text.find("!nontemporal") != std::string::npos, streams);
+      EXPECT_EQ(text.find("@llvm.x86.sse.sfence") != std::string::npos, streams);
+      expectAgreement(graph);
+    }
+  }
 }
 
 // Batch statistics in one pass over x, of values whose mean (1000) is large

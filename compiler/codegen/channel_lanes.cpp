@@ -83,6 +83,8 @@ llvm::Value* ChannelLanes::first(ValueId id) {
 }
 
 void ChannelLanes::store(ValueId id, const Position& at, llvm::Value* vector) {
+  // A blocked vector's index is a multiple of its lanes (forEachVector).
+  if (blocked_ && !at.mask && kb_.outgrowsCaches(id)) return kb_.streamVector(id, at.index, vector);
   kb_.storeVector(id, at.index, vector, at.mask);
 }
 

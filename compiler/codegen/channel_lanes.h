@@ -54,6 +54,8 @@ class ChannelLanes {
   llvm::Value* load(ValueId id, const Position& at);
   // The per-channel value of the group's first element (first image, first pixel).
   llvm::Value* first(ValueId id);
+  // Stores a vector; past the caches (KernelBuilder::streamVector) where
+  // value `id` is blocked and outgrows them.
   void store(ValueId id, const Position& at, llvm::Value* vector);
 
   // Per-channel values of a plain tensor whose element offset + c belongs to

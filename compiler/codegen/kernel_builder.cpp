@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <llvm/IR/ConstantRange.h>
 #include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 
 #include "ir/layout.h"
 
@@ -194,6 +195,22 @@ void KernelBuilder::storeVector(ValueId id, llvm::Value* index, llvm::Value* vec
   ir_.CreateMaskedStore(vector, elementPtr(id, index), llvm::Align(4), mask);
 }
 
+bool KernelBuilder::outgrowsCaches(ValueId id) const {
+  const std::optional<int64_t> elements = elementCount(graph_.node(id).type);
+  return elements && *elements * dtypeBytes(graph_.node(id).type.dtype) > target_.l2Bytes * target_.cores;
+}
+
+void KernelBuilder::streamVector(ValueId id, llvm::Value* index, llvm::Value* vector) {
+  // Buffers start at 64-byte boundaries (buffer_layout.h), so a whole
+  // vector at a multiple of its lanes is aligned to its size, as
+  // non-temporal stores of whole vectors need.
+  const uint64_t bytes = llvm::cast<llvm::FixedVectorType>(vector->getType())->getNumElements() * 4;
+  llvm::StoreInst* store = ir_.CreateAlignedStore(vector, elementPtr(id, index), llvm::Align(bytes));
+  store->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                     llvm::MDNode::get(ir_.getContext(), llvm::ConstantAsMetadata::get(ir_.getInt32(1))));
+  streams_ = true;
+}
+
 void KernelBuilder::zero(ValueId id, llvm::Value* index, int64_t count) {
   const int64_t bytes = count * dtypeBytes(graph_.node(id).type.dtype);
   ir_.CreateMemSet(elementPtr(id, index), ir_.getInt8(0), static_cast<uint64_t>(bytes), llvm::Align(4));
@@ -246,6 +263,10 @@ void KernelBuilder::nextPhase(int64_t tasks) {
 }
 
 void KernelBuilder::finish(int64_t tasks) {
+  // Non-temporal stores are weakly ordered: the fence orders them before
+  // whatever tells the next kernel that this one is done.
+  if (streams_) ir_.CreateIntrinsic(llvm::Intrinsic::x86_sse_sfence, {}, {});
+  streams_ = false;
   ir_.CreateRetVoid();
   // The bounds of (begin, end) as argument ranges: LLVM then drops the task
   // loop of a one-task kernel and sees the constant trip counts inside it.

@@ -79,6 +79,15 @@ class KernelBuilder {
   // vector, where `mask` is set (0 elsewhere; every lane if mask is null).
   llvm::Value* loadVector(ValueId id, llvm::Value* index, int64_t lanes, llvm::Value* mask = nullptr);
   void storeVector(ValueId id, llvm::Value* index, llvm::Value* vector, llvm::Value* mask = nullptr);
+  // Whether value `id` is larger than all the cores' L2 caches together:
+  // the next kernel finds little of it cached, so storing it through the
+  // caches only costs a read of every line before it is written.
+  bool outgrowsCaches(ValueId id) const;
+  // The same as storeVector without a mask, past the caches (a
+  // non-temporal store): `index` must be a multiple of the vector's lanes.
+  // The kernel's function then ends with a store fence, so that the
+  // stores are visible to the kernels after it.
+  void streamVector(ValueId id, llvm::Value* index, llvm::Value* vector);
   // Sets elements [index, index + count) of value `id` to zero.
   void zero(ValueId id, llvm::Value* index, int64_t count);
   // Lanes [base, base + width) of value `id` where `mask` is set (0 elsewhere):
@@ -124,6 +133,7 @@ class KernelBuilder {
   llvm::Value* arena_;
   llvm::Value* begin_;
   llvm::Value* end_;
+  bool streams_ = false;  // the function being built has non-temporal stores
 };
 
 // Vector accumulators that live in registers across a reduction loop (stack
