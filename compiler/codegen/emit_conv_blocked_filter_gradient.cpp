@@ -124,8 +124,7 @@ class FilterGradient : ConvolutionKernel {
   // stored again after this one.
   void registerBlock(llvm::Value* i, llvm::Value* j0) {
     const auto [ohLo, ohHi] = outputsInside(kb_, i, win_.padTop, win_.sh, x_.dims[2], dyd_[2]);
-    std::optional<ColumnSpans> spans;
-    if (!slides()) spans = columnSpans(j0);
+    const Stretch stretch = stretchOf(j0);
     auto weight = [&](int64_t f, int64_t c, int64_t t) {
       llvm::Value* at =
           kb_.index({add(kb_, f0_, f), add(kb_, c0_, c), i, add(kb_, j0, t)}, {blocks_, wd_[1], wd_[2], wd_[3]});
@@ -146,12 +145,12 @@ class FilterGradient : ConvolutionKernel {
       kb_.loop(kb_.smax(ohLo, bandTop_), kb_.smin(ohHi, bandEnd_), [&](llvm::Value* oh) {
         llvm::Value* ih = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(oh, kb_.i64(win_.sh)), i), kb_.i64(win_.padTop));
         const Position at{n, oh, ih, j0};
-        if (spans) {
-          kb_.loop(spans->spanLo, spans->leftEnd, [&](llvm::Value* ow) { column(acc, at, ow, &spans->inside); });
-          kb_.loop(spans->leftEnd, spans->coreHi, [&](llvm::Value* ow) { column(acc, at, ow, nullptr); });
-          kb_.loop(spans->rightBegin, spans->spanHi, [&](llvm::Value* ow) { column(acc, at, ow, &spans->inside); });
+        if (slides()) {
+          slide(acc, at, stretch);
         } else {
-          slide(acc, at);
+          kb_.loop(stretch.begin, stretch.fullBegin, [&](llvm::Value* ow) { column(acc, at, ow, &stretch.meets); });
+          kb_.loop(stretch.fullBegin, stretch.fullEnd, [&](llvm::Value* ow) { column(acc, at, ow, nullptr); });
+          kb_.loop(stretch.fullEnd, stretch.end, [&](llvm::Value* ow) { column(acc, at, ow, &stretch.meets); });
         }
       });
     });
@@ -164,31 +163,36 @@ class FilterGradient : ConvolutionKernel {
   // than sweep the output columns (column()).
   bool slides() const { return filterGradientSlides(tile_, win_.sw, kb_.target()); }
 
-  // The output columns of a row that the register block of filter columns
-  // [j0, j0 + JB) sweeps: those each filter column reads inside the image
-  // ([lo, hi) of `inside`), and the runs of them to test column by column
-  // (where some filter columns fall outside: padding) or not (where all
-  // are inside).
-  struct ColumnSpans {
-    std::vector<std::pair<llvm::Value*, llvm::Value*>> inside;
-    llvm::Value *spanLo, *leftEnd, *coreHi, *rightBegin, *spanHi;
+  // The positions along a row that the register block of filter columns
+  // [j0, j0 + JB) visits: output columns when it sweeps them, groups of S
+  // input columns when it slides (slide()). Filter column t meets the row
+  // inside the image at `meets`[t] ([lo, hi): the output columns whose input
+  // through it is inside, shifted by its lag t / S when the block slides);
+  // the block visits [begin, end), where all of them meet the row at
+  // [fullBegin, fullEnd), the row's middle, and some at its ends, which
+  // test each filter column.
+  struct Stretch {
+    std::vector<std::pair<llvm::Value*, llvm::Value*>> meets;
+    llvm::Value *begin, *fullBegin, *fullEnd, *end;
   };
-  ColumnSpans columnSpans(llvm::Value* j0) {
-    ColumnSpans spans;
-    llvm::Value *coreLo = kb_.i64(0), *coreHi = kb_.i64(dyd_[3]), *spanLo = kb_.i64(dyd_[3]), *spanHi = kb_.i64(0);
+  Stretch stretchOf(llvm::Value* j0) {
+    const int64_t S = win_.sw;
+    Stretch stretch;
+    llvm::Value *spanHi = nullptr, *coreLo = nullptr, *coreHi = nullptr;
     for (int64_t t = 0; t < JB_; ++t) {
-      spans.inside.push_back(outputsInside(kb_, add(kb_, j0, t), win_.padLeft, win_.sw, x_.dims[3], dyd_[3]));
-      coreLo = kb_.smax(coreLo, spans.inside.back().first);
-      coreHi = kb_.smin(coreHi, spans.inside.back().second);
-      spanLo = kb_.smin(spanLo, spans.inside.back().first);
-      spanHi = kb_.smax(spanHi, spans.inside.back().second);
+      const auto [lo, hi] = outputsInside(kb_, add(kb_, j0, t), win_.padLeft, S, x_.dims[3], dyd_[3]);
+      const int64_t lag = slides() ? t / S : 0;
+      stretch.meets.emplace_back(add(kb_, lo, lag), add(kb_, hi, lag));
+      const auto [first, last] = stretch.meets.back();
+      stretch.begin = t == 0 ? first : kb_.smin(stretch.begin, first);
+      spanHi = t == 0 ? last : kb_.smax(spanHi, last);
+      coreLo = t == 0 ? first : kb_.smax(coreLo, first);
+      coreHi = t == 0 ? last : kb_.smin(coreHi, last);
     }
-    spans.spanLo = spanLo;
-    spans.leftEnd = kb_.smax(spanLo, kb_.smin(coreLo, spanHi));
-    spans.coreHi = coreHi;
-    spans.rightBegin = kb_.smax(spans.leftEnd, coreHi);
-    spans.spanHi = spanHi;
-    return spans;
+    stretch.end = kb_.smax(stretch.begin, spanHi);
+    stretch.fullBegin = kb_.smax(stretch.begin, kb_.smin(coreLo, stretch.end));
+    stretch.fullEnd = kb_.smax(stretch.fullBegin, coreHi);
+    return stretch;
   }
 
   // One row, along its input columns in groups of S, the horizontal
@@ -199,28 +203,12 @@ class FilterGradient : ConvolutionKernel {
   // gradients of the last M = ceil(JB / S) output columns, which slide
   // through registers (a window of FB x M vectors). Per group (an output
   // column) FB + CB x min(S, JB) loads feed FB x CB x JB FMAs, where a sweep
-  // of the output columns needs FB + CB x JB.
-  void slide(Accumulators& acc, const Position& at) {
+  // of the output columns needs FB + CB x JB. The groups are those of
+  // `stretch`.
+  void slide(Accumulators& acc, const Position& at, const Stretch& stretch) {
     const int64_t S = win_.sw, M = filterGradientLags(JB_, S);
     llvm::Value* lead = ir_.CreateSub(kb_.i64(win_.padLeft), at.j0);
-    // The groups where filter column t meets an output column of the row
-    // whose input is inside the image: those of its output columns, shifted
-    // by its lag t / S. The row's groups span them all: the first and last
-    // ones at the row's ends test each filter column's, those from
-    // fullBegin to fullEnd need not.
-    std::vector<std::pair<llvm::Value*, llvm::Value*>> meets;
-    llvm::Value *begin = kb_.i64(dyd_[3] + M), *end = kb_.i64(0), *fullBegin = kb_.i64(0), *fullEnd = begin;
-    for (int64_t t = 0; t < JB_; ++t) {
-      const auto [lo, hi] = outputsInside(kb_, add(kb_, at.j0, t), win_.padLeft, S, x_.dims[3], dyd_[3]);
-      meets.emplace_back(add(kb_, lo, t / S), add(kb_, hi, t / S));
-      begin = kb_.smin(begin, meets.back().first);
-      end = kb_.smax(end, meets.back().second);
-      fullBegin = kb_.smax(fullBegin, meets.back().first);
-      fullEnd = kb_.smin(fullEnd, meets.back().second);
-    }
-    end = kb_.smax(begin, end);
-    fullBegin = kb_.smax(begin, kb_.smin(fullBegin, end));
-    fullEnd = kb_.smax(fullBegin, fullEnd);
+    const auto& [meets, begin, fullBegin, fullEnd, end] = stretch;
     // The window of filter block f: a ring of M slots. At a group that is
     // step u of a run of M (u = M - 1 when it is not in one, after the
     // window shifted), the gradient of lag m is in slot (m - u - 1) mod M:
@@ -252,8 +240,7 @@ class FilterGradient : ConvolutionKernel {
             taps();
             continue;
           }
-          const auto [lo, hi] = meets[static_cast<size_t>(t)];
-          kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(q, lo), ir_.CreateICmpSLT(q, hi)), taps);
+          kb_.when(within(q, meets[static_cast<size_t>(t)]), taps);
         }
       }
     };
@@ -344,9 +331,13 @@ class FilterGradient : ConvolutionKernel {
         taps();
         continue;
       }
-      const auto [lo, hi] = (*inside)[static_cast<size_t>(t)];
-      kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(ow, lo), ir_.CreateICmpSLT(ow, hi)), taps);
+      kb_.when(within(ow, (*inside)[static_cast<size_t>(t)]), taps);
     }
+  }
+
+  // Whether position v lies in [lo, hi) of `range`.
+  llvm::Value* within(llvm::Value* v, const std::pair<llvm::Value*, llvm::Value*>& range) {
+    return ir_.CreateAnd(ir_.CreateICmpSGE(v, range.first), ir_.CreateICmpSLT(v, range.second));
   }
 
   // Where the block's first input channel is at column iw of the row.
