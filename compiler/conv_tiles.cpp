@@ -13,6 +13,7 @@
 #include "compiler/column_runs.h"
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
+#include "ir/conv_algorithm.h"
 #include "ir/fused_pooling.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
@@ -129,6 +130,23 @@ BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
   return total;
 }
 
+// Channels per pass over the rows: the most whole input blocks, dividing
+// the channels, of which a pass's share of L1, `bytesPerChannel` each,
+// fits half of it.
+int64_t channelChunk(const ConvShape& s, const Target& target, int64_t bytesPerChannel) {
+  const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
+  return largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock)) * s.inputBlock;
+}
+
+// Rows per task: tasks enough, in whole register blocks of `tile` and
+// granules of `rowGranule` (or all the rows).
+int64_t taskRows(const ConvShape& s, const ForwardTile& tile, int64_t rowGranule) {
+  const int64_t tasks = s.batch * (s.blocks / tile.filterBlocks);
+  const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
+  const int64_t rows = (s.rows + rowSplits - 1) / rowSplits, granule = std::lcm(tile.blockRows, rowGranule);
+  return std::min(s.rows, (rows + granule - 1) / granule * granule);
+}
+
 // Rows per task are a multiple of `rowGranule` (or all the rows).
 ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t rowGranule) {
   // Among the register blocks that fit, the one that keeps the FMA units
@@ -152,15 +170,38 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
   }
   // The filter slice of one pass (its channels, all taps, the register
   // block's output channels) fits half of L1, beside the input rows.
-  const int64_t bytesPerChannel = best.filterBlocks * target.vectorWidth * s.filterTaps * 4;
-  const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
-  const int64_t chunkBlocks = largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock));
-  best.channelChunk = chunkBlocks * s.inputBlock;
-  // Rows per task: tasks enough, in whole register blocks and granules.
-  const int64_t tasks = s.batch * (s.blocks / best.filterBlocks);
-  const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
-  const int64_t rows = (s.rows + rowSplits - 1) / rowSplits, granule = std::lcm(best.blockRows, rowGranule);
-  best.rows = std::min(s.rows, (rows + granule - 1) / granule * granule);
+  best.channelChunk = channelChunk(s, target, best.filterBlocks * target.vectorWidth * s.filterTaps * 4);
+  best.rows = taskRows(s, best, rowGranule);
+  return best;
+}
+
+// A Winograd kernel's register block (ir/conv_algorithm.h) holds FB filter
+// blocks x blockRows/2 x run/2 blocks of 2x2 outputs, one of their 16
+// products at a time. Per input channel it loads FB transformed filter
+// vectors and broadcasts one transformed input per block of outputs.
+ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_t rowGranule) {
+  // Of the register blocks whose accumulators fit beside the filter vectors
+  // and the broadcast input, the most FMAs per load, then the most filter
+  // blocks, then the fewest rows. A row's blocks of outputs are split into
+  // runs of as even a length as the register block allows.
+  ForwardTile best{1, 2, 0, 0, 2};
+  double bestRatio = 0;
+  const int64_t across = s.columns / 2;
+  for (int64_t filterBlocks : {4, 2, 1}) {
+    if (s.blocks % filterBlocks != 0) continue;
+    for (int64_t down = 1; down <= std::min<int64_t>(2, s.rows / 2); ++down) {
+      const int64_t room = (target.vectorRegisters - 2 - filterBlocks) / (filterBlocks * down);
+      if (room < 1) continue;
+      const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs;
+      const double blocks = static_cast<double>(down * run);
+      const double ratio = static_cast<double>(filterBlocks) * blocks / (static_cast<double>(filterBlocks) + blocks);
+      if (ratio > bestRatio) best = {filterBlocks, 2 * run, 0, 0, 2 * down}, bestRatio = ratio;
+    }
+  }
+  // The pass's transformed filter slice and inputs fit half of L1.
+  const int64_t blocks = best.run / 2 * best.blockRows / 2;
+  best.channelChunk = channelChunk(s, target, (best.filterBlocks * target.vectorWidth + blocks) * 16 * 4);
+  best.rows = taskRows(s, best, rowGranule);
   return best;
 }
 
@@ -264,6 +305,7 @@ bool isTiledConvolution(const Node& node) {
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4]};
+  if (usesWinograd(node)) return defaultWinogradTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
   return defaultForwardTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
 }
 
@@ -295,6 +337,9 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              node.op == Op::Conv2DBackwardData ? "output-gradient" : "input", s.inputBlock));
     if (node.op == Op::Conv2DBackwardData && tile[4] != 1)
       return bad("block rows must be 1: the backward-data kernel blocks one row");
+    if (usesWinograd(node) && (tile[1] % 2 != 0 || tile[4] % 2 != 0 || (tile[3] % 2 != 0 && tile[3] < s.rows)))
+      return bad("the Winograd kernel's columns, block rows and rows per task (unless all) must be even: it makes "
+                 "2x2 blocks of outputs");
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);

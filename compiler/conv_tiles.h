@@ -20,7 +20,9 @@ namespace cnnc {
 // fewer splits its work further (rows, parts of the batch).
 inline constexpr int64_t kEnoughTasks = 8;
 
-// conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows].
+// conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows]; for a
+// Winograd kernel (ir/conv_algorithm.h) run and blockRows count the
+// columns and rows of its 2x2 blocks of outputs, and are even.
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most

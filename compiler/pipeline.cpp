@@ -18,6 +18,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-activation-gradients", 1, fuseActivationGradients},
     {"select-layouts", 2, selectLayouts},
     {"fuse-bias-gradients", 1, fuseBiasGradients},
+    {"select-winograd", 2, selectWinograd},
     {"choose-tiles", 2, chooseTiles},
     {"fuse-pooling", 2, fusePooling},
     {"fuse-residual-adds", 1, fuseResidualAdds},

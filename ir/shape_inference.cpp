@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_residual.h"
@@ -19,8 +20,8 @@ using namespace checks;
 Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::Conv2D;
   CNNC_TRY(attributeNames(op, attrs,
-                          {"strides", "pads", "tile", kActivationAttr, kActivationGradientAttr, kFusedAttr, kPoolAttr,
-                           kStatsAttr, kGammaGradAttr, kResidualAttr}));
+                          {"strides", "pads", "tile", kAlgorithmAttr, kActivationAttr, kActivationGradientAttr, kFusedAttr,
+                           kPoolAttr, kStatsAttr, kGammaGradAttr, kResidualAttr}));
   CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kStatsAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_statistics.h"
@@ -74,6 +75,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyFusedBiasGradients(graph); !status) return status;
   if (Status status = verifyFusedPooling(graph); !status) return status;
   if (Status status = verifyFusedStatistics(graph); !status) return status;
+  if (Status status = verifyConvAlgorithms(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())
     if (output >= graph.size()) return Error{fmt::format("graph @{} returns an undefined value", graph.name())};

@@ -9,6 +9,7 @@
 #include <random>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 
 #include "compiler/conv_tiles.h"
@@ -33,12 +34,14 @@ class BlockedConv : public TargetTest {
   // same through a fused sigmoid gradient (of a random activation output
   // %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused into it,
   // and %dx = conv2d_bwd_data through a fused relu gradient (of x).
+  // With `winograd`, %y and %yg take the Winograd kernel (ir/conv_algorithm.h).
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
-                std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2) {
+                std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2, bool winograd = false) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
     const std::string xType = fmt::format("f32[{},{},{},{}]", N, C, H, W);
     const std::string yType = fmt::format("f32[{},{},{},{}]", N, F, OH, OW);
     const std::string window = fmt::format("pads=[{},{},{},{}], strides=[{},{}]", pads[0], pads[1], pads[2], pads[3], s, s);
+    const std::string algorithm = winograd ? "algorithm=winograd, " : "";
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
     const std::string xUsed = blockedInput ? "%xb" : "%x";
@@ -58,9 +61,9 @@ class BlockedConv : public TargetTest {
   %mb = relayout %m {{layout={image}}} : {yType}<{image}>
   {input}%wb = relayout %w {{layout={filter}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %dyb = relayout %dy {{layout={image}}} : {yType}<{image}>
-  %y = conv2d {xUsed}, %wb, %bias {{stats=ys, {window}}} : {yType}<{image}>
+  %y = conv2d {xUsed}, %wb, %bias {{{algorithm}stats=ys, {window}}} : {yType}<{image}>
   %ys = batch_norm_stats %y : f32[2,{F}]
-  %yg = conv2d {xUsed}, %wb, %bias, %mb {{activation_gradient=sigmoid, {window}}} : {yType}<{image}>
+  %yg = conv2d {xUsed}, %wb, %bias, %mb {{{algorithm}activation_gradient=sigmoid, {window}}} : {yType}<{image}>
   %ygp = relayout %yg {{layout=plain}} : {yType}
   %dw = conv2d_bwd_filter {xUsed}, %dyb {{bias_grad=db, kernel=[{KH},{KW}], {window}}} : f32[{F},{C},{KH},{KW}]<{filter}>
   %db = bias_grad %dyb : f32[{F}]
@@ -70,7 +73,7 @@ class BlockedConv : public TargetTest {
 }}
 )", fmt::arg("inputGradient", inputGradient), fmt::arg("dxp", blockedInput ? ", %dxp" : ""), fmt::arg("xType", xType), fmt::arg("yType", yType), fmt::arg("F", F), fmt::arg("C", C), fmt::arg("KH", KH),
         fmt::arg("KW", KW), fmt::arg("input", input), fmt::arg("filter", filter()), fmt::arg("image", image()),
-        fmt::arg("xUsed", xUsed), fmt::arg("window", window)));
+        fmt::arg("xUsed", xUsed), fmt::arg("window", window), fmt::arg("algorithm", algorithm)));
   }
 
   void check(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
@@ -96,6 +99,43 @@ TEST_P(BlockedConv, StrideTwoWithPadsOnTheFarSide) { check(b(), 9, 11, 2 * b(), 
 TEST_P(BlockedConv, StrideTwoWithPadsOnEverySide) { check(b(), 8, 10, b(), 3, 3, 2, {1, 1, 1, 1}, true); }
 // Input columns that no tap of the run reads, inside the image and out.
 TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {1, 1, 2, 2}, true); }
+
+// The Winograd kernel (ir/conv_algorithm.h), its fused batch statistics and
+// activation gradient: same padding; none (a 4x4 output); pads of two (a
+// backward data's); uneven pads; pads beyond the filter, so that blocks of
+// outputs read only padding; a 2x2 output, one block whose every input
+// row and column but two is padding.
+TEST_P(BlockedConv, WinogradKernelsComputeTheSame) {
+  const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>> cases = {
+      {b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
+      {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
+      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}}};
+  for (const auto& [C, H, W, F, pads] : cases) {
+    SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
+    expectAgreement(graphOf(C, H, W, F, 3, 3, 1, pads, true, 2, true));
+  }
+}
+
+// Winograd tiles (2x2 blocks of outputs): runs of one block, of a whole
+// row, and rows of 5 blocks in runs of 2, 2, 1 and of 3, 2; register blocks
+// of one and of two block rows, rows per task not a multiple of them (two
+// rows left over); chunks of input channels resuming from partial sums;
+// one filter block and two.
+TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
+  const Graph graph = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
+  for (const std::string& tile : {fmt::format("=1,2,{},2,2", b()), fmt::format("=2,10,{},4,4", 2 * b()),
+                                  fmt::format("=1,4,{},6,4", 4 * b()), fmt::format("=2,6,{},8,2", b())}) {
+    Expected<Graph> tiled = overrideTiles(graph, {"y" + tile, "yg" + tile});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(tile);
+    expectAgreement(*tiled);
+  }
+  Expected<Graph> odd = overrideTiles(graph, {fmt::format("y=1,3,{},2,2", b())});
+  ASSERT_FALSE(odd);
+  EXPECT_EQ(odd.error().message, fmt::format("tile [1,3,{},2,2] of conv2d %y: the Winograd kernel's columns, block rows "
+                                             "and rows per task (unless all) must be even: it makes 2x2 blocks of outputs",
+                                             b()));
+}
 
 // Tiles schedule; they change nothing but rounding: register blocks of one
 // column or filter block, channel chunks that resume from partial sums, one

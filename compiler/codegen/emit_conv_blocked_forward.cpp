@@ -12,7 +12,9 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/fused_sums.h"
+#include "compiler/codegen/winograd.h"
 #include "compiler/conv_tiles.h"
+#include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
 
@@ -37,14 +39,21 @@ class ForwardConvolution : ConvolutionKernel {
         chunks_(wd_[1] / tile_.channelChunk),
         tasks_(RowsTasks::of(y_, b_, FB_, tile_.rows)),
         pool_(fusedPooling(kb.graph(), node_)),
-        sums_(kb, id, tasks_) {}
+        sums_(kb, id, tasks_) {
+    // A Winograd kernel's transformed filter follows the fused sums in the workspace.
+    if (usesWinograd(node_))
+      winograd_.emplace(kb, id, tile_, *elementCount(node_.type) + fusedSumsFloats(kb.graph(), node_, tasks_, b_));
+  }
 
   // Tasks: (n, group of FB output blocks, block of output rows). Each task
   // passes over its rows once per chunk of input channels, whose filter
   // slice stays in L1 (conv_tiles.h); passes after the first resume from
   // the partial sums stored by the previous one.
   int64_t emit() {
+    if (winograd_) kb_.nextPhase(winograd_->transformFilter());
     const int64_t R = tile_.blockRows;
+    // Rows left over from blocks of R go one by one, or by twos in a Winograd kernel.
+    const int64_t least = winograd_ ? 2 : 1;
     const int64_t tasks = forEachRowsTask(kb_, tasks_, [&](const RowsTask& task) {
       n_ = task.n;
       f0_ = task.firstBlock;
@@ -57,7 +66,7 @@ class ForwardConvolution : ConvolutionKernel {
         finishes_ = ir_.CreateICmpEQ(chunk, kb_.i64(chunks_ - 1));
         firstOuter_ = ir_.CreateMul(chunk, kb_.i64(tile_.channelChunk / x_.block));
         kb_.loop(firstRow, fullEnd, [&](llvm::Value* oh) { rowBlock(oh, R); }, R);
-        if (R > 1) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, 1); });
+        if (R > least) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, least); }, least);
       });
       if (pool_) poolRows(firstRow, endRow);
       sums_.sumTask(task);
@@ -83,6 +92,15 @@ class ForwardConvolution : ConvolutionKernel {
   // Output rows [oh, oh + rows) of the task's FB blocks, a register block
   // per run of columns.
   void rowBlock(llvm::Value* oh, int64_t rows) {
+    const std::vector<llvm::Value*> biases = lastChunkBiases();
+    auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
+      if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
+      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, finishes_));
+    };
+    if (winograd_) {
+      winograd_->rowBlock({n_, f0_, firstOuter_, resumes_, finishes_}, oh, rows, store);
+      return;
+    }
     forEachColumnRun(kb_, y_[3], x_.dims[3], wd_[3], win_, tile_.run, [&](const ColumnRun& run) {
       auto output = [&](int64_t q, int64_t k, int64_t r) {
         llvm::Value* at =
@@ -112,19 +130,19 @@ class ForwardConvolution : ConvolutionKernel {
                         });
                       });
       });
-      // The bias, added with the last chunk.
-      std::vector<llvm::Value*> biases;
-      for (int64_t k = 0; ownOperandCount(node_) == 3 && k < FB_; ++k) {
-        llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, f0_, k), kb_.i64(b_)), b_);
-        biases.push_back(ir_.CreateSelect(finishes_, bias, kb_.splat(kb_.f32(0.0))));
-      }
-      forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {
-        llvm::Value* sum = acc.get(slot(run, q, k, r));
-        if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
-        llvm::Value* at = output(q, k, r);
-        kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, finishes_));
-      });
+      forEachAccumulator([&](int64_t q, int64_t k, int64_t r) { store(k, output(q, k, r), acc.get(slot(run, q, k, r))); });
     });
+  }
+
+  // The bias of each of the FB blocks, added with the last chunk (none if
+  // the node has no bias).
+  std::vector<llvm::Value*> lastChunkBiases() {
+    std::vector<llvm::Value*> biases;
+    for (int64_t k = 0; ownOperandCount(node_) == 3 && k < FB_; ++k) {
+      llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, f0_, k), kb_.i64(b_)), b_);
+      biases.push_back(ir_.CreateSelect(finishes_, bias, kb_.splat(kb_.f32(0.0))));
+    }
+    return biases;
   }
 
   // The accumulator of block row q, filter block k, column r of the run.
@@ -169,6 +187,7 @@ class ForwardConvolution : ConvolutionKernel {
   const RowsTasks tasks_;
   const std::optional<ValueId> pool_;
   FusedSums sums_;
+  std::optional<WinogradBlocks> winograd_;
   // Of the task and chunk being emitted.
   llvm::Value* n_ = nullptr;
   llvm::Value* f0_ = nullptr;

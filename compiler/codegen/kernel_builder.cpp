@@ -163,6 +163,22 @@ llvm::AllocaInst* KernelBuilder::variable(llvm::Type* type, llvm::Value* initial
   return slot;
 }
 
+llvm::Value* KernelBuilder::scratch(int64_t floats) {
+  llvm::IRBuilder<> entry(&function_->getEntryBlock(), function_->getEntryBlock().begin());
+  llvm::AllocaInst* array = entry.CreateAlloca(llvm::ArrayType::get(ir_.getFloatTy(), static_cast<uint64_t>(floats)));
+  array->setAlignment(llvm::Align(64));
+  return array;
+}
+
+llvm::Value* KernelBuilder::loadScratch(llvm::Value* array, llvm::Value* index, int64_t lanes) {
+  llvm::Type* type = lanes == 1 ? ir_.getFloatTy() : static_cast<llvm::Type*>(vectorType(lanes));
+  return ir_.CreateAlignedLoad(type, ir_.CreateInBoundsGEP(ir_.getFloatTy(), array, index), llvm::Align(4));
+}
+
+void KernelBuilder::storeScratch(llvm::Value* array, llvm::Value* index, llvm::Value* value) {
+  ir_.CreateAlignedStore(value, ir_.CreateInBoundsGEP(ir_.getFloatTy(), array, index), llvm::Align(4));
+}
+
 llvm::VectorType* KernelBuilder::vectorType() { return vectorType(width()); }
 llvm::Value* KernelBuilder::splat(llvm::Value* scalar) { return splat(scalar, width()); }
 llvm::Value* KernelBuilder::laneIds() { return laneIds(width()); }

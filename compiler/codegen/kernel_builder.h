@@ -64,6 +64,13 @@ class KernelBuilder {
   void store(ValueId id, llvm::Value* index, llvm::Value* value);
   // A float that lives across loop iterations (an accumulator): a stack slot.
   llvm::AllocaInst* variable(llvm::Type* type, llvm::Value* initial);
+  // An array of `floats` floats on the stack, 64-byte aligned: scratch of
+  // the function's own, and so of the thread running it.
+  llvm::Value* scratch(int64_t floats);
+  // Element `index` (i64) of such an array, `lanes` floats from it as a
+  // vector (a float if lanes is 1); and storing one there.
+  llvm::Value* loadScratch(llvm::Value* array, llvm::Value* index, int64_t lanes);
+  void storeScratch(llvm::Value* array, llvm::Value* index, llvm::Value* value);
 
   // Vectors of width() f32 lanes.
   llvm::VectorType* vectorType();

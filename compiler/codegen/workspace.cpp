@@ -4,7 +4,9 @@
 
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/fused_sums.h"
+#include "compiler/codegen/winograd.h"
 #include "compiler/conv_tiles.h"
+#include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_statistics.h"
 #include "ir/layout.h"
@@ -38,10 +40,13 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
   }
-  if (fusedSumVectors(graph, node) > 0) {
+  if (fusedSumVectors(graph, node) > 0 || usesWinograd(node)) {
+    // The fused sums, then a Winograd kernel's transformed filter.
     const ForwardTile tile = forwardTile(graph, node, target);
     const int64_t b = layoutBlock(node.type.layout);
-    return fusedSumsFloats(graph, node, blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b);
+    const int64_t filter = usesWinograd(node) ? blocked::winogradFilterFloats(graph, node) : 0;
+    return fusedSumsFloats(graph, node, blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b) +
+           filter;
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.

@@ -1,0 +1,202 @@
+#include "compiler/codegen/winograd.h"
+
+#include <array>
+
+namespace cnnc::blocked {
+namespace {
+
+// The 4x4 products of a block: product p is row p / 4, column p % 4.
+constexpr int64_t kProducts = 16;
+
+// Vector arithmetic in which a null value is a zero known at compile time
+// (an input outside the image), so that borders cost no operations.
+struct ZeroAware {
+  llvm::IRBuilder<>& ir;
+  llvm::Value* add(llvm::Value* a, llvm::Value* b) const { return !a ? b : !b ? a : ir.CreateFAdd(a, b); }
+  llvm::Value* sub(llvm::Value* a, llvm::Value* b) const { return !b ? a : !a ? ir.CreateFNeg(b) : ir.CreateFSub(a, b); }
+};
+
+// The one-dimensional transforms of F(2, 3), which the two-dimensional ones
+// apply along the columns of a block, then along its rows.
+// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
+std::array<llvm::Value*, 4> transformInput(const ZeroAware& z, const std::array<llvm::Value*, 4>& d) {
+  return {z.sub(d[0], d[2]), z.add(d[1], d[2]), z.sub(d[2], d[1]), z.sub(d[1], d[3])};
+}
+
+// Taps g0..g2 -> G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
+std::array<llvm::Value*, 4> transformFilterTaps(KernelBuilder& kb, const std::array<llvm::Value*, 3>& g) {
+  auto& ir = kb.ir();
+  llvm::Value* half = kb.splat(kb.f32(0.5), kb.width());
+  llvm::Value* outer = ir.CreateFAdd(g[0], g[2]);
+  return {g[0], ir.CreateFMul(ir.CreateFAdd(outer, g[1]), half), ir.CreateFMul(ir.CreateFSub(outer, g[1]), half), g[2]};
+}
+
+// Products m0..m3 -> A' m = (m0 + m1 + m2, m1 - m2 - m3).
+std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& m) {
+  return {ir.CreateFAdd(ir.CreateFAdd(m[0], m[1]), m[2]), ir.CreateFSub(ir.CreateFSub(m[1], m[2]), m[3])};
+}
+
+}  // namespace
+
+int64_t winogradFilterFloats(const Graph& graph, const Node& node) {
+  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  return kProducts * w[0] * w[1];
+}
+
+WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterAt)
+    : ConvolutionKernel(kb, id),
+      w_(node_.operands[1]),
+      y_(node_.type.dims),
+      channels_(kb.dims(w_)[1]),
+      outputBlocks_(y_[1] / b_),
+      tile_(tile),
+      FB_(tile.filterBlocks),
+      chunks_(channels_ / tile.channelChunk),
+      filterAt_(filterAt) {}
+
+int64_t WinogradBlocks::transformFilter() {
+  // Filter vector (k, c, i, j) holds b output channels (OIhw{b}o); so does
+  // transformed filter vector (k, product, c).
+  kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* k) {
+    kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
+      std::array<std::array<llvm::Value*, 4>, 3> columns;  // G g of filter column j, [j][row]
+      for (int64_t j = 0; j < 3; ++j) {
+        std::array<llvm::Value*, 3> taps;
+        for (int64_t i = 0; i < 3; ++i)
+          taps[static_cast<size_t>(i)] = kb_.loadVector(
+              w_, ir_.CreateMul(kb_.index({k, c, kb_.i64(i), kb_.i64(j)}, {outputBlocks_, channels_, 3, 3}), kb_.i64(b_)),
+              b_);
+        columns[static_cast<size_t>(j)] = transformFilterTaps(kb_, taps);
+      }
+      for (size_t row = 0; row < 4; ++row) {
+        const std::array<llvm::Value*, 4> u = transformFilterTaps(kb_, {columns[0][row], columns[1][row], columns[2][row]});
+        for (size_t column = 0; column < 4; ++column) {
+          llvm::Value* at = kb_.index({k, kb_.i64(static_cast<int64_t>(row * 4 + column)), c}, {outputBlocks_, kProducts, channels_});
+          kb_.storeVector(id_, add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterAt_), u[column]);
+        }
+      }
+    });
+  });
+  return outputBlocks_;
+}
+
+void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store) {
+  if (!inputs_) {
+    const int64_t blocks = tile_.blockRows / 2 * (tile_.run / 2);
+    inputs_ = kb_.scratch(blocks * kProducts * tile_.channelChunk);
+    sums_ = kb_.scratch(blocks * kProducts * FB_ * b_);
+  }
+  // The row's blocks of outputs in runs of as even a length as fits.
+  const int64_t across = y_[3] / 2, most = tile_.run / 2;
+  const int64_t runs = (across + most - 1) / most, run = (across + runs - 1) / runs;
+  for (int64_t first = 0; first < across; first += run)
+    blocks(pass, oh, rows / 2, first, std::min(run, across - first), store);
+}
+
+void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+                            const Store& store) {
+  transformInputs(pass, oh, down, first, across);
+  multiply(pass, down * across);
+  transformOutputs(pass, oh, down, first, across, store);
+}
+
+void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
+                                     int64_t across) {
+  const ZeroAware z{ir_};
+  const int64_t chunk = tile_.channelChunk;
+  kb_.rolledLoop(0, chunk / b_, [&](llvm::Value* chunkOuter) {
+    llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
+    for (int64_t q = 0; q < down; ++q) {
+      // Input rows are known at run time: those outside the image load as
+      // zeros. Columns are known now: those outside are zeros, unloaded.
+      std::array<llvm::Value*, 4> ih, inside;
+      for (size_t i = 0; i < 4; ++i) {
+        ih[i] = add(kb_, oh, 2 * q - win_.padTop + static_cast<int64_t>(i));
+        llvm::Value* within = ir_.CreateAnd(ir_.CreateICmpSGE(ih[i], kb_.i64(0)), ir_.CreateICmpSLT(ih[i], kb_.i64(x_.dims[2])));
+        inside[i] = ir_.CreateVectorSplat(static_cast<unsigned>(b_), within);
+      }
+      for (int64_t r = 0; r < across; ++r) {
+        std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
+        for (size_t j = 0; j < 4; ++j) {
+          const int64_t iw = 2 * (first + r) - win_.padLeft + static_cast<int64_t>(j);
+          std::array<llvm::Value*, 4> d{};
+          for (size_t i = 0; i < 4 && iw >= 0 && iw < x_.dims[3]; ++i)
+            d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, inside[i]);
+          columns[j] = transformInput(z, d);
+        }
+        const int64_t block = q * across + r;
+        for (size_t row = 0; row < 4; ++row) {
+          const std::array<llvm::Value*, 4> v = transformInput(z, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
+          for (size_t column = 0; column < 4; ++column) {
+            const int64_t product = static_cast<int64_t>(row * 4 + column);
+            llvm::Value* at = ir_.CreateAdd(kb_.i64((block * kProducts + product) * chunk), ir_.CreateMul(chunkOuter, kb_.i64(b_)));
+            kb_.storeScratch(inputs_, at, v[column] ? v[column] : kb_.splat(kb_.f32(0.0), b_));
+          }
+        }
+      }
+    }
+  });
+}
+
+void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
+  const int64_t chunk = tile_.channelChunk;
+  kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
+    Accumulators acc(kb_, static_cast<size_t>(FB_ * count), [&](size_t) { return kb_.f32(0.0); });
+    kb_.loop(0, chunk, [&](llvm::Value* c) {
+      llvm::Value* channel = ir_.CreateAdd(ir_.CreateMul(pass.firstOuter, kb_.i64(b_)), c);
+      std::vector<llvm::Value*> filters;
+      for (int64_t k = 0; k < FB_; ++k) {
+        llvm::Value* at = kb_.index({add(kb_, pass.firstBlock, k), product, channel}, {outputBlocks_, kProducts, channels_});
+        filters.push_back(kb_.loadVector(id_, add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterAt_), b_));
+      }
+      for (int64_t block = 0; block < count; ++block) {
+        llvm::Value* at = ir_.CreateAdd(ir_.CreateMul(add(kb_, product, block * kProducts), kb_.i64(chunk)), c);
+        llvm::Value* input = kb_.splat(kb_.loadScratch(inputs_, at, 1), b_);
+        for (int64_t k = 0; k < FB_; ++k)
+          acc.fma(static_cast<size_t>(k * count + block), input, filters[static_cast<size_t>(k)]);
+      }
+    });
+    for (int64_t block = 0; block < count; ++block)
+      for (int64_t k = 0; k < FB_; ++k) {
+        llvm::Value* at = ir_.CreateMul(add(kb_, ir_.CreateMul(add(kb_, product, block * kProducts), kb_.i64(FB_)), k), kb_.i64(b_));
+        kb_.storeScratch(sums_, at, acc.get(static_cast<size_t>(k * count + block)));
+      }
+  });
+}
+
+void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
+                                      int64_t across, const Store& store) {
+  for (int64_t q = 0; q < down; ++q)
+    for (int64_t r = 0; r < across; ++r)
+      for (int64_t k = 0; k < FB_; ++k) {
+        const int64_t block = q * across + r;
+        std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
+        for (size_t row = 0; row < 4; ++row) {
+          std::array<llvm::Value*, 4> m;
+          for (size_t column = 0; column < 4; ++column) {
+            const int64_t product = static_cast<int64_t>(row * 4 + column);
+            m[column] = kb_.loadScratch(sums_, kb_.i64(((block * kProducts + product) * FB_ + k) * b_), b_);
+          }
+          rows[row] = transformProducts(ir_, m);
+        }
+        for (size_t column = 0; column < 2; ++column) {
+          const std::array<llvm::Value*, 2> y = transformProducts(ir_, {rows[0][column], rows[1][column], rows[2][column], rows[3][column]});
+          for (size_t row = 0; row < 2; ++row) {
+            llvm::Value* at = outputIndex(pass, k, add(kb_, oh, 2 * q + static_cast<int64_t>(row)),
+                                          2 * (first + r) + static_cast<int64_t>(column));
+            llvm::Value* sum = y[row];
+            // Passes after the first add the partial sums of those before.
+            if (chunks_ > 1)
+              sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
+            store(k, at, sum);
+          }
+        }
+      }
+}
+
+llvm::Value* WinogradBlocks::outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, int64_t column) {
+  llvm::Value* at = kb_.index({pass.n, add(kb_, pass.firstBlock, k), row, kb_.i64(column)}, {y_[0], outputBlocks_, y_[2], y_[3]});
+  return ir_.CreateMul(at, kb_.i64(b_));
+}
+
+}  // namespace cnnc::blocked

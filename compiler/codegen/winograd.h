@@ -1,0 +1,84 @@
+// The Winograd kernel of a blocked conv2d (ir/conv_algorithm.h): F(2x2, 3x3)
+// after Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks"
+// (2016). A 4x4 block of inputs d and the 3x3 filter g of a pair of input
+// and output channels make the 2x2 outputs A' ((G g G') . (B' d B)) A,
+// where . multiplies elementwise: 16 products where the direct kernel
+// takes 36, summed over the input channels before the output transform,
+// which then runs once per output channel.
+//
+// The kernel is the forward kernel's (emit_conv_blocked_forward.cpp), tasks,
+// chunks of input channels and fused epilogues alike, with this class's
+// register blocks in place of the direct ones, and a first phase that
+// transforms the filter, G g G', into the node's workspace: each of the 16
+// products of each input channel is a vector of b output channels there.
+// A register block is FB filter blocks x a few blocks of 2x2 outputs (the
+// tile's blockRows / 2 down, a run of run / 2 across). For each input
+// block of the pass it transforms the block's inputs, B' d B (vectors of b
+// input channels), into a stack buffer; then for each of the 16 products
+// it sums the input channels in FB x blocks accumulators, each broadcast
+// transformed input feeding FB FMAs, into a second buffer; then it
+// transforms each output block's 16 products into its 2x2 outputs.
+#pragma once
+
+#include "compiler/codegen/blocked_conv.h"
+#include "compiler/conv_tiles.h"
+
+namespace cnnc::blocked {
+
+// The floats of the transformed filter of Winograd conv2d `node`: 16 per
+// pair of input and output channels.
+int64_t winogradFilterFloats(const Graph& graph, const Node& node);
+
+// The pass of a forward kernel's task over a chunk of its input channels:
+// the task's image and first filter block, the chunk's first input block,
+// and whether the pass resumes from the partial sums of the one before,
+// and finishes the sums.
+struct ForwardPass {
+  llvm::Value* n;
+  llvm::Value* firstBlock;
+  llvm::Value* firstOuter;
+  llvm::Value* resumes;
+  llvm::Value* finishes;
+};
+
+class WinogradBlocks : ConvolutionKernel {
+ public:
+  // Where the kernel stores output vector `sum` of filter block k (of the
+  // register block) at element `at` of the result: through the node's bias
+  // and fused epilogue.
+  using Store = std::function<void(int64_t k, llvm::Value* at, llvm::Value* sum)>;
+
+  // For node `id` under `tile`, its transformed filter at element
+  // `filterAt` of its buffer (in the workspace).
+  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterAt);
+
+  // Emits the kernel's first phase, which transforms the filter; returns
+  // its tasks (one per output-channel block).
+  int64_t transformFilter();
+
+  // Output rows [oh, oh + rows) (rows even) of the pass's filter blocks,
+  // stored by `store`.
+  void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store);
+
+ private:
+  void blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+              const Store& store);
+  void transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across);
+  void multiply(const ForwardPass& pass, int64_t count);
+  void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+                        const Store& store);
+  llvm::Value* outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, int64_t column);
+
+  const ValueId w_;
+  const std::vector<int64_t>& y_;
+  const int64_t channels_, outputBlocks_;
+  const ForwardTile tile_;
+  const int64_t FB_, chunks_, filterAt_;
+  // The stack buffers (in the function of the kernel's tasks, made by its
+  // first register block): transformed inputs [block][product][chunk
+  // channel], and sums [block][product][filter block][lane].
+  llvm::Value* inputs_ = nullptr;
+  llvm::Value* sums_ = nullptr;
+};
+
+}  // namespace cnnc::blocked

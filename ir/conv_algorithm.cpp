@@ -1,0 +1,40 @@
+#include "ir/conv_algorithm.h"
+
+#include <fmt/format.h>
+
+#include "ir/layout.h"
+#include "ir/printer.h"
+
+namespace cnnc {
+
+bool usesWinograd(const Node& node) { return getSymbol(node.attrs, kAlgorithmAttr) == kWinograd; }
+
+Status winogradApplies(const Graph& graph, const Node& node) {
+  if (node.op != Op::Conv2D) return Error{"only conv2d has a Winograd kernel"};
+  const int64_t block = layoutBlock(node.type.layout);
+  if (block == 1 || layoutBlock(graph.node(node.operands[0]).type.layout) != block)
+    return Error{"the Winograd kernel needs its input and result in the same channel blocks"};
+  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  if (w[2] != 3 || w[3] != 3) return Error{fmt::format("the Winograd kernel needs a 3x3 filter, not {}x{}", w[2], w[3])};
+  if (getInts(node.attrs, "strides") != IntList{1, 1}) return Error{"the Winograd kernel needs strides [1,1]"};
+  const std::vector<int64_t>& y = node.type.dims;
+  if (y[2] % 2 != 0 || y[3] % 2 != 0)
+    return Error{fmt::format("the Winograd kernel makes 2x2 blocks of outputs: {}x{} is odd", y[2], y[3])};
+  return Status::ok();
+}
+
+Status verifyConvAlgorithms(const Graph& graph) {
+  for (const Node& node : graph.nodes()) {
+    if (!node.attrs.contains(kAlgorithmAttr)) continue;
+    auto fails = [&](const std::string& why) {
+      return Error{fmt::format("{} {}: {}", mnemonic(node.op), valueRef(node.name), why)};
+    };
+    if (!usesWinograd(node))
+      return fails(fmt::format("unknown algorithm {}; the only one is {}",
+                               toString(node.attrs.find(kAlgorithmAttr)->second), kWinograd));
+    if (Status applies = winogradApplies(graph, node); !applies) return fails(applies.error().message);
+  }
+  return Status::ok();
+}
+
+}  // namespace cnnc

@@ -1,0 +1,35 @@
+// How a convolution's kernel computes it: directly (no attribute), or by
+// Winograd's minimal filtering F(2x2, 3x3) (attribute algorithm=winograd,
+// set by the select-winograd pass), which makes each 2x2 block of outputs
+// from a 4x4 block of inputs with 16 multiplications per input and output
+// channel where the direct kernel takes 36.
+//
+//   %block1_conv1 = conv2d %stem_out, %block1_conv1.weight.NCHW16c {algorithm=winograd, pads=[1,1,1,1], ...}
+//
+// It computes the same convolution, rounded differently: the transforms
+// add and subtract inputs (and halve filter taps) before multiplying.
+#pragma once
+
+#include <string_view>
+
+#include "ir/error.h"
+#include "ir/graph.h"
+
+namespace cnnc {
+
+inline constexpr std::string_view kAlgorithmAttr = "algorithm";
+inline constexpr std::string_view kWinograd = "winograd";
+
+// Whether `node` asks for the Winograd kernel.
+bool usesWinograd(const Node& node);
+
+// Whether the Winograd kernel can compute conv2d `node`, or why not: a 3x3
+// filter at stride 1, input and result in the same channel blocks, and an
+// even number of output rows and of output columns (whole 2x2 blocks).
+Status winogradApplies(const Graph& graph, const Node& node);
+
+// The graph-wide contract (verifier.h): every algorithm attribute names
+// the Winograd kernel, on a node it applies to.
+Status verifyConvAlgorithms(const Graph& graph);
+
+}  // namespace cnnc
