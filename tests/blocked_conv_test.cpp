@@ -380,6 +380,31 @@ TEST_P(BlockedConv, FusedPoolingComputesTheSame) {
                                    "pooling %p fused into it, or all 7 rows");
 }
 
+// A Winograd kernel pools the rows each task wrote as the direct one does:
+// 2x2 max pooling of 10 rows, tasks of 2, 4 (the last one short) and all
+// 10 rows.
+TEST_P(BlockedConv, WinogradKernelWithFusedPoolingComputesTheSame) {
+  const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : f32[2,{C},10,10]
+  %w = param : f32[{F},{C},3,3]
+  %bias = param : f32[{F}]
+  %xb = relayout %x {{layout={image}}} : f32[2,{C},10,10]<{image}>
+  %wb = relayout %w {{layout={filter}}} : f32[{F},{C},3,3]<{filter}>
+  %y = conv2d %xb, %wb, %bias {{activation=relu, algorithm=winograd, fused=y.pre, pads=[1,1,1,1], pool=p, strides=[1,1]}} : f32[2,{F},10,10]<{image}>
+  %p = max_pool2d %y {{pads=[0,0,0,0], strides=[2,2], window=[2,2]}} : f32[2,{F},5,5]<{image}>
+  %pp = relayout %p {{layout=plain}} : f32[2,{F},5,5]
+  %yp = relayout %y {{layout=plain}} : f32[2,{F},10,10]
+  return %pp, %yp
+}}
+)", fmt::arg("C", b()), fmt::arg("F", 2 * b()), fmt::arg("image", image()), fmt::arg("filter", filter())));
+  for (int64_t rows : {2, 4, 10}) {
+    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=2,4,{},{},2", b(), rows)});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(fmt::format("rows per task {}", rows));
+    expectAgreement(*tiled);
+  }
+}
+
 TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
   // dx of a valid 3x3 conv = conv of dy padded by 2 with the flipped filter.
   const std::vector<Tensor> outputs = expectAgreement(parseTestGraph(fmt::format(R"(graph @g {{
