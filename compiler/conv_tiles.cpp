@@ -186,10 +186,10 @@ ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_
   // runs of as even a length as the register block allows.
   ForwardTile best{1, 2, 0, 0, 2};
   double bestRatio = 0;
-  const int64_t across = s.columns / 2;
+  const int64_t across = (s.columns + 1) / 2;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
-    for (int64_t down = 1; down <= std::min<int64_t>(2, s.rows / 2); ++down) {
+    for (int64_t down = 1; down <= std::min<int64_t>(2, (s.rows + 1) / 2); ++down) {
       const int64_t room = (target.vectorRegisters - 2 - filterBlocks) / (filterBlocks * down);
       if (room < 1) continue;
       const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs;

@@ -76,12 +76,11 @@ Status selectLayouts(Graph& graph, const PassContext& context);
 Status fuseBiasGradients(Graph& graph, const PassContext& context);
 
 // A blocked conv2d that Winograd's F(2x2, 3x3) applies to (a 3x3 filter at
-// stride 1, whole 2x2 blocks of outputs: ir/conv_algorithm.h) gets
-// algorithm=winograd, so that its kernel multiplies up to 2.25 times less,
-// where that pays: two output-channel blocks or more, and a window that
-// reads padding little enough for the kernel to save a third of the
-// multiplications (select_winograd.cpp). That
-// covers the data gradients of such convolutions too, which select-layouts
+// stride 1: ir/conv_algorithm.h) gets algorithm=winograd, so that its
+// kernel multiplies up to 2.25 times less, where that pays: two
+// output-channel blocks or more, and a window that reads padding little
+// enough for the kernel to save a third of the multiplications
+// (select_winograd.cpp). That covers the data gradients of such convolutions too, which select-layouts
 // made convolutions with the transposed filter. After select-layouts and
 // before choose-tiles, which tiles Winograd kernels their own way.
 Status selectWinograd(Graph& graph, const PassContext& context);

@@ -36,7 +36,7 @@ bool pays(const Graph& graph, const Node& node, const Target& target) {
   const std::vector<int64_t>& y = node.type.dims;
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
-  const int64_t winograd = y[2] / 2 * (y[3] / 2) * 16;
+  const int64_t winograd = (y[2] + 1) / 2 * ((y[3] + 1) / 2) * 16;
   return y[1] >= 2 * target.vectorWidth && 3 * winograd <= 2 * direct;
 }
 

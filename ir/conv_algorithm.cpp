@@ -17,9 +17,6 @@ Status winogradApplies(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
   if (w[2] != 3 || w[3] != 3) return Error{fmt::format("the Winograd kernel needs a 3x3 filter, not {}x{}", w[2], w[3])};
   if (getInts(node.attrs, "strides") != IntList{1, 1}) return Error{"the Winograd kernel needs strides [1,1]"};
-  const std::vector<int64_t>& y = node.type.dims;
-  if (y[2] % 2 != 0 || y[3] % 2 != 0)
-    return Error{fmt::format("the Winograd kernel makes 2x2 blocks of outputs: {}x{} is odd", y[2], y[3])};
   return Status::ok();
 }
 

@@ -24,8 +24,9 @@ inline constexpr std::string_view kWinograd = "winograd";
 bool usesWinograd(const Node& node);
 
 // Whether the Winograd kernel can compute conv2d `node`, or why not: a 3x3
-// filter at stride 1, input and result in the same channel blocks, and an
-// even number of output rows and of output columns (whole 2x2 blocks).
+// filter at stride 1, input and result in the same channel blocks. (An odd
+// number of output rows or columns ends in blocks of which the kernel
+// stores only the outputs inside.)
 Status winogradApplies(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): every algorithm attribute names

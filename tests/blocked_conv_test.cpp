@@ -104,12 +104,16 @@ TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {
 // activation gradient: same padding; none (a 4x4 output); pads of two (a
 // backward data's); uneven pads; pads beyond the filter, so that blocks of
 // outputs read only padding; a 2x2 output, one block whose every input
-// row and column but two is padding.
+// row and column but two is padding; odd numbers of output rows and
+// columns, whose last blocks store only the outputs inside (9x11, 3x3, and
+// the seed model's second layer, 13x13).
 TEST_P(BlockedConv, WinogradKernelsComputeTheSame) {
   const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>> cases = {
       {b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
       {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
-      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}}};
+      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}},
+      {b(), 9, 11, 2 * b(), {1, 1, 1, 1}}, {b(), 3, 3, b(), {1, 1, 1, 1}},
+      {2 * b(), 15, 15, 4 * b(), {0, 0, 0, 0}}};
   for (const auto& [C, H, W, F, pads] : cases) {
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
     expectAgreement(graphOf(C, H, W, F, 3, 3, 1, pads, true, 2, true));
@@ -128,6 +132,16 @@ TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
     Expected<Graph> tiled = overrideTiles(graph, {"y" + tile, "yg" + tile});
     ASSERT_TRUE(tiled) << tiled.error().message;
     SCOPED_TRACE(tile);
+    expectAgreement(*tiled);
+  }
+  // 7 rows and 9 columns: tasks of 2 rows (the last one row), of 4 (the
+  // last 3, in a block of 4), of all 7; rows of 5 blocks, the last half out.
+  const Graph oddGraph = graphOf(2 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
+  for (const std::string& tile : {fmt::format("=1,4,{},2,2", b()), fmt::format("=2,6,{},4,4", 2 * b()),
+                                  fmt::format("=1,10,{},7,2", 2 * b())}) {
+    Expected<Graph> tiled = overrideTiles(oddGraph, {"y" + tile, "yg" + tile});
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE("odd " + tile);
     expectAgreement(*tiled);
   }
   Expected<Graph> odd = overrideTiles(graph, {fmt::format("y=1,3,{},2,2", b())});

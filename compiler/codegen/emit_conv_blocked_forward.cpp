@@ -52,15 +52,18 @@ class ForwardConvolution : ConvolutionKernel {
   int64_t emit() {
     if (winograd_) kb_.nextPhase(winograd_->transformFilter());
     const int64_t R = tile_.blockRows;
-    // Rows left over from blocks of R go one by one, or by twos in a Winograd kernel.
+    // Rows left over from blocks of R go one by one, or by twos in a Winograd
+    // kernel, whose last block of an odd number of rows stores one.
     const int64_t least = winograd_ ? 2 : 1;
     const int64_t tasks = forEachRowsTask(kb_, tasks_, [&](const RowsTask& task) {
       n_ = task.n;
       f0_ = task.firstBlock;
       llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
-      // Blocks of R rows, then the rows left over one by one.
-      llvm::Value* fullEnd = ir_.CreateAdd(
-          firstRow, ir_.CreateMul(ir_.CreateSDiv(ir_.CreateSub(endRow, firstRow), kb_.i64(R)), kb_.i64(R)));
+      // Blocks of R rows, then the rows left over (the task's rows counted
+      // in whole blocks of `least`).
+      llvm::Value* rows = ir_.CreateMul(ir_.CreateSDiv(add(kb_, ir_.CreateSub(endRow, firstRow), least - 1), kb_.i64(least)),
+                                        kb_.i64(least));
+      llvm::Value* fullEnd = ir_.CreateAdd(firstRow, ir_.CreateMul(ir_.CreateSDiv(rows, kb_.i64(R)), kb_.i64(R)));
       kb_.rolledLoop(0, chunks_, [&](llvm::Value* chunk) {
         resumes_ = ir_.CreateICmpSGT(chunk, kb_.i64(0));
         finishes_ = ir_.CreateICmpEQ(chunk, kb_.i64(chunks_ - 1));

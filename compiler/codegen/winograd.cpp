@@ -87,7 +87,7 @@ void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t 
     sums_ = kb_.scratch(blocks * kProducts * FB_ * b_);
   }
   // The row's blocks of outputs in runs of as even a length as fits.
-  const int64_t across = y_[3] / 2, most = tile_.run / 2;
+  const int64_t across = (y_[3] + 1) / 2, most = tile_.run / 2;
   const int64_t runs = (across + most - 1) / most, run = (across + runs - 1) / runs;
   for (int64_t first = 0; first < across; first += run)
     blocks(pass, oh, rows / 2, first, std::min(run, across - first), store);
@@ -181,14 +181,23 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
         }
         for (size_t column = 0; column < 2; ++column) {
           const std::array<llvm::Value*, 2> y = transformProducts(ir_, {rows[0][column], rows[1][column], rows[2][column], rows[3][column]});
+          const int64_t ow = 2 * (first + r) + static_cast<int64_t>(column);
+          if (ow >= y_[3]) continue;  // past an odd row's end
           for (size_t row = 0; row < 2; ++row) {
-            llvm::Value* at = outputIndex(pass, k, add(kb_, oh, 2 * q + static_cast<int64_t>(row)),
-                                          2 * (first + r) + static_cast<int64_t>(column));
-            llvm::Value* sum = y[row];
-            // Passes after the first add the partial sums of those before.
-            if (chunks_ > 1)
-              sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
-            store(k, at, sum);
+            llvm::Value* ohRow = add(kb_, oh, 2 * q + static_cast<int64_t>(row));
+            auto storeOutput = [&] {
+              llvm::Value* at = outputIndex(pass, k, ohRow, ow);
+              llvm::Value* sum = y[row];
+              // Passes after the first add the partial sums of those before.
+              if (chunks_ > 1)
+                sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
+              store(k, at, sum);
+            };
+            // The second row of a block may lie past an odd number of rows.
+            if (row == 1 && y_[2] % 2 != 0)
+              kb_.when(ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2])), storeOutput);
+            else
+              storeOutput();
           }
         }
       }

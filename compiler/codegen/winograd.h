@@ -56,8 +56,9 @@ class WinogradBlocks : ConvolutionKernel {
   // its tasks (one per output-channel block).
   int64_t transformFilter();
 
-  // Output rows [oh, oh + rows) (rows even) of the pass's filter blocks,
-  // stored by `store`.
+  // Output rows [oh, oh + rows) (rows even; the last may lie past the
+  // result's, which it skips) of the pass's filter blocks, stored by
+  // `store`.
   void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store);
 
  private:
