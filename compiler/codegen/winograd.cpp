@@ -8,19 +8,11 @@ namespace {
 // The 4x4 products of a block: product p is row p / 4, column p % 4.
 constexpr int64_t kProducts = 16;
 
-// Vector arithmetic in which a null value is a zero known at compile time
-// (an input outside the image), so that borders cost no operations.
-struct ZeroAware {
-  llvm::IRBuilder<>& ir;
-  llvm::Value* add(llvm::Value* a, llvm::Value* b) const { return !a ? b : !b ? a : ir.CreateFAdd(a, b); }
-  llvm::Value* sub(llvm::Value* a, llvm::Value* b) const { return !b ? a : !a ? ir.CreateFNeg(b) : ir.CreateFSub(a, b); }
-};
-
 // The one-dimensional transforms of F(2, 3), which the two-dimensional ones
 // apply along the columns of a block, then along its rows.
 // Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-std::array<llvm::Value*, 4> transformInput(const ZeroAware& z, const std::array<llvm::Value*, 4>& d) {
-  return {z.sub(d[0], d[2]), z.add(d[1], d[2]), z.sub(d[2], d[1]), z.sub(d[1], d[3])};
+std::array<llvm::Value*, 4> transformInput(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
+  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
 }
 
 // Taps g0..g2 -> G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
@@ -102,39 +94,42 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
 
 void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
                                      int64_t across) {
-  const ZeroAware z{ir_};
+  // A block at a time, in a loop (as transformOutputs): inputs outside the
+  // image load as zeros, under a mask.
   const int64_t chunk = tile_.channelChunk;
+  auto within = [&](llvm::Value* at, int64_t size) {
+    return ir_.CreateAnd(ir_.CreateICmpSGE(at, kb_.i64(0)), ir_.CreateICmpSLT(at, kb_.i64(size)));
+  };
   kb_.rolledLoop(0, chunk / b_, [&](llvm::Value* chunkOuter) {
     llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
-    for (int64_t q = 0; q < down; ++q) {
-      // Input rows are known at run time: those outside the image load as
-      // zeros. Columns are known now: those outside are zeros, unloaded.
-      std::array<llvm::Value*, 4> ih, inside;
+    kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
+      llvm::Value* top = add(kb_, ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2))), -win_.padTop);
+      llvm::Value* left = add(kb_, ir_.CreateMul(add(kb_, ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2)), -win_.padLeft);
+      std::array<llvm::Value*, 4> ih, iw, rowInside, columnInside;
       for (size_t i = 0; i < 4; ++i) {
-        ih[i] = add(kb_, oh, 2 * q - win_.padTop + static_cast<int64_t>(i));
-        llvm::Value* within = ir_.CreateAnd(ir_.CreateICmpSGE(ih[i], kb_.i64(0)), ir_.CreateICmpSLT(ih[i], kb_.i64(x_.dims[2])));
-        inside[i] = ir_.CreateVectorSplat(static_cast<unsigned>(b_), within);
+        ih[i] = add(kb_, top, static_cast<int64_t>(i));
+        iw[i] = add(kb_, left, static_cast<int64_t>(i));
+        rowInside[i] = within(ih[i], x_.dims[2]);
+        columnInside[i] = within(iw[i], x_.dims[3]);
       }
-      for (int64_t r = 0; r < across; ++r) {
-        std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
-        for (size_t j = 0; j < 4; ++j) {
-          const int64_t iw = 2 * (first + r) - win_.padLeft + static_cast<int64_t>(j);
-          std::array<llvm::Value*, 4> d{};
-          for (size_t i = 0; i < 4 && iw >= 0 && iw < x_.dims[3]; ++i)
-            d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, inside[i]);
-          columns[j] = transformInput(z, d);
+      std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
+      for (size_t j = 0; j < 4; ++j) {
+        std::array<llvm::Value*, 4> d;
+        for (size_t i = 0; i < 4; ++i) {
+          llvm::Value* inside = ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside[j]));
+          d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw[j], kb_.i64(0)), b_, inside);
         }
-        const int64_t block = q * across + r;
-        for (size_t row = 0; row < 4; ++row) {
-          const std::array<llvm::Value*, 4> v = transformInput(z, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
-          for (size_t column = 0; column < 4; ++column) {
-            const int64_t product = static_cast<int64_t>(row * 4 + column);
-            llvm::Value* at = ir_.CreateAdd(kb_.i64((block * kProducts + product) * chunk), ir_.CreateMul(chunkOuter, kb_.i64(b_)));
-            kb_.storeScratch(inputs_, at, v[column] ? v[column] : kb_.splat(kb_.f32(0.0), b_));
-          }
+        columns[j] = transformInput(ir_, d);
+      }
+      for (size_t row = 0; row < 4; ++row) {
+        const std::array<llvm::Value*, 4> v = transformInput(ir_, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
+        for (size_t column = 0; column < 4; ++column) {
+          llvm::Value* product = add(kb_, ir_.CreateMul(block, kb_.i64(kProducts)), static_cast<int64_t>(row * 4 + column));
+          kb_.storeScratch(inputs_, ir_.CreateAdd(ir_.CreateMul(product, kb_.i64(chunk)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
+                           v[column]);
         }
       }
-    }
+    });
   });
 }
 
@@ -166,45 +161,52 @@ void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
 
 void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
                                       int64_t across, const Store& store) {
-  for (int64_t q = 0; q < down; ++q)
-    for (int64_t r = 0; r < across; ++r)
-      for (int64_t k = 0; k < FB_; ++k) {
-        const int64_t block = q * across + r;
-        std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
-        for (size_t row = 0; row < 4; ++row) {
-          std::array<llvm::Value*, 4> m;
-          for (size_t column = 0; column < 4; ++column) {
-            const int64_t product = static_cast<int64_t>(row * 4 + column);
-            m[column] = kb_.loadScratch(sums_, kb_.i64(((block * kProducts + product) * FB_ + k) * b_), b_);
-          }
-          rows[row] = transformProducts(ir_, m);
+  // A block at a time, in a loop: unrolled over the register block's
+  // blocks, this code made most of the kernel's, and of its compile time.
+  const bool halfBlockEnds = y_[3] % 2 != 0 && first + across == (y_[3] + 1) / 2;  // the row's last, half outside
+  kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
+    llvm::Value* top = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2)));
+    llvm::Value* left = ir_.CreateMul(add(kb_, ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2));
+    for (int64_t k = 0; k < FB_; ++k) {
+      std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
+      for (size_t row = 0; row < 4; ++row) {
+        std::array<llvm::Value*, 4> m;
+        for (size_t column = 0; column < 4; ++column) {
+          llvm::Value* product = add(kb_, ir_.CreateMul(block, kb_.i64(kProducts)), static_cast<int64_t>(row * 4 + column));
+          m[column] = kb_.loadScratch(sums_, ir_.CreateMul(add(kb_, ir_.CreateMul(product, kb_.i64(FB_)), k), kb_.i64(b_)), b_);
         }
-        for (size_t column = 0; column < 2; ++column) {
-          const std::array<llvm::Value*, 2> y = transformProducts(ir_, {rows[0][column], rows[1][column], rows[2][column], rows[3][column]});
-          const int64_t ow = 2 * (first + r) + static_cast<int64_t>(column);
-          if (ow >= y_[3]) continue;  // past an odd row's end
-          for (size_t row = 0; row < 2; ++row) {
-            llvm::Value* ohRow = add(kb_, oh, 2 * q + static_cast<int64_t>(row));
-            auto storeOutput = [&] {
-              llvm::Value* at = outputIndex(pass, k, ohRow, ow);
-              llvm::Value* sum = y[row];
-              // Passes after the first add the partial sums of those before.
-              if (chunks_ > 1)
-                sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
-              store(k, at, sum);
-            };
-            // The second row of a block may lie past an odd number of rows.
-            if (row == 1 && y_[2] % 2 != 0)
-              kb_.when(ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2])), storeOutput);
-            else
-              storeOutput();
-          }
+        rows[row] = transformProducts(ir_, m);
+      }
+      for (size_t column = 0; column < 2; ++column) {
+        const std::array<llvm::Value*, 2> y = transformProducts(ir_, {rows[0][column], rows[1][column], rows[2][column], rows[3][column]});
+        llvm::Value* ow = add(kb_, left, static_cast<int64_t>(column));
+        for (size_t row = 0; row < 2; ++row) {
+          llvm::Value* ohRow = add(kb_, top, static_cast<int64_t>(row));
+          auto storeOutput = [&] {
+            llvm::Value* at = outputIndex(pass, k, ohRow, ow);
+            llvm::Value* sum = y[row];
+            // Passes after the first add the partial sums of those before.
+            if (chunks_ > 1)
+              sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
+            store(k, at, sum);
+          };
+          // The second row and column of a block may lie past an odd
+          // number of rows or columns.
+          llvm::Value* inside = kb_.ir().getTrue();
+          if (row == 1 && y_[2] % 2 != 0) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
+          if (column == 1 && halfBlockEnds) inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
+          if (inside == kb_.ir().getTrue())
+            storeOutput();
+          else
+            kb_.when(inside, storeOutput);
         }
       }
+    }
+  });
 }
 
-llvm::Value* WinogradBlocks::outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, int64_t column) {
-  llvm::Value* at = kb_.index({pass.n, add(kb_, pass.firstBlock, k), row, kb_.i64(column)}, {y_[0], outputBlocks_, y_[2], y_[3]});
+llvm::Value* WinogradBlocks::outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, llvm::Value* column) {
+  llvm::Value* at = kb_.index({pass.n, add(kb_, pass.firstBlock, k), row, column}, {y_[0], outputBlocks_, y_[2], y_[3]});
   return ir_.CreateMul(at, kb_.i64(b_));
 }
 

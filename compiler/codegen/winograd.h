@@ -68,7 +68,7 @@ class WinogradBlocks : ConvolutionKernel {
   void multiply(const ForwardPass& pass, int64_t count);
   void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
                         const Store& store);
-  llvm::Value* outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, int64_t column);
+  llvm::Value* outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, llvm::Value* column);
 
   const ValueId w_;
   const std::vector<int64_t>& y_;
