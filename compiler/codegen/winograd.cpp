@@ -81,18 +81,23 @@ void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t 
   // The row's blocks of outputs in runs of as even a length as fits.
   const int64_t across = (y_[3] + 1) / 2, most = tile_.run / 2;
   const int64_t runs = (across + most - 1) / most, run = (across + runs - 1) / runs;
-  for (int64_t first = 0; first < across; first += run)
-    blocks(pass, oh, rows / 2, first, std::min(run, across - first), store);
+  // The runs of that length in a loop, then the shorter one left, if any.
+  const int64_t full = across / run;
+  if (full > 1)
+    kb_.rolledLoop(0, full, [&](llvm::Value* r) { blocks(pass, oh, rows / 2, ir_.CreateMul(r, kb_.i64(run)), run, store); });
+  else
+    blocks(pass, oh, rows / 2, kb_.i64(0), run, store);
+  if (across % run != 0) blocks(pass, oh, rows / 2, kb_.i64(full * run), across % run, store);
 }
 
-void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
                             const Store& store) {
   transformInputs(pass, oh, down, first, across);
   multiply(pass, down * across);
   transformOutputs(pass, oh, down, first, across, store);
 }
 
-void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
+void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
                                      int64_t across) {
   // A block at a time, in a loop (as transformOutputs): inputs outside the
   // image load as zeros, under a mask.
@@ -104,7 +109,8 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
     llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
     kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
       llvm::Value* top = add(kb_, ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2))), -win_.padTop);
-      llvm::Value* left = add(kb_, ir_.CreateMul(add(kb_, ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2)), -win_.padLeft);
+      llvm::Value* left =
+          add(kb_, ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2)), -win_.padLeft);
       std::array<llvm::Value*, 4> ih, iw, rowInside, columnInside;
       for (size_t i = 0; i < 4; ++i) {
         ih[i] = add(kb_, top, static_cast<int64_t>(i));
@@ -159,14 +165,13 @@ void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
   });
 }
 
-void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first,
+void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
                                       int64_t across, const Store& store) {
   // A block at a time, in a loop: unrolled over the register block's
   // blocks, this code made most of the kernel's, and of its compile time.
-  const bool halfBlockEnds = y_[3] % 2 != 0 && first + across == (y_[3] + 1) / 2;  // the row's last, half outside
   kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
     llvm::Value* top = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2)));
-    llvm::Value* left = ir_.CreateMul(add(kb_, ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2));
+    llvm::Value* left = ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2));
     for (int64_t k = 0; k < FB_; ++k) {
       std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
       for (size_t row = 0; row < 4; ++row) {
@@ -194,7 +199,7 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
           // number of rows or columns.
           llvm::Value* inside = kb_.ir().getTrue();
           if (row == 1 && y_[2] % 2 != 0) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
-          if (column == 1 && halfBlockEnds) inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
+          if (column == 1 && y_[3] % 2 != 0) inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
           if (inside == kb_.ir().getTrue())
             storeOutput();
           else

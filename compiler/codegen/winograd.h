@@ -62,11 +62,13 @@ class WinogradBlocks : ConvolutionKernel {
   void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store);
 
  private:
-  void blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+  // The register block of `down` x `across` blocks of outputs from row oh
+  // and block column `first` (a run-time value).
+  void blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
               const Store& store);
-  void transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across);
+  void transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across);
   void multiply(const ForwardPass& pass, int64_t count);
-  void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, int64_t first, int64_t across,
+  void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
                         const Store& store);
   llvm::Value* outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, llvm::Value* column);
 
