@@ -4,7 +4,7 @@
 // from a 4x4 block of inputs with 16 multiplications per input and output
 // channel where the direct kernel takes 36.
 //
-//   %block1_conv1 = conv2d %stem_out, %block1_conv1.weight.NCHW16c {algorithm=winograd, pads=[1,1,1,1], ...}
+//   %block2_conv2 = conv2d %block2_relu1, %block2_conv2.weight {algorithm=winograd, pads=[1,1,1,1], ...}
 //
 // It computes the same convolution, rounded differently: the transforms
 // add and subtract inputs (and halve filter taps) before multiplying.
