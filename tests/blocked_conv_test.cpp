@@ -80,6 +80,14 @@ class BlockedConv : public TargetTest {
              std::array<int64_t, 4> pads, bool blockedInput) {
     expectAgreement(graphOf(C, H, W, F, KH, KW, s, pads, blockedInput));
   }
+
+  // expectAgreement of `graph` under the tiles `tiles` (--tile NAME=a,b,...).
+  void expectTiledAgreement(const Graph& graph, const std::vector<std::string>& tiles) {
+    Expected<Graph> tiled = overrideTiles(graph, tiles);
+    ASSERT_TRUE(tiled) << tiled.error().message;
+    SCOPED_TRACE(tiles.empty() ? std::string("default tiles") : fmt::format("tiles {}", fmt::join(tiles, " ")));
+    expectAgreement(*tiled);
+  }
 };
 
 TEST_P(BlockedConv, FirstLayerFromPlainInput) { check(3, 11, 13, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, false); }
@@ -128,22 +136,14 @@ TEST_P(BlockedConv, WinogradKernelsComputeTheSame) {
 TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
   const Graph graph = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
   for (const std::string& tile : {fmt::format("=1,2,{},2,2", b()), fmt::format("=2,10,{},4,4", 2 * b()),
-                                  fmt::format("=1,4,{},6,4", 4 * b()), fmt::format("=2,6,{},8,2", b())}) {
-    Expected<Graph> tiled = overrideTiles(graph, {"y" + tile, "yg" + tile});
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(tile);
-    expectAgreement(*tiled);
-  }
+                                  fmt::format("=1,4,{},6,4", 4 * b()), fmt::format("=2,6,{},8,2", b())})
+    expectTiledAgreement(graph, {"y" + tile, "yg" + tile});
   // 7 rows and 9 columns: tasks of 2 rows (the last one row), of 4 (the
   // last 3, in a block of 4), of all 7; rows of 5 blocks, the last half out.
   const Graph oddGraph = graphOf(2 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
   for (const std::string& tile : {fmt::format("=1,4,{},2,2", b()), fmt::format("=2,6,{},4,4", 2 * b()),
-                                  fmt::format("=1,10,{},7,2", 2 * b())}) {
-    Expected<Graph> tiled = overrideTiles(oddGraph, {"y" + tile, "yg" + tile});
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE("odd " + tile);
-    expectAgreement(*tiled);
-  }
+                                  fmt::format("=1,10,{},7,2", 2 * b())})
+    expectTiledAgreement(oddGraph, {"y" + tile, "yg" + tile});
   Expected<Graph> odd = overrideTiles(graph, {fmt::format("y=1,3,{},2,2", b())});
   ASSERT_FALSE(odd);
   EXPECT_EQ(odd.error().message, fmt::format("tile [1,3,{},2,2] of conv2d %y: the Winograd kernel's columns, block rows "
@@ -169,10 +169,7 @@ TEST_P(BlockedConv, EveryTileComputesTheSame) {
       {fmt::format("y=2,9,{},7,1", b()), "dw=2,4,3,8,14,1"}};
   for (std::vector<std::string> tiles : overrides) {
     tiles.push_back("yg" + tiles[0].substr(1));  // the fused activation gradient in every chunk and block
-    Expected<Graph> tiled = overrideTiles(graph, tiles);
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(tiles[0]);
-    expectAgreement(*tiled);
+    expectTiledAgreement(graph, tiles);
   }
 }
 
@@ -247,12 +244,7 @@ TEST_P(BlockedConv, FusedGammaGradientComputesTheSame) {
   const std::vector<std::vector<std::string>> tiles = {
       {}, {fmt::format("dy=2,6,{},7,1", b()), fmt::format("dx=2,3,{},7,1", b())},
       {fmt::format("dy=1,3,{},2,1", b()), fmt::format("dx=1,2,{},2,1", b())}};
-  for (const std::vector<std::string>& tile : tiles) {
-    Expected<Graph> tiled = overrideTiles(graph, tile);
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(tile.empty() ? std::string("default tiles") : tile[0]);
-    expectAgreement(*tiled);
-  }
+  for (const std::vector<std::string>& tile : tiles) expectTiledAgreement(graph, tile);
 }
 
 // Batch statistics fused into a convolution whose results (about 1.44e8,
@@ -313,12 +305,8 @@ TEST_P(BlockedConv, FusedStatisticsOfValuesFarFromZero) {
 // rows reading inside differ at the borders) and a row left over.
 TEST_P(BlockedConv, RegisterBlocksOfEveryShape) {
   const Graph graph = graphOf(b(), 5, 23, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true);
-  for (const auto& [run, blockRows] : std::vector<std::pair<int64_t, int64_t>>{{23, 1}, {5, 2}, {2, 3}, {1, 2}}) {
-    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=1,{},{},7,{}", run, b(), blockRows)});
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(fmt::format("run {}, block rows {}", run, blockRows));
-    expectAgreement(*tiled);
-  }
+  for (const auto& [run, blockRows] : std::vector<std::pair<int64_t, int64_t>>{{23, 1}, {5, 2}, {2, 3}, {1, 2}})
+    expectTiledAgreement(graph, {fmt::format("y=1,{},{},7,{}", run, b(), blockRows)});
 }
 
 // choose-tiles' register blocks fit the target's registers (accumulators,
@@ -363,7 +351,8 @@ TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
 // Poolings fused into the convolutions that feed them (ir/fused_pooling.h),
 // each task pooling the rows it wrote: 2x2 max and 3x3 average pooling of
 // 7 rows (the last rows in no window), with tasks of whole windows, and of
-// all the rows; a tile whose tasks would split a window is refused.
+// all the rows; a Winograd kernel's 2x2 max pooling alike (its last task of
+// 2 rows holds one); a tile whose tasks would split a window is refused.
 TEST_P(BlockedConv, FusedPoolingComputesTheSame) {
   const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[2,{C},9,10]
@@ -375,48 +364,23 @@ TEST_P(BlockedConv, FusedPoolingComputesTheSame) {
   %p = max_pool2d %y {{pads=[0,0,0,0], strides=[2,2], window=[2,2]}} : f32[2,{F},3,4]<{image}>
   %z = conv2d %xb, %wb {{pads=[0,0,0,0], pool=q, strides=[1,1]}} : f32[2,{F},7,8]<{image}>
   %q = avg_pool2d %z {{pads=[0,0,0,0], strides=[3,3], window=[3,3]}} : f32[2,{F},2,2]<{image}>
+  %v = conv2d %xb, %wb, %bias {{activation=relu, algorithm=winograd, fused=v.pre, pads=[0,0,0,0], pool=r, strides=[1,1]}} : f32[2,{F},7,8]<{image}>
+  %r = max_pool2d %v {{pads=[0,0,0,0], strides=[2,2], window=[2,2]}} : f32[2,{F},3,4]<{image}>
   %pp = relayout %p {{layout=plain}} : f32[2,{F},3,4]
   %qp = relayout %q {{layout=plain}} : f32[2,{F},2,2]
+  %rp = relayout %r {{layout=plain}} : f32[2,{F},3,4]
   %yp = relayout %y {{layout=plain}} : f32[2,{F},7,8]
-  return %pp, %qp, %yp
+  %vp = relayout %v {{layout=plain}} : f32[2,{F},7,8]
+  return %pp, %qp, %rp, %yp, %vp
 }}
 )", fmt::arg("C", b()), fmt::arg("F", 2 * b()), fmt::arg("image", image()), fmt::arg("filter", filter())));
-  for (const auto& [yRows, zRows] : std::vector<std::pair<int64_t, int64_t>>{{2, 3}, {4, 6}, {7, 7}}) {
-    Expected<Graph> tiled =
-        overrideTiles(graph, {fmt::format("y=1,8,{},{},1", b(), yRows), fmt::format("z=2,4,{},{},1", b(), zRows)});
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(fmt::format("rows per task {} and {}", yRows, zRows));
-    expectAgreement(*tiled);
-  }
+  for (const auto& [yRows, zRows] : std::vector<std::pair<int64_t, int64_t>>{{2, 3}, {4, 6}, {7, 7}})
+    expectTiledAgreement(graph, {fmt::format("y=1,8,{},{},1", b(), yRows), fmt::format("z=2,4,{},{},1", b(), zRows),
+                                 fmt::format("v=2,4,{},{},2", b(), yRows)});
   Expected<Graph> split = overrideTiles(graph, {fmt::format("y=1,8,{},3,1", b())});
   ASSERT_FALSE(split);
   EXPECT_EQ(split.error().message, "tile of conv2d %y: its 3 rows per task must be a multiple of 2, the stride of the "
                                    "pooling %p fused into it, or all 7 rows");
-}
-
-// A Winograd kernel pools the rows each task wrote as the direct one does:
-// 2x2 max pooling of 10 rows, tasks of 2, 4 (the last one short) and all
-// 10 rows.
-TEST_P(BlockedConv, WinogradKernelWithFusedPoolingComputesTheSame) {
-  const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
-  %x = input : f32[2,{C},10,10]
-  %w = param : f32[{F},{C},3,3]
-  %bias = param : f32[{F}]
-  %xb = relayout %x {{layout={image}}} : f32[2,{C},10,10]<{image}>
-  %wb = relayout %w {{layout={filter}}} : f32[{F},{C},3,3]<{filter}>
-  %y = conv2d %xb, %wb, %bias {{activation=relu, algorithm=winograd, fused=y.pre, pads=[1,1,1,1], pool=p, strides=[1,1]}} : f32[2,{F},10,10]<{image}>
-  %p = max_pool2d %y {{pads=[0,0,0,0], strides=[2,2], window=[2,2]}} : f32[2,{F},5,5]<{image}>
-  %pp = relayout %p {{layout=plain}} : f32[2,{F},5,5]
-  %yp = relayout %y {{layout=plain}} : f32[2,{F},10,10]
-  return %pp, %yp
-}}
-)", fmt::arg("C", b()), fmt::arg("F", 2 * b()), fmt::arg("image", image()), fmt::arg("filter", filter())));
-  for (int64_t rows : {2, 4, 10}) {
-    Expected<Graph> tiled = overrideTiles(graph, {fmt::format("y=2,4,{},{},2", b(), rows)});
-    ASSERT_TRUE(tiled) << tiled.error().message;
-    SCOPED_TRACE(fmt::format("rows per task {}", rows));
-    expectAgreement(*tiled);
-  }
 }
 
 TEST_P(BlockedConv, BackwardDataIsAConvolutionWithTheTransposedFilter) {
@@ -470,10 +434,8 @@ TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
     const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true);
     for (const std::string& tile : {fmt::format("dx=1,1,{},1,1", b()), fmt::format("dx=2,3,{},2,1", 2 * b()),
                                     fmt::format("dx=4,2,{},7,1", b()), fmt::format("dx=1,5,{},4,1", 2 * b())}) {
-      Expected<Graph> tiled = overrideTiles(graph, {tile});
-      ASSERT_TRUE(tiled) << tiled.error().message;
-      SCOPED_TRACE(fmt::format("stride {}, {}", stride, tile));
-      expectAgreement(*tiled);
+      SCOPED_TRACE(fmt::format("stride {}", stride));
+      expectTiledAgreement(graph, {tile});
     }
   }
 }

@@ -65,6 +65,18 @@ struct ConvolutionKernel {
   const WindowAttrs win_;
 };
 
+// The pass of a forward kernel (forward and Winograd register blocks)'s task over a chunk of its input channels:
+// the task's image and first filter block, the chunk's first input block,
+// and whether the pass resumes from the partial sums of the one before,
+// and finishes the sums.
+struct ForwardPass {
+  llvm::Value* n;
+  llvm::Value* firstBlock;
+  llvm::Value* firstOuter;
+  llvm::Value* resumes;
+  llvm::Value* finishes;
+};
+
 // A run of output columns (compiler/column_runs.h) whose first column is
 // `first`, a run-time value when the run is one of a loop's.
 struct ColumnRun {

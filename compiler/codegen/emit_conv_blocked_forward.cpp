@@ -56,8 +56,8 @@ class ForwardConvolution : ConvolutionKernel {
     // kernel, whose last block of an odd number of rows stores one.
     const int64_t least = winograd_ ? 2 : 1;
     const int64_t tasks = forEachRowsTask(kb_, tasks_, [&](const RowsTask& task) {
-      n_ = task.n;
-      f0_ = task.firstBlock;
+      pass_.n = task.n;
+      pass_.firstBlock = task.firstBlock;
       llvm::Value *firstRow = task.firstRow, *endRow = task.endRow;
       // Blocks of R rows, then the rows left over (the task's rows counted
       // in whole blocks of `least`).
@@ -65,9 +65,9 @@ class ForwardConvolution : ConvolutionKernel {
                                         kb_.i64(least));
       llvm::Value* fullEnd = ir_.CreateAdd(firstRow, ir_.CreateMul(ir_.CreateSDiv(rows, kb_.i64(R)), kb_.i64(R)));
       kb_.rolledLoop(0, chunks_, [&](llvm::Value* chunk) {
-        resumes_ = ir_.CreateICmpSGT(chunk, kb_.i64(0));
-        finishes_ = ir_.CreateICmpEQ(chunk, kb_.i64(chunks_ - 1));
-        firstOuter_ = ir_.CreateMul(chunk, kb_.i64(tile_.channelChunk / x_.block));
+        pass_.resumes = ir_.CreateICmpSGT(chunk, kb_.i64(0));
+        pass_.finishes = ir_.CreateICmpEQ(chunk, kb_.i64(chunks_ - 1));
+        pass_.firstOuter = ir_.CreateMul(chunk, kb_.i64(tile_.channelChunk / x_.block));
         kb_.loop(firstRow, fullEnd, [&](llvm::Value* oh) { rowBlock(oh, R); }, R);
         if (R > least) kb_.loop(fullEnd, endRow, [&](llvm::Value* oh) { rowBlock(oh, least); }, least);
       });
@@ -87,7 +87,7 @@ class ForwardConvolution : ConvolutionKernel {
     llvm::Value* first = ir_.CreateSDiv(add(kb_, firstRow, stride - 1), kb_.i64(stride));
     llvm::Value* end = kb_.smin(ir_.CreateSDiv(endRow, kb_.i64(stride)), kb_.i64(pooledRows));
     for (int64_t k = 0; k < FB_; ++k) {
-      llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(n_, kb_.i64(blocks_)), add(kb_, f0_, k));
+      llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(pass_.n, kb_.i64(blocks_)), add(kb_, pass_.firstBlock, k));
       emitPoolingRows(kb_, *pool_, plane, first, end);
     }
   }
@@ -98,16 +98,16 @@ class ForwardConvolution : ConvolutionKernel {
     const std::vector<llvm::Value*> biases = lastChunkBiases();
     auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
       if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
-      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, finishes_));
+      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass_.finishes));
     };
     if (winograd_) {
-      winograd_->rowBlock({n_, f0_, firstOuter_, resumes_, finishes_}, oh, rows, store);
+      winograd_->rowBlock(pass_, oh, rows, store);
       return;
     }
     forEachColumnRun(kb_, y_[3], x_.dims[3], wd_[3], win_, tile_.run, [&](const ColumnRun& run) {
       auto output = [&](int64_t q, int64_t k, int64_t r) {
         llvm::Value* at =
-            kb_.index({n_, add(kb_, f0_, k), add(kb_, oh, q), add(kb_, run.first, r)}, {y_[0], blocks_, y_[2], y_[3]});
+            kb_.index({pass_.n, add(kb_, pass_.firstBlock, k), add(kb_, oh, q), add(kb_, run.first, r)}, {y_[0], blocks_, y_[2], y_[3]});
         return ir_.CreateMul(at, kb_.i64(b_));
       };
       Accumulators acc(kb_, static_cast<size_t>(rows * FB_ * run.count), [&](size_t) { return kb_.f32(0.0); });
@@ -117,13 +117,13 @@ class ForwardConvolution : ConvolutionKernel {
             for (int64_t r = 0; r < run.count; ++r) body(q, k, r);
       };
       if (chunks_ > 1)
-        kb_.when(resumes_, [&] {
+        kb_.when(pass_.resumes, [&] {
           forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {
             acc.set(slot(run, q, k, r), kb_.loadVector(id_, output(q, k, r), b_));
           });
         });
       kb_.rolledLoop(0, tile_.channelChunk / x_.block, [&](llvm::Value* chunkOuter) {
-        llvm::Value* outer = ir_.CreateAdd(firstOuter_, chunkOuter);
+        llvm::Value* outer = ir_.CreateAdd(pass_.firstOuter, chunkOuter);
         forEachRowSet(kb_, oh, rows, wd_[2], x_.dims[2], win_.sh, win_.padTop,
                       [&](llvm::Value* iLo, llvm::Value* iHi, int64_t qLo, int64_t qHi) {
                         kb_.loop(iLo, iHi, [&](llvm::Value* i) {
@@ -142,8 +142,8 @@ class ForwardConvolution : ConvolutionKernel {
   std::vector<llvm::Value*> lastChunkBiases() {
     std::vector<llvm::Value*> biases;
     for (int64_t k = 0; ownOperandCount(node_) == 3 && k < FB_; ++k) {
-      llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, f0_, k), kb_.i64(b_)), b_);
-      biases.push_back(ir_.CreateSelect(finishes_, bias, kb_.splat(kb_.f32(0.0))));
+      llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, pass_.firstBlock, k), kb_.i64(b_)), b_);
+      biases.push_back(ir_.CreateSelect(pass_.finishes, bias, kb_.splat(kb_.f32(0.0))));
     }
     return biases;
   }
@@ -163,7 +163,7 @@ class ForwardConvolution : ConvolutionKernel {
     std::vector<llvm::Value*> filters;  // [k * kw + j]
     for (int64_t k = 0; k < FB_; ++k)
       for (int64_t j = 0; j < kw; ++j) {
-        llvm::Value* at = kb_.index({add(kb_, f0_, k), c, i, kb_.i64(j)}, {blocks_, wd_[1], wd_[2], kw});
+        llvm::Value* at = kb_.index({add(kb_, pass_.firstBlock, k), c, i, kb_.i64(j)}, {blocks_, wd_[1], wd_[2], kw});
         filters.push_back(kb_.loadVector(w_, ir_.CreateMul(at, kb_.i64(b_)), b_));
       }
     llvm::Value* start = ir_.CreateSub(ir_.CreateMul(run.first, kb_.i64(win_.sw)), kb_.i64(win_.padLeft));
@@ -173,7 +173,7 @@ class ForwardConvolution : ConvolutionKernel {
       for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
         const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(axis, offset, run.count);
         if (readers.empty()) continue;
-        llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, n_, outer, ih, add(kb_, start, offset), inner)));
+        llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, pass_.n, outer, ih, add(kb_, start, offset), inner)));
         for (const auto& [r, j] : readers)
           for (int64_t k = 0; k < FB_; ++k)
             acc.fma(slot(run, q, k, r), input, filters[static_cast<size_t>(k * kw + j)]);
@@ -191,12 +191,7 @@ class ForwardConvolution : ConvolutionKernel {
   const std::optional<ValueId> pool_;
   FusedSums sums_;
   std::optional<WinogradBlocks> winograd_;
-  // Of the task and chunk being emitted.
-  llvm::Value* n_ = nullptr;
-  llvm::Value* f0_ = nullptr;
-  llvm::Value* resumes_ = nullptr;
-  llvm::Value* finishes_ = nullptr;
-  llvm::Value* firstOuter_ = nullptr;
+  ForwardPass pass_{};  // of the task and chunk being emitted
 };
 
 }  // namespace

@@ -35,7 +35,7 @@ int64_t winogradFilterFloats(const Graph& graph, const Node& node) {
   return kProducts * w[0] * w[1];
 }
 
-WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterAt)
+WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
     : ConvolutionKernel(kb, id),
       w_(node_.operands[1]),
       y_(node_.type.dims),
@@ -44,7 +44,7 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       tile_(tile),
       FB_(tile.filterBlocks),
       chunks_(channels_ / tile.channelChunk),
-      filterAt_(filterAt) {}
+      filterStart_(filterStart) {}
 
 int64_t WinogradBlocks::transformFilter() {
   // Filter vector (k, c, i, j) holds b output channels (OIhw{b}o); so does
@@ -62,10 +62,8 @@ int64_t WinogradBlocks::transformFilter() {
       }
       for (size_t row = 0; row < 4; ++row) {
         const std::array<llvm::Value*, 4> u = transformFilterTaps(kb_, {columns[0][row], columns[1][row], columns[2][row]});
-        for (size_t column = 0; column < 4; ++column) {
-          llvm::Value* at = kb_.index({k, kb_.i64(static_cast<int64_t>(row * 4 + column)), c}, {outputBlocks_, kProducts, channels_});
-          kb_.storeVector(id_, add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterAt_), u[column]);
-        }
+        for (size_t column = 0; column < 4; ++column)
+          kb_.storeVector(id_, filterAt(k, kb_.i64(static_cast<int64_t>(row * 4 + column)), c), u[column]);
       }
     });
   });
@@ -101,16 +99,15 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
                                      int64_t across) {
   // A block at a time, in a loop (as transformOutputs): inputs outside the
   // image load as zeros, under a mask.
-  const int64_t chunk = tile_.channelChunk;
   auto within = [&](llvm::Value* at, int64_t size) {
     return ir_.CreateAnd(ir_.CreateICmpSGE(at, kb_.i64(0)), ir_.CreateICmpSLT(at, kb_.i64(size)));
   };
-  kb_.rolledLoop(0, chunk / b_, [&](llvm::Value* chunkOuter) {
+  kb_.rolledLoop(0, tile_.channelChunk / b_, [&](llvm::Value* chunkOuter) {
     llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
     kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
-      llvm::Value* top = add(kb_, ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2))), -win_.padTop);
-      llvm::Value* left =
-          add(kb_, ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2)), -win_.padLeft);
+      const auto [outputRow, outputColumn] = corner(oh, first, across, block);
+      llvm::Value* top = add(kb_, outputRow, -win_.padTop);
+      llvm::Value* left = add(kb_, outputColumn, -win_.padLeft);
       std::array<llvm::Value*, 4> ih, iw, rowInside, columnInside;
       for (size_t i = 0; i < 4; ++i) {
         ih[i] = add(kb_, top, static_cast<int64_t>(i));
@@ -129,39 +126,31 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
       }
       for (size_t row = 0; row < 4; ++row) {
         const std::array<llvm::Value*, 4> v = transformInput(ir_, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
-        for (size_t column = 0; column < 4; ++column) {
-          llvm::Value* product = add(kb_, ir_.CreateMul(block, kb_.i64(kProducts)), static_cast<int64_t>(row * 4 + column));
-          kb_.storeScratch(inputs_, ir_.CreateAdd(ir_.CreateMul(product, kb_.i64(chunk)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
+        for (size_t column = 0; column < 4; ++column)
+          kb_.storeScratch(inputs_, inputAt(block, kb_.i64(static_cast<int64_t>(row * 4 + column)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
                            v[column]);
-        }
       }
     });
   });
 }
 
 void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
-  const int64_t chunk = tile_.channelChunk;
   kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
     Accumulators acc(kb_, static_cast<size_t>(FB_ * count), [&](size_t) { return kb_.f32(0.0); });
-    kb_.loop(0, chunk, [&](llvm::Value* c) {
+    kb_.loop(0, tile_.channelChunk, [&](llvm::Value* c) {
       llvm::Value* channel = ir_.CreateAdd(ir_.CreateMul(pass.firstOuter, kb_.i64(b_)), c);
       std::vector<llvm::Value*> filters;
-      for (int64_t k = 0; k < FB_; ++k) {
-        llvm::Value* at = kb_.index({add(kb_, pass.firstBlock, k), product, channel}, {outputBlocks_, kProducts, channels_});
-        filters.push_back(kb_.loadVector(id_, add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterAt_), b_));
-      }
+      for (int64_t k = 0; k < FB_; ++k)
+        filters.push_back(kb_.loadVector(id_, filterAt(add(kb_, pass.firstBlock, k), product, channel), b_));
       for (int64_t block = 0; block < count; ++block) {
-        llvm::Value* at = ir_.CreateAdd(ir_.CreateMul(add(kb_, product, block * kProducts), kb_.i64(chunk)), c);
-        llvm::Value* input = kb_.splat(kb_.loadScratch(inputs_, at, 1), b_);
+        llvm::Value* input = kb_.splat(kb_.loadScratch(inputs_, inputAt(kb_.i64(block), product, c), 1), b_);
         for (int64_t k = 0; k < FB_; ++k)
           acc.fma(static_cast<size_t>(k * count + block), input, filters[static_cast<size_t>(k)]);
       }
     });
     for (int64_t block = 0; block < count; ++block)
-      for (int64_t k = 0; k < FB_; ++k) {
-        llvm::Value* at = ir_.CreateMul(add(kb_, ir_.CreateMul(add(kb_, product, block * kProducts), kb_.i64(FB_)), k), kb_.i64(b_));
-        kb_.storeScratch(sums_, at, acc.get(static_cast<size_t>(k * count + block)));
-      }
+      for (int64_t k = 0; k < FB_; ++k)
+        kb_.storeScratch(sums_, sumAt(kb_.i64(block), product, k), acc.get(static_cast<size_t>(k * count + block)));
   });
 }
 
@@ -170,16 +159,13 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
   // A block at a time, in a loop: unrolled over the register block's
   // blocks, this code made most of the kernel's, and of its compile time.
   kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
-    llvm::Value* top = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2)));
-    llvm::Value* left = ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2));
+    const auto [top, left] = corner(oh, first, across, block);
     for (int64_t k = 0; k < FB_; ++k) {
       std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
       for (size_t row = 0; row < 4; ++row) {
         std::array<llvm::Value*, 4> m;
-        for (size_t column = 0; column < 4; ++column) {
-          llvm::Value* product = add(kb_, ir_.CreateMul(block, kb_.i64(kProducts)), static_cast<int64_t>(row * 4 + column));
-          m[column] = kb_.loadScratch(sums_, ir_.CreateMul(add(kb_, ir_.CreateMul(product, kb_.i64(FB_)), k), kb_.i64(b_)), b_);
-        }
+        for (size_t column = 0; column < 4; ++column)
+          m[column] = kb_.loadScratch(sums_, sumAt(block, kb_.i64(static_cast<int64_t>(row * 4 + column)), k), b_);
         rows[row] = transformProducts(ir_, m);
       }
       for (size_t column = 0; column < 2; ++column) {
@@ -208,6 +194,27 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
       }
     }
   });
+}
+
+llvm::Value* WinogradBlocks::filterAt(llvm::Value* k, llvm::Value* product, llvm::Value* channel) {
+  llvm::Value* at = kb_.index({k, product, channel}, {outputBlocks_, kProducts, channels_});
+  return add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterStart_);
+}
+
+std::pair<llvm::Value*, llvm::Value*> WinogradBlocks::corner(llvm::Value* oh, llvm::Value* first, int64_t across,
+                                                             llvm::Value* block) {
+  llvm::Value* row = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2)));
+  return {row, ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2))};
+}
+
+llvm::Value* WinogradBlocks::inputAt(llvm::Value* block, llvm::Value* product, llvm::Value* channel) {
+  return ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(kProducts)), product), kb_.i64(tile_.channelChunk)),
+                       channel);
+}
+
+llvm::Value* WinogradBlocks::sumAt(llvm::Value* block, llvm::Value* product, int64_t k) {
+  llvm::Value* at = ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(kProducts)), product);
+  return ir_.CreateMul(add(kb_, ir_.CreateMul(at, kb_.i64(FB_)), k), kb_.i64(b_));
 }
 
 llvm::Value* WinogradBlocks::outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, llvm::Value* column) {

@@ -29,18 +29,6 @@ namespace cnnc::blocked {
 // pair of input and output channels.
 int64_t winogradFilterFloats(const Graph& graph, const Node& node);
 
-// The pass of a forward kernel's task over a chunk of its input channels:
-// the task's image and first filter block, the chunk's first input block,
-// and whether the pass resumes from the partial sums of the one before,
-// and finishes the sums.
-struct ForwardPass {
-  llvm::Value* n;
-  llvm::Value* firstBlock;
-  llvm::Value* firstOuter;
-  llvm::Value* resumes;
-  llvm::Value* finishes;
-};
-
 class WinogradBlocks : ConvolutionKernel {
  public:
   // Where the kernel stores output vector `sum` of filter block k (of the
@@ -48,9 +36,9 @@ class WinogradBlocks : ConvolutionKernel {
   // and fused epilogue.
   using Store = std::function<void(int64_t k, llvm::Value* at, llvm::Value* sum)>;
 
-  // For node `id` under `tile`, its transformed filter at element
-  // `filterAt` of its buffer (in the workspace).
-  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterAt);
+  // For node `id` under `tile`, its transformed filter from element
+  // `filterStart` of its buffer (in the workspace).
+  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart);
 
   // Emits the kernel's first phase, which transforms the filter; returns
   // its tasks (one per output-channel block).
@@ -70,13 +58,24 @@ class WinogradBlocks : ConvolutionKernel {
   void multiply(const ForwardPass& pass, int64_t count);
   void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
                         const Store& store);
+  // Where the workspace keeps the vector of filter block k's transformed
+  // filter for product `product` and input channel `channel`.
+  llvm::Value* filterAt(llvm::Value* k, llvm::Value* product, llvm::Value* channel);
+  // The first output row and column of block `block` of such a register
+  // block (numbered by row, then column).
+  std::pair<llvm::Value*, llvm::Value*> corner(llvm::Value* oh, llvm::Value* first, int64_t across, llvm::Value* block);
+  // Where the stack buffers keep the register block's block `block`,
+  // product `product`: input channel `channel` of the chunk, and the sums of
+  // filter block k.
+  llvm::Value* inputAt(llvm::Value* block, llvm::Value* product, llvm::Value* channel);
+  llvm::Value* sumAt(llvm::Value* block, llvm::Value* product, int64_t k);
   llvm::Value* outputIndex(const ForwardPass& pass, int64_t k, llvm::Value* row, llvm::Value* column);
 
   const ValueId w_;
   const std::vector<int64_t>& y_;
   const int64_t channels_, outputBlocks_;
   const ForwardTile tile_;
-  const int64_t FB_, chunks_, filterAt_;
+  const int64_t FB_, chunks_, filterStart_;
   // The stack buffers (in the function of the kernel's tasks, made by its
   // first register block): transformed inputs [block][product][chunk
   // channel], and sums [block][product][filter block][lane].
