@@ -109,7 +109,8 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
               });
             kb.rolledLoop(0, tile.channelChunk / dy.block, [&](llvm::Value* chunkOuter) {
               llvm::Value* outer = ir.CreateAdd(firstOuter, chunkOuter);
-              kb.loop(uLo, uHi, [&](llvm::Value* u) {
+              // Rolled, as the forward kernel's filter rows.
+              kb.rolledLoop(uLo, uHi, [&](llvm::Value* u) {
                 llvm::Value* kh = ir.CreateAdd(rowPhase, ir.CreateMul(u, kb.i64(win.sh)));
                 llvm::Value* oh = ir.CreateSub(base, u);
                 kb.rolledLoop(0, dy.block, [&](llvm::Value* inner) {

@@ -124,9 +124,13 @@ class ForwardConvolution : ConvolutionKernel {
         });
       kb_.rolledLoop(0, tile_.channelChunk / x_.block, [&](llvm::Value* chunkOuter) {
         llvm::Value* outer = ir_.CreateAdd(pass_.firstOuter, chunkOuter);
+        // The loops over filter rows stay rolled: LLVM unrolled them (up to
+        // kh copies of the channel loop inside each, for no measurable
+        // speed), and spent most of the machine-code time of the seed's
+        // padded data gradients in strength-reducing the copies.
         forEachRowSet(kb_, oh, rows, wd_[2], x_.dims[2], win_.sh, win_.padTop,
                       [&](llvm::Value* iLo, llvm::Value* iHi, int64_t qLo, int64_t qHi) {
-                        kb_.loop(iLo, iHi, [&](llvm::Value* i) {
+                        kb_.rolledLoop(iLo, iHi, [&](llvm::Value* i) {
                           kb_.rolledLoop(0, x_.block, [&](llvm::Value* inner) {
                             multiplyAdd(acc, run, oh, {qLo, qHi}, outer, inner, i);
                           });

@@ -65,6 +65,10 @@ void KernelBuilder::loop(int64_t begin, int64_t end, const std::function<void(ll
 }
 
 void KernelBuilder::rolledLoop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body) {
+  rolledLoop(i64(begin), i64(end), body);
+}
+
+void KernelBuilder::rolledLoop(llvm::Value* begin, llvm::Value* end, const std::function<void(llvm::Value*)>& body) {
   llvm::BasicBlock* latch = nullptr;
   loop(begin, end, [&](llvm::Value* i) {
     body(i);

@@ -46,8 +46,10 @@ class KernelBuilder {
   void loop(llvm::Value* begin, llvm::Value* end, const std::function<void(llvm::Value*)>& body, int64_t step = 1);
   void loop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body, int64_t step = 1);
   // The same, telling LLVM not to unroll it: for the long reduction loops
-  // around register-blocked bodies, whose unrolling only costs compile time.
+  // around register-blocked bodies, and the short ones around such loops,
+  // whose unrolling only costs compile time.
   void rolledLoop(int64_t begin, int64_t end, const std::function<void(llvm::Value*)>& body);
+  void rolledLoop(llvm::Value* begin, llvm::Value* end, const std::function<void(llvm::Value*)>& body);
   // if (condition) then()
   void when(llvm::Value* condition, const std::function<void()>& then);
 
