@@ -137,7 +137,9 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
 void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
   kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
     Accumulators acc(kb_, static_cast<size_t>(FB_ * count), [&](size_t) { return kb_.f32(0.0); });
-    kb_.loop(0, tile_.channelChunk, [&](llvm::Value* c) {
+    // Rolled: the body's FB x count FMAs keep the cores busy, and LLVM's
+    // unrolling of it only lengthened compiling.
+    kb_.rolledLoop(0, tile_.channelChunk, [&](llvm::Value* c) {
       llvm::Value* channel = ir_.CreateAdd(ir_.CreateMul(pass.firstOuter, kb_.i64(b_)), c);
       std::vector<llvm::Value*> filters;
       for (int64_t k = 0; k < FB_; ++k)
