@@ -112,4 +112,9 @@ Status fuseResidualAdds(Graph& graph, const PassContext& context);
 // output gradients.
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);
 
+// Each adam_apply computes its two moments in its kernel, where only it
+// (and their assigns) reads them (ir/fused_moments.h): one pass over the
+// weight, its gradient and its moments where three kernels made three.
+Status fuseAdamMoments(Graph& graph, const PassContext& context);
+
 }  // namespace cnnc

@@ -23,6 +23,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-pooling", 2, fusePooling},
     {"fuse-residual-adds", 1, fuseResidualAdds},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
+    {"fuse-adam-moments", 1, fuseAdamMoments},
 };
 
 // The passes that make the graph of a job, before optimisation.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
@@ -67,6 +68,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (attrs.contains(kPoolAttr)) label += "+pool";
   if (attrs.contains(kStatsAttr)) label += "+stats";
   if (attrs.contains(kGammaGradAttr)) label += "+gamma_grad";
+  if (attrs.contains(kFusedMomentsAttr)) label += "+moments";
   return label;
 }
 

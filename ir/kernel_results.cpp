@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_statistics.h"
 #include "ir/printer.h"
@@ -39,6 +40,7 @@ std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
   for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node),
                                        fusedStatistics(graph, node), fusedGammaGradient(graph, node)})
     if (value) results.push_back(*value);
+  for (ValueId moment : fusedMoments(graph, node)) results.push_back(moment);
   return results;
 }
 

@@ -6,6 +6,7 @@
 
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_moments.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
@@ -251,7 +252,10 @@ Expected<TensorType> inferOptimizerOp(Op op, const std::vector<TensorType>& in, 
       return in[0];
     }
     case Op::AdamApply: {
-      CNNC_TRY(attributeNames(op, attrs, {"learning_rate", "beta1", "beta2", "epsilon", "weight_decay"}));
+      CNNC_TRY(attributeNames(op, attrs,
+                              {"learning_rate", "beta1", "beta2", "epsilon", "weight_decay", kFusedMomentsAttr}));
+      if (attrs.contains(kFusedMomentsAttr) && getInt(attrs, kFusedMomentsAttr) != 1)
+        return fail(fmt::format("{} attribute {} must be 1", mnemonic(op), kFusedMomentsAttr));
       CNNC_TRY(sameTypes(op, {in[0], in[1], in[2]}));
       CNNC_TRY(floatOperand(op, in[3], "step", 0));
       for (std::string_view beta : {"beta1", "beta2"})

@@ -3,8 +3,9 @@
 // it reads intact, then writes its result; at the end the outputs and every
 // param and state's new value must be in place. This checks, independently
 // of the planner's liveness, that no value is overwritten while it is still
-// needed, in-place updates included, and fused bias gradients and
-// poolings, which the kernel that absorbed them writes.
+// needed, in-place updates included, and fused bias gradients, poolings
+// and Adam moments, which the kernel that absorbed them writes (the
+// moments later than their nodes' places).
 #include <random>
 #include <set>
 
@@ -12,8 +13,10 @@
 #include <gtest/gtest.h>
 
 #include "compiler/codegen/buffer_layout.h"
+#include "compiler/passes.h"
 #include "compiler/pipeline.h"
 #include "frontends/json_loader.h"
+#include "ir/fused_moments.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -81,7 +84,8 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   }
   auto name = [&](ValueId id) { return graph.node(id).name; };
   // A kernel writes its own value and those it computes for other nodes (a
-  // fused bias gradient or pooling), which then have no kernel.
+  // fused bias gradient, pooling or Adam moments), which then have no
+  // kernel; it reads the operands of all of them but those it computes.
   const std::vector<ValueId> computing = computingKernels(graph);
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);
@@ -94,17 +98,23 @@ PlanCounts expectSoundPlan(const Graph& graph) {
       final[target] = value;
       continue;
     }
-    for (ValueId operand : node.operands) {
-      EXPECT_TRUE(arena.holds(operand, operand))
-          << name(operand) << " is overwritten before " << name(id) << " reads it";
-      if (arena.overlap(id, operand)) {
-        EXPECT_TRUE(kSameElement.count(node.op) && layout.offsets[id] == layout.offsets[operand] &&
-                    node.type == graph.node(operand).type)
-            << name(id) << " overwrites its operand " << name(operand) << " as it reads it";
-      }
-    }
+    std::vector<ValueId> computed;
     for (ValueId value = 0; value < graph.size(); ++value)
-      if (computing[value] == id) arena.write(value, value);
+      if (computing[value] == id) computed.push_back(value);
+    for (ValueId value : computed)
+      for (ValueId operand : graph.node(value).operands) {
+        if (computing[operand] == id) continue;
+        EXPECT_TRUE(arena.holds(operand, operand))
+            << name(operand) << " is overwritten before " << name(id) << " reads it";
+        for (ValueId written : computed) {
+          if (!arena.overlap(written, operand)) continue;
+          EXPECT_TRUE(kSameElement.count(node.op) && kSameElement.count(graph.node(written).op) &&
+                      layout.offsets[written] == layout.offsets[operand] &&
+                      graph.node(written).type == graph.node(operand).type)
+              << name(written) << " overwrites " << name(operand) << " as " << name(id) << " reads it";
+        }
+      }
+    for (ValueId value : computed) arena.write(value, value);
   }
   // Leaves that are outputs are read after the step like any leaf: below.
   for (ValueId output : graph.outputs()) {
@@ -118,8 +128,37 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   return counts;
 }
 
+// Adam's update of state `weight` from a gradient picked from `pool`, in
+// the middle of the graph, with the new weight added to the pool and, at
+// random, the new moments as well, so that other nodes may read them (which
+// keeps fuse-adam-moments from fusing them). Returns the new weight.
+ValueId addAdamUpdate(Graph& graph, std::mt19937_64& rng, std::vector<ValueId>& pool, ValueId weight, ValueId step) {
+  const Node w = graph.node(weight);  // a copy: adding nodes moves the graph's
+  // A computed gradient where there is one, whose buffer the planner may
+  // give to another value (a leaf keeps its own).
+  std::vector<ValueId> computed;
+  for (ValueId value : pool)
+    if (!isLeaf(graph.node(value).op)) computed.push_back(value);
+  const std::vector<ValueId>& from = computed.empty() ? pool : computed;
+  const ValueId gradient = from[rng() % from.size()];
+  std::vector<ValueId> moments;
+  for (int power : {1, 2}) {
+    const ValueId moment = *graph.addLeaf(Op::State, fmt::format("{}.m{}", w.name, power), w.type);
+    moments.push_back(*graph.addNode(Op::AdamMoment, fmt::format("{}.m{}.next", w.name, power), {moment, gradient},
+                                     {{"decay", power == 1 ? 0.9 : 0.999}, {"power", int64_t{power}}}));
+    (void)*graph.addNode(Op::Assign, fmt::format("{}.m{}.assign", w.name, power), {moment, moments.back()});
+    if (rng() % 4 == 0) pool.push_back(moments.back());
+  }
+  const ValueId next = *graph.addNode(Op::AdamApply, w.name + ".next", {weight, moments[0], moments[1], step},
+                                      {{"learning_rate", 0.01}, {"beta1", 0.9}, {"beta2", 0.999},
+                                       {"epsilon", 1e-7}, {"weight_decay", 0.0}});
+  pool.push_back(next);
+  return next;
+}
+
 // A random graph of elementwise ops (and a softmax, which is not) over a few
-// shapes, with random fan-out, state updated by assign, and random outputs.
+// shapes, with random fan-out, state updated by assign or by Adam (its
+// moments fused where they can be), and random outputs.
 Graph randomGraph(uint64_t seed) {
   std::mt19937_64 rng(seed);
   Graph graph("random");
@@ -132,9 +171,18 @@ Graph randomGraph(uint64_t seed) {
     byShape[s].push_back(state);
     states.push_back(state);
   }
+  const ValueId step = *graph.addLeaf(Op::State, "step", TensorType{DType::F32, {}});
+  const ValueId nextStep = *graph.addNode(Op::Increment, "step.next", {step});
+  (void)*graph.addNode(Op::Assign, "step.assign", {step, nextStep});
+  std::vector<std::optional<ValueId>> adamNext(shapes.size());
   const int nodes = 10 + static_cast<int>(rng() % 30);
   for (int i = 0; i < nodes; ++i) {
-    auto& pool = byShape[rng() % shapes.size()];
+    const size_t s = rng() % shapes.size();
+    auto& pool = byShape[s];
+    if (!adamNext[s] && rng() % 8 == 0) {
+      adamNext[s] = addAdamUpdate(graph, rng, pool, states[s], nextStep);
+      continue;
+    }
     auto pick = [&] { return pool[rng() % pool.size()]; };
     const std::string name = fmt::format("v{}", i);
     const Op op = std::array{Op::Relu, Op::Add, Op::Mul, Op::Tanh, Op::Softmax}[rng() % 5];
@@ -144,27 +192,36 @@ Graph randomGraph(uint64_t seed) {
     pool.push_back(*graph.addNode(op, name, operands));
   }
   for (size_t s = 0; s < states.size(); ++s)
-    if (rng() % 4) {
+    if (adamNext[s] || rng() % 4) {
       auto& pool = byShape[s];
-      (void)*graph.addNode(Op::Assign, fmt::format("assign{}", s), {states[s], pool[rng() % pool.size()]});
+      const ValueId value = adamNext[s] ? *adamNext[s] : pool[rng() % pool.size()];
+      (void)*graph.addNode(Op::Assign, fmt::format("assign{}", s), {states[s], value});
     }
   std::vector<ValueId> outputs;
   for (auto& pool : byShape) outputs.push_back(pool[rng() % pool.size()]);
   graph.setOutputs(outputs);
+  EXPECT_TRUE(fuseAdamMoments(graph, PassContext{*selectTarget("host")}));
   return graph;
 }
 
 TEST(BufferLayout, RandomGraphsNeverOverwriteALiveBuffer) {
   PlanCounts total;
+  int fused = 0, unfused = 0;
   for (uint64_t seed = 0; seed < 300; ++seed) {
     SCOPED_TRACE(seed);
-    const PlanCounts counts = expectSoundPlan(randomGraph(seed));
+    const Graph graph = randomGraph(seed);
+    const PlanCounts counts = expectSoundPlan(graph);
     total.inPlace += counts.inPlace;
     total.copied += counts.copied;
+    for (const Node& node : graph.nodes())
+      if (node.op == Op::AdamApply) ++(fusedMoments(graph, node).empty() ? unfused : fused);
   }
-  // Both kinds of assign are exercised: where in-place is legal and where not.
+  // Both kinds of assign are exercised: where in-place is legal and where
+  // not; and Adam's moments both fused and not.
   EXPECT_GT(total.inPlace, 50);
   EXPECT_GT(total.copied, 50);
+  EXPECT_GT(fused, 50);
+  EXPECT_GT(unfused, 20);
 }
 
 TEST(BufferLayout, TrainingStepsOfTheExamples) {

@@ -24,23 +24,38 @@ struct Interval {
   bool intersects(const Interval& other) const { return first <= other.last && other.first <= last; }
 };
 
+// When each computed value is written and its node's operands are read, as
+// positions in `order`: at the node's own, or for a value that another
+// node's kernel computes (ir/kernel_results.h), at that kernel's, which
+// writes it then and reads its operands then. (A fused bias gradient's
+// kernel runs before its node, fused Adam moments' after theirs.) The
+// reads count at the later of the two, which is safe either way.
+struct Timing {
+  std::vector<ValueId> kernel;  // computingKernels
+  std::vector<int64_t> written, read;
+};
+
+Timing timingOf(const Graph& graph, const std::vector<ValueId>& order) {
+  std::vector<int64_t> position(graph.size(), -1);
+  for (size_t p = 0; p < order.size(); ++p) position[order[p]] = static_cast<int64_t>(p);
+  Timing timing{computingKernels(graph), position, position};
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    if (position[id] < 0) continue;
+    timing.written[id] = position[timing.kernel[id]];
+    timing.read[id] = std::max(position[id], position[timing.kernel[id]]);
+  }
+  return timing;
+}
+
 std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>& order) {
   const auto end = static_cast<int64_t>(order.size());
+  const Timing timing = timingOf(graph, order);
   std::vector<Interval> live(graph.size(), Interval{0, end});
-  for (size_t position = 0; position < order.size(); ++position) {
-    const auto p = static_cast<int64_t>(position);
-    live[order[position]] = {p, p};
-  }
-  for (size_t position = 0; position < order.size(); ++position)
-    for (ValueId operand : graph.node(order[position]).operands)
-      if (!isLeaf(graph.node(operand).op))
-        live[operand].last = std::max(live[operand].last, static_cast<int64_t>(position));
+  for (ValueId id : order) live[id] = {timing.written[id], timing.written[id]};
+  for (ValueId id : order)
+    for (ValueId operand : graph.node(id).operands)
+      if (!isLeaf(graph.node(operand).op)) live[operand].last = std::max(live[operand].last, timing.read[id]);
   for (ValueId output : graph.outputs()) live[output].last = end;
-  // A value another node's kernel computes (a fused bias gradient or
-  // pooling) is live from that kernel on.
-  const std::vector<ValueId> kernels = computingKernels(graph);
-  for (ValueId id = 0; id < graph.size(); ++id)
-    if (kernels[id] != id) live[id].first = live[kernels[id]].first;
   return live;
 }
 
@@ -57,18 +72,18 @@ bool readsOnlyTheElementItWrites(Op op) {
 
 // For each value, the value whose buffer it uses: itself, or for an assigned
 // value the param or state it is assigned to, when the old value of that
-// leaf is dead by the time the new one is written: no kernel after the new
-// value's reads the leaf, and the new value's kernel reads it, if at all,
-// only at the element it is writing. (A leaf that is an output is read after
+// leaf is dead by the time the new one is written: no kernel after the one
+// that writes the new value (timingOf) reads the leaf, and that kernel reads
+// it, if at all, only at the element it is writing. (A leaf that is an output is read after
 // the step, as assigned, either way.)
 std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
-  const auto end = static_cast<int64_t>(order.size());
-  std::vector<int64_t> position(graph.size(), -1), lastRead(graph.size(), -1);
-  for (int64_t p = 0; p < end; ++p) {
-    const Node& node = graph.node(order[static_cast<size_t>(p)]);
-    position[order[static_cast<size_t>(p)]] = p;
+  const Timing timing = timingOf(graph, order);
+  std::vector<int64_t> lastRead(graph.size(), -1);
+  for (ValueId id : order) {
+    const Node& node = graph.node(id);
     // An assign writes its target (operand 0) and reads only its value.
-    for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k) lastRead[node.operands[k]] = p;
+    for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k)
+      lastRead[node.operands[k]] = std::max(lastRead[node.operands[k]], timing.read[id]);
   }
   std::vector<ValueId> owner(graph.size());
   std::iota(owner.begin(), owner.end(), ValueId{0});
@@ -80,8 +95,12 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     // assign's value has its target's type, layout included.) So does a
     // value with a workspace after it, which its target has no room for.
     if (isLeaf(producer.op) || owner[value] != value || workspaceFloats(graph, value, machine) > 0) continue;
-    const bool readsTarget = lastRead[target] == position[value];
-    if (lastRead[target] > position[value] || (readsTarget && !readsOnlyTheElementItWrites(producer.op))) continue;
+    // If the kernel that writes the value reads the target, it must do so
+    // only at the element it writes, in the value's formula and its own.
+    const int64_t written = timing.written[value];
+    const bool elementwise =
+        readsOnlyTheElementItWrites(producer.op) && readsOnlyTheElementItWrites(graph.node(timing.kernel[value]).op);
+    if (lastRead[target] > written || (lastRead[target] == written && !elementwise)) continue;
     owner[value] = target;
   }
   return owner;

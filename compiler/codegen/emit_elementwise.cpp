@@ -1,12 +1,15 @@
 // Elementwise ops: activations and their gradients, add, mul, copies, the
-// dropout mask and the optimizer updates. Each is a formula applied at every
-// element index; the elements are split into tasks of kChunk contiguous
-// elements, and LLVM's loop vectorizer widens the loop.
+// dropout mask and the optimizer updates, Adam's with its moments fused.
+// Each is a formula applied at every element index; the elements are split
+// into tasks of kChunk contiguous elements, and LLVM's loop vectorizer
+// widens the loop.
+#include <algorithm>
 #include <array>
 
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_activation.h"
+#include "ir/fused_moments.h"
 #include "ir/layout.h"
 #include "runtime/dropout_mask.h"
 
@@ -16,6 +19,8 @@ namespace {
 constexpr int64_t kChunk = 4096;
 
 using Formula = std::function<llvm::Value*(llvm::Value* index)>;
+// Operand k of a node at element `index`.
+using Operand = std::function<llvm::Value*(size_t k, llvm::Value* index)>;
 
 // The dropout mask at `index`: the same counter-based hash as the runtime's
 // dropoutMaskValue, in IR.
@@ -34,10 +39,11 @@ llvm::Value* dropoutMask(KernelBuilder& kb, const Node& node, llvm::Value* index
   return ir.CreateSelect(ir.CreateFCmpOGE(uniform, kb.f32(rate)), kb.f32(1.0f / (1.0f - rate)), kb.f32(0.0));
 }
 
-// The formula of node `node` at element `i`, over its operands at `i`.
-Formula formulaOf(KernelBuilder& kb, const Node& node) {
+// The formula of node `node` at element `i`, over its operands at `i`:
+// those `in` gives, or loaded from their buffers.
+Formula formulaOf(KernelBuilder& kb, const Node& node, Operand in = nullptr) {
   auto& ir = kb.ir();
-  auto in = [&kb, &node](size_t k, llvm::Value* i) { return kb.load(node.operands[k], i); };
+  if (!in) in = [&kb, &node](size_t k, llvm::Value* i) { return kb.load(node.operands[k], i); };
   auto attr = [&](std::string_view key) { return kb.f32(*getFloat(node.attrs, key)); };
   switch (node.op) {
     case Op::Relu:
@@ -115,12 +121,31 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   const int64_t elements = *elementCount(node.type);
   // An assign writes the new value into its param or state.
   const ValueId destination = node.op == Op::Assign ? node.operands[0] : id;
-  const Formula formula = formulaOf(kb, node);
+  // Fused moments (ir/fused_moments.h): computed, and stored, at each element
+  // before the node's formula, which takes them as its operands.
+  const std::vector<ValueId> moments = fusedMoments(kb.graph(), node);
+  std::vector<Formula> momentFormulas;
+  for (ValueId moment : moments) momentFormulas.push_back(formulaOf(kb, kb.graph().node(moment)));
+  std::vector<llvm::Value*> momentValues(moments.size());
+  Operand in = nullptr;
+  if (!moments.empty())
+    in = [&](size_t k, llvm::Value* i) {
+      const auto fused = std::find(moments.begin(), moments.end(), node.operands[k]);
+      if (fused == moments.end()) return kb.load(node.operands[k], i);
+      return momentValues[static_cast<size_t>(fused - moments.begin())];
+    };
+  const Formula formula = formulaOf(kb, node, in);
   auto& ir = kb.ir();
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
     llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
-    kb.loop(first, last, [&](llvm::Value* i) { kb.store(destination, i, finishResult(kb, node, formula(i), i)); });
+    kb.loop(first, last, [&](llvm::Value* i) {
+      for (size_t m = 0; m < moments.size(); ++m) {
+        momentValues[m] = momentFormulas[m](i);
+        kb.store(moments[m], i, momentValues[m]);
+      }
+      kb.store(destination, i, finishResult(kb, node, formula(i), i));
+    });
   });
   return (elements + kChunk - 1) / kChunk;
 }
