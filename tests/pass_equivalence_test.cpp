@@ -2,7 +2,8 @@
 // with every pass (-O2) and with one pass disabled give the same outputs and
 // write back the same values, run by the reference executor and by
 // generated code (AVX-512 and AVX2), for inference, gradients and training
-// steps, on the seed model, the every-op model and a model made for fusion.
+// steps, on the seed model, the every-op model, models made for fusion and
+// residual blocks, and one whose convolutions take Winograd kernels.
 #include <functional>
 
 #include <fmt/format.h>
@@ -18,6 +19,21 @@
 
 namespace cnnc {
 namespace {
+
+constexpr std::string_view kWinogradModel = R"({
+  "format": "cnnc/1",
+  "name": "winograd",
+  "input": {"channels": 32, "height": 7, "width": 8},
+  "classes": 3,
+  "layers": [
+    {"op": "conv2d", "name": "first", "filters": 32, "kernel_size": 3, "padding": "same", "activation": "relu"},
+    {"op": "conv2d", "name": "second", "filters": 32, "kernel_size": 3, "padding": "same"},
+    {"op": "flatten", "name": "flat"},
+    {"op": "dense", "name": "logits", "units": 3}
+  ],
+  "loss": "softmax_cross_entropy",
+  "optimizer": {"type": "adam", "learning_rate": 0.01}
+})";
 
 struct TestModel {
   std::string name;
@@ -39,6 +55,11 @@ std::vector<TestModel> testModels() {
       // channel blocks on both targets, the batch statistics and the
       // residual adds fused (forward and backward).
       {"residual", file("tests/golden/Inputs/residual.json")},
+      // Two 3x3 convolutions of 32 channels (two blocks on both targets) on
+      // 7x8 images (odd rows), at the batch from which select-winograd takes
+      // them (32) whatever the test's batch; small images keep the
+      // reference executor quick.
+      {"winograd", [](int64_t) { return loadModelText(kWinogradModel, "winograd.json", 32); }},
   };
 }
 
