@@ -366,16 +366,11 @@ namespace {
 
 // A copy of `graph` with the tile of every node that `tileOf` gives one.
 Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<IntList>(const Node&)>& tileOf) {
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    Node node = graph.node(id);
-    for (ValueId& operand : node.operands) operand = rebuilder.mapped(operand);
-    if (std::optional<IntList> tile = tileOf(graph.node(id))) node.attrs["tile"] = *tile;
-    Expected<ValueId> now = rebuilder.out().addUnchecked(std::move(node));
-    if (!now) return now.error();
-    rebuilder.setMapped(id, *now);
-  }
-  return rebuilder.finish(graph.outputs());
+  return withAttributes(graph, [&](ValueId id) {
+    AttributeMap added;
+    if (std::optional<IntList> tile = tileOf(graph.node(id))) added["tile"] = *tile;
+    return added;
+  });
 }
 
 IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows, t.blockRows}; }

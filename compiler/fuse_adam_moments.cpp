@@ -8,13 +8,13 @@
 namespace cnnc {
 
 Status fuseAdamMoments(Graph& graph, const PassContext&) {
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
+  Expected<Graph> fused = withAttributes(graph, [&](ValueId id) {
     AttributeMap added;
-    if (momentsFuseInto(graph, graph.node(id))) added[std::string(kFusedMomentsAttr)] = int64_t{1};
-    CNNC_TRY(rebuilder.copy(id, added));
-  }
-  graph = rebuilder.finish(graph.outputs());
+    if (momentsFuseInto(graph, id)) added[std::string(kFusedMomentsAttr)] = int64_t{1};
+    return added;
+  });
+  if (!fused) return fused.error();
+  graph = std::move(*fused);
   return Status::ok();
 }
 

@@ -42,18 +42,24 @@ Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& ab
   return Status::ok();
 }
 
-Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses) {
+Expected<Graph> withAttributes(const Graph& graph, const std::function<AttributeMap(ValueId)>& added) {
   GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
+  for (ValueId id = 0; id < graph.size(); ++id) CNNC_TRY(rebuilder.copy(id, added(id)));
+  return rebuilder.finish(graph.outputs());
+}
+
+Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses) {
+  Expected<Graph> named = withAttributes(graph, [&](ValueId id) {
     AttributeMap added;
     for (ValueId user = id + 1; user < graph.size() && !graph.node(id).attrs.contains(key); ++user) {
       if (!fuses(id, user)) continue;
       added[std::string(key)] = Symbol{graph.node(user).name};
       break;
     }
-    CNNC_TRY(rebuilder.copy(id, added));
-  }
-  graph = rebuilder.finish(graph.outputs());
+    return added;
+  });
+  if (!named) return named.error();
+  graph = std::move(*named);
   return Status::ok();
 }
 

@@ -55,6 +55,13 @@ struct Absorption {
 // replaced as it says, and the absorbed nodes skipped.
 Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions);
 
+// A copy of `graph` in which each node also has the attributes that
+// `added` gives it (replacing any of the same name): how the passes that
+// only annotate nodes (choose-tiles, select-winograd, the fusions that name
+// what a kernel computes as well) write their decisions. The graph keeps its
+// nodes and order.
+Expected<Graph> withAttributes(const Graph& graph, const std::function<AttributeMap(ValueId)>& added);
+
 // Gives each node without attribute `key` the name of the first later node
 // `user` for which fuses(node's id, user) holds, as that attribute: how the
 // passes tell a kernel to compute a user's value as well

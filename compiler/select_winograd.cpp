@@ -56,16 +56,16 @@ bool pays(const Graph& graph, const Node& node, const Target& target) {
 }  // namespace
 
 Status selectWinograd(Graph& graph, const PassContext& context) {
-  GraphRebuilder rebuilder(graph);
-  for (ValueId id = 0; id < graph.size(); ++id) {
+  Expected<Graph> selected = withAttributes(graph, [&](ValueId id) {
     const Node& node = graph.node(id);
     AttributeMap added;
     if (node.op == Op::Conv2D && !node.attrs.contains(kAlgorithmAttr) && winogradApplies(graph, node) &&
         pays(graph, node, context.target))
       added[std::string(kAlgorithmAttr)] = Symbol{std::string(kWinograd)};
-    CNNC_TRY(rebuilder.copy(id, added));
-  }
-  graph = rebuilder.finish(graph.outputs());
+    return added;
+  });
+  if (!selected) return selected.error();
+  graph = std::move(*selected);
   return Status::ok();
 }
 

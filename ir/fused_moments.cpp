@@ -12,13 +12,14 @@ std::vector<ValueId> momentsOf(const Node& apply) { return {apply.operands[1], a
 
 }  // namespace
 
-bool momentsFuseInto(const Graph& graph, const Node& apply) {
-  if (apply.op != Op::AdamApply) return false;
-  const std::vector<ValueId> moments = momentsOf(apply);
+bool momentsFuseInto(const Graph& graph, ValueId apply) {
+  if (graph.node(apply).op != Op::AdamApply) return false;
+  const std::vector<ValueId> moments = momentsOf(graph.node(apply));
   for (ValueId moment : moments)
     if (graph.node(moment).op != Op::AdamMoment) return false;
-  for (const Node& node : graph.nodes()) {
-    if (&node == &apply || node.op == Op::Assign) continue;
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    if (id == apply || node.op == Op::Assign) continue;
     for (ValueId operand : node.operands)
       if (operand == moments[0] || operand == moments[1]) return false;
   }
@@ -31,11 +32,13 @@ std::vector<ValueId> fusedMoments(const Graph&, const Node& node) {
 }
 
 Status verifyFusedMoments(const Graph& graph) {
-  for (const Node& node : graph.nodes())
-    if (node.attrs.contains(kFusedMomentsAttr) && !momentsFuseInto(graph, node))
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    if (node.attrs.contains(kFusedMomentsAttr) && !momentsFuseInto(graph, id))
       return Error{fmt::format("{} = {}: attribute {} needs an adam_apply whose moments are adam_moment nodes that "
                                "no other node but assigns reads",
                                valueRef(node.name), mnemonic(node.op), kFusedMomentsAttr)};
+  }
   return Status::ok();
 }
 

@@ -27,9 +27,9 @@ namespace cnnc {
 
 inline constexpr std::string_view kFusedMomentsAttr = "fused_moments";
 
-// Whether adam_apply node `apply` can compute its moments in its kernel:
-// both are adam_moment nodes that no node but it and assigns reads.
-bool momentsFuseInto(const Graph& graph, const Node& apply);
+// Whether node `apply`, an adam_apply, can compute its moments in its
+// kernel: both are adam_moment nodes that no node but it and assigns reads.
+bool momentsFuseInto(const Graph& graph, ValueId apply);
 
 // The moments the kernel of `node` computes as well (none, or two).
 std::vector<ValueId> fusedMoments(const Graph& graph, const Node& node);

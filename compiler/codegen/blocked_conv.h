@@ -65,10 +65,10 @@ struct ConvolutionKernel {
   const WindowAttrs win_;
 };
 
-// The pass of a forward kernel (forward and Winograd register blocks)'s task over a chunk of its input channels:
-// the task's image and first filter block, the chunk's first input block,
-// and whether the pass resumes from the partial sums of the one before,
-// and finishes the sums.
+// A pass of a forward kernel's task over a chunk of its input channels, as
+// its direct and Winograd register blocks take it: the task's image and
+// first filter block, the chunk's first input block, and whether the pass
+// resumes from the partial sums of the one before, and finishes the sums.
 struct ForwardPass {
   llvm::Value* n;
   llvm::Value* firstBlock;

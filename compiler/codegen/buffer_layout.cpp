@@ -73,9 +73,9 @@ bool readsOnlyTheElementItWrites(Op op) {
 // For each value, the value whose buffer it uses: itself, or for an assigned
 // value the param or state it is assigned to, when the old value of that
 // leaf is dead by the time the new one is written: no kernel after the one
-// that writes the new value (timingOf) reads the leaf, and that kernel reads
-// it, if at all, only at the element it is writing. (A leaf that is an output is read after
-// the step, as assigned, either way.)
+// that writes the new value (timingOf) reads the leaf, and that kernel
+// reads it, if at all, only at the element it is writing. (A leaf that is
+// an output is read after the step, as assigned, either way.)
 std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
   const Timing timing = timingOf(graph, order);
   std::vector<int64_t> lastRead(graph.size(), -1);
