@@ -1,6 +1,9 @@
 #include "runtime/thread_pool.h"
 
 #include <algorithm>
+#include <chrono>
+
+#include <immintrin.h>
 
 namespace cnnc {
 namespace {
@@ -9,6 +12,27 @@ namespace {
 // of one that does not (another process has its core); few enough that
 // claiming them costs nothing next to running them.
 constexpr int64_t kChunksPerThread = 4;
+
+// How long a thread spins for the event it waits for before it sleeps:
+// longer than the gaps between the kernels of a step (a few microseconds)
+// and than a futex wake-up, short enough that an idle pool costs nothing
+// measurable.
+constexpr std::chrono::microseconds kSpinTime{200};
+
+uint32_t generationOf(uint64_t ticket) { return static_cast<uint32_t>(ticket >> 32); }
+int64_t chunkOf(uint64_t ticket) { return static_cast<int64_t>(ticket & 0xffffffffu); }
+
+// Spins until `ready()` or kSpinTime has passed; whether it is ready.
+template <typename Ready>
+bool spinUntil(const Ready& ready) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  for (int polls = 1;; ++polls) {
+    if (ready()) return true;
+    _mm_pause();
+    // The clock costs more than a poll: read it every few.
+    if (polls % 64 == 0 && std::chrono::steady_clock::now() > deadline) return ready();
+  }
+}
 
 }  // namespace
 
@@ -20,54 +44,76 @@ ThreadPool::ThreadPool(int threads) {
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    stopping_ = true;
+    stopping_.store(true);
   }
   wake_.notify_all();
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body) {
+void ThreadPool::parallelFor(int64_t tasks, const Body& body) {
   if (workers_.empty() || tasks < 2) {
     body(0, tasks);
     return;
   }
+  const int64_t chunks = std::min(tasks, size() * kChunksPerThread);
+  body_.store(&body, std::memory_order_relaxed);
+  tasks_.store(tasks, std::memory_order_relaxed);
+  chunks_.store(chunks, std::memory_order_relaxed);
+  unfinished_.store(chunks, std::memory_order_relaxed);
+  const uint32_t generation = generationOf(ticket_.load(std::memory_order_relaxed)) + 1;
+  ticket_.store(static_cast<uint64_t>(generation) << 32, std::memory_order_release);
+  {
+    // A worker that has stopped spinning sleeps, or is about to under the
+    // lock and then sees the new ticket.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (sleepingWorkers_ > 0) wake_.notify_all();
+  }
+  runChunks(generation);
+  auto finished = [this] { return unfinished_.load(std::memory_order_acquire) == 0; };
+  if (spinUntil(finished)) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  body_ = &body;
-  tasks_ = tasks;
-  chunks_ = std::min(tasks, size() * kChunksPerThread);
-  nextChunk_ = 0;
-  ++generation_;
-  lock.unlock();
-  wake_.notify_all();
-  lock.lock();
-  runChunks(lock);
-  done_.wait(lock, [this] { return running_ == 0; });
-  body_ = nullptr;
+  callerSleeps_ = true;
+  done_.wait(lock, finished);
+  callerSleeps_ = false;
 }
 
-void ThreadPool::runChunks(std::unique_lock<std::mutex>& lock) {
-  while (nextChunk_ < chunks_) {
-    const int64_t chunk = nextChunk_++;
-    const int64_t begin = tasks_ * chunk / chunks_, end = tasks_ * (chunk + 1) / chunks_;
-    const auto* body = body_;
-    ++running_;
-    lock.unlock();
-    (*body)(begin, end);
-    lock.lock();
-    --running_;
+void ThreadPool::runChunks(uint32_t generation) {
+  // Read after seeing `generation`: its job's, or a later one's, which the
+  // claim below then refuses (a later job starts only when every chunk of
+  // this one has been claimed).
+  const Body* body = body_.load(std::memory_order_relaxed);
+  const int64_t tasks = tasks_.load(std::memory_order_relaxed), chunks = chunks_.load(std::memory_order_relaxed);
+  uint64_t ticket = ticket_.load(std::memory_order_acquire);
+  while (generationOf(ticket) == generation && chunkOf(ticket) < chunks) {
+    if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel, std::memory_order_acquire))
+      continue;
+    const int64_t chunk = chunkOf(ticket);
+    (*body)(tasks * chunk / chunks, tasks * (chunk + 1) / chunks);
+    if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      // The job's last chunk: the caller may be asleep waiting for it.
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (callerSleeps_) done_.notify_one();
+    }
+    ticket = ticket_.load(std::memory_order_acquire);
   }
-  // The caller may be waiting for the last chunk to finish.
-  if (running_ == 0) done_.notify_one();
 }
 
 void ThreadPool::work() {
-  uint64_t seen = 0;
-  std::unique_lock<std::mutex> lock(mutex_);
+  uint32_t seen = 0;
   for (;;) {
-    wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-    if (stopping_) return;
-    seen = generation_;
-    runChunks(lock);
+    auto newJob = [&] {
+      return stopping_.load(std::memory_order_acquire) ||
+             generationOf(ticket_.load(std::memory_order_acquire)) != seen;
+    };
+    if (!spinUntil(newJob)) {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ++sleepingWorkers_;
+      wake_.wait(lock, newJob);
+      --sleepingWorkers_;
+    }
+    if (stopping_.load(std::memory_order_acquire)) return;
+    seen = generationOf(ticket_.load(std::memory_order_acquire));
+    runChunks(seen);
   }
 }
 

@@ -1,13 +1,22 @@
 // The runtime's threads: a fixed pool that splits each kernel's task range
 // [0, tasks) into contiguous chunks, a few per thread, which the calling
 // thread and the workers claim in turn. The calling thread works too, so N
-// threads means N - 1 workers and no oversubscription; idle workers sleep on
-// a condition variable rather than spin. Because the caller claims whatever
-// chunks no worker has started, a worker that wakes late (the machine is
-// busy, or the kernel is short) delays nothing: the caller never waits for a
-// thread to wake up, only for chunks already running.
+// threads means N - 1 workers and no oversubscription.
+//
+// A training step runs dozens of kernels back to back, many of them tens
+// of microseconds long, and waking a sleeping thread (a futex wake, a
+// context switch: 10-50 us on a virtual machine) costs as much as running
+// one. So a worker that has finished a job spins for a short while
+// (kSpinTime, thread_pool.cpp) watching for the next one before it sleeps
+// on a condition variable, and the caller spins the same while before it
+// sleeps waiting for the last chunk; both sleep when the pool is idle for
+// longer (between epochs, while the user's program does something else).
+// Because the caller claims whatever chunks no worker has started, a worker
+// that wakes late (the machine is busy) delays nothing: the caller never
+// waits for a thread to wake up, only for chunks already running.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -32,23 +41,31 @@ class ThreadPool {
   void parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body);
 
  private:
+  using Body = std::function<void(int64_t, int64_t)>;
   void work();
-  // Runs chunks of the current job until none is left to claim; `lock`
-  // holds mutex_ on entry and on exit.
-  void runChunks(std::unique_lock<std::mutex>& lock);
+  // Claims and runs chunks of job `generation` until none is left.
+  void runChunks(uint32_t generation);
 
   std::vector<std::thread> workers_;
+
+  // The current job. The caller writes body_, tasks_ and chunks_ only while
+  // no chunk of the previous job is unclaimed or running, then publishes
+  // them with ticket_; a worker reads them after seeing the new generation
+  // in ticket_ and claims a chunk only with a ticket_ of that generation.
+  std::atomic<const Body*> body_{nullptr};
+  std::atomic<int64_t> tasks_{0};
+  std::atomic<int64_t> chunks_{0};
+  // The job's generation (high 32 bits) and its first unclaimed chunk (low).
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int64_t> unfinished_{0};  // chunks of the job not finished
+  std::atomic<bool> stopping_{false};
+
+  // For sleeping only: who sleeps, guarded by mutex_.
   std::mutex mutex_;
-  std::condition_variable wake_;
-  std::condition_variable done_;
-  // The current job, guarded by mutex_.
-  const std::function<void(int64_t, int64_t)>* body_ = nullptr;
-  int64_t tasks_ = 0;
-  int64_t chunks_ = 0;
-  int64_t nextChunk_ = 0;    // the first chunk nobody has claimed
-  int running_ = 0;          // chunks claimed by workers and not finished
-  uint64_t generation_ = 0;  // counts jobs, so that a worker wakes once per job
-  bool stopping_ = false;
+  std::condition_variable wake_;  // workers, for a new job or stopping
+  std::condition_variable done_;  // the caller, for the job's last chunk
+  int sleepingWorkers_ = 0;
+  bool callerSleeps_ = false;
 };
 
 }  // namespace cnnc

@@ -1,8 +1,11 @@
 // The runtime's threads: the pool runs every task exactly once whatever the
-// number of threads and tasks, and only kernels with work enough for it are
-// split across threads.
+// number of threads and tasks, whether its workers spin or sleep between
+// jobs, sleeps when idle, and only kernels with work enough are split.
 #include <atomic>
+#include <chrono>
+#include <ctime>
 #include <memory>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -32,6 +35,36 @@ TEST(ThreadPool, RunsEveryTaskExactlyOnce) {
       }
     }
   }
+}
+
+// Jobs far apart, so that the workers have gone to sleep before each: the
+// pool wakes them, and still runs every task once.
+TEST(ThreadPool, WakesSleepingWorkers) {
+  ThreadPool pool(3);
+  for (int round = 0; round < 10; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    std::atomic<int64_t> sum = 0;
+    pool.parallelFor(100, [&](int64_t begin, int64_t end) {
+      for (int64_t t = begin; t < end; ++t) sum += t;
+    });
+    ASSERT_EQ(sum, 4950);
+  }
+}
+
+// The workers spin a little after a job, then sleep: an idle pool of 8
+// threads spends next to no processor time.
+TEST(ThreadPool, IdleWorkersDoNotSpin) {
+  ThreadPool pool(8);
+  pool.parallelFor(8, [](int64_t, int64_t) {});
+  auto cpuSeconds = [] {
+    timespec now{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+    return static_cast<double>(now.tv_sec) + 1e-9 * static_cast<double>(now.tv_nsec);
+  };
+  const double before = cpuSeconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Spinning through the whole wait would cost 7 x 0.3 s.
+  EXPECT_LT(cpuSeconds() - before, 0.1);
 }
 
 TEST(KernelSplit, OnlyKernelsWithWorkEnoughAreSplit) {
