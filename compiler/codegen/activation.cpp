@@ -59,4 +59,11 @@ llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* resu
   return activationGradient(kb, *activation, result, load(activationOutputOf(node)));
 }
 
+std::vector<ValueId> finishOperands(const Node& node) {
+  std::vector<ValueId> operands;
+  if (std::optional<ValueId> residual = residualOf(node)) operands.push_back(*residual);
+  if (fusedActivationGradient(node.attrs)) operands.push_back(activationOutputOf(node));
+  return operands;
+}
+
 }  // namespace cnnc

@@ -23,6 +23,10 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
                           llvm::Value* mask = nullptr);
 
+// The values finishResult reads for `node`, at the index of each element it
+// finishes: its residual and its activation's output, if it has them.
+std::vector<ValueId> finishOperands(const Node& node);
+
 // The gradient through relu, sigmoid or tanh (`activation`) of `gradient`,
 // from the activation's output y; floats or vectors.
 llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* gradient, llvm::Value* y);

@@ -49,6 +49,22 @@ llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* 
   return finished == sum || chunks == 1 ? finished : kb.ir().CreateSelect(finishes, finished, sum);
 }
 
+void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
+                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes) {
+  const std::vector<ValueId> soon = finishOperands(node);
+  if (soon.empty() && later.empty()) return;
+  auto request = [&] {
+    for (llvm::Value* at : outputs) {
+      for (ValueId operand : soon) kb.prefetch(operand, at, true);
+      for (ValueId operand : later) kb.prefetch(operand, at, false);
+    }
+  };
+  if (chunks == 1)
+    request();
+  else
+    kb.when(finishes, request);
+}
+
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

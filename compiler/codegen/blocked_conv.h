@@ -107,6 +107,17 @@ inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return k
 llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* sum, llvm::Value* index, int64_t chunks,
                               llvm::Value* finishes);
 
+// Requests the cache lines of what the last of `chunks` passes (`finishes`)
+// reads at a register block's outputs (`outputs`, element indices of the
+// result) once it has summed them: the operands of finishResult, into L1,
+// and `later` (read after the task's rows, FusedSums::operands), into L2.
+// Requested before the sums, they arrive while the FMAs run; read only as
+// the block is stored, they would leave the FMA units idle for a miss to
+// memory at every row (the ResNet's 16-channel data gradients spent almost
+// as long on their epilogue as on their multiply-adds).
+void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
+                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes);
+
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

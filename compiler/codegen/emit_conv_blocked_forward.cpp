@@ -116,6 +116,9 @@ class ForwardConvolution : ConvolutionKernel {
           for (int64_t k = 0; k < FB_; ++k)
             for (int64_t r = 0; r < run.count; ++r) body(q, k, r);
       };
+      std::vector<llvm::Value*> outputs;
+      forEachAccumulator([&](int64_t q, int64_t k, int64_t r) { outputs.push_back(output(q, k, r)); });
+      prefetchFinishing(kb_, node_, sums_.operands(), outputs, chunks_, pass_.finishes);
       if (chunks_ > 1)
         kb_.when(pass_.resumes, [&] {
           forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {

@@ -30,6 +30,11 @@ void FusedSums::sumTask(const blocked::RowsTask& task) {
   if (gamma_) sumGammaGradient(task);
 }
 
+std::vector<ValueId> FusedSums::operands() const {
+  if (!gamma_) return {};
+  return {kb_.graph().node(*gamma_).operands[1]};
+}
+
 int64_t FusedSums::addTasks(int64_t tasks) {
   if (sumVectors_ == 0) return tasks;
   kb_.nextPhase(tasks);

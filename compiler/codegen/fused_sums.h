@@ -36,6 +36,9 @@ class FusedSums {
   // The task's partial sums, once its rows are written (none if the node
   // has no fused sums).
   void sumTask(const blocked::RowsTask& task);
+  // The values besides the result that sumTask reads, at the result's
+  // indices: a gamma gradient's batch norm input.
+  std::vector<ValueId> operands() const;
   // Ends the phase of the kernel's `tasks` tasks with a second one that
   // adds the partial sums, if the node has fused sums; returns the tasks of
   // the kernel's last phase.

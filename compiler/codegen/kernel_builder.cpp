@@ -231,6 +231,12 @@ void KernelBuilder::streamVector(ValueId id, llvm::Value* index, llvm::Value* ve
   streams_ = true;
 }
 
+void KernelBuilder::prefetch(ValueId id, llvm::Value* index, bool nearest) {
+  // llvm.prefetch(address, read, locality 3 (L1) or 2 (L2), data).
+  ir_.CreateIntrinsic(llvm::Intrinsic::prefetch, {ir_.getPtrTy()},
+                      {elementPtr(id, index), ir_.getInt32(0), ir_.getInt32(nearest ? 3 : 2), ir_.getInt32(1)});
+}
+
 void KernelBuilder::zero(ValueId id, llvm::Value* index, int64_t count) {
   const int64_t bytes = count * dtypeBytes(graph_.node(id).type.dtype);
   ir_.CreateMemSet(elementPtr(id, index), ir_.getInt8(0), static_cast<uint64_t>(bytes), llvm::Align(4));

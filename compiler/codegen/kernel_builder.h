@@ -97,6 +97,10 @@ class KernelBuilder {
   // The kernel's function then ends with a store fence, so that the
   // stores are visible to the kernels after it.
   void streamVector(ValueId id, llvm::Value* index, llvm::Value* vector);
+  // Asks the caches for the line holding element `index` of value `id`,
+  // which the kernel reads soon: into L1 when `nearest`, else into L2 (for
+  // reads further off, which would evict what L1 holds for the work in between).
+  void prefetch(ValueId id, llvm::Value* index, bool nearest);
   // Sets elements [index, index + count) of value `id` to zero.
   void zero(ValueId id, llvm::Value* index, int64_t count);
   // Lanes [base, base + width) of value `id` where `mask` is set (0 elsewhere):
