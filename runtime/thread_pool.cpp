@@ -29,8 +29,13 @@ bool spinUntil(const Ready& ready) {
   for (int polls = 1;; ++polls) {
     if (ready()) return true;
     _mm_pause();
-    // The clock costs more than a poll: read it every few.
-    if (polls % 64 == 0 && std::chrono::steady_clock::now() > deadline) return ready();
+    // The clock costs more than a poll: read it every few. Then yield too:
+    // a thread that the one spinning here waits for may be waiting for its
+    // core (more threads than cores, or a busy machine).
+    if (polls % 64 == 0) {
+      if (std::chrono::steady_clock::now() > deadline) return ready();
+      std::this_thread::yield();
+    }
   }
 }
 

@@ -11,6 +11,9 @@
 // on a condition variable, and the caller spins the same while before it
 // sleeps waiting for the last chunk; both sleep when the pool is idle for
 // longer (between epochs, while the user's program does something else).
+// Spinning threads yield the processor every microsecond or so, so that
+// with more threads than cores (--threads 8 on 2) the ones with work get
+// it: the seed's step took 4.5 ms so without yielding, 1.9 with.
 // Because the caller claims whatever chunks no worker has started, a worker
 // that wakes late (the machine is busy) delays nothing: the caller never
 // waits for a thread to wake up, only for chunks already running.
