@@ -24,7 +24,10 @@
 //   seed.json: layers[3].kernel_size: expected a positive integer or [kh, kw], got "3"
 //
 // A Network is not thread-safe: use one per thread (each compiles its own
-// code and holds its own weights).
+// code and holds its own weights). Each runs its kernels on a pool of one
+// thread per core, the calling thread among them; after a call its other
+// threads spin for at most 200 microseconds, waiting for the next kernel,
+// then sleep: an idle Network costs no processor time.
 #pragma once
 
 #include <array>
