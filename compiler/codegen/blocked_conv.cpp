@@ -65,6 +65,17 @@ void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<Va
     kb.when(finishes, request);
 }
 
+void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Value* firstOuter, int64_t outers,
+                 llvm::Value* row) {
+  llvm::Value* clamped = kb.smin(kb.smax(row, kb.i64(0)), kb.i64(image.dims[2] - 1));
+  kb.rolledLoop(0, outers, [&](llvm::Value* k) {
+    llvm::Value* outer = kb.ir().CreateAdd(firstOuter, k);
+    // One request per cache line of 16 floats.
+    for (int64_t w = 0; w < image.dims[3]; w += std::max<int64_t>(1, 16 / image.block))
+      kb.prefetch(image.id, image.index(kb, n, outer, clamped, kb.i64(w), kb.i64(0)), false);
+  });
+}
+
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

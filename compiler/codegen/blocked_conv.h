@@ -118,6 +118,13 @@ llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* 
 void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
                        const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes);
 
+// Requests into L2 the cache lines of row `row` (clamped into the image) of
+// image n of a blocked `image`, channel blocks [firstOuter, firstOuter +
+// outers): a row that a strided kernel reads next, which the hardware's
+// prefetchers do not fetch in time (emit_conv_blocked_forward.cpp).
+void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Value* firstOuter, int64_t outers,
+                 llvm::Value* row);
+
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,

@@ -157,15 +157,8 @@ class ForwardConvolution : ConvolutionKernel {
     if (x_.block == 1 || win_.sh == 1) return;
     const int64_t span = (rows - 1) * win_.sh + wd_[2];
     llvm::Value* top = ir_.CreateSub(ir_.CreateMul(oh, kb_.i64(win_.sh)), kb_.i64(win_.padTop));
-    kb_.rolledLoop(0, tile_.channelChunk / x_.block, [&](llvm::Value* chunkOuter) {
-      llvm::Value* outer = ir_.CreateAdd(pass_.firstOuter, chunkOuter);
-      for (int64_t r = span - std::min(span, rows * win_.sh); r < span; ++r) {
-        llvm::Value* ih = kb_.smin(kb_.smax(add(kb_, top, r), kb_.i64(0)), kb_.i64(x_.dims[2] - 1));
-        // One request per cache line (16 floats).
-        for (int64_t iw = 0; iw < x_.dims[3]; iw += std::max<int64_t>(1, 16 / x_.block))
-          kb_.prefetch(x_.id, x_.index(kb_, pass_.n, outer, ih, kb_.i64(iw), kb_.i64(0)), false);
-      }
-    });
+    for (int64_t r = span - std::min(span, rows * win_.sh); r < span; ++r)
+      prefetchRow(kb_, x_, pass_.n, pass_.firstOuter, tile_.channelChunk / x_.block, add(kb_, top, r));
   }
 
   // The bias of each of the FB blocks, added with the last chunk (none if
