@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <functional>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -373,37 +372,15 @@ Status checkFusedPoolRows(const Graph& graph, const Node& node, const ForwardTil
 
 namespace {
 
-// A copy of `graph` with the tile of every node that `tileOf` gives one.
-Expected<Graph> withTiles(const Graph& graph, const std::function<std::optional<IntList>(const Node&)>& tileOf) {
-  return withAttributes(graph, [&](ValueId id) {
-    AttributeMap added;
-    if (std::optional<IntList> tile = tileOf(graph.node(id))) added["tile"] = *tile;
-    return added;
-  });
-}
-
 IntList asList(const ForwardTile& t) { return {t.filterBlocks, t.run, t.channelChunk, t.rows, t.blockRows}; }
 IntList asList(const FilterGradientTile& t) {
   return {t.filterBlocks, t.channels, t.taps, t.taskChannels, t.rows, t.parts};
 }
 
-}  // namespace
-
-Status chooseTiles(Graph& graph, const PassContext& context) {
-  Expected<Graph> overridden = overrideTiles(graph, context.tileOverrides, context.tilesOfLargerGraph);
-  if (!overridden) return overridden.error();
-  graph = std::move(*overridden);
-  Expected<Graph> tiled = withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
-    if (!isTiledConvolution(node) || tileAttribute(node)) return std::nullopt;
-    return node.op == Op::Conv2DBackwardFilter ? asList(filterGradientTile(graph, node, context.target))
-                                               : asList(forwardTile(graph, node, context.target));
-  });
-  if (!tiled) return tiled.error();
-  graph = std::move(*tiled);
-  return Status::ok();
-}
-
-Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides, bool skipAbsent) {
+// The tiles that `--tile NAME=a,b,...` overrides give, each checked against
+// its node; with `skipAbsent`, those of values the graph lacks are left out.
+Expected<std::map<ValueId, IntList>> parseOverrides(const Graph& graph, const std::vector<std::string>& overrides,
+                                                    bool skipAbsent) {
   std::map<ValueId, IntList> tiles;
   for (const std::string& text : overrides) {
     const size_t equals = text.rfind('=');
@@ -428,10 +405,38 @@ Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>
     CNNC_TRY(checkTile(graph, graph.node(*id), tile));
     tiles[*id] = tile;
   }
-  return withTiles(graph, [&](const Node& node) -> std::optional<IntList> {
-    auto it = tiles.find(*graph.lookup(node.name));
-    return it == tiles.end() ? std::nullopt : std::optional<IntList>(it->second);
+  return tiles;
+}
+
+// The "tile" attribute of node `id`: its override, if any.
+AttributeMap overriddenTile(const std::map<ValueId, IntList>& tiles, ValueId id) {
+  AttributeMap added;
+  if (auto it = tiles.find(id); it != tiles.end()) added["tile"] = it->second;
+  return added;
+}
+
+}  // namespace
+
+Status chooseTiles(Graph& graph, const PassContext& context) {
+  Expected<std::map<ValueId, IntList>> overrides =
+      parseOverrides(graph, context.tileOverrides, context.tilesOfLargerGraph);
+  if (!overrides) return overrides.error();
+  // Overridden tiles first; then the default tile of every tiled
+  // convolution that has none.
+  return addAttributes(graph, [&](ValueId id) {
+    AttributeMap added = overriddenTile(*overrides, id);
+    const Node& node = graph.node(id);
+    if (added.empty() && isTiledConvolution(node) && !tileAttribute(node))
+      added["tile"] = node.op == Op::Conv2DBackwardFilter ? asList(filterGradientTile(graph, node, context.target))
+                                                           : asList(forwardTile(graph, node, context.target));
+    return added;
   });
+}
+
+Expected<Graph> overrideTiles(const Graph& graph, const std::vector<std::string>& overrides, bool skipAbsent) {
+  Expected<std::map<ValueId, IntList>> tiles = parseOverrides(graph, overrides, skipAbsent);
+  if (!tiles) return tiles.error();
+  return withAttributes(graph, [&](ValueId id) { return overriddenTile(*tiles, id); });
 }
 
 }  // namespace cnnc

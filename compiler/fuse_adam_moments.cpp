@@ -8,14 +8,11 @@
 namespace cnnc {
 
 Status fuseAdamMoments(Graph& graph, const PassContext&) {
-  Expected<Graph> fused = withAttributes(graph, [&](ValueId id) {
+  return addAttributes(graph, [&](ValueId id) {
     AttributeMap added;
     if (momentsFuseInto(graph, id)) added[std::string(kFusedMomentsAttr)] = int64_t{1};
     return added;
   });
-  if (!fused) return fused.error();
-  graph = std::move(*fused);
-  return Status::ok();
 }
 
 }  // namespace cnnc

@@ -48,8 +48,15 @@ Expected<Graph> withAttributes(const Graph& graph, const std::function<Attribute
   return rebuilder.finish(graph.outputs());
 }
 
+Status addAttributes(Graph& graph, const std::function<AttributeMap(ValueId)>& added) {
+  Expected<Graph> annotated = withAttributes(graph, added);
+  if (!annotated) return annotated.error();
+  graph = std::move(*annotated);
+  return Status::ok();
+}
+
 Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses) {
-  Expected<Graph> named = withAttributes(graph, [&](ValueId id) {
+  return addAttributes(graph, [&](ValueId id) {
     AttributeMap added;
     for (ValueId user = id + 1; user < graph.size() && !graph.node(id).attrs.contains(key); ++user) {
       if (!fuses(id, user)) continue;
@@ -58,9 +65,6 @@ Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bo
     }
     return added;
   });
-  if (!named) return named.error();
-  graph = std::move(*named);
-  return Status::ok();
 }
 
 std::vector<int> userCounts(const Graph& graph) {

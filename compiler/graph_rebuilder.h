@@ -61,6 +61,8 @@ Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& ab
 // what a kernel computes as well) write their decisions. The graph keeps its
 // nodes and order.
 Expected<Graph> withAttributes(const Graph& graph, const std::function<AttributeMap(ValueId)>& added);
+// The same in place, as a pass does it.
+Status addAttributes(Graph& graph, const std::function<AttributeMap(ValueId)>& added);
 
 // Gives each node without attribute `key` the name of the first later node
 // `user` for which fuses(node's id, user) holds, as that attribute: how the

@@ -56,7 +56,7 @@ bool pays(const Graph& graph, const Node& node, const Target& target) {
 }  // namespace
 
 Status selectWinograd(Graph& graph, const PassContext& context) {
-  Expected<Graph> selected = withAttributes(graph, [&](ValueId id) {
+  return addAttributes(graph, [&](ValueId id) {
     const Node& node = graph.node(id);
     AttributeMap added;
     if (node.op == Op::Conv2D && !node.attrs.contains(kAlgorithmAttr) && winogradApplies(graph, node) &&
@@ -64,9 +64,6 @@ Status selectWinograd(Graph& graph, const PassContext& context) {
       added[std::string(kAlgorithmAttr)] = Symbol{std::string(kWinograd)};
     return added;
   });
-  if (!selected) return selected.error();
-  graph = std::move(*selected);
-  return Status::ok();
 }
 
 }  // namespace cnnc

@@ -19,8 +19,14 @@ constexpr int64_t kChunksPerThread = 4;
 // measurable.
 constexpr std::chrono::microseconds kSpinTime{200};
 
+// The ticket's fields (ThreadPool::ticket_).
+constexpr int64_t kMaxChunks = 0xffff;
 uint32_t generationOf(uint64_t ticket) { return static_cast<uint32_t>(ticket >> 32); }
-int64_t chunkOf(uint64_t ticket) { return static_cast<int64_t>(ticket & 0xffffffffu); }
+int64_t chunkCountOf(uint64_t ticket) { return static_cast<int64_t>((ticket >> 16) & kMaxChunks); }
+int64_t chunkOf(uint64_t ticket) { return static_cast<int64_t>(ticket & kMaxChunks); }
+uint64_t ticketOf(uint32_t generation, int64_t chunks) {
+  return static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(chunks) << 16;
+}
 
 // Spins until `ready()` or kSpinTime has passed; whether it is ready.
 template <typename Ready>
@@ -60,44 +66,44 @@ void ThreadPool::parallelFor(int64_t tasks, const Body& body) {
     body(0, tasks);
     return;
   }
-  const int64_t chunks = std::min(tasks, size() * kChunksPerThread);
+  const int64_t chunks = std::min({tasks, size() * kChunksPerThread, kMaxChunks});
   body_.store(&body, std::memory_order_relaxed);
   tasks_.store(tasks, std::memory_order_relaxed);
-  chunks_.store(chunks, std::memory_order_relaxed);
   unfinished_.store(chunks, std::memory_order_relaxed);
   const uint32_t generation = generationOf(ticket_.load(std::memory_order_relaxed)) + 1;
-  ticket_.store(static_cast<uint64_t>(generation) << 32, std::memory_order_release);
-  {
-    // A worker that has stopped spinning sleeps, or is about to under the
-    // lock and then sees the new ticket.
+  // Sequentially consistent, as sleepingWorkers_ and callerSleeps_ and what
+  // their sleepers check: a thread that goes to sleep announces it, then
+  // checks for its event; the thread that makes the event then sees the
+  // announcement and wakes it, or the sleeper sees the event. So the
+  // mutex is taken only where somebody sleeps, not for every kernel.
+  ticket_.store(ticketOf(generation, chunks));
+  if (sleepingWorkers_.load() > 0) {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (sleepingWorkers_ > 0) wake_.notify_all();
+    wake_.notify_all();
   }
   runChunks(generation);
-  auto finished = [this] { return unfinished_.load(std::memory_order_acquire) == 0; };
+  auto finished = [this] { return unfinished_.load() == 0; };
   if (spinUntil(finished)) return;
   std::unique_lock<std::mutex> lock(mutex_);
-  callerSleeps_ = true;
+  callerSleeps_.store(true);
   done_.wait(lock, finished);
-  callerSleeps_ = false;
+  callerSleeps_.store(false);
 }
 
 void ThreadPool::runChunks(uint32_t generation) {
-  // Read after seeing `generation`: its job's, or a later one's, which the
-  // claim below then refuses (a later job starts only when every chunk of
-  // this one has been claimed).
-  const Body* body = body_.load(std::memory_order_relaxed);
-  const int64_t tasks = tasks_.load(std::memory_order_relaxed), chunks = chunks_.load(std::memory_order_relaxed);
   uint64_t ticket = ticket_.load(std::memory_order_acquire);
-  while (generationOf(ticket) == generation && chunkOf(ticket) < chunks) {
+  while (generationOf(ticket) == generation && chunkOf(ticket) < chunkCountOf(ticket)) {
     if (!ticket_.compare_exchange_weak(ticket, ticket + 1, std::memory_order_acq_rel, std::memory_order_acquire))
       continue;
-    const int64_t chunk = chunkOf(ticket);
+    // Claimed: the job's fields stay its own until this chunk finishes.
+    const Body* body = body_.load(std::memory_order_relaxed);
+    const int64_t tasks = tasks_.load(std::memory_order_relaxed);
+    const int64_t chunk = chunkOf(ticket), chunks = chunkCountOf(ticket);
     (*body)(tasks * chunk / chunks, tasks * (chunk + 1) / chunks);
-    if (unfinished_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      // The job's last chunk: the caller may be asleep waiting for it.
+    // The job's last chunk: the caller may be asleep waiting for it.
+    if (unfinished_.fetch_sub(1) == 1 && callerSleeps_.load()) {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (callerSleeps_) done_.notify_one();
+      done_.notify_one();
     }
     ticket = ticket_.load(std::memory_order_acquire);
   }
@@ -106,18 +112,15 @@ void ThreadPool::runChunks(uint32_t generation) {
 void ThreadPool::work() {
   uint32_t seen = 0;
   for (;;) {
-    auto newJob = [&] {
-      return stopping_.load(std::memory_order_acquire) ||
-             generationOf(ticket_.load(std::memory_order_acquire)) != seen;
-    };
+    auto newJob = [&] { return stopping_.load() || generationOf(ticket_.load()) != seen; };
     if (!spinUntil(newJob)) {
       std::unique_lock<std::mutex> lock(mutex_);
       ++sleepingWorkers_;
       wake_.wait(lock, newJob);
       --sleepingWorkers_;
     }
-    if (stopping_.load(std::memory_order_acquire)) return;
-    seen = generationOf(ticket_.load(std::memory_order_acquire));
+    if (stopping_.load()) return;
+    seen = generationOf(ticket_.load());
     runChunks(seen);
   }
 }

@@ -51,24 +51,28 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
 
-  // The current job. The caller writes body_, tasks_ and chunks_ only while
-  // no chunk of the previous job is unclaimed or running, then publishes
-  // them with ticket_; a worker reads them after seeing the new generation
-  // in ticket_ and claims a chunk only with a ticket_ of that generation.
+  // The current job. The caller writes body_ and tasks_ only when every
+  // chunk of the previous job has finished, then publishes them with
+  // ticket_. A thread reads them only once it has claimed a chunk: until
+  // that chunk finishes, the job cannot end and they cannot change. (Read
+  // before the claim, they could already be the next job's, while the claim
+  // still saw this one's ticket.)
   std::atomic<const Body*> body_{nullptr};
   std::atomic<int64_t> tasks_{0};
-  std::atomic<int64_t> chunks_{0};
-  // The job's generation (high 32 bits) and its first unclaimed chunk (low).
+  // The job's generation (bits 32-63), its count of chunks (16-31) and its
+  // first unclaimed chunk (0-15): one word, so that a claim checks the
+  // chunk against its own job's count.
   std::atomic<uint64_t> ticket_{0};
   std::atomic<int64_t> unfinished_{0};  // chunks of the job not finished
   std::atomic<bool> stopping_{false};
 
-  // For sleeping only: who sleeps, guarded by mutex_.
+  // For sleeping only: who sleeps, written under mutex_ and read without it
+  // by the thread that may have to wake them (parallelFor).
   std::mutex mutex_;
   std::condition_variable wake_;  // workers, for a new job or stopping
   std::condition_variable done_;  // the caller, for the job's last chunk
-  int sleepingWorkers_ = 0;
-  bool callerSleeps_ = false;
+  std::atomic<int> sleepingWorkers_{0};
+  std::atomic<bool> callerSleeps_{false};
 };
 
 }  // namespace cnnc
