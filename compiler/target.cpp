@@ -73,6 +73,7 @@ Expected<Target> selectTarget(std::string_view request) {
   target.l1Bytes = hostCache(1).value_or(target.l1Bytes);
   target.l2Bytes = hostCache(2).value_or(target.l2Bytes);
   target.cores = std::max(1u, std::thread::hardware_concurrency());
+  target.lastLevelBytes = hostCache(3).value_or(target.l2Bytes * target.cores);
   return target;
 }
 

@@ -20,6 +20,10 @@ struct Target {
   // Per-core data caches of the host, which tiling sizes its blocks for.
   int64_t l1Bytes = 32 << 10;
   int64_t l2Bytes = 1 << 20;
+  // The last-level cache, which the cores share (the L3 where there is
+  // one): whether a kernel's result is still cached when the next kernel
+  // reads it.
+  int64_t lastLevelBytes = 2 << 20;
   // Cores of the host, which tiling splits work among.
   int64_t cores = 1;
   // Vector registers are used at full width: without this LLVM would split

@@ -143,13 +143,13 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
   expectAgreementInLayouts(batchNormGraph("[5,32,2,3]"));
 }
 
-// Blocked batch norm results larger than the cores' L2 caches together go
+// Blocked batch norm results larger than half the last-level cache go
 // past the caches (KernelBuilder::streamVector): non-temporal stores, and a
 // store fence ending each such kernel. Smaller ones, and the plain layout,
 // store through the caches. The values agree either way.
 TEST_P(BlockedKernels, BatchNormResultsLargerThanTheCachesStreamPastThem) {
   const int64_t imageBytes = 32 * 8 * 8 * 4;
-  const int64_t large = target_.l2Bytes * target_.cores / imageBytes + 1;
+  const int64_t large = target_.lastLevelBytes / 2 / imageBytes + 1;
   for (const int64_t images : {large, int64_t{2}}) {
     for (const std::string layout : {"NCHW16c", "plain"}) {
       SCOPED_TRACE(fmt::format("{} images, {}", images, layout));

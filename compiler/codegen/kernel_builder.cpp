@@ -217,7 +217,7 @@ void KernelBuilder::storeVector(ValueId id, llvm::Value* index, llvm::Value* vec
 
 bool KernelBuilder::outgrowsCaches(ValueId id) const {
   const std::optional<int64_t> elements = elementCount(graph_.node(id).type);
-  return elements && *elements * dtypeBytes(graph_.node(id).type.dtype) > target_.l2Bytes * target_.cores;
+  return elements && *elements * dtypeBytes(graph_.node(id).type.dtype) > target_.lastLevelBytes / 2;
 }
 
 void KernelBuilder::streamVector(ValueId id, llvm::Value* index, llvm::Value* vector) {
