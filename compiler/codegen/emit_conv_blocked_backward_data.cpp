@@ -87,9 +87,10 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         // The dy row that the next rows read first (base + 1), requested into
         // L2 while this row runs, of the pass's channels, as the strided
         // forward kernels request their input rows (emit_conv_blocked_forward.cpp):
-        // ResNet's block1_out.relu.grad.1 (batch 128, dy just streamed to
-        // memory by the batch norm's data gradient) 0.78-0.86 -> 0.64-0.67 ms
-        // in alternating runs, its 1x1 sibling about 10% faster.
+        // where dy was just streamed to memory by the batch norm's data
+        // gradient (ResNet at batch 512) its block1_out.relu.grad.1 took 2.5
+        // ms with them, 3.0 without, in alternating runs; where dy is still in
+        // the L3 (batch 128) the same either way.
         if (dy.block > 1) prefetchRow(kb, dy, n, firstOuter, tile.channelChunk / dy.block, add(kb, base, 1));
         for (int64_t p = 0; p < win.sw; ++p) {
           const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);

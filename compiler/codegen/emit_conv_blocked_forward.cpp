@@ -148,11 +148,13 @@ class ForwardConvolution : ConvolutionKernel {
   // A strided convolution requests, into L2, the input rows that the row
   // block of `rows` rows at oh reads and the block before it did not, of
   // the pass's channels: the hardware's prefetchers kept up with stride-1
-  // kernels' inputs but not with strided ones' (ResNet at batch 128, their
-  // inputs just streamed to memory by the batch norm before them;
-  // alternating runs: block2_conv1 0.88 -> 0.82 ms, block3_proj 0.21 ->
-  // 0.14 ms, block3_conv1 and block2_proj 3-5% faster; at stride 1 the
-  // same requests made block1's convolutions and data gradients slower).
+  // kernels' inputs but not with strided ones' (ResNet at batch 128,
+  // alternating runs: with their inputs just streamed to memory by the
+  // batch norm before them, block2_conv1 0.88 -> 0.82 ms, block3_proj 0.21
+  // -> 0.14 ms, block3_conv1 and block2_proj 3-5% faster; with their inputs
+  // in the L3, block2_conv1 0.81 -> 0.73 ms, block3_proj 0.11 -> 0.10 ms,
+  // block2_proj 0.20 -> 0.18 ms; at stride 1 the same requests made
+  // block1's convolutions and data gradients slower).
   void prefetchInputRows(llvm::Value* oh, int64_t rows) {
     if (x_.block == 1 || win_.sh == 1) return;
     const int64_t span = (rows - 1) * win_.sh + wd_[2];
