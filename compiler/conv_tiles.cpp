@@ -281,6 +281,34 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   return tile;
 }
 
+// A Winograd filter gradient's register block (ir/conv_algorithm.h) holds
+// FB filter blocks x CB input channels of one of the 16 products: per
+// block of 2x2 output gradients it loads FB transformed gradient vectors
+// and broadcasts CB transformed inputs. Of those whose accumulators fit,
+// the most FMAs per load, then the most filter blocks. A task takes all
+// the channels of a part of the batch, so that it transforms each input
+// and gradient once; the parts give kEnoughTasks tasks, their sums added
+// up by the kernel's second phase. A band holds the blocks of whole rows
+// of blocks (or of whole images) whose transforms, of all 16 products,
+// fit an eighth of L2, beside the partial sums they add to.
+FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target) {
+  FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
+  double bestRatio = 0;
+  for (int64_t filterBlocks : {4, 2, 1}) {
+    if (s.blocks % filterBlocks != 0) continue;
+    const int64_t channels = largestDivisorUpTo(s.channels, target.accumulatorRegisters() / filterBlocks);
+    const double ratio =
+        static_cast<double>(filterBlocks * channels) / static_cast<double>(filterBlocks + channels);
+    if (ratio > bestRatio) tile.filterBlocks = filterBlocks, tile.channels = channels, bestRatio = ratio;
+  }
+  const int64_t blockBytes = 16 * (s.channels + s.blocks * target.vectorWidth) * 4;
+  const int64_t blocks = std::max<int64_t>(1, target.l2Bytes / 8 / blockBytes);
+  const int64_t blocksPerRow = s.columns / 2, blocksPerImage = blocksPerRow * (s.rows / 2);
+  tile.rows = blocks < blocksPerImage ? 2 * std::max<int64_t>(1, blocks / blocksPerRow)
+                                      : std::min(blocks / blocksPerImage, s.batch) * s.rows;
+  return tile;
+}
+
 std::optional<IntList> tileAttribute(const Node& node) { return getInts(node.attrs, "tile"); }
 
 // The row stride of a pooling that can fuse into `node` (ir/fused_pooling.h),
@@ -320,6 +348,7 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node))
     return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4], (*tile)[5]};
+  if (usesWinograd(node)) return defaultWinogradFilterGradientTile(shapeOf(graph, node), target);
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
@@ -350,12 +379,20 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                  "2x2 blocks of outputs");
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
+  if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
+  if (usesWinograd(node)) {
+    if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its 16 products");
+    if (tile[4] % 2 != 0) return bad("rows must be even: the Winograd kernel takes 2x2 blocks of output gradients");
+    if (tile[3] % tile[1] != 0 || tile[3] % s.inputBlock != 0 || s.channels % tile[3] != 0)
+      return bad(fmt::format("task channels must be a multiple of the channels and of the input block of {}, and "
+                             "divide the {} input channels", s.inputBlock, s.channels));
+    return Status::ok();
+  }
   const int64_t channelLimit = std::gcd(s.channels, s.inputBlock == 1 ? s.channels : s.inputBlock);
   if (channelLimit % tile[1] != 0) return bad(fmt::format("channels must divide {}", channelLimit));
   if (s.kw % tile[2] != 0) return bad(fmt::format("taps must divide the filter's {} columns", s.kw));
   if (tile[3] % tile[1] != 0 || s.channels % tile[3] != 0)
     return bad(fmt::format("task channels must be a multiple of the channels and divide the {} input channels", s.channels));
-  if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   return Status::ok();
 }
 

@@ -1,6 +1,6 @@
-// Winograd selection (ir/conv_algorithm.h). Algorithm: every conv2d the
-// Winograd kernel applies to and pays on gets algorithm=winograd, unless it
-// has one.
+// Winograd selection (ir/conv_algorithm.h). Algorithm: every conv2d and
+// conv2d_bwd_filter the Winograd kernel applies to and pays on gets
+// algorithm=winograd, unless it has one.
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
 #include "ir/conv_algorithm.h"
@@ -44,9 +44,15 @@ constexpr int64_t kMinBatch = 32;
 //   padding, the direct kernel skips it, the Winograd kernel does not: the
 //   seed model's third layer's data gradient (6x6 from 4x4, pads of 2,
 //   equal counts) ran 1.4-1.6 times slower.
+//
+// A filter gradient is priced the same way, over the convolution's window:
+// its 16 products per block of 2x2 output gradients against the direct
+// kernel's multiplications, each transformed input broadcast feeding its
+// filter blocks.
 bool pays(const Graph& graph, const Node& node, const Target& target) {
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
-  const std::vector<int64_t>& y = node.type.dims;
+  const std::vector<int64_t>& y =
+      node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims;
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
   const int64_t winograd = (y[2] + 1) / 2 * ((y[3] + 1) / 2) * 16;
@@ -59,7 +65,8 @@ Status selectWinograd(Graph& graph, const PassContext& context) {
   return addAttributes(graph, [&](ValueId id) {
     const Node& node = graph.node(id);
     AttributeMap added;
-    if (node.op == Op::Conv2D && !node.attrs.contains(kAlgorithmAttr) && winogradApplies(graph, node) &&
+    const bool convolution = node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter;
+    if (convolution && !node.attrs.contains(kAlgorithmAttr) && winogradApplies(graph, node) &&
         pays(graph, node, context.target))
       added[std::string(kAlgorithmAttr)] = Symbol{std::string(kWinograd)};
     return added;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/fused_bias_gradient.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -10,13 +11,23 @@ namespace cnnc {
 bool usesWinograd(const Node& node) { return getSymbol(node.attrs, kAlgorithmAttr) == kWinograd; }
 
 Status winogradApplies(const Graph& graph, const Node& node) {
-  if (node.op != Op::Conv2D) return Error{"only conv2d has a Winograd kernel"};
-  const int64_t block = layoutBlock(node.type.layout);
-  if (block == 1 || layoutBlock(graph.node(node.operands[0]).type.layout) != block)
-    return Error{"the Winograd kernel needs its input and result in the same channel blocks"};
-  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  if (node.op != Op::Conv2D && node.op != Op::Conv2DBackwardFilter)
+    return Error{"only conv2d and conv2d_bwd_filter have a Winograd kernel"};
+  const bool gradient = node.op == Op::Conv2DBackwardFilter;
+  const int64_t block = layoutBlock(gradient ? graph.node(node.operands[1]).type.layout : node.type.layout);
+  if (block == 1 || layoutBlock(graph.node(node.operands[0]).type.layout) != block ||
+      layoutBlock(node.type.layout) != block)
+    return Error{gradient ? "the Winograd kernel needs its input, output gradient and result in the same channel blocks"
+                          : "the Winograd kernel needs its input and result in the same channel blocks"};
+  const std::vector<int64_t>& w = gradient ? node.type.dims : graph.node(node.operands[1]).type.dims;
   if (w[2] != 3 || w[3] != 3) return Error{fmt::format("the Winograd kernel needs a 3x3 filter, not {}x{}", w[2], w[3])};
   if (getInts(node.attrs, "strides") != IntList{1, 1}) return Error{"the Winograd kernel needs strides [1,1]"};
+  if (!gradient) return Status::ok();
+  const std::vector<int64_t>& dy = graph.node(node.operands[1]).type.dims;
+  if (dy[2] % 2 != 0 || dy[3] % 2 != 0)
+    return Error{fmt::format("the Winograd filter gradient needs an even number of output rows and columns, not {}x{}",
+                             dy[2], dy[3])};
+  if (fusedBiasGradient(graph, node)) return Error{"the Winograd filter gradient computes no fused bias gradient"};
   return Status::ok();
 }
 

@@ -6,6 +6,11 @@
 //
 //   %block2_conv2 = conv2d %block2_relu1, %block2_conv2.weight {algorithm=winograd, pads=[1,1,1,1], ...}
 //
+// A conv2d_bwd_filter may take it too, as F(3x3, 2x2): each 2x2 block of
+// output gradients and the 4x4 block of inputs it reads make their 16
+// products, A dy A' . B' d B, summed over the batch and the blocks; the 3x3
+// filter gradient is G' (sum) G, once per pair of channels at the end.
+//
 // It computes the same convolution, rounded differently: the transforms
 // add and subtract inputs (and halve filter taps) before multiplying.
 #pragma once
@@ -26,7 +31,9 @@ bool usesWinograd(const Node& node);
 // Whether the Winograd kernel can compute conv2d `node`, or why not: a 3x3
 // filter at stride 1, input and result in the same channel blocks. (An odd
 // number of output rows or columns ends in blocks of which the kernel
-// stores only the outputs inside.)
+// stores only the outputs inside.) Or conv2d_bwd_filter `node`: the same,
+// with input, output gradient and result in the same blocks, an even number of
+// output-gradient rows and columns, and no fused bias gradient.
 Status winogradApplies(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): every algorithm attribute names

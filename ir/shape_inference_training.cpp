@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
@@ -65,7 +66,7 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
     CNNC_TRY(matchesForward(op, Op::Conv2D, {*x, in[1]}, forwardAttrs, in[0]));
     return *x;
   }
-  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile", kBiasGradAttr}));
+  CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile", kAlgorithmAttr, kBiasGradAttr}));
   CNNC_TRY(checkValueAttr(op, attrs, kBiasGradAttr));
   CNNC_TRY(floatOperand(op, in[0], "input", 4));
   CNNC_TRY(floatOperand(op, in[1], "gradient", 4));

@@ -18,8 +18,10 @@
 #include <optional>
 
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/winograd.h"
 #include "compiler/codegen/workspace.h"
 #include "compiler/conv_tiles.h"
+#include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 
 namespace cnnc {
@@ -379,6 +381,9 @@ class FilterGradient : ConvolutionKernel {
 // dw [F,C,KH,KW]<OIhw{b}o> = sum over n, oh, ow of x[n,c,ih,iw] * dy[n,f,oh,ow]
 // with dy<NCHW{b}c>, and a fused bias gradient db [F] = the sum of dy over
 // n, oh, ow.
-int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) { return FilterGradient(kb, id).emit(); }
+int64_t emitBlockedFilterGradient(KernelBuilder& kb, ValueId id) {
+  if (usesWinograd(kb.graph().node(id))) return emitWinogradFilterGradient(kb, id);
+  return FilterGradient(kb, id).emit();
+}
 
 }  // namespace cnnc

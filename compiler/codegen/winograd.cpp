@@ -10,11 +10,6 @@ constexpr int64_t kProducts = 16;
 
 // The one-dimensional transforms of F(2, 3), which the two-dimensional ones
 // apply along the columns of a block, then along its rows.
-// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-std::array<llvm::Value*, 4> transformInput(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
-  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
-}
-
 // Taps g0..g2 -> G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
 std::array<llvm::Value*, 4> transformFilterTaps(KernelBuilder& kb, const std::array<llvm::Value*, 3>& g) {
   auto& ir = kb.ir();
@@ -30,9 +25,27 @@ std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::
 
 }  // namespace
 
-int64_t winogradFilterFloats(const Graph& graph, const Node& node) {
-  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
+std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
+  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
+}
+
+int64_t winogradProductFloats(const Graph& graph, const Node& node) {
+  const std::vector<int64_t>& w =
+      node.op == Op::Conv2DBackwardFilter ? node.type.dims : graph.node(node.operands[1]).type.dims;
   return kProducts * w[0] * w[1];
+}
+
+std::array<llvm::Value*, 16> transformInputBlock(llvm::IRBuilder<>& ir,
+                                                 const std::function<llvm::Value*(size_t, size_t)>& input) {
+  std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
+  for (size_t j = 0; j < 4; ++j) columns[j] = transformInputColumn(ir, {input(0, j), input(1, j), input(2, j), input(3, j)});
+  std::array<llvm::Value*, 16> products;
+  for (size_t row = 0; row < 4; ++row) {
+    const std::array<llvm::Value*, 4> v = transformInputColumn(ir, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
+    for (size_t column = 0; column < 4; ++column) products[row * 4 + column] = v[column];
+  }
+  return products;
 }
 
 WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
@@ -115,21 +128,13 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
         rowInside[i] = within(ih[i], x_.dims[2]);
         columnInside[i] = within(iw[i], x_.dims[3]);
       }
-      std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
-      for (size_t j = 0; j < 4; ++j) {
-        std::array<llvm::Value*, 4> d;
-        for (size_t i = 0; i < 4; ++i) {
-          llvm::Value* inside = ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside[j]));
-          d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw[j], kb_.i64(0)), b_, inside);
-        }
-        columns[j] = transformInput(ir_, d);
-      }
-      for (size_t row = 0; row < 4; ++row) {
-        const std::array<llvm::Value*, 4> v = transformInput(ir_, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
-        for (size_t column = 0; column < 4; ++column)
-          kb_.storeScratch(inputs_, inputAt(block, kb_.i64(static_cast<int64_t>(row * 4 + column)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
-                           v[column]);
-      }
+      const std::array<llvm::Value*, 16> products = transformInputBlock(ir_, [&](size_t i, size_t j) {
+        llvm::Value* inside = ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside[j]));
+        return kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw[j], kb_.i64(0)), b_, inside);
+      });
+      for (size_t p = 0; p < products.size(); ++p)
+        kb_.storeScratch(inputs_, inputAt(block, kb_.i64(static_cast<int64_t>(p)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
+                         products[p]);
     });
   });
 }

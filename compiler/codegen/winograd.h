@@ -20,14 +20,31 @@
 // transforms each output block's 16 products into its 2x2 outputs.
 #pragma once
 
+#include <array>
+#include <functional>
+
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
 namespace cnnc::blocked {
 
-// The floats of the transformed filter of Winograd conv2d `node`: 16 per
-// pair of input and output channels.
-int64_t winogradFilterFloats(const Graph& graph, const Node& node);
+// The floats of 16 products per pair of input and output channels of
+// Winograd conv2d or conv2d_bwd_filter `node`: the conv2d's transformed
+// filter, one part's sums of a filter gradient's products.
+int64_t winogradProductFloats(const Graph& graph, const Node& node);
+
+// B' d of a column (or row) d0..d3 of a block of inputs: the
+// one-dimensional input transform of F(2, 3).
+std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d);
+
+// B' d B of a 4x4 block d of vectors, input(row, column), as 16 products
+// (product p: row p / 4, column p % 4).
+std::array<llvm::Value*, 16> transformInputBlock(llvm::IRBuilder<>& ir,
+                                                 const std::function<llvm::Value*(size_t, size_t)>& input);
+
+// The Winograd kernel of a blocked conv2d_bwd_filter, F(3x3, 2x2)
+// (winograd_filter_gradient.cpp). Returns its last phase's tasks.
+int64_t emitWinogradFilterGradient(KernelBuilder& kb, ValueId id);
 
 class WinogradBlocks : ConvolutionKernel {
  public:

@@ -35,8 +35,10 @@ llvm::Value* addInOrder(KernelBuilder& kb, int64_t parts, const std::function<ll
 int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
   const Node& node = graph.node(id);
   if (node.op == Op::Conv2DBackwardFilter && layoutBlock(node.type.layout) > 1) {
-    // Each part's gradient, and its bias gradient if one is fused.
     const int64_t parts = filterGradientTile(graph, node, target).parts;
+    // A Winograd kernel's 16 products of each pair of channels, per part.
+    if (usesWinograd(node)) return parts * blocked::winogradProductFloats(graph, node);
+    // Each part's gradient, and its bias gradient if one is fused.
     const int64_t bias = fusedBiasGradient(graph, node) ? node.type.dims[0] : 0;
     return parts > 1 ? parts * (*elementCount(node.type) + bias) : 0;
   }
@@ -44,7 +46,7 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     // The fused sums, then a Winograd kernel's transformed filter.
     const ForwardTile tile = forwardTile(graph, node, target);
     const int64_t b = layoutBlock(node.type.layout);
-    const int64_t filter = usesWinograd(node) ? blocked::winogradFilterFloats(graph, node) : 0;
+    const int64_t filter = usesWinograd(node) ? blocked::winogradProductFloats(graph, node) : 0;
     return fusedSumsFloats(graph, node, blocked::RowsTasks::of(node.type.dims, b, tile.filterBlocks, tile.rows), b) +
            filter;
   }

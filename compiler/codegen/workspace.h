@@ -1,9 +1,11 @@
 // Scratch space that a kernel needs besides its result: the partial sums of
 // a reduction over the batch that is split across tasks (the phases of
 // KernelPhase): batch norm's sums, filter gradients (the tile's parts), and
-// the batch statistics fused into a convolution (ir/fused_statistics.h). It
-// lies right after the node's result, in the same buffer, so the memory
-// planner keeps it exactly as long as the result: a few KiB.
+// the batch statistics fused into a convolution (ir/fused_statistics.h),
+// a Winograd kernel's transformed filter or products. It lies right after
+// the node's result, in the same buffer, so the memory planner keeps it
+// exactly as long as the result: a few KiB, up to a few MiB for Winograd
+// filter gradients (16 products per pair of channels and part).
 #pragma once
 
 #include <cstdint>
