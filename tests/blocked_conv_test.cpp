@@ -387,6 +387,21 @@ TEST_P(BlockedConv, StridedRowsInTheFewestRuns) {
       << "tile [" << tile.filterBlocks << "," << tile.run << ",...]";
 }
 
+// A plain input's filter gradient (a first layer's, ResNet's stem shape
+// here) sweeps bands of at most 4 KiB of output gradients, whose first
+// register block the hardware's prefetchers keep up with; a blocked
+// input's bands fill half of L1 instead (defaultFilterGradientTile).
+TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
+  auto bandBytes = [&](bool blockedInput) {
+    const Graph graph = graphOf(blockedInput ? b() : 3, 32, 32, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, blockedInput);
+    const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
+    EXPECT_GE(tile.rows, 1);
+    return tile.rows * tile.filterBlocks * b() * 32 * 4;
+  };
+  EXPECT_LE(bandBytes(false), 4096);
+  EXPECT_GT(bandBytes(true), 4096);
+}
+
 TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
   const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, true);
   auto message = [&](const std::string& tile) {
