@@ -1,6 +1,7 @@
 #include "compiler/codegen/winograd.h"
 
 #include <array>
+#include <vector>
 
 namespace cnnc::blocked {
 namespace {
@@ -18,6 +19,11 @@ std::array<llvm::Value*, 4> transformFilterTaps(KernelBuilder& kb, const std::ar
   return {g[0], ir.CreateFMul(ir.CreateFAdd(outer, g[1]), half), ir.CreateFMul(ir.CreateFSub(outer, g[1]), half), g[2]};
 }
 
+// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
+std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
+  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
+}
+
 // Products m0..m3 -> A' m = (m0 + m1 + m2, m1 - m2 - m3).
 std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& m) {
   return {ir.CreateFAdd(ir.CreateFAdd(m[0], m[1]), m[2]), ir.CreateFSub(ir.CreateFSub(m[1], m[2]), m[3])};
@@ -25,27 +31,23 @@ std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::
 
 }  // namespace
 
-// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
-  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
-}
-
 int64_t winogradProductFloats(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& w =
       node.op == Op::Conv2DBackwardFilter ? node.type.dims : graph.node(node.operands[1]).type.dims;
   return kProducts * w[0] * w[1];
 }
 
-std::array<llvm::Value*, 16> transformInputBlock(llvm::IRBuilder<>& ir,
-                                                 const std::function<llvm::Value*(size_t, size_t)>& input) {
-  std::array<std::array<llvm::Value*, 4>, 4> columns;  // B' d of input column j, [j][row]
-  for (size_t j = 0; j < 4; ++j) columns[j] = transformInputColumn(ir, {input(0, j), input(1, j), input(2, j), input(3, j)});
-  std::array<llvm::Value*, 16> products;
-  for (size_t row = 0; row < 4; ++row) {
-    const std::array<llvm::Value*, 4> v = transformInputColumn(ir, {columns[0][row], columns[1][row], columns[2][row], columns[3][row]});
-    for (size_t column = 0; column < 4; ++column) products[row * 4 + column] = v[column];
-  }
-  return products;
+void transformInputRow(llvm::IRBuilder<>& ir, int64_t count,
+                       const std::function<std::array<llvm::Value*, 4>(int64_t)>& column,
+                       const std::function<void(int64_t, int64_t, llvm::Value*)>& store) {
+  std::vector<std::array<llvm::Value*, 4>> columns;  // B' d of input column c, [c][row]
+  for (int64_t c = 0; c < 2 * count + 2; ++c) columns.push_back(transformInputColumn(ir, column(c)));
+  for (int64_t q = 0; q < count; ++q)
+    for (size_t row = 0; row < 4; ++row) {
+      const auto at = [&](int64_t j) { return columns[static_cast<size_t>(2 * q + j)][row]; };
+      const std::array<llvm::Value*, 4> v = transformInputColumn(ir, {at(0), at(1), at(2), at(3)});
+      for (size_t j = 0; j < 4; ++j) store(q, static_cast<int64_t>(row * 4 + j), v[j]);
+    }
 }
 
 WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
@@ -110,33 +112,38 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
 
 void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
                                      int64_t across) {
-  // A block at a time, in a loop (as transformOutputs): inputs outside the
-  // image load as zeros, under a mask.
+  // A row of blocks at a time (transformInputRow): inputs outside the image
+  // load as zeros, under a mask.
   auto within = [&](llvm::Value* at, int64_t size) {
     return ir_.CreateAnd(ir_.CreateICmpSGE(at, kb_.i64(0)), ir_.CreateICmpSLT(at, kb_.i64(size)));
   };
-  kb_.rolledLoop(0, tile_.channelChunk / b_, [&](llvm::Value* chunkOuter) {
-    llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
-    kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
-      const auto [outputRow, outputColumn] = corner(oh, first, across, block);
-      llvm::Value* top = add(kb_, outputRow, -win_.padTop);
-      llvm::Value* left = add(kb_, outputColumn, -win_.padLeft);
-      std::array<llvm::Value*, 4> ih, iw, rowInside, columnInside;
-      for (size_t i = 0; i < 4; ++i) {
-        ih[i] = add(kb_, top, static_cast<int64_t>(i));
-        iw[i] = add(kb_, left, static_cast<int64_t>(i));
-        rowInside[i] = within(ih[i], x_.dims[2]);
-        columnInside[i] = within(iw[i], x_.dims[3]);
-      }
-      const std::array<llvm::Value*, 16> products = transformInputBlock(ir_, [&](size_t i, size_t j) {
-        llvm::Value* inside = ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside[j]));
-        return kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw[j], kb_.i64(0)), b_, inside);
-      });
-      for (size_t p = 0; p < products.size(); ++p)
-        kb_.storeScratch(inputs_, inputAt(block, kb_.i64(static_cast<int64_t>(p)), ir_.CreateMul(chunkOuter, kb_.i64(b_))),
-                         products[p]);
+  llvm::Value* left = ir_.CreateSub(ir_.CreateMul(first, kb_.i64(2)), kb_.i64(win_.padLeft));
+  for (int64_t row = 0; row < down; ++row) {
+    std::array<llvm::Value*, 4> ih, rowInside;
+    for (size_t i = 0; i < 4; ++i) {
+      ih[i] = add(kb_, oh, 2 * row + static_cast<int64_t>(i) - win_.padTop);
+      rowInside[i] = within(ih[i], x_.dims[2]);
+    }
+    kb_.rolledLoop(0, tile_.channelChunk / b_, [&](llvm::Value* chunkOuter) {
+      llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
+      transformInputRow(
+          ir_, across,
+          [&](int64_t c) {
+            llvm::Value* iw = add(kb_, left, c);
+            llvm::Value* columnInside = within(iw, x_.dims[3]);
+            std::array<llvm::Value*, 4> d;
+            for (size_t i = 0; i < 4; ++i) {
+              llvm::Value* inside =
+                  ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside));
+              d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside);
+            }
+            return d;
+          },
+          [&](int64_t q, int64_t product, llvm::Value* v) {
+            kb_.storeScratch(inputs_, inputAt(kb_.i64(row * across + q), kb_.i64(product), ir_.CreateMul(chunkOuter, kb_.i64(b_))), v);
+          });
     });
-  });
+  }
 }
 
 void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {

@@ -33,14 +33,15 @@ namespace cnnc::blocked {
 // filter, one part's sums of a filter gradient's products.
 int64_t winogradProductFloats(const Graph& graph, const Node& node);
 
-// B' d of a column (or row) d0..d3 of a block of inputs: the
-// one-dimensional input transform of F(2, 3).
-std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d);
-
-// B' d B of a 4x4 block d of vectors, input(row, column), as 16 products
-// (product p: row p / 4, column p % 4).
-std::array<llvm::Value*, 16> transformInputBlock(llvm::IRBuilder<>& ir,
-                                                 const std::function<llvm::Value*(size_t, size_t)>& input);
+// The 16 products B' d B of each of a row of `count` blocks of inputs that
+// 2x2 blocks of outputs (or output gradients) side by side read: B' of
+// each of the row's 2 count + 2 input columns once, `column(c)` (its 4
+// vectors, top to bottom), since neighbouring blocks share two, then of
+// each block's rows of those; store(q, p, v) takes product p (row p / 4,
+// column p % 4) of block q.
+void transformInputRow(llvm::IRBuilder<>& ir, int64_t count,
+                       const std::function<std::array<llvm::Value*, 4>(int64_t)>& column,
+                       const std::function<void(int64_t, int64_t, llvm::Value*)>& store);
 
 // The Winograd kernel of a blocked conv2d_bwd_filter, F(3x3, 2x2)
 // (winograd_filter_gradient.cpp). Returns its last phase's tasks.

@@ -101,10 +101,9 @@ class WinogradFilterGradient : ConvolutionKernel {
  private:
   // The blocks of inputs that the row of 2x2 output-gradient blocks from
   // row oh of image n reads, of the task's channels, transformed into the
-  // band's blocks [first, first + across): B' of each input column once
-  // (neighbouring blocks share two), then of each block's rows of those.
-  // Rows outside the image load as zeros, under a mask; columns outside it
-  // are zeros, known when the kernel is built.
+  // band's blocks [first, first + across) (transformInputRow). Rows outside
+  // the image load as zeros, under a mask; columns outside it are zeros,
+  // known when the kernel is built.
   void transformInputs(llvm::Value* n, llvm::Value* oh, llvm::Value* first) {
     std::array<llvm::Value*, 4> ih, rowInside;
     for (size_t i = 0; i < 4; ++i) {
@@ -115,26 +114,20 @@ class WinogradFilterGradient : ConvolutionKernel {
     llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
     kb_.rolledLoop(0, tile_.taskChannels / b_, [&](llvm::Value* k) {
       llvm::Value* outer = ir_.CreateAdd(ir_.CreateSDiv(c0_, kb_.i64(b_)), k);
-      std::vector<std::array<llvm::Value*, 4>> columns;  // B' d of input column 2 q - padLeft + j, [2 q + j][row]
-      for (int64_t c = 0; c < 2 * across_ + 2; ++c) {
-        const int64_t iw = c - win_.padLeft;
-        std::array<llvm::Value*, 4> d;
-        for (size_t i = 0; i < 4; ++i)
-          d[i] = iw < 0 || iw >= x_.dims[3]
-                     ? zero
-                     : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]);
-        columns.push_back(transformInputColumn(ir_, d));
-      }
-      for (int64_t q = 0; q < across_; ++q)
-        for (size_t row = 0; row < 4; ++row) {
-          const auto at = [&](size_t j) { return columns[static_cast<size_t>(2 * q) + j][row]; };
-          const std::array<llvm::Value*, 4> v = transformInputColumn(ir_, {at(0), at(1), at(2), at(3)});
-          for (size_t column = 0; column < 4; ++column)
-            kb_.storeScratch(inputs_,
-                             inputAt(kb_.i64(static_cast<int64_t>(row * 4 + column)), add(kb_, first, q),
-                                     ir_.CreateMul(k, kb_.i64(b_))),
-                             v[column]);
-        }
+      transformInputRow(
+          ir_, across_,
+          [&](int64_t c) {
+            const int64_t iw = c - win_.padLeft;
+            std::array<llvm::Value*, 4> d;
+            for (size_t i = 0; i < 4; ++i)
+              d[i] = iw < 0 || iw >= x_.dims[3]
+                         ? zero
+                         : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]);
+            return d;
+          },
+          [&](int64_t q, int64_t product, llvm::Value* v) {
+            kb_.storeScratch(inputs_, inputAt(kb_.i64(product), add(kb_, first, q), ir_.CreateMul(k, kb_.i64(b_))), v);
+          });
     });
   }
 
