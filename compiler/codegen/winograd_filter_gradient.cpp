@@ -16,6 +16,7 @@
 // band stored in the workspace. Phase 2, a task per filter block, adds the
 // parts' sums in order and transforms them into the gradient.
 #include <array>
+#include <utility>
 
 #include "compiler/codegen/winograd.h"
 #include "compiler/codegen/workspace.h"
@@ -68,11 +69,15 @@ class WinogradFilterGradient : ConvolutionKernel {
       c0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(parts_)), kb_.i64(tile_.taskChannels));
       sums_ = ir_.CreateAdd(kb_.i64(*elementCount(node_.type)), ir_.CreateMul(part, kb_.i64(partFloats_)));
       const auto [partBegin, partEnd] = imagesOfPart(kb_, part, parts_, dy_.dims[0]);
+      // Band `band` of the part starts at row `top` of its first image.
+      auto startOf = [&](llvm::Value* band) {
+        return std::pair{
+            ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_))),
+            ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_))};
+      };
       kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
-        llvm::Value* firstImage =
-            ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_)));
+        const auto [firstImage, top] = startOf(band);
         llvm::Value* endImage = kb_.smin(add(kb_, firstImage, images_), partEnd);
-        llvm::Value* top = ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_));
         llvm::Value* bottom = kb_.smin(add(kb_, top, bandRows_), kb_.i64(dy_.dims[2]));
         // The band's blocks, numbered by image, row of blocks, column.
         llvm::Value* blockRows = ir_.CreateSDiv(ir_.CreateSub(bottom, top), kb_.i64(2));
@@ -87,10 +92,9 @@ class WinogradFilterGradient : ConvolutionKernel {
         });
         llvm::Value* count = ir_.CreateMul(
             ir_.CreateMul(kb_.smax(kb_.i64(0), ir_.CreateSub(endImage, firstImage)), blockRows), kb_.i64(across_));
-        multiply(count, ir_.CreateICmpSGT(band, kb_.i64(0)), [&](llvm::Value* product) {
-          requestRows(ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(add(kb_, band, 1), kb_.i64(bands_)), kb_.i64(images_))),
-                      ir_.CreateMul(ir_.CreateSRem(add(kb_, band, 1), kb_.i64(bands_)), kb_.i64(bandRows_)), product);
-        });
+        const auto [nextImage, nextTop] = startOf(add(kb_, band, 1));
+        multiply(count, ir_.CreateICmpSGT(band, kb_.i64(0)),
+                 [&](llvm::Value* product) { requestRows(nextImage, nextTop, product); });
       });
     });
     kb_.nextPhase(slices * parts_);
@@ -154,7 +158,8 @@ class WinogradFilterGradient : ConvolutionKernel {
 
   // For each product, the sums over the band's `count` blocks of every
   // register block of the task, resumed from the part's sums in the
-  // workspace (`resumes`) or from zero, and stored there.
+  // workspace (`resumes`) or from zero, and stored there; `beside(product)`
+  // first, the work spread over the products (requestRows).
   void multiply(llvm::Value* count, llvm::Value* resumes, const std::function<void(llvm::Value*)>& beside) {
     kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
       beside(product);
