@@ -318,7 +318,7 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
   }
   const int64_t blockBytes = 16 * (s.channels + s.blocks * target.vectorWidth) * 4;
   const int64_t blocks = std::max<int64_t>(1, target.l2Bytes / 8 / blockBytes);
-  const int64_t blocksPerRow = s.columns / 2, blocksPerImage = blocksPerRow * (s.rows / 2);
+  const int64_t blocksPerRow = (s.columns + 1) / 2, blocksPerImage = blocksPerRow * ((s.rows + 1) / 2);
   tile.rows = blocks < blocksPerImage ? 2 * std::max<int64_t>(1, blocks / blocksPerRow)
                                       : std::min(blocks / blocksPerImage, s.batch) * s.rows;
   return tile;
@@ -397,7 +397,9 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   if (usesWinograd(node)) {
     if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its 16 products");
-    if (tile[4] % 2 != 0) return bad("rows must be even: the Winograd kernel takes 2x2 blocks of output gradients");
+    if (tile[4] % 2 != 0 && tile[4] < s.rows)
+      return bad("rows must be even, unless they cover whole images: the Winograd kernel takes 2x2 blocks of output "
+                 "gradients");
     if (tile[3] % tile[1] != 0 || tile[3] % s.inputBlock != 0 || s.channels % tile[3] != 0)
       return bad(fmt::format("task channels must be a multiple of the channels and of the input block of {}, and "
                              "divide the {} input channels", s.inputBlock, s.channels));

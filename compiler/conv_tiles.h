@@ -33,8 +33,8 @@ struct ForwardTile {
 
 // conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows, parts]; for a
 // Winograd kernel (ir/conv_algorithm.h) taps is 1 (a register block holds
-// one of its 16 products), rows are even, and its partial sums always go
-// through the workspace, whatever the parts.
+// one of its 16 products), rows are even unless they cover whole images,
+// and its partial sums always go through the workspace, whatever the parts.
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t channels;      // input channels in one register block

@@ -81,10 +81,9 @@ Status fuseBiasGradients(Graph& graph, const PassContext& context);
 // output-channel blocks or more, and a window that reads padding little
 // enough for the kernel to save a third of the multiplications
 // (select_winograd.cpp). That covers the data gradients of such convolutions too, which select-layouts
-// made convolutions with the transposed filter, and filter gradients
-// (F(3x3, 2x2)) whose output gradients have even rows and columns and no
-// fused bias gradient. After select-layouts and fuse-bias-gradients, and
-// before choose-tiles, which tiles Winograd kernels their own way.
+// made convolutions with the transposed filter, and their filter
+// gradients (F(3x3, 2x2)). After select-layouts and before choose-tiles,
+// which tiles Winograd kernels their own way.
 Status selectWinograd(Graph& graph, const PassContext& context);
 
 // Gives every blocked convolution the tile --tile asked for, or else the

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "ir/fused_bias_gradient.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 
@@ -22,12 +21,6 @@ Status winogradApplies(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& w = gradient ? node.type.dims : graph.node(node.operands[1]).type.dims;
   if (w[2] != 3 || w[3] != 3) return Error{fmt::format("the Winograd kernel needs a 3x3 filter, not {}x{}", w[2], w[3])};
   if (getInts(node.attrs, "strides") != IntList{1, 1}) return Error{"the Winograd kernel needs strides [1,1]"};
-  if (!gradient) return Status::ok();
-  const std::vector<int64_t>& dy = graph.node(node.operands[1]).type.dims;
-  if (dy[2] % 2 != 0 || dy[3] % 2 != 0)
-    return Error{fmt::format("the Winograd filter gradient needs an even number of output rows and columns, not {}x{}",
-                             dy[2], dy[3])};
-  if (fusedBiasGradient(graph, node)) return Error{"the Winograd filter gradient computes no fused bias gradient"};
   return Status::ok();
 }
 

@@ -32,8 +32,10 @@ bool usesWinograd(const Node& node);
 // filter at stride 1, input and result in the same channel blocks. (An odd
 // number of output rows or columns ends in blocks of which the kernel
 // stores only the outputs inside.) Or conv2d_bwd_filter `node`: the same,
-// with input, output gradient and result in the same blocks, an even number of
-// output-gradient rows and columns, and no fused bias gradient.
+// with input, output gradient and result in the same blocks. (An odd
+// number of output-gradient rows or columns ends in blocks whose gradients
+// past them are zeros; a fused bias gradient sums the gradients as they
+// are transformed.)
 Status winogradApplies(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): every algorithm attribute names

@@ -77,19 +77,22 @@ class BlockedConv : public TargetTest {
   }
 
   // conv2d_bwd_filter %dw of x [N,C,H,W] (blocked) and its output
-  // gradient, 3x3 at stride 1 with `pads`, by the Winograd kernel.
-  Graph winogradFilterGradient(int64_t C, int64_t H, int64_t W, int64_t F, std::array<int64_t, 4> pads, int64_t N) {
+  // gradient, 3x3 at stride 1 with `pads`, by the Winograd kernel; with
+  // `bias`, and the bias gradient %db fused into it (ir/fused_bias_gradient.h).
+  Graph winogradFilterGradient(int64_t C, int64_t H, int64_t W, int64_t F, std::array<int64_t, 4> pads, int64_t N,
+                               bool bias) {
     const int64_t OH = H + pads[0] + pads[2] - 2, OW = W + pads[1] + pads[3] - 2;
     return parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[{N},{C},{H},{W}]
   %dy = input : f32[{N},{F},{OH},{OW}]
   %xb = relayout %x {{layout={image}}} : f32[{N},{C},{H},{W}]<{image}>
   %dyb = relayout %dy {{layout={image}}} : f32[{N},{F},{OH},{OW}]<{image}>
-  %dw = conv2d_bwd_filter %xb, %dyb {{algorithm=winograd, kernel=[3,3], pads=[{pads}], strides=[1,1]}} : f32[{F},{C},3,3]<{filter}>
+  %dw = conv2d_bwd_filter %xb, %dyb {{algorithm=winograd, {biasAttr}kernel=[3,3], pads=[{pads}], strides=[1,1]}} : f32[{F},{C},3,3]<{filter}>
+  %db = bias_grad %dyb : f32[{F}]
   %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},3,3]
-  return %dwp
+  return %dwp{biasResult}
 }}
-)", fmt::arg("N", N), fmt::arg("C", C), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("F", F), fmt::arg("OH", OH),
+)", fmt::arg("biasAttr", bias ? "bias_grad=db, " : ""), fmt::arg("biasResult", bias ? ", %db" : ""), fmt::arg("N", N), fmt::arg("C", C), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("F", F), fmt::arg("OH", OH),
         fmt::arg("OW", OW), fmt::arg("pads", fmt::join(pads, ",")), fmt::arg("image", image()), fmt::arg("filter", filter())));
   }
 
@@ -168,31 +171,42 @@ TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
                                              b()));
 }
 
-// The Winograd filter gradient, F(3x3, 2x2) (ir/conv_algorithm.h): same
-// padding; none; pads of two; uneven pads; pads beyond the filter, whose
-// blocks read mostly padding; one 2x2 block of output gradients. A batch
-// of 3, so that parts of the default tiles run short or empty.
+// The Winograd filter gradient, F(3x3, 2x2) (ir/conv_algorithm.h), with
+// and without the bias gradient fused into it, in turns: same padding; none; pads of two; uneven
+// pads; pads beyond the filter, whose blocks read mostly padding; one 2x2
+// block of output gradients; odd numbers of output-gradient rows and
+// columns, whose last blocks are zeros past them (7x9, 1x1, and the seed
+// model's second layer, 13x13). A batch of 3, so that parts of the default
+// tiles run short or empty.
 TEST_P(BlockedConv, WinogradFilterGradientsComputeTheSame) {
   const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>> cases = {
       {b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
       {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
-      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}}};
-  for (const auto& [C, H, W, F, pads] : cases) {
+      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}},
+      {b(), 7, 9, 2 * b(), {1, 1, 1, 1}},  {b(), 3, 3, b(), {0, 0, 0, 0}},
+      {2 * b(), 15, 15, 4 * b(), {0, 0, 0, 0}}};
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const auto& [C, H, W, F, pads] = cases[k];
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
-    expectAgreement(winogradFilterGradient(C, H, W, F, pads, 3));
+    expectAgreement(winogradFilterGradient(C, H, W, F, pads, 3, k % 2 == 0));
   }
 }
 
 // Winograd filter-gradient tiles: register blocks of one filter block and
 // one channel, of two and several; task channels of one input block
-// (slices) and of all; bands of one row of blocks, of two (a short one
-// last), of one image and of two; the batch of 5 in one part, in parts of
-// 2 and of 1 image.
+// (slices: the first sums the bias gradient) and of all; bands of one row
+// of blocks, of two (a short one last), of one image and of two; the batch
+// of 5 in one part, in parts of 2 and of 1 image. On 7 rows (odd): bands
+// of 2 rows (the last one row), of 4, of the image (7) and of two (14).
 TEST_P(BlockedConv, EveryWinogradFilterGradientTileComputesTheSame) {
-  const Graph graph = winogradFilterGradient(2 * b(), 6, 8, 4 * b(), {1, 1, 1, 1}, 5);
+  const Graph graph = winogradFilterGradient(2 * b(), 6, 8, 4 * b(), {1, 1, 1, 1}, 5, true);
   for (const std::string& tile : {fmt::format("dw=1,1,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,3", 2 * b()),
                                   fmt::format("dw=4,2,1,{},6,5", b()), fmt::format("dw=1,8,1,{},12,2", 2 * b())})
     expectTiledAgreement(graph, {tile});
+  const Graph odd = winogradFilterGradient(2 * b(), 7, 5, 2 * b(), {1, 1, 1, 1}, 3, false);
+  for (const std::string& tile : {fmt::format("dw=1,2,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,2", 2 * b()),
+                                  fmt::format("dw=1,1,1,{},7,3", b()), fmt::format("dw=2,8,1,{},14,1", 2 * b())})
+    expectTiledAgreement(odd, {tile});
   for (const std::string& tile : {fmt::format("dw=1,1,3,{},2,1", b()), fmt::format("dw=1,1,1,{},3,1", b()),
                                   fmt::format("dw=1,1,1,{},2,1", b() / 2)}) {
     SCOPED_TRACE(tile);

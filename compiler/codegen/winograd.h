@@ -43,6 +43,11 @@ void transformInputRow(llvm::IRBuilder<>& ir, int64_t count,
                        const std::function<std::array<llvm::Value*, 4>(int64_t)>& column,
                        const std::function<void(int64_t, int64_t, llvm::Value*)>& store);
 
+// The floats of one part of the batch in the workspace of Winograd
+// conv2d_bwd_filter `node`: its products' sums (winogradProductFloats),
+// then those of its output gradients if a bias gradient is fused into it.
+int64_t winogradFilterGradientPartFloats(const Graph& graph, const Node& node);
+
 // The Winograd kernel of a blocked conv2d_bwd_filter, F(3x3, 2x2)
 // (winograd_filter_gradient.cpp). Returns its last phase's tasks.
 int64_t emitWinogradFilterGradient(KernelBuilder& kb, ValueId id);

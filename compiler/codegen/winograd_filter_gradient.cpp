@@ -16,10 +16,12 @@
 // band stored in the workspace. Phase 2, a task per filter block, adds the
 // parts' sums in order and transforms them into the gradient.
 #include <array>
+#include <optional>
 #include <utility>
 
 #include "compiler/codegen/winograd.h"
 #include "compiler/codegen/workspace.h"
+#include "ir/fused_bias_gradient.h"
 
 namespace cnnc::blocked {
 namespace {
@@ -54,10 +56,12 @@ class WinogradFilterGradient : ConvolutionKernel {
         images_(tile_.rows > dy_.dims[2] ? tile_.rows / dy_.dims[2] : 1),
         bandRows_(std::min(tile_.rows, dy_.dims[2])),
         bands_((dy_.dims[2] + bandRows_ - 1) / bandRows_),
-        across_(dy_.dims[3] / 2),
-        bandBlocks_(images_ * (bandRows_ / 2) * across_),
+        across_((dy_.dims[3] + 1) / 2),
+        bandBlocks_(images_ * ((bandRows_ + 1) / 2) * across_),
         parts_(tile_.parts),
-        partFloats_(winogradProductFloats(kb.graph(), node_)) {}
+        bias_(fusedBiasGradient(kb.graph(), node_)),
+        products_(winogradProductFloats(kb.graph(), node_)),
+        partFloats_(winogradFilterGradientPartFloats(kb.graph(), node_)) {}
 
   int64_t emit() {
     const int64_t slices = channels_ / tile_.taskChannels;
@@ -69,6 +73,9 @@ class WinogradFilterGradient : ConvolutionKernel {
       c0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(parts_)), kb_.i64(tile_.taskChannels));
       sums_ = ir_.CreateAdd(kb_.i64(*elementCount(node_.type)), ir_.CreateMul(part, kb_.i64(partFloats_)));
       const auto [partBegin, partEnd] = imagesOfPart(kb_, part, parts_, dy_.dims[0]);
+      // A fused bias gradient: the first slice's tasks sum their part's
+      // output gradients after the products' sums.
+      if (bias_) kb_.when(sumsBias(), [&] { kb_.zero(id_, biasAt(kb_.i64(0)), blocks_ * b_); });
       // Band `band` of the part starts at row `top` of its first image.
       auto startOf = [&](llvm::Value* band) {
         return std::pair{
@@ -80,7 +87,7 @@ class WinogradFilterGradient : ConvolutionKernel {
         llvm::Value* endImage = kb_.smin(add(kb_, firstImage, images_), partEnd);
         llvm::Value* bottom = kb_.smin(add(kb_, top, bandRows_), kb_.i64(dy_.dims[2]));
         // The band's blocks, numbered by image, row of blocks, column.
-        llvm::Value* blockRows = ir_.CreateSDiv(ir_.CreateSub(bottom, top), kb_.i64(2));
+        llvm::Value* blockRows = ir_.CreateSDiv(add(kb_, ir_.CreateSub(bottom, top), 1), kb_.i64(2));
         kb_.loop(firstImage, endImage, [&](llvm::Value* n) {
           kb_.rolledLoop(kb_.i64(0), blockRows, [&](llvm::Value* row) {
             llvm::Value* first = ir_.CreateMul(
@@ -136,12 +143,23 @@ class WinogradFilterGradient : ConvolutionKernel {
   }
 
   // The row of 2x2 output-gradient blocks from row oh of image n, of every
-  // filter block, transformed into the band's blocks [first, first + across).
+  // filter block, transformed into the band's blocks [first, first + across);
+  // past an odd number of rows or columns, the gradients are zeros. With a
+  // fused bias gradient, the first slice's tasks add them to their part's
+  // sums as well.
   void transformGradients(llvm::Value* n, llvm::Value* oh, llvm::Value* first) {
+    llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
+    llvm::Value* secondRowInside = ir_.CreateVectorSplat(
+        static_cast<unsigned>(b_), ir_.CreateICmpSLT(add(kb_, oh, 1), kb_.i64(dy_.dims[2])));
     kb_.rolledLoop(0, blocks_, [&](llvm::Value* f) {
+      llvm::Value* total = zero;
       for (int64_t q = 0; q < across_; ++q) {
         auto at = [&](int64_t i, int64_t j) {
-          return kb_.loadVector(dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(2 * q + j), kb_.i64(0)), b_);
+          if (2 * q + j >= dy_.dims[3]) return zero;
+          llvm::Value* mask = i == 1 && dy_.dims[2] % 2 != 0 ? secondRowInside : nullptr;
+          llvm::Value* y = kb_.loadVector(dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(2 * q + j), kb_.i64(0)), b_, mask);
+          total = ir_.CreateFAdd(total, y);
+          return y;
         };
         // A y of each column, [column][row], then of each row of those.
         const std::array<std::array<llvm::Value*, 4>, 2> columns = {transformGradient(ir_, at(0, 0), at(1, 0)),
@@ -153,8 +171,18 @@ class WinogradFilterGradient : ConvolutionKernel {
                              v[column]);
         }
       }
+      if (bias_)
+        kb_.when(sumsBias(), [&] {
+          llvm::Value* at = biasAt(ir_.CreateMul(f, kb_.i64(b_)));
+          kb_.storeVector(id_, at, ir_.CreateFAdd(kb_.loadVector(id_, at, b_), total));
+        });
     });
   }
+
+  // Whether the task being emitted sums its part's output gradients (those
+  // of the first channel slice), and where its part's sums of them are.
+  llvm::Value* sumsBias() { return ir_.CreateICmpEQ(c0_, kb_.i64(0)); }
+  llvm::Value* biasAt(llvm::Value* index) { return ir_.CreateAdd(add(kb_, sums_, products_), index); }
 
   // For each product, the sums over the band's `count` blocks of every
   // register block of the task, resumed from the part's sums in the
@@ -215,6 +243,12 @@ class WinogradFilterGradient : ConvolutionKernel {
   void transformSumsToGradient() {
     const int64_t elements = *elementCount(node_.type);
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* f) {
+      if (bias_) {
+        llvm::Value* at = ir_.CreateMul(f, kb_.i64(b_));
+        kb_.storeVector(*bias_, at, addInOrder(kb_, parts_, [&](int64_t part) {
+          return kb_.loadVector(id_, ir_.CreateAdd(at, kb_.i64(elements + part * partFloats_ + products_)), b_);
+        }));
+      }
       kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
         std::array<llvm::Value*, kProducts> m;
         for (int64_t p = 0; p < kProducts; ++p) {
@@ -260,7 +294,9 @@ class WinogradFilterGradient : ConvolutionKernel {
   const Image dy_;
   const int64_t blocks_, channels_;
   const FilterGradientTile tile_;
-  const int64_t FB_, CB_, images_, bandRows_, bands_, across_, bandBlocks_, parts_, partFloats_;
+  const int64_t FB_, CB_, images_, bandRows_, bands_, across_, bandBlocks_, parts_;
+  const std::optional<ValueId> bias_;
+  const int64_t products_, partFloats_;  // a part's floats in the workspace: its products' sums, then its bias sums
   llvm::Value* inputs_ = nullptr;     // the band's transformed inputs [product][block][task channel]
   llvm::Value* gradients_ = nullptr;  // and output gradients [product][block][filter block][lane]
   // Of the task being emitted: its first input channel, and where its
@@ -270,6 +306,10 @@ class WinogradFilterGradient : ConvolutionKernel {
 };
 
 }  // namespace
+
+int64_t winogradFilterGradientPartFloats(const Graph& graph, const Node& node) {
+  return winogradProductFloats(graph, node) + (fusedBiasGradient(graph, node) ? node.type.dims[0] : 0);
+}
 
 int64_t emitWinogradFilterGradient(KernelBuilder& kb, ValueId id) { return WinogradFilterGradient(kb, id).emit(); }
 
