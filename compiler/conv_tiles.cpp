@@ -306,6 +306,16 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 // up by the kernel's second phase. A band holds the blocks of whole rows
 // of blocks (or of whole images) whose transforms, of all 16 products,
 // fit an eighth of L2, beside the partial sums they add to.
+// The stack that a Winograd filter gradient's band of `rows` output rows
+// (beyond an image's, the whole images they cover) takes in tasks of
+// `taskChannels` input channels: its blocks' transformed inputs and output
+// gradients, 16 products each (winograd_filter_gradient.cpp).
+int64_t winogradBandBytes(const ConvShape& s, int64_t taskChannels, int64_t rows) {
+  const int64_t images = rows > s.rows ? rows / s.rows : 1, bandRows = std::min(rows, s.rows);
+  const int64_t blocks = images * ((bandRows + 1) / 2) * ((s.columns + 1) / 2);
+  return 16 * blocks * (taskChannels + s.blocks * s.inputBlock) * 4;
+}
+
 FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target) {
   FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
   double bestRatio = 0;
@@ -367,6 +377,11 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
+bool winogradBandsFit(const Graph& graph, const Node& node) {
+  const ConvShape s = shapeOf(graph, node);
+  return winogradBandBytes(s, s.channels, 2) <= kMaxWinogradBandBytes;
+}
+
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (!isTiledConvolution(node))
     return Error{fmt::format("{} ({}) takes no tile: only blocked conv2d, conv2d_bwd_data and conv2d_bwd_filter do",
@@ -397,6 +412,9 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   if (usesWinograd(node)) {
     if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its 16 products");
+    if (const int64_t bytes = winogradBandBytes(s, tile[3], tile[4]); bytes > kMaxWinogradBandBytes)
+      return bad(fmt::format("its bands' transforms would take {} KiB of stack, more than {} KiB: fewer rows or task "
+                             "channels", bytes >> 10, kMaxWinogradBandBytes >> 10));
     if (tile[4] % 2 != 0 && tile[4] < s.rows)
       return bad("rows must be even, unless they cover whole images: the Winograd kernel takes 2x2 blocks of output "
                  "gradients");

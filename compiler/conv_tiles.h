@@ -68,6 +68,15 @@ bool isTiledConvolution(const Node& node);
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
 
+// The most stack that the band of a Winograd filter gradient's task may
+// take: its transforms live there (winograd_filter_gradient.cpp), and the
+// runtime's threads, or a program's own that calls it, have a few MiB.
+inline constexpr int64_t kMaxWinogradBandBytes = 1 << 20;
+
+// Whether Winograd filter gradient `node` fits bands of one row of blocks,
+// of all its input channels, within kMaxWinogradBandBytes.
+bool winogradBandsFit(const Graph& graph, const Node& node);
+
 // Whether `tile` is a schedule the kernel of `node` can run, or why not.
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile);
 

@@ -53,7 +53,9 @@ constexpr int64_t kMinBatch = 32;
 // every pair of channels once per part of the batch (kEnoughTasks parts by
 // default) and adds them up at the end: it pays from kMinPartBlocks blocks
 // a part. The seed model's third layer at batch 32, 16 blocks a part, ran
-// 0.106 ms with it, 0.088 without; its second, 196, 0.414 and 0.447.
+// 0.106 ms with it, 0.088 without; its second, 196, 0.414 and 0.447. And
+// it keeps a band's transforms on the stack: only where one row of blocks
+// fits kMaxWinogradBandBytes (wide images of many channels do not).
 constexpr int64_t kMinPartBlocks = 64;
 
 bool pays(const Graph& graph, const Node& node, const Target& target) {
@@ -63,9 +65,10 @@ bool pays(const Graph& graph, const Node& node, const Target& target) {
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
   const int64_t winograd = (y[2] + 1) / 2 * ((y[3] + 1) / 2) * 16;
-  const bool manyBlocks = node.op != Op::Conv2DBackwardFilter ||
-                          winograd / 16 * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
-  return y[0] >= kMinBatch && y[1] >= 2 * target.vectorWidth && 3 * winograd <= 2 * direct && manyBlocks;
+  const bool gradient = node.op == Op::Conv2DBackwardFilter;
+  const bool manyBlocks = !gradient || winograd / 16 * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
+  return y[0] >= kMinBatch && y[1] >= 2 * target.vectorWidth && 3 * winograd <= 2 * direct && manyBlocks &&
+         (!gradient || winogradBandsFit(graph, node));
 }
 
 }  // namespace

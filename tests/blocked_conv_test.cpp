@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include "compiler/conv_tiles.h"
+#include "compiler/passes.h"
 #include "runtime/jit_executable.h"
 #include "tests/graph_agreement.h"
 
@@ -414,6 +415,31 @@ TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
   };
   EXPECT_LE(bandBytes(false), 4096);
   EXPECT_GT(bandBytes(true), 4096);
+}
+
+// A Winograd filter gradient keeps a band's transforms on the stack:
+// select-winograd leaves layers whose one row of blocks would take more
+// than kMaxWinogradBandBytes (224 columns of 256 channels: 3.5 MiB), and
+// tiles whose bands would are refused.
+TEST_P(BlockedConv, WinogradFilterGradientBandsFitTheStack) {
+  auto selected = [&](int64_t channels, int64_t width) {
+    Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : f32[32,{C},16,{W}]<{image}>
+  %dy = input : f32[32,{C},16,{W}]<{image}>
+  %dw = conv2d_bwd_filter %x, %dy {{kernel=[3,3], pads=[1,1,1,1], strides=[1,1]}} : f32[{C},{C},3,3]<{filter}>
+  return %dw
+}}
+)", fmt::arg("C", channels), fmt::arg("W", width), fmt::arg("image", image()), fmt::arg("filter", filter())));
+    EXPECT_TRUE(selectWinograd(graph, PassContext{target_}));
+    return graph.node(*graph.lookup("dw")).attrs.contains("algorithm");
+  };
+  EXPECT_TRUE(selected(256, 8));
+  EXPECT_FALSE(selected(256, 224));
+  const Graph graph = winogradFilterGradient(2 * b(), 6, 8, 4 * b(), {1, 1, 1, 1}, 5, true);
+  Expected<Graph> tiled = overrideTiles(graph, {fmt::format("dw=1,1,1,{},384,1", 2 * b())});
+  ASSERT_FALSE(tiled);
+  EXPECT_NE(tiled.error().message.find("KiB of stack, more than 1024 KiB: fewer rows or task channels"), std::string::npos)
+      << tiled.error().message;
 }
 
 TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
