@@ -407,6 +407,11 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
     if (usesWinograd(node) && (tile[1] % 2 != 0 || tile[4] % 2 != 0 || (tile[3] % 2 != 0 && tile[3] < s.rows)))
       return bad("the Winograd kernel's columns, block rows and rows per task (unless all) must be even: it makes "
                  "2x2 blocks of outputs");
+    // Its register block's transformed inputs and sums, on the stack (winograd.h).
+    const int64_t winogradBytes = tile[1] / 2 * (tile[4] / 2) * 16 * (tile[2] + tile[0] * s.inputBlock) * 4;
+    if (usesWinograd(node) && winogradBytes > kMaxWinogradBandBytes)
+      return bad(fmt::format("its register block's transforms would take {} KiB of stack, more than {} KiB: fewer "
+                             "columns, block rows or channels", winogradBytes >> 10, kMaxWinogradBandBytes >> 10));
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));

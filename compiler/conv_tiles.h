@@ -68,9 +68,10 @@ bool isTiledConvolution(const Node& node);
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
 
-// The most stack that the band of a Winograd filter gradient's task may
-// take: its transforms live there (winograd_filter_gradient.cpp), and the
-// runtime's threads, or a program's own that calls it, have a few MiB.
+// The most stack that a Winograd kernel's transforms may take: those of a
+// filter gradient's band (winograd_filter_gradient.cpp), of a forward
+// kernel's register block (winograd.h); the runtime's threads, or a
+// program's own that calls it, have a few MiB.
 inline constexpr int64_t kMaxWinogradBandBytes = 1 << 20;
 
 // Whether Winograd filter gradient `node` fits bands of one row of blocks,

@@ -420,8 +420,9 @@ TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
 // A Winograd filter gradient keeps a band's transforms on the stack:
 // select-winograd leaves layers whose one row of blocks would take more
 // than kMaxWinogradBandBytes (224 columns of 256 channels: 3.5 MiB), and
-// tiles whose bands would are refused.
-TEST_P(BlockedConv, WinogradFilterGradientBandsFitTheStack) {
+// tiles whose bands would are refused; so are forward Winograd tiles whose
+// register block's transforms would.
+TEST_P(BlockedConv, WinogradTransformsFitTheStack) {
   auto selected = [&](int64_t channels, int64_t width) {
     Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[32,{C},16,{W}]<{image}>
@@ -440,6 +441,12 @@ TEST_P(BlockedConv, WinogradFilterGradientBandsFitTheStack) {
   ASSERT_FALSE(tiled);
   EXPECT_NE(tiled.error().message.find("KiB of stack, more than 1024 KiB: fewer rows or task channels"), std::string::npos)
       << tiled.error().message;
+  const Graph forward = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
+  Expected<Graph> wide = overrideTiles(forward, {fmt::format("y=1,64,{},8,64", 4 * b())});
+  ASSERT_FALSE(wide);
+  EXPECT_NE(wide.error().message.find("KiB of stack, more than 1024 KiB: fewer columns, block rows or channels"),
+            std::string::npos)
+      << wide.error().message;
 }
 
 TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
