@@ -296,6 +296,17 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   return tile;
 }
 
+// The stack that a Winograd filter gradient's band of `rows` output rows
+// (beyond an image's, the whole images they cover) takes in tasks of
+// `taskChannels` input channels: its blocks' transformed inputs and output
+// gradients, 16 products each (winograd_filter_gradient.cpp). In doubles:
+// a --tile override may ask for any number of rows.
+double winogradBandBytes(const ConvShape& s, int64_t taskChannels, int64_t rows) {
+  const int64_t images = rows > s.rows ? rows / s.rows : 1, bandRows = std::min(rows, s.rows);
+  const double blocks = static_cast<double>(images) * static_cast<double>(((bandRows + 1) / 2) * ((s.columns + 1) / 2));
+  return 16.0 * blocks * static_cast<double>(taskChannels + s.blocks * s.inputBlock) * 4.0;
+}
+
 // A Winograd filter gradient's register block (ir/conv_algorithm.h) holds
 // FB filter blocks x CB input channels of one of the 16 products: per
 // block of 2x2 output gradients it loads FB transformed gradient vectors
@@ -306,16 +317,6 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 // up by the kernel's second phase. A band holds the blocks of whole rows
 // of blocks (or of whole images) whose transforms, of all 16 products,
 // fit an eighth of L2, beside the partial sums they add to.
-// The stack that a Winograd filter gradient's band of `rows` output rows
-// (beyond an image's, the whole images they cover) takes in tasks of
-// `taskChannels` input channels: its blocks' transformed inputs and output
-// gradients, 16 products each (winograd_filter_gradient.cpp).
-int64_t winogradBandBytes(const ConvShape& s, int64_t taskChannels, int64_t rows) {
-  const int64_t images = rows > s.rows ? rows / s.rows : 1, bandRows = std::min(rows, s.rows);
-  const int64_t blocks = images * ((bandRows + 1) / 2) * ((s.columns + 1) / 2);
-  return 16 * blocks * (taskChannels + s.blocks * s.inputBlock) * 4;
-}
-
 FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target) {
   FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
   double bestRatio = 0;
@@ -379,7 +380,7 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
 
 bool winogradBandsFit(const Graph& graph, const Node& node) {
   const ConvShape s = shapeOf(graph, node);
-  return winogradBandBytes(s, s.channels, 2) <= kMaxWinogradBandBytes;
+  return winogradBandBytes(s, s.channels, 2) <= static_cast<double>(kMaxWinogradBandBytes);
 }
 
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
@@ -407,19 +408,21 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
     if (usesWinograd(node) && (tile[1] % 2 != 0 || tile[4] % 2 != 0 || (tile[3] % 2 != 0 && tile[3] < s.rows)))
       return bad("the Winograd kernel's columns, block rows and rows per task (unless all) must be even: it makes "
                  "2x2 blocks of outputs");
-    // Its register block's transformed inputs and sums, on the stack (winograd.h).
-    const int64_t winogradBytes = tile[1] / 2 * (tile[4] / 2) * 16 * (tile[2] + tile[0] * s.inputBlock) * 4;
-    if (usesWinograd(node) && winogradBytes > kMaxWinogradBandBytes)
-      return bad(fmt::format("its register block's transforms would take {} KiB of stack, more than {} KiB: fewer "
-                             "columns, block rows or channels", winogradBytes >> 10, kMaxWinogradBandBytes >> 10));
+    // Its register block's transformed inputs and sums, on the stack
+    // (winograd.h); in doubles, since the tile may be any size.
+    const double winogradBytes = static_cast<double>(tile[1] / 2) * static_cast<double>(tile[4] / 2) * 16.0 *
+                                 (static_cast<double>(tile[2]) + static_cast<double>(tile[0]) * static_cast<double>(s.inputBlock)) * 4.0;
+    if (usesWinograd(node) && winogradBytes > static_cast<double>(kMaxWinogradBandBytes))
+      return bad(fmt::format("its register block's transforms would take {:.0f} KiB of stack, more than {} KiB: fewer "
+                             "columns, block rows or channels", winogradBytes / 1024, kMaxWinogradBandBytes >> 10));
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   if (usesWinograd(node)) {
     if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its 16 products");
-    if (const int64_t bytes = winogradBandBytes(s, tile[3], tile[4]); bytes > kMaxWinogradBandBytes)
-      return bad(fmt::format("its bands' transforms would take {} KiB of stack, more than {} KiB: fewer rows or task "
-                             "channels", bytes >> 10, kMaxWinogradBandBytes >> 10));
+    if (const double bytes = winogradBandBytes(s, tile[3], tile[4]); bytes > static_cast<double>(kMaxWinogradBandBytes))
+      return bad(fmt::format("its bands' transforms would take {:.0f} KiB of stack, more than {} KiB: fewer rows or task "
+                             "channels", bytes / 1024, kMaxWinogradBandBytes >> 10));
     if (tile[4] % 2 != 0 && tile[4] < s.rows)
       return bad("rows must be even, unless they cover whole images: the Winograd kernel takes 2x2 blocks of output "
                  "gradients");
