@@ -302,8 +302,8 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 // gradients, 16 products each (winograd_filter_gradient.cpp). In doubles:
 // a --tile override may ask for any number of rows.
 double winogradBandBytes(const ConvShape& s, int64_t taskChannels, int64_t rows) {
-  const int64_t images = rows > s.rows ? rows / s.rows : 1, bandRows = std::min(rows, s.rows);
-  const double blocks = static_cast<double>(images) * static_cast<double>(((bandRows + 1) / 2) * ((s.columns + 1) / 2));
+  const FilterGradientBand band = FilterGradientBand::of(rows, s.rows);
+  const double blocks = static_cast<double>(band.images) * static_cast<double>(((band.rows + 1) / 2) * ((s.columns + 1) / 2));
   return 16.0 * blocks * static_cast<double>(taskChannels + s.blocks * s.inputBlock) * 4.0;
 }
 

@@ -46,6 +46,16 @@ struct FilterGradientTile {
                          // that a second phase adds up (1: none), for layers with too few tasks
 };
 
+// A filter gradient's band under its tile's `rows`, in images of
+// `imageRows` rows: that many rows of one image, or when they exceed an
+// image's, the whole images they cover.
+struct FilterGradientBand {
+  int64_t images, rows;
+  static FilterGradientBand of(int64_t tileRows, int64_t imageRows) {
+    return tileRows > imageRows ? FilterGradientBand{tileRows / imageRows, imageRows} : FilterGradientBand{1, tileRows};
+  }
+};
+
 // A filter gradient's register block of `taps` neighbouring filter columns
 // can slide along the input row: each broadcast input then serves all the
 // filter columns that meet it, against the output gradients of the last

@@ -64,9 +64,9 @@ bool pays(const Graph& graph, const Node& node, const Target& target) {
       node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims;
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
-  const int64_t winograd = (y[2] + 1) / 2 * ((y[3] + 1) / 2) * 16;
+  const int64_t blocks = (y[2] + 1) / 2 * ((y[3] + 1) / 2), winograd = blocks * 16;  // an image's
   const bool gradient = node.op == Op::Conv2DBackwardFilter;
-  const bool manyBlocks = !gradient || winograd / 16 * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
+  const bool manyBlocks = !gradient || blocks * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
   return y[0] >= kMinBatch && y[1] >= 2 * target.vectorWidth && 3 * winograd <= 2 * direct && manyBlocks &&
          (!gradient || winogradBandsFit(graph, node));
 }

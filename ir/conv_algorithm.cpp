@@ -13,9 +13,9 @@ Status winogradApplies(const Graph& graph, const Node& node) {
   if (node.op != Op::Conv2D && node.op != Op::Conv2DBackwardFilter)
     return Error{"only conv2d and conv2d_bwd_filter have a Winograd kernel"};
   const bool gradient = node.op == Op::Conv2DBackwardFilter;
-  const int64_t block = layoutBlock(gradient ? graph.node(node.operands[1]).type.layout : node.type.layout);
+  const int64_t block = layoutBlock(node.type.layout);
   if (block == 1 || layoutBlock(graph.node(node.operands[0]).type.layout) != block ||
-      layoutBlock(node.type.layout) != block)
+      (gradient && layoutBlock(graph.node(node.operands[1]).type.layout) != block))
     return Error{gradient ? "the Winograd kernel needs its input, output gradient and result in the same channel blocks"
                           : "the Winograd kernel needs its input and result in the same channel blocks"};
   const std::vector<int64_t>& w = gradient ? node.type.dims : graph.node(node.operands[1]).type.dims;

@@ -97,6 +97,20 @@ class BlockedConv : public TargetTest {
         fmt::arg("OW", OW), fmt::arg("pads", fmt::join(pads, ",")), fmt::arg("image", image()), fmt::arg("filter", filter())));
   }
 
+  // A 3x3 stride-1 window for the Winograd kernels: C, H, W, F and pads.
+  using WinogradWindow = std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>;
+
+  // The windows both Winograd kernels are checked on (their tests say why),
+  // with the two of odd sizes `oddA` and `oddB` that each picks, before the
+  // seed model's second layer (13x13).
+  std::vector<WinogradWindow> winogradWindows(const WinogradWindow& oddA, const WinogradWindow& oddB) const {
+    return {{b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
+            {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
+            {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}},
+            oddA,                                oddB,
+            {2 * b(), 15, 15, 4 * b(), {0, 0, 0, 0}}};
+  }
+
   void check(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
              std::array<int64_t, 4> pads, bool blockedInput) {
     expectAgreement(graphOf(C, H, W, F, KH, KW, s, pads, blockedInput));
@@ -137,12 +151,8 @@ TEST_P(BlockedConv, PointwiseStridedWithPads) { check(b(), 7, 9, b(), 1, 1, 2, {
 // columns, whose last blocks store only the outputs inside (9x11, 3x3, and
 // the seed model's second layer, 13x13).
 TEST_P(BlockedConv, WinogradKernelsComputeTheSame) {
-  const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>> cases = {
-      {b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
-      {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
-      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}},
-      {b(), 9, 11, 2 * b(), {1, 1, 1, 1}}, {b(), 3, 3, b(), {1, 1, 1, 1}},
-      {2 * b(), 15, 15, 4 * b(), {0, 0, 0, 0}}};
+  const std::vector<WinogradWindow> cases = winogradWindows({b(), 9, 11, 2 * b(), {1, 1, 1, 1}},
+                                                            {b(), 3, 3, b(), {1, 1, 1, 1}});
   for (const auto& [C, H, W, F, pads] : cases) {
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
     expectAgreement(graphOf(C, H, W, F, 3, 3, 1, pads, true, 2, true));
@@ -180,12 +190,8 @@ TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
 // model's second layer, 13x13). A batch of 3, so that parts of the default
 // tiles run short or empty.
 TEST_P(BlockedConv, WinogradFilterGradientsComputeTheSame) {
-  const std::vector<std::tuple<int64_t, int64_t, int64_t, int64_t, std::array<int64_t, 4>>> cases = {
-      {b(), 8, 10, 2 * b(), {1, 1, 1, 1}}, {2 * b(), 6, 6, 4 * b(), {0, 0, 0, 0}},
-      {b(), 6, 12, 2 * b(), {2, 2, 2, 2}}, {b(), 7, 9, b(), {1, 0, 0, 1}},
-      {b(), 4, 5, b(), {3, 4, 1, 3}},      {b(), 2, 2, b(), {1, 1, 1, 1}},
-      {b(), 7, 9, 2 * b(), {1, 1, 1, 1}},  {b(), 3, 3, b(), {0, 0, 0, 0}},
-      {2 * b(), 15, 15, 4 * b(), {0, 0, 0, 0}}};
+  const std::vector<WinogradWindow> cases = winogradWindows({b(), 7, 9, 2 * b(), {1, 1, 1, 1}},
+                                                            {b(), 3, 3, b(), {0, 0, 0, 0}});
   for (size_t k = 0; k < cases.size(); ++k) {
     const auto& [C, H, W, F, pads] = cases[k];
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));

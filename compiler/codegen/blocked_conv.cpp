@@ -1,6 +1,7 @@
 #include "compiler/codegen/blocked_conv.h"
 
 #include "compiler/codegen/activation.h"
+#include "compiler/codegen/workspace.h"
 
 namespace cnnc::blocked {
 
@@ -74,6 +75,22 @@ void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Va
     for (int64_t w = 0; w < image.dims[3]; w += std::max<int64_t>(1, 16 / image.block))
       kb.prefetch(image.id, image.index(kb, n, outer, clamped, kb.i64(w), kb.i64(0)), false);
   });
+}
+
+FilterGradientBands::FilterGradientBands(int64_t tileRows, const std::vector<int64_t>& dy, int64_t parts)
+    : shape(FilterGradientBand::of(tileRows, dy[2])),
+      imageRows(dy[2]),
+      perImage((dy[2] + shape.rows - 1) / shape.rows),
+      count((partImages(dy[0], parts) + shape.images - 1) / shape.images * perImage) {}
+
+FilterGradientBands::Span FilterGradientBands::at(KernelBuilder& kb, llvm::Value* partBegin, llvm::Value* partEnd,
+                                                  llvm::Value* band) const {
+  auto& ir = kb.ir();
+  llvm::Value* firstImage =
+      ir.CreateAdd(partBegin, ir.CreateMul(ir.CreateSDiv(band, kb.i64(perImage)), kb.i64(shape.images)));
+  llvm::Value* top = ir.CreateMul(ir.CreateSRem(band, kb.i64(perImage)), kb.i64(shape.rows));
+  return {firstImage, kb.smin(add(kb, firstImage, shape.images), partEnd), top,
+          kb.smin(add(kb, top, shape.rows), kb.i64(imageRows))};
 }
 
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in

@@ -13,6 +13,7 @@
 
 #include "compiler/codegen/emitters.h"
 #include "compiler/column_runs.h"
+#include "compiler/conv_tiles.h"
 #include "ir/layout.h"
 
 namespace cnnc::blocked {
@@ -129,6 +130,23 @@ void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Va
 // [0, in), for a run-time filter tap.
 std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Value* tap, int64_t pad, int64_t stride,
                                                     int64_t in, int64_t out);
+
+// The bands that a filter gradient's task sweeps (FilterGradientBand) over
+// its part of a batch of output gradients `dy` ([N,F,H,W]) split into
+// `parts`: `count` of them, numbered by group of images, then by rows.
+struct FilterGradientBands {
+  FilterGradientBands(int64_t tileRows, const std::vector<int64_t>& dy, int64_t parts);
+
+  // Band `band` of the part of images [partBegin, partEnd): its images
+  // [firstImage, endImage) and output rows [top, bottom).
+  struct Span {
+    llvm::Value *firstImage, *endImage, *top, *bottom;
+  };
+  Span at(KernelBuilder& kb, llvm::Value* partBegin, llvm::Value* partEnd, llvm::Value* band) const;
+
+  const FilterGradientBand shape;
+  const int64_t imageRows, perImage, count;
+};
 
 // A task of the kernels tiled like a forward convolution (ForwardTile),
 // forward and backward data: image n, the first output-channel block of its

@@ -44,12 +44,9 @@ class FilterGradient : ConvolutionKernel {
         FB_(tile_.filterBlocks),
         CB_(tile_.channels),
         JB_(tile_.taps),
-        // A band: `rows` output rows of one image, or the whole images they
-        // cover when they exceed an image's (small images: more positions
-        // per stored partial sum).
-        images_(tile_.rows > dyd_[2] ? tile_.rows / dyd_[2] : 1),
-        bandRows_(std::min(tile_.rows, dyd_[2])),
-        bands_((dyd_[2] + bandRows_ - 1) / bandRows_),
+        // Bands of whole images when the tile's rows exceed an image's
+        // (small images: more positions per stored partial sum).
+        bands_(tile_.rows, dyd_, tile_.parts),
         bias_(fusedBiasGradient(kb.graph(), node_)),
         parts_(tile_.parts),
         elements_(*elementCount(node_.type)) {}
@@ -60,7 +57,6 @@ class FilterGradient : ConvolutionKernel {
   // second phase then adds the parts up.
   int64_t emit() {
     const int64_t slices = wd_[1] / tile_.taskChannels;
-    const int64_t imageGroups = (partImages(dyd_[0], parts_) + images_ - 1) / images_;
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
       llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
       llvm::Value* rest = ir_.CreateSDiv(task, kb_.i64(parts_));
@@ -68,11 +64,8 @@ class FilterGradient : ConvolutionKernel {
       llvm::Value* firstChannel = ir_.CreateMul(ir_.CreateSRem(rest, kb_.i64(slices)), kb_.i64(tile_.taskChannels));
       partOffset_ = parts_ > 1 ? ir_.CreateAdd(kb_.i64(elements_), ir_.CreateMul(part, kb_.i64(partStride()))) : kb_.i64(0);
       const auto [partBegin, partEnd] = imagesOfPart(kb_, part, parts_, dyd_[0]);
-      kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
-        firstImage_ = ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_)));
-        endImage_ = kb_.smin(add(kb_, firstImage_, images_), partEnd);
-        bandTop_ = ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_));
-        bandEnd_ = kb_.smin(add(kb_, bandTop_, bandRows_), kb_.i64(dyd_[2]));
+      kb_.rolledLoop(0, bands_.count, [&](llvm::Value* band) {
+        band_ = bands_.at(kb_, partBegin, partEnd, band);
         resumes_ = ir_.CreateICmpSGT(band, kb_.i64(0));
         if (bias_) kb_.when(ir_.CreateICmpEQ(firstChannel, kb_.i64(0)), [&] { biasBand(); });
         kb_.rolledLoop(0, tile_.taskChannels / CB_, [&](llvm::Value* channelGroup) {
@@ -143,8 +136,8 @@ class FilterGradient : ConvolutionKernel {
         acc.set(slot(f, c, t), kb_.loadVector(id_, weight(f, c, t), b_));
       });
     });
-    kb_.loop(firstImage_, endImage_, [&](llvm::Value* n) {
-      kb_.loop(kb_.smax(ohLo, bandTop_), kb_.smin(ohHi, bandEnd_), [&](llvm::Value* oh) {
+    kb_.loop(band_.firstImage, band_.endImage, [&](llvm::Value* n) {
+      kb_.loop(kb_.smax(ohLo, band_.top), kb_.smin(ohHi, band_.bottom), [&](llvm::Value* oh) {
         llvm::Value* ih = ir_.CreateSub(ir_.CreateAdd(ir_.CreateMul(oh, kb_.i64(win_.sh)), i), kb_.i64(win_.padTop));
         const Position at{n, oh, ih, j0};
         if (slides()) {
@@ -290,8 +283,8 @@ class FilterGradient : ConvolutionKernel {
     kb_.when(resumes_, [&] {
       for (int64_t f = 0; f < FB_; ++f) acc.set(static_cast<size_t>(f), kb_.loadVector(to, at(f), b_));
     });
-    kb_.loop(firstImage_, endImage_, [&](llvm::Value* n) {
-      kb_.loop(bandTop_, bandEnd_, [&](llvm::Value* oh) {
+    kb_.loop(band_.firstImage, band_.endImage, [&](llvm::Value* n) {
+      kb_.loop(band_.top, band_.bottom, [&](llvm::Value* oh) {
         kb_.loop(0, dyd_[3], [&](llvm::Value* ow) {
           for (int64_t f = 0; f < FB_; ++f)
             acc.set(static_cast<size_t>(f), ir_.CreateFAdd(acc.get(static_cast<size_t>(f)), gradient(n, f, oh, ow)));
@@ -361,17 +354,15 @@ class FilterGradient : ConvolutionKernel {
   const std::vector<int64_t>& wd_;
   const int64_t blocks_;
   const FilterGradientTile tile_;
-  const int64_t FB_, CB_, JB_, images_, bandRows_, bands_;
+  const int64_t FB_, CB_, JB_;
+  const FilterGradientBands bands_;
   const std::optional<ValueId> bias_;
   const int64_t parts_, elements_;
   // Of the task, band and channel group being emitted.
   llvm::Value* partOffset_ = nullptr;  // where its partial sums go in id_'s buffer: 0, or the part's in the workspace
   llvm::Value* f0_ = nullptr;
   llvm::Value* c0_ = nullptr;
-  llvm::Value* firstImage_ = nullptr;
-  llvm::Value* endImage_ = nullptr;
-  llvm::Value* bandTop_ = nullptr;
-  llvm::Value* bandEnd_ = nullptr;
+  FilterGradientBands::Span band_{};
   llvm::Value* resumes_ = nullptr;
   std::pair<llvm::Value*, llvm::Value*> firstChannel_;  // the group's first, as (outer, inner) in x
 };

@@ -17,7 +17,6 @@
 // parts' sums in order and transforms them into the gradient.
 #include <array>
 #include <optional>
-#include <utility>
 
 #include "compiler/codegen/winograd.h"
 #include "compiler/codegen/workspace.h"
@@ -51,13 +50,9 @@ class WinogradFilterGradient : ConvolutionKernel {
         tile_(filterGradientTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         CB_(tile_.channels),
-        // A band: `rows` rows of one image, or the whole images they cover
-        // when they exceed an image's (as the direct kernel's).
-        images_(tile_.rows > dy_.dims[2] ? tile_.rows / dy_.dims[2] : 1),
-        bandRows_(std::min(tile_.rows, dy_.dims[2])),
-        bands_((dy_.dims[2] + bandRows_ - 1) / bandRows_),
+        bands_(tile_.rows, dy_.dims, tile_.parts),
         across_((dy_.dims[3] + 1) / 2),
-        bandBlocks_(images_ * ((bandRows_ + 1) / 2) * across_),
+        bandBlocks_(bands_.shape.images * ((bands_.shape.rows + 1) / 2) * across_),
         parts_(tile_.parts),
         bias_(fusedBiasGradient(kb.graph(), node_)),
         products_(winogradProductFloats(kb.graph(), node_)),
@@ -65,27 +60,18 @@ class WinogradFilterGradient : ConvolutionKernel {
 
   int64_t emit() {
     const int64_t slices = channels_ / tile_.taskChannels;
-    const int64_t imageGroups = (partImages(dy_.dims[0], parts_) + images_ - 1) / images_;
     inputs_ = kb_.scratch(kProducts * inputStride());
     gradients_ = kb_.scratch(kProducts * gradientStride());
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
       llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
       c0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(parts_)), kb_.i64(tile_.taskChannels));
-      sums_ = ir_.CreateAdd(kb_.i64(*elementCount(node_.type)), ir_.CreateMul(part, kb_.i64(partFloats_)));
+      sums_ = ir_.CreateAdd(kb_.i64(partStart(0)), ir_.CreateMul(part, kb_.i64(partFloats_)));
       const auto [partBegin, partEnd] = imagesOfPart(kb_, part, parts_, dy_.dims[0]);
       // A fused bias gradient: the first slice's tasks sum their part's
       // output gradients after the products' sums.
       if (bias_) kb_.when(sumsBias(), [&] { kb_.zero(id_, biasAt(kb_.i64(0)), blocks_ * b_); });
-      // Band `band` of the part starts at row `top` of its first image.
-      auto startOf = [&](llvm::Value* band) {
-        return std::pair{
-            ir_.CreateAdd(partBegin, ir_.CreateMul(ir_.CreateSDiv(band, kb_.i64(bands_)), kb_.i64(images_))),
-            ir_.CreateMul(ir_.CreateSRem(band, kb_.i64(bands_)), kb_.i64(bandRows_))};
-      };
-      kb_.rolledLoop(0, imageGroups * bands_, [&](llvm::Value* band) {
-        const auto [firstImage, top] = startOf(band);
-        llvm::Value* endImage = kb_.smin(add(kb_, firstImage, images_), partEnd);
-        llvm::Value* bottom = kb_.smin(add(kb_, top, bandRows_), kb_.i64(dy_.dims[2]));
+      kb_.rolledLoop(0, bands_.count, [&](llvm::Value* band) {
+        const auto [firstImage, endImage, top, bottom] = bands_.at(kb_, partBegin, partEnd, band);
         // The band's blocks, numbered by image, row of blocks, column.
         llvm::Value* blockRows = ir_.CreateSDiv(add(kb_, ir_.CreateSub(bottom, top), 1), kb_.i64(2));
         kb_.loop(firstImage, endImage, [&](llvm::Value* n) {
@@ -99,9 +85,9 @@ class WinogradFilterGradient : ConvolutionKernel {
         });
         llvm::Value* count = ir_.CreateMul(
             ir_.CreateMul(kb_.smax(kb_.i64(0), ir_.CreateSub(endImage, firstImage)), blockRows), kb_.i64(across_));
-        const auto [nextImage, nextTop] = startOf(add(kb_, band, 1));
+        const FilterGradientBands::Span next = bands_.at(kb_, partBegin, partEnd, add(kb_, band, 1));
         multiply(count, ir_.CreateICmpSGT(band, kb_.i64(0)),
-                 [&](llvm::Value* product) { requestRows(nextImage, nextTop, product); });
+                 [&](llvm::Value* product) { requestRows(next.firstImage, next.top, product); });
       });
     });
     kb_.nextPhase(slices * parts_);
@@ -228,11 +214,11 @@ class WinogradFilterGradient : ConvolutionKernel {
   // where the transforms would wait for every block's loads from memory.
   void requestRows(llvm::Value* n, llvm::Value* top, llvm::Value* product) {
     llvm::Value* image = kb_.smin(n, kb_.i64(dy_.dims[0] - 1));
-    kb_.when(ir_.CreateICmpSLT(product, kb_.i64(bandRows_ + 2)), [&] {
+    kb_.when(ir_.CreateICmpSLT(product, kb_.i64(bands_.shape.rows + 2)), [&] {
       prefetchRow(kb_, x_, image, ir_.CreateSDiv(c0_, kb_.i64(b_)), tile_.taskChannels / b_,
                   ir_.CreateAdd(top, add(kb_, product, -win_.padTop)));
     });
-    kb_.when(ir_.CreateICmpSLT(product, kb_.i64(bandRows_)), [&] {
+    kb_.when(ir_.CreateICmpSLT(product, kb_.i64(bands_.shape.rows)), [&] {
       prefetchRow(kb_, dy_, image, kb_.i64(0), blocks_, ir_.CreateAdd(top, product));
     });
   }
@@ -241,12 +227,11 @@ class WinogradFilterGradient : ConvolutionKernel {
   // parts' sums of the 16 products, added in order, make the 3x3 gradient
   // G' m G.
   void transformSumsToGradient() {
-    const int64_t elements = *elementCount(node_.type);
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* f) {
       if (bias_) {
         llvm::Value* at = ir_.CreateMul(f, kb_.i64(b_));
         kb_.storeVector(*bias_, at, addInOrder(kb_, parts_, [&](int64_t part) {
-          return kb_.loadVector(id_, ir_.CreateAdd(at, kb_.i64(elements + part * partFloats_ + products_)), b_);
+          return kb_.loadVector(id_, add(kb_, at, partStart(part) + products_), b_);
         }));
       }
       kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
@@ -254,7 +239,7 @@ class WinogradFilterGradient : ConvolutionKernel {
         for (int64_t p = 0; p < kProducts; ++p) {
           llvm::Value* at = ir_.CreateMul(kb_.index({kb_.i64(p), f, c}, {kProducts, blocks_, channels_}), kb_.i64(b_));
           m[static_cast<size_t>(p)] = addInOrder(kb_, parts_, [&](int64_t part) {
-            return kb_.loadVector(id_, add(kb_, at, elements + part * partFloats_), b_);
+            return kb_.loadVector(id_, add(kb_, at, partStart(part)), b_);
           });
         }
         // G' m of each product column, [column][row], then of each row of those.
@@ -272,6 +257,9 @@ class WinogradFilterGradient : ConvolutionKernel {
       });
     });
   }
+
+  // Where part `part`'s sums start in the node's buffer: after the gradient.
+  int64_t partStart(int64_t part) const { return *elementCount(node_.type) + part * partFloats_; }
 
   // Where the stack buffers keep product p of the band's block `block`: of
   // the task's input channel `channel`; of filter block f (a vector).
@@ -294,7 +282,9 @@ class WinogradFilterGradient : ConvolutionKernel {
   const Image dy_;
   const int64_t blocks_, channels_;
   const FilterGradientTile tile_;
-  const int64_t FB_, CB_, images_, bandRows_, bands_, across_, bandBlocks_, parts_;
+  const int64_t FB_, CB_;
+  const FilterGradientBands bands_;
+  const int64_t across_, bandBlocks_, parts_;
   const std::optional<ValueId> bias_;
   const int64_t products_, partFloats_;  // a part's floats in the workspace: its products' sums, then its bias sums
   llvm::Value* inputs_ = nullptr;     // the band's transformed inputs [product][block][task channel]
