@@ -131,10 +131,10 @@ BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
 }
 
 // Channels per pass over the rows: the most whole input blocks, dividing
-// the channels, of which a pass's share of L1, `bytesPerChannel` each,
-// fits half of it.
-int64_t channelChunk(const ConvShape& s, const Target& target, int64_t bytesPerChannel) {
-  const int64_t fitting = std::max<int64_t>(1, target.l1Bytes / 2 / bytesPerChannel);
+// the channels, whose share of a cache, `bytesPerChannel` each, fits
+// `budget` bytes of it.
+int64_t channelChunk(const ConvShape& s, int64_t budget, int64_t bytesPerChannel) {
+  const int64_t fitting = std::max<int64_t>(1, budget / bytesPerChannel);
   return largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock)) * s.inputBlock;
 }
 
@@ -178,37 +178,45 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
   }
   // The filter slice of one pass (its channels, all taps, the register
   // block's output channels) fits half of L1, beside the input rows.
-  best.channelChunk = channelChunk(s, target, best.filterBlocks * target.vectorWidth * s.filterTaps * 4);
+  best.channelChunk = channelChunk(s, target.l1Bytes / 2, best.filterBlocks * target.vectorWidth * s.filterTaps * 4);
   best.rows = taskRows(s, best, rowGranule);
   return best;
 }
 
 // A Winograd kernel's register block (ir/conv_algorithm.h) holds FB filter
-// blocks x blockRows/2 x run/2 blocks of 2x2 outputs, one of their 16
-// products at a time. Per input channel it loads FB transformed filter
-// vectors and broadcasts one transformed input per block of outputs.
-ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_t rowGranule) {
+// blocks x blockRows/m x run/m blocks of m x m outputs (m = `side`), one
+// of their products at a time. Per input channel it loads FB transformed
+// filter vectors and broadcasts one transformed input per block of outputs.
+ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_t side, int64_t rowGranule) {
   // Of the register blocks whose accumulators fit beside the filter vectors
   // and the broadcast input, the most FMAs per load, then the most filter
   // blocks, then the fewest rows. A row's blocks of outputs are split into
   // runs of as even a length as the register block allows.
-  ForwardTile best{1, 2, 0, 0, 2};
+  ForwardTile best{1, side, 0, 0, side};
   double bestRatio = 0;
-  const int64_t across = (s.columns + 1) / 2;
+  const int64_t across = (s.columns + side - 1) / side;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
-    for (int64_t down = 1; down <= std::min<int64_t>(2, (s.rows + 1) / 2); ++down) {
+    for (int64_t down = 1; down <= std::min<int64_t>(2, (s.rows + side - 1) / side); ++down) {
       const int64_t room = (target.vectorRegisters - 2 - filterBlocks) / (filterBlocks * down);
       if (room < 1) continue;
       const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs;
       const double blocks = static_cast<double>(down * run);
       const double ratio = static_cast<double>(filterBlocks) * blocks / (static_cast<double>(filterBlocks) + blocks);
-      if (ratio > bestRatio) best = {filterBlocks, 2 * run, 0, 0, 2 * down}, bestRatio = ratio;
+      if (ratio > bestRatio) best = {filterBlocks, side * run, 0, 0, side * down}, bestRatio = ratio;
     }
   }
-  // The pass's transformed filter slice and inputs fit half of L1.
-  const int64_t blocks = best.run / 2 * best.blockRows / 2;
-  best.channelChunk = channelChunk(s, target, (best.filterBlocks * target.vectorWidth + blocks) * 16 * 4);
+  // The pass's transformed filter slice and inputs fit three quarters of
+  // L2, not half of L1 as the direct kernel's: every pass after the first
+  // transforms all its outputs' products again and resumes from their
+  // partial sums, which cost more than filter vectors from L2 (AMD EPYC,
+  // ResNet at batch 128, 64 channels in one pass or in chunks of 16, 590
+  // KiB of filter or 147: block3_conv2 0.49 ms or 0.67 with F(4x4, 3x3),
+  // 0.77 or 0.93 with F(2x2, 3x3); block2_conv2, 32 channels, 0.60 or 0.78;
+  // a budget of the whole L2 measured the same, of half of it slower).
+  const int64_t blocks = best.run / side * best.blockRows / side;
+  best.channelChunk = channelChunk(s, target.l2Bytes * 3 / 4,
+                                   (best.filterBlocks * target.vectorWidth + blocks) * winogradProducts(side) * 4);
   best.rows = taskRows(s, best, rowGranule);
   return best;
 }
@@ -367,7 +375,8 @@ bool isTiledConvolution(const Node& node) {
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node)) return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4]};
-  if (usesWinograd(node)) return defaultWinogradTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
+  if (usesWinograd(node))
+    return defaultWinogradTile(shapeOf(graph, node), target, winogradBlockSide(node), fusiblePoolStride(graph, node));
   return defaultForwardTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
 }
 
@@ -405,14 +414,18 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              node.op == Op::Conv2DBackwardData ? "output-gradient" : "input", s.inputBlock));
     if (node.op == Op::Conv2DBackwardData && tile[4] != 1)
       return bad("block rows must be 1: the backward-data kernel blocks one row");
-    if (usesWinograd(node) && (tile[1] % 2 != 0 || tile[4] % 2 != 0 || (tile[3] % 2 != 0 && tile[3] < s.rows)))
-      return bad("the Winograd kernel's columns, block rows and rows per task (unless all) must be even: it makes "
-                 "2x2 blocks of outputs");
+    const int64_t side = winogradBlockSide(node);
+    if (usesWinograd(node) && (tile[1] % side != 0 || tile[4] % side != 0 || (tile[3] % side != 0 && tile[3] < s.rows)))
+      return bad(fmt::format("the Winograd kernel's columns, block rows and rows per task (unless all) must be "
+                             "multiples of {0}: it makes {0}x{0} blocks of outputs", side));
     // Its register block's transformed inputs and sums, on the stack
     // (winograd.h); in doubles, since the tile may be any size.
-    const double winogradBytes = static_cast<double>(tile[1] / 2) * static_cast<double>(tile[4] / 2) * 16.0 *
-                                 (static_cast<double>(tile[2]) + static_cast<double>(tile[0]) * static_cast<double>(s.inputBlock)) * 4.0;
-    if (usesWinograd(node) && winogradBytes > static_cast<double>(kMaxWinogradBandBytes))
+    const double winogradBytes =
+        usesWinograd(node) ? static_cast<double>(tile[1] / side) * static_cast<double>(tile[4] / side) *
+                                 static_cast<double>(winogradProducts(side)) *
+                                 (static_cast<double>(tile[2]) + static_cast<double>(tile[0]) * static_cast<double>(s.inputBlock)) * 4.0
+                           : 0.0;
+    if (winogradBytes > static_cast<double>(kMaxWinogradBandBytes))
       return bad(fmt::format("its register block's transforms would take {:.0f} KiB of stack, more than {} KiB: fewer "
                              "columns, block rows or channels", winogradBytes / 1024, kMaxWinogradBandBytes >> 10));
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});

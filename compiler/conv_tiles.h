@@ -22,7 +22,8 @@ inline constexpr int64_t kEnoughTasks = 8;
 
 // conv2d: tile=[filterBlocks, run, channelChunk, rows, blockRows]; for a
 // Winograd kernel (ir/conv_algorithm.h) run and blockRows count the
-// columns and rows of its 2x2 blocks of outputs, and are even.
+// columns and rows of its m x m blocks of outputs (m = 2 or 4), and are
+// multiples of m, as are the rows unless all.
 struct ForwardTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t run;           // output columns in one register block, at most

@@ -1,6 +1,8 @@
 // Winograd selection (ir/conv_algorithm.h). Algorithm: every conv2d and
-// conv2d_bwd_filter the Winograd kernel applies to and pays on gets
-// algorithm=winograd, unless it has one.
+// conv2d_bwd_filter a Winograd kernel applies to and pays on gets
+// algorithm=winograd4x4 (a conv2d whose blocks of 4x4 outputs take fewer
+// products than blocks of 2x2 would) or algorithm=winograd, unless it has
+// one.
 #include "compiler/graph_rebuilder.h"
 #include "compiler/conv_tiles.h"
 #include "compiler/passes.h"
@@ -31,20 +33,45 @@ int64_t insideTaps(int64_t outputs, int64_t inputs, int64_t pad) {
 // without.
 constexpr int64_t kMinBatch = 32;
 
-// The Winograd kernel pays where
+// The products of an image's blocks of side x side outputs (the last ones
+// of an odd size whole).
+int64_t products(const std::vector<int64_t>& y, int64_t side) {
+  return (y[2] + side - 1) / side * ((y[3] + side - 1) / side) * winogradProducts(side);
+}
+
+// The fewest blocks of 4x4 outputs an image has for F(4x4, 3x3): its
+// register blocks hold a filter block's sums of an image's blocks, and with
+// one block they ran slower than F(2x2, 3x3)'s of four (the seed model's
+// third layer, 4x4 outputs, batch 32: 0.116 ms against 0.073).
+constexpr int64_t kMinBlocks4x4 = 4;
+
+// The side of the blocks a Winograd kernel of `node` (result or output
+// gradient y) would make: 4 where F(4x4, 3x3) takes fewer products than
+// F(2x2, 3x3), whose 2D transforms cost fewer additions per product, on
+// images of kMinBlocks4x4 blocks or more; a filter gradient's kernel is
+// F(3x3, 2x2).
+int64_t blockSide(const Node& node, const std::vector<int64_t>& y) {
+  const bool enoughBlocks = (y[2] + 3) / 4 * ((y[3] + 3) / 4) >= kMinBlocks4x4;
+  return node.op == Op::Conv2D && enoughBlocks && products(y, 4) < products(y, 2) ? 4 : 2;
+}
+
+// A Winograd kernel pays where
 // - the batch is kMinBatch or more;
-// - each transformed input it broadcasts feeds two filter blocks or more
-//   (output channels of two vectors or more). With one, every FMA of its
-//   sums needs a broadcast of its own, where the direct kernel's feed three
-//   filter columns, and the transforms cost as much as the products save:
-//   measured on this project's machine (Sapphire Rapids, batch 128), the
-//   Winograd kernel of 16-channel layers of 32x32 images ran 0.95-1.05
-//   times the direct one's time, and 0.75-0.9 of it at 32 and 64 channels;
-// - and its 16 products per block of 2x2 outputs are at most two thirds of
-//   the direct kernel's multiplications. Where most of the window reads
-//   padding, the direct kernel skips it, the Winograd kernel does not: the
-//   seed model's third layer's data gradient (6x6 from 4x4, pads of 2,
-//   equal counts) ran 1.4-1.6 times slower.
+// - F(2x2, 3x3)'s: each transformed input it broadcasts feeds two filter
+//   blocks or more (output channels of two vectors or more). With one,
+//   every FMA of its sums needs a broadcast of its own, where the direct
+//   kernel's feed three filter columns, and the transforms cost as much as
+//   the products save: measured on this project's machine (Sapphire
+//   Rapids, batch 128), the Winograd kernel of 16-channel layers of 32x32
+//   images ran 0.95-1.05 times the direct one's time, and 0.75-0.9 of it at
+//   32 and 64 channels. F(4x4, 3x3) pays with one (AMD EPYC, ResNet's
+//   16-channel block1 at batch 128, alternating runs: forward 1.25-1.30 ->
+//   1.02-1.06 ms, data gradients 1.38-1.45 -> 1.26 ms and 1.6-1.7 -> 1.42);
+// - and its products are at most two thirds of the direct kernel's
+//   multiplications. Where most of the window reads padding, the direct
+//   kernel skips it, the Winograd kernel does not: the seed model's third
+//   layer's data gradient (6x6 from 4x4, pads of 2, equal counts with
+//   F(2x2, 3x3)) ran 1.4-1.6 times slower.
 //
 // A filter gradient is priced the same way, over the convolution's window:
 // its 16 products per block of 2x2 output gradients against the direct
@@ -58,17 +85,17 @@ constexpr int64_t kMinBatch = 32;
 // fits kMaxWinogradBandBytes (wide images of many channels do not).
 constexpr int64_t kMinPartBlocks = 64;
 
-bool pays(const Graph& graph, const Node& node, const Target& target) {
+bool pays(const Graph& graph, const Node& node, const Target& target, int64_t side) {
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
   const std::vector<int64_t>& y =
       node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims;
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
-  const int64_t blocks = (y[2] + 1) / 2 * ((y[3] + 1) / 2), winograd = blocks * 16;  // an image's
+  const int64_t imageBlocks = (y[2] + 1) / 2 * ((y[3] + 1) / 2);  // of 2x2 output gradients
   const bool gradient = node.op == Op::Conv2DBackwardFilter;
-  const bool manyBlocks = !gradient || blocks * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
-  return y[0] >= kMinBatch && y[1] >= 2 * target.vectorWidth && 3 * winograd <= 2 * direct && manyBlocks &&
-         (!gradient || winogradBandsFit(graph, node));
+  const bool manyBlocks = !gradient || imageBlocks * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
+  return y[0] >= kMinBatch && y[1] >= (side == 4 ? 1 : 2) * target.vectorWidth && 3 * products(y, side) <= 2 * direct &&
+         manyBlocks && (!gradient || winogradBandsFit(graph, node));
 }
 
 }  // namespace
@@ -78,9 +105,11 @@ Status selectWinograd(Graph& graph, const PassContext& context) {
     const Node& node = graph.node(id);
     AttributeMap added;
     const bool convolution = node.op == Op::Conv2D || node.op == Op::Conv2DBackwardFilter;
-    if (convolution && !node.attrs.contains(kAlgorithmAttr) && winogradApplies(graph, node) &&
-        pays(graph, node, context.target))
-      added[std::string(kAlgorithmAttr)] = Symbol{std::string(kWinograd)};
+    if (!convolution || node.attrs.contains(kAlgorithmAttr) || !winogradApplies(graph, node)) return added;
+    const int64_t side =
+        blockSide(node, node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims);
+    if (pays(graph, node, context.target, side))
+      added[std::string(kAlgorithmAttr)] = Symbol{std::string(side == 4 ? kWinograd4x4 : kWinograd)};
     return added;
   });
 }

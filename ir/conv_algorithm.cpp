@@ -7,7 +7,10 @@
 
 namespace cnnc {
 
-bool usesWinograd(const Node& node) { return getSymbol(node.attrs, kAlgorithmAttr) == kWinograd; }
+int64_t winogradBlockSide(const Node& node) {
+  const std::optional<std::string> algorithm = getSymbol(node.attrs, kAlgorithmAttr);
+  return algorithm == kWinograd ? 2 : algorithm == kWinograd4x4 ? 4 : 0;
+}
 
 Status winogradApplies(const Graph& graph, const Node& node) {
   if (node.op != Op::Conv2D && node.op != Op::Conv2DBackwardFilter)
@@ -31,9 +34,11 @@ Status verifyConvAlgorithms(const Graph& graph) {
       return Error{fmt::format("{} {}: {}", mnemonic(node.op), valueRef(node.name), why)};
     };
     if (!usesWinograd(node))
-      return fails(fmt::format("unknown algorithm {}; the only one is {}",
-                               toString(node.attrs.find(kAlgorithmAttr)->second), kWinograd));
+      return fails(fmt::format("unknown algorithm {}; there are {} and {}",
+                               toString(node.attrs.find(kAlgorithmAttr)->second), kWinograd, kWinograd4x4));
     if (Status applies = winogradApplies(graph, node); !applies) return fails(applies.error().message);
+    if (winogradBlockSide(node) == 4 && node.op != Op::Conv2D)
+      return fails(fmt::format("only conv2d has a {} kernel", kWinograd4x4));
   }
   return Status::ok();
 }

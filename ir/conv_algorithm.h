@@ -11,8 +11,15 @@
 // products, A dy A' . B' d B, summed over the batch and the blocks; the 3x3
 // filter gradient is G' (sum) G, once per pair of channels at the end.
 //
+// A conv2d may take F(4x4, 3x3) instead (algorithm=winograd4x4): each 4x4
+// block of outputs from a 6x6 block of inputs, with 36 multiplications
+// per pair of channels where F(2x2, 3x3) takes 64 and the direct kernel
+// 144, for larger transforms.
+//
 // It computes the same convolution, rounded differently: the transforms
-// add and subtract inputs (and halve filter taps) before multiplying.
+// add and subtract inputs (and scale filter taps) before multiplying;
+// F(4x4, 3x3)'s also multiply by 2 to 8, so its rounding errors are some
+// times larger.
 #pragma once
 
 #include <string_view>
@@ -24,9 +31,18 @@ namespace cnnc {
 
 inline constexpr std::string_view kAlgorithmAttr = "algorithm";
 inline constexpr std::string_view kWinograd = "winograd";
+inline constexpr std::string_view kWinograd4x4 = "winograd4x4";
 
-// Whether `node` asks for the Winograd kernel.
-bool usesWinograd(const Node& node);
+// The side of the blocks of outputs (or output gradients) that `node`'s
+// Winograd kernel makes: 2, 4 (winograd4x4), or 0 if it asks for none.
+int64_t winogradBlockSide(const Node& node);
+
+// The products per pair of channels of a Winograd kernel of blocks of
+// side x side outputs, from blocks of (side + 2)^2 inputs.
+inline int64_t winogradProducts(int64_t side) { return (side + 2) * (side + 2); }
+
+// Whether `node` asks for a Winograd kernel.
+inline bool usesWinograd(const Node& node) { return winogradBlockSide(node) > 0; }
 
 // Whether the Winograd kernel can compute conv2d `node`, or why not: a 3x3
 // filter at stride 1, input and result in the same channel blocks. (An odd
@@ -39,7 +55,7 @@ bool usesWinograd(const Node& node);
 Status winogradApplies(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): every algorithm attribute names
-// the Winograd kernel, on a node it applies to.
+// a Winograd kernel, on a node it applies to (winograd4x4 on a conv2d).
 Status verifyConvAlgorithms(const Graph& graph);
 
 }  // namespace cnnc

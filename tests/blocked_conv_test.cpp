@@ -14,6 +14,7 @@
 
 #include "compiler/conv_tiles.h"
 #include "compiler/passes.h"
+#include "ir/conv_algorithm.h"
 #include "runtime/jit_executable.h"
 #include "tests/graph_agreement.h"
 
@@ -35,14 +36,15 @@ class BlockedConv : public TargetTest {
   // same through a fused sigmoid gradient (of a random activation output
   // %mb), %dw = conv2d_bwd_filter with the bias gradient %db fused into it,
   // and %dx = conv2d_bwd_data through a fused relu gradient (of x).
-  // With `winograd`, %y and %yg take the Winograd kernel (ir/conv_algorithm.h).
+  // With an `algorithm` (winograd, winograd4x4), %y and %yg take that
+  // Winograd kernel (ir/conv_algorithm.h).
   Graph graphOf(int64_t C, int64_t H, int64_t W, int64_t F, int64_t KH, int64_t KW, int64_t s,
-                std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2, bool winograd = false) {
+                std::array<int64_t, 4> pads, bool blockedInput, int64_t N = 2, std::string_view winograd = {}) {
     const int64_t OH = (H + pads[0] + pads[2] - KH) / s + 1, OW = (W + pads[1] + pads[3] - KW) / s + 1;
     const std::string xType = fmt::format("f32[{},{},{},{}]", N, C, H, W);
     const std::string yType = fmt::format("f32[{},{},{},{}]", N, F, OH, OW);
     const std::string window = fmt::format("pads=[{},{},{},{}], strides=[{},{}]", pads[0], pads[1], pads[2], pads[3], s, s);
-    const std::string algorithm = winograd ? "algorithm=winograd, " : "";
+    const std::string algorithm = winograd.empty() ? "" : fmt::format("algorithm={}, ", winograd);
     const std::string input = blockedInput ? fmt::format("%xb = relayout %x {{layout={0}}} : {1}<{0}>\n  ", image(), xType)
                                            : std::string();
     const std::string xUsed = blockedInput ? "%xb" : "%x";
@@ -155,31 +157,52 @@ TEST_P(BlockedConv, WinogradKernelsComputeTheSame) {
                                                             {b(), 3, 3, b(), {1, 1, 1, 1}});
   for (const auto& [C, H, W, F, pads] : cases) {
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
-    expectAgreement(graphOf(C, H, W, F, 3, 3, 1, pads, true, 2, true));
+    for (std::string_view algorithm : {kWinograd, kWinograd4x4}) {
+      SCOPED_TRACE(algorithm);
+      expectAgreement(graphOf(C, H, W, F, 3, 3, 1, pads, true, 2, algorithm));
+    }
   }
 }
 
-// Winograd tiles (2x2 blocks of outputs): runs of one block, of a whole
-// row, and rows of 5 blocks in runs of 2, 2, 1 and of 3, 2; register blocks
-// of one and of two block rows, rows per task not a multiple of them (two
-// rows left over); chunks of input channels resuming from partial sums;
-// one filter block and two.
+// Winograd tiles, of each kernel: runs of one block, of a whole row, and
+// rows of blocks in shorter runs (5 blocks of 2x2 in runs of 2, 2, 1 and
+// of 3, 2; 3 of 4x4 in 2, 1); register blocks of one and of two block
+// rows, rows per task not a multiple of them (rows left over); chunks of
+// input channels resuming from partial sums; one filter block and two.
+// Then 7 rows and 9 columns: tasks whose last one or last block lies
+// partly past the rows, and rows whose last block lies partly past the
+// columns. A tile of columns not a multiple of the blocks' side is refused.
 TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
-  const Graph graph = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
-  for (const std::string& tile : {fmt::format("=1,2,{},2,2", b()), fmt::format("=2,10,{},4,4", 2 * b()),
-                                  fmt::format("=1,4,{},6,4", 4 * b()), fmt::format("=2,6,{},8,2", b())})
-    expectTiledAgreement(graph, {"y" + tile, "yg" + tile});
-  // 7 rows and 9 columns: tasks of 2 rows (the last one row), of 4 (the
-  // last 3, in a block of 4), of all 7; rows of 5 blocks, the last half out.
-  const Graph oddGraph = graphOf(2 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
-  for (const std::string& tile : {fmt::format("=1,4,{},2,2", b()), fmt::format("=2,6,{},4,4", 2 * b()),
-                                  fmt::format("=1,10,{},7,2", 2 * b())})
-    expectTiledAgreement(oddGraph, {"y" + tile, "yg" + tile});
-  Expected<Graph> odd = overrideTiles(graph, {fmt::format("y=1,3,{},2,2", b())});
-  ASSERT_FALSE(odd);
-  EXPECT_EQ(odd.error().message, fmt::format("tile [1,3,{},2,2] of conv2d %y: the Winograd kernel's columns, block rows "
-                                             "and rows per task (unless all) must be even: it makes 2x2 blocks of outputs",
-                                             b()));
+  struct Tiles {
+    std::string_view algorithm;
+    std::vector<std::string> even, odd;  // of 8x10 and 7x9 outputs
+    std::string refused, why;
+  };
+  const std::vector<Tiles> kernels = {
+      {kWinograd,
+       {fmt::format("=1,2,{},2,2", b()), fmt::format("=2,10,{},4,4", 2 * b()), fmt::format("=1,4,{},6,4", 4 * b()),
+        fmt::format("=2,6,{},8,2", b())},
+       {fmt::format("=1,4,{},2,2", b()), fmt::format("=2,6,{},4,4", 2 * b()), fmt::format("=1,10,{},7,2", 2 * b())},
+       fmt::format("1,3,{},2,2", b()),
+       "the Winograd kernel's columns, block rows and rows per task (unless all) must be multiples of 2: it makes "
+       "2x2 blocks of outputs"},
+      {kWinograd4x4,
+       {fmt::format("=1,4,{},4,4", b()), fmt::format("=2,12,{},8,8", 2 * b()), fmt::format("=1,8,{},4,4", 4 * b()),
+        fmt::format("=2,4,{},8,4", b())},
+       {fmt::format("=1,4,{},4,4", b()), fmt::format("=2,8,{},7,4", 2 * b()), fmt::format("=1,12,{},7,8", 2 * b())},
+       fmt::format("1,6,{},4,4", b()),
+       "the Winograd kernel's columns, block rows and rows per task (unless all) must be multiples of 4: it makes "
+       "4x4 blocks of outputs"}};
+  for (const Tiles& kernel : kernels) {
+    SCOPED_TRACE(kernel.algorithm);
+    const Graph graph = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, kernel.algorithm);
+    for (const std::string& tile : kernel.even) expectTiledAgreement(graph, {"y" + tile, "yg" + tile});
+    const Graph oddGraph = graphOf(2 * b(), 7, 9, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, kernel.algorithm);
+    for (const std::string& tile : kernel.odd) expectTiledAgreement(oddGraph, {"y" + tile, "yg" + tile});
+    Expected<Graph> refused = overrideTiles(graph, {"y=" + kernel.refused});
+    ASSERT_FALSE(refused);
+    EXPECT_EQ(refused.error().message, fmt::format("tile [{}] of conv2d %y: {}", kernel.refused, kernel.why));
+  }
 }
 
 // The Winograd filter gradient, F(3x3, 2x2) (ir/conv_algorithm.h), with
@@ -447,12 +470,37 @@ TEST_P(BlockedConv, WinogradTransformsFitTheStack) {
   ASSERT_FALSE(tiled);
   EXPECT_NE(tiled.error().message.find("KiB of stack, more than 1024 KiB: fewer rows or task channels"), std::string::npos)
       << tiled.error().message;
-  const Graph forward = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, true);
+  const Graph forward = graphOf(4 * b(), 8, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 3, kWinograd);
   Expected<Graph> wide = overrideTiles(forward, {fmt::format("y=1,64,{},8,64", 4 * b())});
   ASSERT_FALSE(wide);
   EXPECT_NE(wide.error().message.find("KiB of stack, more than 1024 KiB: fewer columns, block rows or channels"),
             std::string::npos)
       << wide.error().message;
+}
+
+// select-winograd's choice of kernel for a conv2d of a batch of 32 (same
+// padding): F(4x4, 3x3) on images of 4 blocks of 4x4 outputs or more, one
+// output-channel block or more; F(2x2, 3x3) on smaller images, from two
+// output-channel blocks; none on one block of them, nor below a batch of
+// 32.
+TEST_P(BlockedConv, SelectWinogradPicksTheBlocks) {
+  auto selected = [&](int64_t batch, int64_t size, int64_t filters) {
+    Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %x = input : f32[{N},{C},{S},{S}]<{image}>
+  %w = param : f32[{F},{C},3,3]<{filter}>
+  %y = conv2d %x, %w {{pads=[1,1,1,1], strides=[1,1]}} : f32[{N},{F},{S},{S}]<{image}>
+  return %y
+}}
+)", fmt::arg("N", batch), fmt::arg("C", b()), fmt::arg("S", size), fmt::arg("F", filters), fmt::arg("image", image()),
+                                             fmt::arg("filter", filter())));
+    EXPECT_TRUE(selectWinograd(graph, PassContext{target_}));
+    return getSymbol(graph.node(*graph.lookup("y")).attrs, "algorithm").value_or("direct");
+  };
+  EXPECT_EQ(selected(32, 8, b()), kWinograd4x4);
+  EXPECT_EQ(selected(32, 13, 2 * b()), kWinograd4x4);
+  EXPECT_EQ(selected(32, 4, 2 * b()), kWinograd);
+  EXPECT_EQ(selected(32, 4, b()), "direct");
+  EXPECT_EQ(selected(16, 8, b()), "direct");
 }
 
 TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {

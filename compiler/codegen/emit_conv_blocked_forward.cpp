@@ -52,9 +52,9 @@ class ForwardConvolution : ConvolutionKernel {
   int64_t emit() {
     if (winograd_) kb_.nextPhase(winograd_->transformFilter());
     const int64_t R = tile_.blockRows;
-    // Rows left over from blocks of R go one by one, or by twos in a Winograd
-    // kernel, whose last block of an odd number of rows stores one.
-    const int64_t least = winograd_ ? 2 : 1;
+    // Rows left over from blocks of R go one by one, or a block's side at a
+    // time in a Winograd kernel, whose last block may lie past the rows.
+    const int64_t least = winograd_ ? winogradBlockSide(node_) : 1;
     const int64_t tasks = forEachRowsTask(kb_, tasks_, [&](const RowsTask& task) {
       pass_.n = task.n;
       pass_.firstBlock = task.firstBlock;

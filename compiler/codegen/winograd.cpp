@@ -1,32 +1,67 @@
 #include "compiler/codegen/winograd.h"
 
-#include <array>
 #include <vector>
+
+#include "ir/conv_algorithm.h"
 
 namespace cnnc::blocked {
 namespace {
 
-// The 4x4 products of a block: product p is row p / 4, column p % 4.
-constexpr int64_t kProducts = 16;
+// The one-dimensional transforms of F(m, 3) (m = 2 or 4), which the
+// two-dimensional ones apply along the columns of a block, then along its
+// rows; Lavin and Gray's, at the points 0, 1, -1 (and 2, -2) and infinity.
+using Values = std::vector<llvm::Value*>;
 
-// The one-dimensional transforms of F(2, 3), which the two-dimensional ones
-// apply along the columns of a block, then along its rows.
-// Taps g0..g2 -> G g = (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2).
-std::array<llvm::Value*, 4> transformFilterTaps(KernelBuilder& kb, const std::array<llvm::Value*, 3>& g) {
+// A splat constant of the vector type of v.
+llvm::Value* constant(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
+
+// Taps g0..g2 -> G g: m + 2 values.
+//   m = 2: (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
+//   m = 4: (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6,
+//           g0 / 24 + g1 / 12 + g2 / 6, g0 / 24 - g1 / 12 + g2 / 6, g2).
+Values transformFilterTaps(KernelBuilder& kb, int64_t m, const Values& g) {
   auto& ir = kb.ir();
-  llvm::Value* half = kb.splat(kb.f32(0.5), kb.width());
   llvm::Value* outer = ir.CreateFAdd(g[0], g[2]);
-  return {g[0], ir.CreateFMul(ir.CreateFAdd(outer, g[1]), half), ir.CreateFMul(ir.CreateFSub(outer, g[1]), half), g[2]};
+  if (m == 2) {
+    llvm::Value* half = constant(g[0], 0.5);
+    return {g[0], ir.CreateFMul(ir.CreateFAdd(outer, g[1]), half), ir.CreateFMul(ir.CreateFSub(outer, g[1]), half), g[2]};
+  }
+  llvm::Value* sixth = constant(g[0], -1.0 / 6);
+  llvm::Value* even = kb.fma(g[0], constant(g[0], 1.0 / 24), ir.CreateFMul(g[2], constant(g[0], 1.0 / 6)));
+  llvm::Value* odd = ir.CreateFMul(g[1], constant(g[0], 1.0 / 12));
+  return {ir.CreateFMul(g[0], constant(g[0], 0.25)), ir.CreateFMul(ir.CreateFAdd(outer, g[1]), sixth),
+          ir.CreateFMul(ir.CreateFSub(outer, g[1]), sixth), ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), g[2]};
 }
 
-// Inputs d0..d3 -> B' d = (d0 - d2, d1 + d2, d2 - d1, d1 - d3).
-std::array<llvm::Value*, 4> transformInputColumn(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& d) {
-  return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
+// Inputs d0..d(m+1) -> B' d.
+//   m = 2: (d0 - d2, d1 + d2, d2 - d1, d1 - d3);
+//   m = 4: (4 d0 - 5 d2 + d4, d3 + d4 - 4 (d1 + d2), d4 - d3 + 4 (d1 - d2),
+//           d4 - d2 + 2 (d3 - d1), d4 - d2 - 2 (d3 - d1), 4 d1 - 5 d3 + d5).
+Values transformInputColumn(KernelBuilder& kb, int64_t m, const Values& d) {
+  auto& ir = kb.ir();
+  if (m == 2)
+    return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
+  llvm::Value *four = constant(d[0], 4), *minusFive = constant(d[0], -5), *two = constant(d[0], 2);
+  llvm::Value *outer = ir.CreateFSub(d[4], d[2]), *inner = ir.CreateFSub(d[3], d[1]);
+  return {kb.fma(four, d[0], kb.fma(minusFive, d[2], d[4])),
+          kb.fma(constant(d[0], -4), ir.CreateFAdd(d[1], d[2]), ir.CreateFAdd(d[3], d[4])),
+          kb.fma(four, ir.CreateFSub(d[1], d[2]), ir.CreateFSub(d[4], d[3])),
+          kb.fma(two, inner, outer),
+          kb.fma(constant(d[0], -2), inner, outer),
+          kb.fma(four, d[1], kb.fma(minusFive, d[3], d[5]))};
 }
 
-// Products m0..m3 -> A' m = (m0 + m1 + m2, m1 - m2 - m3).
-std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::array<llvm::Value*, 4>& m) {
-  return {ir.CreateFAdd(ir.CreateFAdd(m[0], m[1]), m[2]), ir.CreateFSub(ir.CreateFSub(m[1], m[2]), m[3])};
+// Products p0..p(m+1) -> A' p: m values.
+//   m = 2: (p0 + p1 + p2, p1 - p2 - p3);
+//   m = 4: (p0 + (p1 + p2) + (p3 + p4), (p1 - p2) + 2 (p3 - p4),
+//           (p1 + p2) + 4 (p3 + p4), (p1 - p2) + 8 (p3 - p4) + p5).
+Values transformProducts(KernelBuilder& kb, int64_t m, const Values& p) {
+  auto& ir = kb.ir();
+  if (m == 2) return {ir.CreateFAdd(ir.CreateFAdd(p[0], p[1]), p[2]), ir.CreateFSub(ir.CreateFSub(p[1], p[2]), p[3])};
+  llvm::Value *a = ir.CreateFAdd(p[1], p[2]), *b = ir.CreateFSub(p[1], p[2]);
+  llvm::Value *c = ir.CreateFAdd(p[3], p[4]), *d = ir.CreateFSub(p[3], p[4]);
+  return {ir.CreateFAdd(ir.CreateFAdd(p[0], a), c), kb.fma(constant(d, 2), d, b), kb.fma(constant(c, 4), c, a),
+          ir.CreateFAdd(kb.fma(constant(d, 8), d, b), p[5])};
 }
 
 }  // namespace
@@ -34,19 +69,20 @@ std::array<llvm::Value*, 2> transformProducts(llvm::IRBuilder<>& ir, const std::
 int64_t winogradProductFloats(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& w =
       node.op == Op::Conv2DBackwardFilter ? node.type.dims : graph.node(node.operands[1]).type.dims;
-  return kProducts * w[0] * w[1];
+  return winogradProducts(winogradBlockSide(node)) * w[0] * w[1];
 }
 
-void transformInputRow(llvm::IRBuilder<>& ir, int64_t count,
-                       const std::function<std::array<llvm::Value*, 4>(int64_t)>& column,
+void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, const std::function<Values(int64_t)>& column,
                        const std::function<void(int64_t, int64_t, llvm::Value*)>& store) {
-  std::vector<std::array<llvm::Value*, 4>> columns;  // B' d of input column c, [c][row]
-  for (int64_t c = 0; c < 2 * count + 2; ++c) columns.push_back(transformInputColumn(ir, column(c)));
+  const int64_t t = side + 2;
+  std::vector<Values> columns;  // B' d of input column c, [c][row]
+  for (int64_t c = 0; c < side * count + 2; ++c) columns.push_back(transformInputColumn(kb, side, column(c)));
   for (int64_t q = 0; q < count; ++q)
-    for (size_t row = 0; row < 4; ++row) {
-      const auto at = [&](int64_t j) { return columns[static_cast<size_t>(2 * q + j)][row]; };
-      const std::array<llvm::Value*, 4> v = transformInputColumn(ir, {at(0), at(1), at(2), at(3)});
-      for (size_t j = 0; j < 4; ++j) store(q, static_cast<int64_t>(row * 4 + j), v[j]);
+    for (int64_t row = 0; row < t; ++row) {
+      Values d;
+      for (int64_t j = 0; j < t; ++j) d.push_back(columns[static_cast<size_t>(side * q + j)][static_cast<size_t>(row)]);
+      const Values v = transformInputColumn(kb, side, d);
+      for (int64_t j = 0; j < t; ++j) store(q, row * t + j, v[static_cast<size_t>(j)]);
     }
 }
 
@@ -56,6 +92,8 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       y_(node_.type.dims),
       channels_(kb.dims(w_)[1]),
       outputBlocks_(y_[1] / b_),
+      side_(winogradBlockSide(node_)),
+      products_(winogradProducts(side_)),
       tile_(tile),
       FB_(tile.filterBlocks),
       chunks_(channels_ / tile.channelChunk),
@@ -66,19 +104,20 @@ int64_t WinogradBlocks::transformFilter() {
   // transformed filter vector (k, product, c).
   kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* k) {
     kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
-      std::array<std::array<llvm::Value*, 4>, 3> columns;  // G g of filter column j, [j][row]
+      std::vector<Values> columns;  // G g of filter column j, [j][row]
       for (int64_t j = 0; j < 3; ++j) {
-        std::array<llvm::Value*, 3> taps;
+        Values taps;
         for (int64_t i = 0; i < 3; ++i)
-          taps[static_cast<size_t>(i)] = kb_.loadVector(
+          taps.push_back(kb_.loadVector(
               w_, ir_.CreateMul(kb_.index({k, c, kb_.i64(i), kb_.i64(j)}, {outputBlocks_, channels_, 3, 3}), kb_.i64(b_)),
-              b_);
-        columns[static_cast<size_t>(j)] = transformFilterTaps(kb_, taps);
+              b_));
+        columns.push_back(transformFilterTaps(kb_, side_, taps));
       }
-      for (size_t row = 0; row < 4; ++row) {
-        const std::array<llvm::Value*, 4> u = transformFilterTaps(kb_, {columns[0][row], columns[1][row], columns[2][row]});
-        for (size_t column = 0; column < 4; ++column)
-          kb_.storeVector(id_, filterAt(k, kb_.i64(static_cast<int64_t>(row * 4 + column)), c), u[column]);
+      const size_t t = static_cast<size_t>(side_ + 2);
+      for (size_t row = 0; row < t; ++row) {
+        const Values u = transformFilterTaps(kb_, side_, {columns[0][row], columns[1][row], columns[2][row]});
+        for (size_t column = 0; column < t; ++column)
+          kb_.storeVector(id_, filterAt(k, kb_.i64(static_cast<int64_t>(row * t + column)), c), u[column]);
       }
     });
   });
@@ -87,20 +126,20 @@ int64_t WinogradBlocks::transformFilter() {
 
 void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store) {
   if (!inputs_) {
-    const int64_t blocks = tile_.blockRows / 2 * (tile_.run / 2);
-    inputs_ = kb_.scratch(blocks * kProducts * tile_.channelChunk);
-    sums_ = kb_.scratch(blocks * kProducts * FB_ * b_);
+    const int64_t blocks = tile_.blockRows / side_ * (tile_.run / side_);
+    inputs_ = kb_.scratch(blocks * products_ * tile_.channelChunk);
+    sums_ = kb_.scratch(blocks * products_ * FB_ * b_);
   }
   // The row's blocks of outputs in runs of as even a length as fits.
-  const int64_t across = (y_[3] + 1) / 2, most = tile_.run / 2;
+  const int64_t across = (y_[3] + side_ - 1) / side_, most = tile_.run / side_;
   const int64_t runs = (across + most - 1) / most, run = (across + runs - 1) / runs;
   // The runs of that length in a loop, then the shorter one left, if any.
   const int64_t full = across / run;
   if (full > 1)
-    kb_.rolledLoop(0, full, [&](llvm::Value* r) { blocks(pass, oh, rows / 2, ir_.CreateMul(r, kb_.i64(run)), run, store); });
+    kb_.rolledLoop(0, full, [&](llvm::Value* r) { blocks(pass, oh, rows / side_, ir_.CreateMul(r, kb_.i64(run)), run, store); });
   else
-    blocks(pass, oh, rows / 2, kb_.i64(0), run, store);
-  if (across % run != 0) blocks(pass, oh, rows / 2, kb_.i64(full * run), across % run, store);
+    blocks(pass, oh, rows / side_, kb_.i64(0), run, store);
+  if (across % run != 0) blocks(pass, oh, rows / side_, kb_.i64(full * run), across % run, store);
 }
 
 void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
@@ -117,25 +156,26 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
   auto within = [&](llvm::Value* at, int64_t size) {
     return ir_.CreateAnd(ir_.CreateICmpSGE(at, kb_.i64(0)), ir_.CreateICmpSLT(at, kb_.i64(size)));
   };
-  llvm::Value* left = ir_.CreateSub(ir_.CreateMul(first, kb_.i64(2)), kb_.i64(win_.padLeft));
+  llvm::Value* left = ir_.CreateSub(ir_.CreateMul(first, kb_.i64(side_)), kb_.i64(win_.padLeft));
+  const int64_t t = side_ + 2;
   for (int64_t row = 0; row < down; ++row) {
-    std::array<llvm::Value*, 4> ih, rowInside;
-    for (size_t i = 0; i < 4; ++i) {
-      ih[i] = add(kb_, oh, 2 * row + static_cast<int64_t>(i) - win_.padTop);
-      rowInside[i] = within(ih[i], x_.dims[2]);
+    Values ih, rowInside;
+    for (int64_t i = 0; i < t; ++i) {
+      ih.push_back(add(kb_, oh, side_ * row + i - win_.padTop));
+      rowInside.push_back(within(ih.back(), x_.dims[2]));
     }
     kb_.rolledLoop(0, tile_.channelChunk / b_, [&](llvm::Value* chunkOuter) {
       llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
       transformInputRow(
-          ir_, across,
+          kb_, side_, across,
           [&](int64_t c) {
             llvm::Value* iw = add(kb_, left, c);
             llvm::Value* columnInside = within(iw, x_.dims[3]);
-            std::array<llvm::Value*, 4> d;
-            for (size_t i = 0; i < 4; ++i) {
+            Values d;
+            for (size_t i = 0; i < static_cast<size_t>(t); ++i) {
               llvm::Value* inside =
                   ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside));
-              d[i] = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside);
+              d.push_back(kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside));
             }
             return d;
           },
@@ -147,7 +187,7 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
 }
 
 void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
-  kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
+  kb_.rolledLoop(0, products_, [&](llvm::Value* product) {
     Accumulators acc(kb_, static_cast<size_t>(FB_ * count), [&](size_t) { return kb_.f32(0.0); });
     // Rolled: the body's FB x count FMAs keep the cores busy, and LLVM's
     // unrolling of it only lengthened compiling.
@@ -174,32 +214,36 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
   // blocks, this code made most of the kernel's, and of its compile time.
   kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {
     const auto [top, left] = corner(oh, first, across, block);
+    const int64_t t = side_ + 2;
     for (int64_t k = 0; k < FB_; ++k) {
-      std::array<std::array<llvm::Value*, 2>, 4> rows;  // A' m of product row a, [a][column]
-      for (size_t row = 0; row < 4; ++row) {
-        std::array<llvm::Value*, 4> m;
-        for (size_t column = 0; column < 4; ++column)
-          m[column] = kb_.loadScratch(sums_, sumAt(block, kb_.i64(static_cast<int64_t>(row * 4 + column)), k), b_);
-        rows[row] = transformProducts(ir_, m);
+      std::vector<Values> rows;  // A' m of product row a, [a][column]
+      for (int64_t row = 0; row < t; ++row) {
+        Values m;
+        for (int64_t column = 0; column < t; ++column)
+          m.push_back(kb_.loadScratch(sums_, sumAt(block, kb_.i64(row * t + column), k), b_));
+        rows.push_back(transformProducts(kb_, side_, m));
       }
-      for (size_t column = 0; column < 2; ++column) {
-        const std::array<llvm::Value*, 2> y = transformProducts(ir_, {rows[0][column], rows[1][column], rows[2][column], rows[3][column]});
-        llvm::Value* ow = add(kb_, left, static_cast<int64_t>(column));
-        for (size_t row = 0; row < 2; ++row) {
-          llvm::Value* ohRow = add(kb_, top, static_cast<int64_t>(row));
+      for (int64_t column = 0; column < side_; ++column) {
+        Values m;
+        for (const Values& row : rows) m.push_back(row[static_cast<size_t>(column)]);
+        const Values y = transformProducts(kb_, side_, m);
+        llvm::Value* ow = add(kb_, left, column);
+        for (int64_t row = 0; row < side_; ++row) {
+          llvm::Value* ohRow = add(kb_, top, row);
           auto storeOutput = [&] {
             llvm::Value* at = outputIndex(pass, k, ohRow, ow);
-            llvm::Value* sum = y[row];
+            llvm::Value* sum = y[static_cast<size_t>(row)];
             // Passes after the first add the partial sums of those before.
             if (chunks_ > 1)
               sum = ir_.CreateSelect(pass.resumes, ir_.CreateFAdd(sum, kb_.loadVector(id_, at, b_)), sum);
             store(k, at, sum);
           };
-          // The second row and column of a block may lie past an odd
-          // number of rows or columns.
+          // The last block's rows and columns from the remainder of the
+          // rows or columns by the side on may lie past them.
           llvm::Value* inside = kb_.ir().getTrue();
-          if (row == 1 && y_[2] % 2 != 0) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
-          if (column == 1 && y_[3] % 2 != 0) inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
+          if (y_[2] % side_ != 0 && row >= y_[2] % side_) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
+          if (y_[3] % side_ != 0 && column >= y_[3] % side_)
+            inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
           if (inside == kb_.ir().getTrue())
             storeOutput();
           else
@@ -211,23 +255,23 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
 }
 
 llvm::Value* WinogradBlocks::filterAt(llvm::Value* k, llvm::Value* product, llvm::Value* channel) {
-  llvm::Value* at = kb_.index({k, product, channel}, {outputBlocks_, kProducts, channels_});
+  llvm::Value* at = kb_.index({k, product, channel}, {outputBlocks_, products_, channels_});
   return add(kb_, ir_.CreateMul(at, kb_.i64(b_)), filterStart_);
 }
 
 std::pair<llvm::Value*, llvm::Value*> WinogradBlocks::corner(llvm::Value* oh, llvm::Value* first, int64_t across,
                                                              llvm::Value* block) {
-  llvm::Value* row = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(2)));
-  return {row, ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(2))};
+  llvm::Value* row = ir_.CreateAdd(oh, ir_.CreateMul(ir_.CreateSDiv(block, kb_.i64(across)), kb_.i64(side_)));
+  return {row, ir_.CreateMul(ir_.CreateAdd(ir_.CreateSRem(block, kb_.i64(across)), first), kb_.i64(side_))};
 }
 
 llvm::Value* WinogradBlocks::inputAt(llvm::Value* block, llvm::Value* product, llvm::Value* channel) {
-  return ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(kProducts)), product), kb_.i64(tile_.channelChunk)),
+  return ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(products_)), product), kb_.i64(tile_.channelChunk)),
                        channel);
 }
 
 llvm::Value* WinogradBlocks::sumAt(llvm::Value* block, llvm::Value* product, int64_t k) {
-  llvm::Value* at = ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(kProducts)), product);
+  llvm::Value* at = ir_.CreateAdd(ir_.CreateMul(block, kb_.i64(products_)), product);
   return ir_.CreateMul(add(kb_, ir_.CreateMul(at, kb_.i64(FB_)), k), kb_.i64(b_));
 }
 

@@ -1,46 +1,47 @@
-// The Winograd kernel of a blocked conv2d (ir/conv_algorithm.h): F(2x2, 3x3)
-// after Lavin and Gray, "Fast Algorithms for Convolutional Neural Networks"
-// (2016). A 4x4 block of inputs d and the 3x3 filter g of a pair of input
-// and output channels make the 2x2 outputs A' ((G g G') . (B' d B)) A,
-// where . multiplies elementwise: 16 products where the direct kernel
-// takes 36, summed over the input channels before the output transform,
-// which then runs once per output channel.
+// The Winograd kernels of a blocked conv2d (ir/conv_algorithm.h): F(m x m,
+// 3x3), m = 2 or 4, after Lavin and Gray, "Fast Algorithms for
+// Convolutional Neural Networks" (2016). An (m + 2)^2 block of inputs d and
+// the 3x3 filter g of a pair of input and output channels make the m x m
+// outputs A' ((G g G') . (B' d B)) A, where . multiplies elementwise:
+// (m + 2)^2 products (16 or 36) where the direct kernel takes 9 m^2 (36 or
+// 144), summed over the input channels before the output transform, which
+// then runs once per output channel.
 //
 // The kernel is the forward kernel's (emit_conv_blocked_forward.cpp), tasks,
 // chunks of input channels and fused epilogues alike, with this class's
 // register blocks in place of the direct ones, and a first phase that
-// transforms the filter, G g G', into the node's workspace: each of the 16
+// transforms the filter, G g G', into the node's workspace: each of the
 // products of each input channel is a vector of b output channels there.
-// A register block is FB filter blocks x a few blocks of 2x2 outputs (the
-// tile's blockRows / 2 down, a run of run / 2 across). For each input
+// A register block is FB filter blocks x a few blocks of m x m outputs
+// (the tile's blockRows / m down, a run of run / m across). For each input
 // block of the pass it transforms the block's inputs, B' d B (vectors of b
-// input channels), into a stack buffer; then for each of the 16 products
-// it sums the input channels in FB x blocks accumulators, each broadcast
-// transformed input feeding FB FMAs, into a second buffer; then it
-// transforms each output block's 16 products into its 2x2 outputs.
+// input channels), into a stack buffer; then for each product it sums the
+// input channels in FB x blocks accumulators, each broadcast transformed
+// input feeding FB FMAs, into a second buffer; then it transforms each
+// output block's products into its m x m outputs.
 #pragma once
 
-#include <array>
 #include <functional>
+#include <vector>
 
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/conv_tiles.h"
 
 namespace cnnc::blocked {
 
-// The floats of 16 products per pair of input and output channels of
+// The floats of the products per pair of input and output channels of
 // Winograd conv2d or conv2d_bwd_filter `node`: the conv2d's transformed
 // filter, one part's sums of a filter gradient's products.
 int64_t winogradProductFloats(const Graph& graph, const Node& node);
 
-// The 16 products B' d B of each of a row of `count` blocks of inputs that
-// 2x2 blocks of outputs (or output gradients) side by side read: B' of
-// each of the row's 2 count + 2 input columns once, `column(c)` (its 4
-// vectors, top to bottom), since neighbouring blocks share two, then of
-// each block's rows of those; store(q, p, v) takes product p (row p / 4,
-// column p % 4) of block q.
-void transformInputRow(llvm::IRBuilder<>& ir, int64_t count,
-                       const std::function<std::array<llvm::Value*, 4>(int64_t)>& column,
+// The (side + 2)^2 products B' d B of each of a row of `count` blocks of
+// inputs that side x side blocks of outputs (or output gradients) side by
+// side read: B' of each of the row's side count + 2 input columns once,
+// `column(c)` (its side + 2 vectors, top to bottom), since neighbouring
+// blocks share two, then of each block's rows of those; store(q, p, v)
+// takes product p (row p / (side + 2), column p % (side + 2)) of block q.
+void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count,
+                       const std::function<std::vector<llvm::Value*>(int64_t)>& column,
                        const std::function<void(int64_t, int64_t, llvm::Value*)>& store);
 
 // The floats of one part of the batch in the workspace of Winograd
@@ -67,9 +68,9 @@ class WinogradBlocks : ConvolutionKernel {
   // its tasks (one per output-channel block).
   int64_t transformFilter();
 
-  // Output rows [oh, oh + rows) (rows even; the last may lie past the
-  // result's, which it skips) of the pass's filter blocks, stored by
-  // `store`.
+  // Output rows [oh, oh + rows) (rows a multiple of the blocks' side; the
+  // last may lie past the result's, which it skips) of the pass's filter
+  // blocks, stored by `store`.
   void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store);
 
  private:
@@ -97,6 +98,7 @@ class WinogradBlocks : ConvolutionKernel {
   const ValueId w_;
   const std::vector<int64_t>& y_;
   const int64_t channels_, outputBlocks_;
+  const int64_t side_, products_;  // of its blocks of outputs
   const ForwardTile tile_;
   const int64_t FB_, chunks_, filterStart_;
   // The stack buffers (in the function of the kernel's tasks, made by its

@@ -112,14 +112,14 @@ class WinogradFilterGradient : ConvolutionKernel {
     kb_.rolledLoop(0, tile_.taskChannels / b_, [&](llvm::Value* k) {
       llvm::Value* outer = ir_.CreateAdd(ir_.CreateSDiv(c0_, kb_.i64(b_)), k);
       transformInputRow(
-          ir_, across_,
+          kb_, 2, across_,
           [&](int64_t c) {
             const int64_t iw = c - win_.padLeft;
-            std::array<llvm::Value*, 4> d;
+            std::vector<llvm::Value*> d;
             for (size_t i = 0; i < 4; ++i)
-              d[i] = iw < 0 || iw >= x_.dims[3]
-                         ? zero
-                         : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]);
+              d.push_back(iw < 0 || iw >= x_.dims[3]
+                              ? zero
+                              : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]));
             return d;
           },
           [&](int64_t q, int64_t product, llvm::Value* v) {
