@@ -75,15 +75,20 @@ int64_t winogradProductFloats(const Graph& graph, const Node& node) {
 void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, const std::function<Values(int64_t)>& column,
                        const std::function<void(int64_t, int64_t, llvm::Value*)>& store) {
   const int64_t t = side + 2;
+  // Each column just before the first block that reads it: all of them
+  // first kept (side + 2) x (side count + 2) vectors live at once, which
+  // LLVM spilled to the stack (F(4x4, 3x3): 204 for a row of 8 blocks).
   std::vector<Values> columns;  // B' d of input column c, [c][row]
-  for (int64_t c = 0; c < side * count + 2; ++c) columns.push_back(transformInputColumn(kb, side, column(c)));
-  for (int64_t q = 0; q < count; ++q)
+  for (int64_t q = 0; q < count; ++q) {
+    while (static_cast<int64_t>(columns.size()) < side * q + t)
+      columns.push_back(transformInputColumn(kb, side, column(static_cast<int64_t>(columns.size()))));
     for (int64_t row = 0; row < t; ++row) {
       Values d;
       for (int64_t j = 0; j < t; ++j) d.push_back(columns[static_cast<size_t>(side * q + j)][static_cast<size_t>(row)]);
       const Values v = transformInputColumn(kb, side, d);
       for (int64_t j = 0; j < t; ++j) store(q, row * t + j, v[static_cast<size_t>(j)]);
     }
+  }
 }
 
 WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
