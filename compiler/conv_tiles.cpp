@@ -306,26 +306,28 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 
 // The stack that a Winograd filter gradient's band of `rows` output rows
 // (beyond an image's, the whole images they cover) takes in tasks of
-// `taskChannels` input channels: its blocks' transformed inputs and output
-// gradients, 16 products each (winograd_filter_gradient.cpp). In doubles:
-// a --tile override may ask for any number of rows.
-double winogradBandBytes(const ConvShape& s, int64_t taskChannels, int64_t rows) {
+// `taskChannels` input channels: its blocks' (of side x side output
+// gradients) transformed inputs and output gradients, (side + 2)^2
+// products each (winograd_filter_gradient.cpp). In doubles: a --tile
+// override may ask for any number of rows.
+double winogradBandBytes(const ConvShape& s, int64_t side, int64_t taskChannels, int64_t rows) {
   const FilterGradientBand band = FilterGradientBand::of(rows, s.rows);
-  const double blocks = static_cast<double>(band.images) * static_cast<double>(((band.rows + 1) / 2) * ((s.columns + 1) / 2));
-  return 16.0 * blocks * static_cast<double>(taskChannels + s.blocks * s.inputBlock) * 4.0;
+  const double blocks = static_cast<double>(band.images) *
+                        static_cast<double>(((band.rows + side - 1) / side) * ((s.columns + side - 1) / side));
+  return static_cast<double>(winogradProducts(side)) * blocks * static_cast<double>(taskChannels + s.blocks * s.inputBlock) * 4.0;
 }
 
 // A Winograd filter gradient's register block (ir/conv_algorithm.h) holds
-// FB filter blocks x CB input channels of one of the 16 products: per
-// block of 2x2 output gradients it loads FB transformed gradient vectors
+// FB filter blocks x CB input channels of one of its products: per block
+// of side x side output gradients it loads FB transformed gradient vectors
 // and broadcasts CB transformed inputs. Of those whose accumulators fit,
 // the most FMAs per load, then the most filter blocks. A task takes all
 // the channels of a part of the batch, so that it transforms each input
 // and gradient once; the parts give kEnoughTasks tasks, their sums added
 // up by the kernel's second phase. A band holds the blocks of whole rows
-// of blocks (or of whole images) whose transforms, of all 16 products,
+// of blocks (or of whole images) whose transforms, of all the products,
 // fit an eighth of L2, beside the partial sums they add to.
-FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target) {
+FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target, int64_t side) {
   FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
   double bestRatio = 0;
   for (int64_t filterBlocks : {4, 2, 1}) {
@@ -335,10 +337,10 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
         static_cast<double>(filterBlocks * channels) / static_cast<double>(filterBlocks + channels);
     if (ratio > bestRatio) tile.filterBlocks = filterBlocks, tile.channels = channels, bestRatio = ratio;
   }
-  const int64_t blockBytes = 16 * (s.channels + s.blocks * target.vectorWidth) * 4;
+  const int64_t blockBytes = winogradProducts(side) * (s.channels + s.blocks * target.vectorWidth) * 4;
   const int64_t blocks = std::max<int64_t>(1, target.l2Bytes / 8 / blockBytes);
-  const int64_t blocksPerRow = (s.columns + 1) / 2, blocksPerImage = blocksPerRow * ((s.rows + 1) / 2);
-  tile.rows = blocks < blocksPerImage ? 2 * std::max<int64_t>(1, blocks / blocksPerRow)
+  const int64_t blocksPerRow = (s.columns + side - 1) / side, blocksPerImage = blocksPerRow * ((s.rows + side - 1) / side);
+  tile.rows = blocks < blocksPerImage ? side * std::max<int64_t>(1, blocks / blocksPerRow)
                                       : std::min(blocks / blocksPerImage, s.batch) * s.rows;
   return tile;
 }
@@ -383,13 +385,13 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {
   if (std::optional<IntList> tile = tileAttribute(node))
     return {(*tile)[0], (*tile)[1], (*tile)[2], (*tile)[3], (*tile)[4], (*tile)[5]};
-  if (usesWinograd(node)) return defaultWinogradFilterGradientTile(shapeOf(graph, node), target);
+  if (usesWinograd(node)) return defaultWinogradFilterGradientTile(shapeOf(graph, node), target, winogradBlockSide(node));
   return defaultFilterGradientTile(shapeOf(graph, node), target);
 }
 
-bool winogradBandsFit(const Graph& graph, const Node& node) {
+bool winogradBandsFit(const Graph& graph, const Node& node, int64_t side) {
   const ConvShape s = shapeOf(graph, node);
-  return winogradBandBytes(s, s.channels, 2) <= static_cast<double>(kMaxWinogradBandBytes);
+  return winogradBandBytes(s, side, s.channels, side) <= static_cast<double>(kMaxWinogradBandBytes);
 }
 
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
@@ -432,13 +434,14 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
   }
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));
   if (usesWinograd(node)) {
-    if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its 16 products");
-    if (const double bytes = winogradBandBytes(s, tile[3], tile[4]); bytes > static_cast<double>(kMaxWinogradBandBytes))
+    const int64_t side = winogradBlockSide(node);
+    if (tile[2] != 1) return bad("taps must be 1: the Winograd kernel's register blocks hold one of its products");
+    if (const double bytes = winogradBandBytes(s, side, tile[3], tile[4]); bytes > static_cast<double>(kMaxWinogradBandBytes))
       return bad(fmt::format("its bands' transforms would take {:.0f} KiB of stack, more than {} KiB: fewer rows or task "
                              "channels", bytes / 1024, kMaxWinogradBandBytes >> 10));
-    if (tile[4] % 2 != 0 && tile[4] < s.rows)
-      return bad("rows must be even, unless they cover whole images: the Winograd kernel takes 2x2 blocks of output "
-                 "gradients");
+    if (tile[4] % side != 0 && tile[4] < s.rows)
+      return bad(fmt::format("rows must be a multiple of {0}, unless they cover whole images: the Winograd kernel takes "
+                             "{0}x{0} blocks of output gradients", side));
     if (tile[3] % tile[1] != 0 || tile[3] % s.inputBlock != 0 || s.channels % tile[3] != 0)
       return bad(fmt::format("task channels must be a multiple of the channels and of the input block of {}, and "
                              "divide the {} input channels", s.inputBlock, s.channels));

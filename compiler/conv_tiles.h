@@ -34,7 +34,8 @@ struct ForwardTile {
 
 // conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows, parts]; for a
 // Winograd kernel (ir/conv_algorithm.h) taps is 1 (a register block holds
-// one of its 16 products), rows are even unless they cover whole images,
+// one of its products), rows are a multiple of its blocks' side unless
+// they cover whole images,
 // and its partial sums always go through the workspace, whatever the parts.
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
@@ -85,9 +86,10 @@ FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, cons
 // program's own that calls it, have a few MiB.
 inline constexpr int64_t kMaxWinogradBandBytes = 1 << 20;
 
-// Whether Winograd filter gradient `node` fits bands of one row of blocks,
-// of all its input channels, within kMaxWinogradBandBytes.
-bool winogradBandsFit(const Graph& graph, const Node& node);
+// Whether Winograd filter gradient `node` fits bands of one row of its
+// blocks of side x side output gradients, of all its input channels,
+// within kMaxWinogradBandBytes.
+bool winogradBandsFit(const Graph& graph, const Node& node, int64_t side);
 
 // Whether `tile` is a schedule the kernel of `node` can run, or why not.
 Status checkTile(const Graph& graph, const Node& node, const IntList& tile);

@@ -37,8 +37,6 @@ Status verifyConvAlgorithms(const Graph& graph) {
       return fails(fmt::format("unknown algorithm {}; there are {} and {}",
                                toString(node.attrs.find(kAlgorithmAttr)->second), kWinograd, kWinograd4x4));
     if (Status applies = winogradApplies(graph, node); !applies) return fails(applies.error().message);
-    if (winogradBlockSide(node) == 4 && node.op != Op::Conv2D)
-      return fails(fmt::format("only conv2d has a {} kernel", kWinograd4x4));
   }
   return Status::ok();
 }

@@ -11,10 +11,10 @@
 // products, A dy A' . B' d B, summed over the batch and the blocks; the 3x3
 // filter gradient is G' (sum) G, once per pair of channels at the end.
 //
-// A conv2d may take F(4x4, 3x3) instead (algorithm=winograd4x4): each 4x4
-// block of outputs from a 6x6 block of inputs, with 36 multiplications
-// per pair of channels where F(2x2, 3x3) takes 64 and the direct kernel
-// 144, for larger transforms.
+// Either may take F(4x4, 3x3) (F(3x3, 4x4)) instead, algorithm=winograd4x4:
+// each 4x4 block of outputs (output gradients) with a 6x6 block of inputs,
+// 36 multiplications per pair of channels where F(2x2, 3x3) takes 64 and
+// the direct kernel 144, for larger transforms.
 //
 // It computes the same convolution, rounded differently: the transforms
 // add and subtract inputs (and scale filter taps) before multiplying;
@@ -55,7 +55,7 @@ inline bool usesWinograd(const Node& node) { return winogradBlockSide(node) > 0;
 Status winogradApplies(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): every algorithm attribute names
-// a Winograd kernel, on a node it applies to (winograd4x4 on a conv2d).
+// a Winograd kernel, on a node it applies to.
 Status verifyConvAlgorithms(const Graph& graph);
 
 }  // namespace cnnc

@@ -80,23 +80,25 @@ class BlockedConv : public TargetTest {
   }
 
   // conv2d_bwd_filter %dw of x [N,C,H,W] (blocked) and its output
-  // gradient, 3x3 at stride 1 with `pads`, by the Winograd kernel; with
-  // `bias`, and the bias gradient %db fused into it (ir/fused_bias_gradient.h).
+  // gradient, 3x3 at stride 1 with `pads`, by the Winograd kernel
+  // `algorithm`; with `bias`, and the bias gradient %db fused into it
+  // (ir/fused_bias_gradient.h).
   Graph winogradFilterGradient(int64_t C, int64_t H, int64_t W, int64_t F, std::array<int64_t, 4> pads, int64_t N,
-                               bool bias) {
+                               bool bias, std::string_view algorithm = kWinograd) {
     const int64_t OH = H + pads[0] + pads[2] - 2, OW = W + pads[1] + pads[3] - 2;
     return parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[{N},{C},{H},{W}]
   %dy = input : f32[{N},{F},{OH},{OW}]
   %xb = relayout %x {{layout={image}}} : f32[{N},{C},{H},{W}]<{image}>
   %dyb = relayout %dy {{layout={image}}} : f32[{N},{F},{OH},{OW}]<{image}>
-  %dw = conv2d_bwd_filter %xb, %dyb {{algorithm=winograd, {biasAttr}kernel=[3,3], pads=[{pads}], strides=[1,1]}} : f32[{F},{C},3,3]<{filter}>
+  %dw = conv2d_bwd_filter %xb, %dyb {{algorithm={algorithm}, {biasAttr}kernel=[3,3], pads=[{pads}], strides=[1,1]}} : f32[{F},{C},3,3]<{filter}>
   %db = bias_grad %dyb : f32[{F}]
   %dwp = relayout %dw {{layout=plain}} : f32[{F},{C},3,3]
   return %dwp{biasResult}
 }}
 )", fmt::arg("biasAttr", bias ? "bias_grad=db, " : ""), fmt::arg("biasResult", bias ? ", %db" : ""), fmt::arg("N", N), fmt::arg("C", C), fmt::arg("H", H), fmt::arg("W", W), fmt::arg("F", F), fmt::arg("OH", OH),
-        fmt::arg("OW", OW), fmt::arg("pads", fmt::join(pads, ",")), fmt::arg("image", image()), fmt::arg("filter", filter())));
+        fmt::arg("OW", OW), fmt::arg("pads", fmt::join(pads, ",")), fmt::arg("image", image()), fmt::arg("filter", filter()),
+        fmt::arg("algorithm", algorithm)));
   }
 
   // A 3x3 stride-1 window for the Winograd kernels: C, H, W, F and pads.
@@ -205,8 +207,9 @@ TEST_P(BlockedConv, EveryWinogradTileComputesTheSame) {
   }
 }
 
-// The Winograd filter gradient, F(3x3, 2x2) (ir/conv_algorithm.h), with
-// and without the bias gradient fused into it, in turns: same padding; none; pads of two; uneven
+// The Winograd filter gradients, F(3x3, 2x2) and F(3x3, 4x4)
+// (ir/conv_algorithm.h), with and without the bias gradient fused into
+// it, in turns: same padding; none; pads of two; uneven
 // pads; pads beyond the filter, whose blocks read mostly padding; one 2x2
 // block of output gradients; odd numbers of output-gradient rows and
 // columns, whose last blocks are zeros past them (7x9, 1x1, and the seed
@@ -218,29 +221,50 @@ TEST_P(BlockedConv, WinogradFilterGradientsComputeTheSame) {
   for (size_t k = 0; k < cases.size(); ++k) {
     const auto& [C, H, W, F, pads] = cases[k];
     SCOPED_TRACE(fmt::format("{}x{}x{} -> {}, pads [{}]", C, H, W, F, fmt::join(pads, ",")));
-    expectAgreement(winogradFilterGradient(C, H, W, F, pads, 3, k % 2 == 0));
+    for (std::string_view algorithm : {kWinograd, kWinograd4x4}) {
+      SCOPED_TRACE(algorithm);
+      expectAgreement(winogradFilterGradient(C, H, W, F, pads, 3, k % 2 == 0, algorithm));
+    }
   }
 }
 
-// Winograd filter-gradient tiles: register blocks of one filter block and
-// one channel, of two and several; task channels of one input block
-// (slices: the first sums the bias gradient) and of all; bands of one row
-// of blocks, of two (a short one last), of one image and of two; the batch
-// of 5 in one part, in parts of 2 and of 1 image. On 7 rows (odd): bands
-// of 2 rows (the last one row), of 4, of the image (7) and of two (14).
+// Winograd filter-gradient tiles, of each kernel: register blocks of one
+// filter block and one channel, of two and several; task channels of one
+// input block (slices: the first sums the bias gradient) and of all; bands
+// of one row of blocks, of two (a short one last), of one image and of
+// two; the batch of 5 in one part, in parts of 2 and of 1 image. On 7 rows
+// by 5: bands of one row of blocks (the last partly past the rows), of
+// two, of the image (7) and of two (14). Refused: taps, rows not in whole
+// blocks, task channels not in whole input blocks.
 TEST_P(BlockedConv, EveryWinogradFilterGradientTileComputesTheSame) {
-  const Graph graph = winogradFilterGradient(2 * b(), 6, 8, 4 * b(), {1, 1, 1, 1}, 5, true);
-  for (const std::string& tile : {fmt::format("dw=1,1,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,3", 2 * b()),
-                                  fmt::format("dw=4,2,1,{},6,5", b()), fmt::format("dw=1,8,1,{},12,2", 2 * b())})
-    expectTiledAgreement(graph, {tile});
-  const Graph odd = winogradFilterGradient(2 * b(), 7, 5, 2 * b(), {1, 1, 1, 1}, 3, false);
-  for (const std::string& tile : {fmt::format("dw=1,2,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,2", 2 * b()),
-                                  fmt::format("dw=1,1,1,{},7,3", b()), fmt::format("dw=2,8,1,{},14,1", 2 * b())})
-    expectTiledAgreement(odd, {tile});
-  for (const std::string& tile : {fmt::format("dw=1,1,3,{},2,1", b()), fmt::format("dw=1,1,1,{},3,1", b()),
-                                  fmt::format("dw=1,1,1,{},2,1", b() / 2)}) {
-    SCOPED_TRACE(tile);
-    EXPECT_FALSE(overrideTiles(graph, {tile}));
+  struct Tiles {
+    std::string_view algorithm;
+    std::vector<std::string> even, odd;  // of 6x8 and 7x5 output gradients
+    std::string rows;                    // refused
+  };
+  const std::vector<Tiles> kernels = {
+      {kWinograd,
+       {fmt::format("dw=1,1,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,3", 2 * b()), fmt::format("dw=4,2,1,{},6,5", b()),
+        fmt::format("dw=1,8,1,{},12,2", 2 * b())},
+       {fmt::format("dw=1,2,1,{},2,1", b()), fmt::format("dw=2,4,1,{},4,2", 2 * b()), fmt::format("dw=1,1,1,{},7,3", b()),
+        fmt::format("dw=2,8,1,{},14,1", 2 * b())},
+       fmt::format("dw=1,1,1,{},3,1", b())},
+      {kWinograd4x4,
+       {fmt::format("dw=1,1,1,{},4,1", b()), fmt::format("dw=2,4,1,{},4,3", 2 * b()), fmt::format("dw=4,2,1,{},6,5", b()),
+        fmt::format("dw=1,8,1,{},12,2", 2 * b())},
+       {fmt::format("dw=1,2,1,{},4,1", b()), fmt::format("dw=2,4,1,{},8,2", 2 * b()), fmt::format("dw=1,1,1,{},7,3", b()),
+        fmt::format("dw=2,8,1,{},14,1", 2 * b())},
+       fmt::format("dw=1,1,1,{},2,1", b())}};
+  for (const Tiles& kernel : kernels) {
+    SCOPED_TRACE(kernel.algorithm);
+    const Graph graph = winogradFilterGradient(2 * b(), 6, 8, 4 * b(), {1, 1, 1, 1}, 5, true, kernel.algorithm);
+    for (const std::string& tile : kernel.even) expectTiledAgreement(graph, {tile});
+    const Graph odd = winogradFilterGradient(2 * b(), 7, 5, 2 * b(), {1, 1, 1, 1}, 3, false, kernel.algorithm);
+    for (const std::string& tile : kernel.odd) expectTiledAgreement(odd, {tile});
+    for (const std::string& tile : {fmt::format("dw=1,1,3,{},4,1", b()), kernel.rows, fmt::format("dw=1,1,1,{},4,1", b() / 2)}) {
+      SCOPED_TRACE(tile);
+      EXPECT_FALSE(overrideTiles(graph, {tile}));
+    }
   }
 }
 
@@ -478,29 +502,35 @@ TEST_P(BlockedConv, WinogradTransformsFitTheStack) {
       << wide.error().message;
 }
 
-// select-winograd's choice of kernel for a conv2d of a batch of 32 (same
-// padding): F(4x4, 3x3) on images of 4 blocks of 4x4 outputs or more, one
-// output-channel block or more; F(2x2, 3x3) on smaller images, from two
-// output-channel blocks; none on one block of them, nor below a batch of
-// 32.
+// select-winograd's choice of kernel for a conv2d (same padding) and its
+// filter gradient: F(4x4, 3x3) on images of 4 blocks of 4x4 outputs or
+// more, one output-channel block or more; F(2x2, 3x3) on smaller images,
+// from two output-channel blocks; none on one block of them, nor below a
+// batch of 32. A filter gradient takes blocks of 2x2 where a part of the
+// batch (of 8) would have fewer than 64 blocks of 4x4 (batch 32, 8x8).
 TEST_P(BlockedConv, SelectWinogradPicksTheBlocks) {
-  auto selected = [&](int64_t batch, int64_t size, int64_t filters) {
+  auto selected = [&](int64_t batch, int64_t size, int64_t filters, const char* name) {
     Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[{N},{C},{S},{S}]<{image}>
   %w = param : f32[{F},{C},3,3]<{filter}>
+  %dy = input : f32[{N},{F},{S},{S}]<{image}>
   %y = conv2d %x, %w {{pads=[1,1,1,1], strides=[1,1]}} : f32[{N},{F},{S},{S}]<{image}>
-  return %y
+  %dw = conv2d_bwd_filter %x, %dy {{kernel=[3,3], pads=[1,1,1,1], strides=[1,1]}} : f32[{F},{C},3,3]<{filter}>
+  return %y, %dw
 }}
 )", fmt::arg("N", batch), fmt::arg("C", b()), fmt::arg("S", size), fmt::arg("F", filters), fmt::arg("image", image()),
                                              fmt::arg("filter", filter())));
     EXPECT_TRUE(selectWinograd(graph, PassContext{target_}));
-    return getSymbol(graph.node(*graph.lookup("y")).attrs, "algorithm").value_or("direct");
+    return getSymbol(graph.node(*graph.lookup(name)).attrs, "algorithm").value_or("direct");
   };
-  EXPECT_EQ(selected(32, 8, b()), kWinograd4x4);
-  EXPECT_EQ(selected(32, 13, 2 * b()), kWinograd4x4);
-  EXPECT_EQ(selected(32, 4, 2 * b()), kWinograd);
-  EXPECT_EQ(selected(32, 4, b()), "direct");
-  EXPECT_EQ(selected(16, 8, b()), "direct");
+  EXPECT_EQ(selected(32, 8, b(), "y"), kWinograd4x4);
+  EXPECT_EQ(selected(32, 13, 2 * b(), "y"), kWinograd4x4);
+  EXPECT_EQ(selected(32, 4, 2 * b(), "y"), kWinograd);
+  EXPECT_EQ(selected(32, 4, b(), "y"), "direct");
+  EXPECT_EQ(selected(16, 8, b(), "y"), "direct");
+  EXPECT_EQ(selected(128, 8, b(), "dw"), kWinograd4x4);
+  EXPECT_EQ(selected(32, 8, 2 * b(), "dw"), kWinograd);
+  EXPECT_EQ(selected(32, 8, b(), "dw"), "direct");
 }
 
 TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {

@@ -1,9 +1,10 @@
-// conv2d_bwd_filter by Winograd's F(3x3, 2x2) (ir/conv_algorithm.h) in
-// channel-blocked layouts. Each 2x2 block of output gradients dy and the
-// 4x4 block of inputs d that it reads make 16 products per pair of
-// channels, (A dy A') . (B' d B), summed over the batch and the blocks; the
-// 3x3 gradient of each pair is G' (sum) G. The direct kernel takes 36
-// multiply-adds per block and pair where this one takes 16.
+// conv2d_bwd_filter by Winograd's F(3x3, m x m), m = 2 or 4
+// (ir/conv_algorithm.h), in channel-blocked layouts. Each m x m block of
+// output gradients dy and the (m + 2)^2 block of inputs d that it reads
+// make (m + 2)^2 products per pair of channels, (A dy A') . (B' d B),
+// summed over the batch and the blocks; the 3x3 gradient of each pair is
+// G' (sum) G. The direct kernel takes 9 m^2 multiply-adds per block and
+// pair (36 or 144) where this one takes 16 or 36.
 //
 // Phase 1, tasks (slice of the input channels, part of the batch): a band
 // (a few rows of blocks of one image, or whole images) at a time, the task
@@ -15,29 +16,53 @@
 // transformed input FB, resumed from the sums that the part's previous
 // band stored in the workspace. Phase 2, a task per filter block, adds the
 // parts' sums in order and transforms them into the gradient.
-#include <array>
 #include <optional>
+#include <vector>
 
 #include "compiler/codegen/winograd.h"
 #include "compiler/codegen/workspace.h"
+#include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 
 namespace cnnc::blocked {
 namespace {
 
-constexpr int64_t kProducts = 16;
+using Values = std::vector<llvm::Value*>;
 
-// Output gradients y0, y1 -> A y = (y0, y0 + y1, y0 - y1, -y1).
-std::array<llvm::Value*, 4> transformGradient(llvm::IRBuilder<>& ir, llvm::Value* y0, llvm::Value* y1) {
-  return {y0, ir.CreateFAdd(y0, y1), ir.CreateFSub(y0, y1), ir.CreateFNeg(y1)};
+// A splat constant of the vector type of v.
+llvm::Value* constant(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
+
+// Output gradients y0..y(m-1) -> A y: m + 2 values (A' of winograd.cpp).
+//   m = 2: (y0, y0 + y1, y0 - y1, -y1);
+//   m = 4: (y0, (y0 + y2) + (y1 + y3), (y0 + y2) - (y1 + y3),
+//           (y0 + 4 y2) + 2 (y1 + 4 y3), (y0 + 4 y2) - 2 (y1 + 4 y3), y3).
+Values transformGradient(KernelBuilder& kb, int64_t m, const Values& y) {
+  auto& ir = kb.ir();
+  if (m == 2) return {y[0], ir.CreateFAdd(y[0], y[1]), ir.CreateFSub(y[0], y[1]), ir.CreateFNeg(y[1])};
+  llvm::Value *even = ir.CreateFAdd(y[0], y[2]), *odd = ir.CreateFAdd(y[1], y[3]);
+  llvm::Value* four = constant(y[0], 4);
+  llvm::Value *evenFar = kb.fma(four, y[2], y[0]), *oddFar = kb.fma(four, y[3], y[1]);
+  return {y[0], ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), kb.fma(constant(y[0], 2), oddFar, evenFar),
+          kb.fma(constant(y[0], -2), oddFar, evenFar), y[3]};
 }
 
-// Sums m0..m3 -> G' m = (m0 + (m1 + m2) / 2, (m1 - m2) / 2, (m1 + m2) / 2 + m3).
-std::array<llvm::Value*, 3> transformSums(KernelBuilder& kb, const std::array<llvm::Value*, 4>& m) {
+// Sums m0..m(m+1) -> G' m: 3 taps (G of winograd.cpp).
+//   m = 2: (m0 + (m1 + m2) / 2, (m1 - m2) / 2, (m1 + m2) / 2 + m3);
+//   m = 4: (m0 / 4 - (m1 + m2) / 6 + (m3 + m4) / 24,
+//           (m2 - m1) / 6 + (m3 - m4) / 12,
+//           (m3 + m4 - m1 - m2) / 6 + m5).
+Values transformSums(KernelBuilder& kb, int64_t m, const Values& p) {
   auto& ir = kb.ir();
-  llvm::Value* half = kb.splat(kb.f32(0.5), kb.width());
-  llvm::Value* middle = ir.CreateFMul(ir.CreateFAdd(m[1], m[2]), half);
-  return {ir.CreateFAdd(m[0], middle), ir.CreateFMul(ir.CreateFSub(m[1], m[2]), half), ir.CreateFAdd(middle, m[3])};
+  if (m == 2) {
+    llvm::Value* middle = ir.CreateFMul(ir.CreateFAdd(p[1], p[2]), constant(p[0], 0.5));
+    return {ir.CreateFAdd(p[0], middle), ir.CreateFMul(ir.CreateFSub(p[1], p[2]), constant(p[0], 0.5)),
+            ir.CreateFAdd(middle, p[3])};
+  }
+  llvm::Value *near = ir.CreateFAdd(p[1], p[2]), *far = ir.CreateFAdd(p[3], p[4]);
+  llvm::Value* sixth = constant(p[0], 1.0 / 6);
+  return {kb.fma(constant(p[0], 0.25), p[0], kb.fma(constant(p[0], -1.0 / 6), near, ir.CreateFMul(far, constant(p[0], 1.0 / 24)))),
+          kb.fma(sixth, ir.CreateFSub(p[2], p[1]), ir.CreateFMul(ir.CreateFSub(p[3], p[4]), constant(p[0], 1.0 / 12))),
+          kb.fma(sixth, ir.CreateFSub(far, near), p[5])};
 }
 
 class WinogradFilterGradient : ConvolutionKernel {
@@ -50,9 +75,11 @@ class WinogradFilterGradient : ConvolutionKernel {
         tile_(filterGradientTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         CB_(tile_.channels),
+        side_(winogradBlockSide(node_)),
+        t_(side_ + 2),
         bands_(tile_.rows, dy_.dims, tile_.parts),
-        across_((dy_.dims[3] + 1) / 2),
-        bandBlocks_(bands_.shape.images * ((bands_.shape.rows + 1) / 2) * across_),
+        across_((dy_.dims[3] + side_ - 1) / side_),
+        bandBlocks_(bands_.shape.images * ((bands_.shape.rows + side_ - 1) / side_) * across_),
         parts_(tile_.parts),
         bias_(fusedBiasGradient(kb.graph(), node_)),
         products_(winogradProductFloats(kb.graph(), node_)),
@@ -60,8 +87,8 @@ class WinogradFilterGradient : ConvolutionKernel {
 
   int64_t emit() {
     const int64_t slices = channels_ / tile_.taskChannels;
-    inputs_ = kb_.scratch(kProducts * inputStride());
-    gradients_ = kb_.scratch(kProducts * gradientStride());
+    inputs_ = kb_.scratch(t_ * t_ * inputStride());
+    gradients_ = kb_.scratch(t_ * t_ * gradientStride());
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
       llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
       c0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(parts_)), kb_.i64(tile_.taskChannels));
@@ -73,12 +100,12 @@ class WinogradFilterGradient : ConvolutionKernel {
       kb_.rolledLoop(0, bands_.count, [&](llvm::Value* band) {
         const auto [firstImage, endImage, top, bottom] = bands_.at(kb_, partBegin, partEnd, band);
         // The band's blocks, numbered by image, row of blocks, column.
-        llvm::Value* blockRows = ir_.CreateSDiv(add(kb_, ir_.CreateSub(bottom, top), 1), kb_.i64(2));
+        llvm::Value* blockRows = ir_.CreateSDiv(add(kb_, ir_.CreateSub(bottom, top), side_ - 1), kb_.i64(side_));
         kb_.loop(firstImage, endImage, [&](llvm::Value* n) {
           kb_.rolledLoop(kb_.i64(0), blockRows, [&](llvm::Value* row) {
             llvm::Value* first = ir_.CreateMul(
                 ir_.CreateAdd(ir_.CreateMul(ir_.CreateSub(n, firstImage), blockRows), row), kb_.i64(across_));
-            llvm::Value* oh = ir_.CreateAdd(top, ir_.CreateMul(row, kb_.i64(2)));
+            llvm::Value* oh = ir_.CreateAdd(top, ir_.CreateMul(row, kb_.i64(side_)));
             transformInputs(n, oh, first);
             transformGradients(n, oh, first);
           });
@@ -96,27 +123,27 @@ class WinogradFilterGradient : ConvolutionKernel {
   }
 
  private:
-  // The blocks of inputs that the row of 2x2 output-gradient blocks from
+  // The blocks of inputs that the row of m x m output-gradient blocks from
   // row oh of image n reads, of the task's channels, transformed into the
   // band's blocks [first, first + across) (transformInputRow). Rows outside
   // the image load as zeros, under a mask; columns outside it are zeros,
   // known when the kernel is built.
   void transformInputs(llvm::Value* n, llvm::Value* oh, llvm::Value* first) {
-    std::array<llvm::Value*, 4> ih, rowInside;
-    for (size_t i = 0; i < 4; ++i) {
-      ih[i] = add(kb_, oh, static_cast<int64_t>(i) - win_.padTop);
-      llvm::Value* inside = ir_.CreateAnd(ir_.CreateICmpSGE(ih[i], kb_.i64(0)), ir_.CreateICmpSLT(ih[i], kb_.i64(x_.dims[2])));
-      rowInside[i] = ir_.CreateVectorSplat(static_cast<unsigned>(b_), inside);
+    Values ih, rowInside;
+    for (int64_t i = 0; i < t_; ++i) {
+      ih.push_back(add(kb_, oh, i - win_.padTop));
+      llvm::Value* inside = ir_.CreateAnd(ir_.CreateICmpSGE(ih.back(), kb_.i64(0)), ir_.CreateICmpSLT(ih.back(), kb_.i64(x_.dims[2])));
+      rowInside.push_back(ir_.CreateVectorSplat(static_cast<unsigned>(b_), inside));
     }
     llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
     kb_.rolledLoop(0, tile_.taskChannels / b_, [&](llvm::Value* k) {
       llvm::Value* outer = ir_.CreateAdd(ir_.CreateSDiv(c0_, kb_.i64(b_)), k);
       transformInputRow(
-          kb_, 2, across_,
+          kb_, side_, across_,
           [&](int64_t c) {
             const int64_t iw = c - win_.padLeft;
-            std::vector<llvm::Value*> d;
-            for (size_t i = 0; i < 4; ++i)
+            Values d;
+            for (size_t i = 0; i < static_cast<size_t>(t_); ++i)
               d.push_back(iw < 0 || iw >= x_.dims[3]
                               ? zero
                               : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]));
@@ -128,33 +155,43 @@ class WinogradFilterGradient : ConvolutionKernel {
     });
   }
 
-  // The row of 2x2 output-gradient blocks from row oh of image n, of every
-  // filter block, transformed into the band's blocks [first, first + across);
-  // past an odd number of rows or columns, the gradients are zeros. With a
-  // fused bias gradient, the first slice's tasks add them to their part's
-  // sums as well.
+  // The row of m x m output-gradient blocks from row oh of image n, of
+  // every filter block, transformed into the band's blocks [first, first +
+  // across); past the rows or columns (not a multiple of m), the gradients
+  // are zeros. With a fused bias gradient, the first slice's tasks add them
+  // to their part's sums as well.
   void transformGradients(llvm::Value* n, llvm::Value* oh, llvm::Value* first) {
     llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
-    llvm::Value* secondRowInside = ir_.CreateVectorSplat(
-        static_cast<unsigned>(b_), ir_.CreateICmpSLT(add(kb_, oh, 1), kb_.i64(dy_.dims[2])));
+    Values rowInside;  // of the block's rows that may lie past the gradient's (null: inside)
+    for (int64_t i = 0; i < side_; ++i)
+      rowInside.push_back(dy_.dims[2] % side_ != 0 && i >= dy_.dims[2] % side_
+                              ? ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateICmpSLT(add(kb_, oh, i), kb_.i64(dy_.dims[2])))
+                              : nullptr);
     kb_.rolledLoop(0, blocks_, [&](llvm::Value* f) {
       llvm::Value* total = zero;
       for (int64_t q = 0; q < across_; ++q) {
-        auto at = [&](int64_t i, int64_t j) {
-          if (2 * q + j >= dy_.dims[3]) return zero;
-          llvm::Value* mask = i == 1 && dy_.dims[2] % 2 != 0 ? secondRowInside : nullptr;
-          llvm::Value* y = kb_.loadVector(dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(2 * q + j), kb_.i64(0)), b_, mask);
-          total = ir_.CreateFAdd(total, y);
-          return y;
-        };
         // A y of each column, [column][row], then of each row of those.
-        const std::array<std::array<llvm::Value*, 4>, 2> columns = {transformGradient(ir_, at(0, 0), at(1, 0)),
-                                                                    transformGradient(ir_, at(0, 1), at(1, 1))};
-        for (size_t row = 0; row < 4; ++row) {
-          const std::array<llvm::Value*, 4> v = transformGradient(ir_, columns[0][row], columns[1][row]);
-          for (size_t column = 0; column < 4; ++column)
-            kb_.storeScratch(gradients_, gradientAt(kb_.i64(static_cast<int64_t>(row * 4 + column)), add(kb_, first, q), f),
-                             v[column]);
+        std::vector<Values> columns;
+        for (int64_t j = 0; j < side_; ++j) {
+          Values y;
+          for (int64_t i = 0; i < side_; ++i) {
+            if (side_ * q + j >= dy_.dims[3]) {
+              y.push_back(zero);
+              continue;
+            }
+            y.push_back(kb_.loadVector(dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(side_ * q + j), kb_.i64(0)), b_,
+                                       rowInside[static_cast<size_t>(i)]));
+            total = ir_.CreateFAdd(total, y.back());
+          }
+          columns.push_back(transformGradient(kb_, side_, y));
+        }
+        for (int64_t row = 0; row < t_; ++row) {
+          Values y;
+          for (const Values& column : columns) y.push_back(column[static_cast<size_t>(row)]);
+          const Values v = transformGradient(kb_, side_, y);
+          for (int64_t column = 0; column < t_; ++column)
+            kb_.storeScratch(gradients_, gradientAt(kb_.i64(row * t_ + column), add(kb_, first, q), f),
+                             v[static_cast<size_t>(column)]);
         }
       }
       if (bias_)
@@ -175,7 +212,7 @@ class WinogradFilterGradient : ConvolutionKernel {
   // workspace (`resumes`) or from zero, and stored there; `beside(product)`
   // first, the work spread over the products (requestRows).
   void multiply(llvm::Value* count, llvm::Value* resumes, const std::function<void(llvm::Value*)>& beside) {
-    kb_.rolledLoop(0, kProducts, [&](llvm::Value* product) {
+    kb_.rolledLoop(0, t_ * t_, [&](llvm::Value* product) {
       beside(product);
       kb_.rolledLoop(0, blocks_ / FB_, [&](llvm::Value* group) {
         llvm::Value* f0 = ir_.CreateMul(group, kb_.i64(FB_));
@@ -183,7 +220,7 @@ class WinogradFilterGradient : ConvolutionKernel {
           llvm::Value* first = ir_.CreateMul(channelGroup, kb_.i64(CB_));  // of the task's channels
           auto sumAt = [&](int64_t k, int64_t c) {
             llvm::Value* channel = ir_.CreateAdd(c0_, add(kb_, first, c));
-            llvm::Value* at = kb_.index({product, add(kb_, f0, k), channel}, {kProducts, blocks_, channels_});
+            llvm::Value* at = kb_.index({product, add(kb_, f0, k), channel}, {t_ * t_, blocks_, channels_});
             return ir_.CreateAdd(sums_, ir_.CreateMul(at, kb_.i64(b_)));
           };
           Accumulators acc(kb_, static_cast<size_t>(FB_ * CB_), [&](size_t) { return kb_.f32(0.0); });
@@ -224,7 +261,7 @@ class WinogradFilterGradient : ConvolutionKernel {
   }
 
   // Phase 2: for filter block f of each task and every input channel, the
-  // parts' sums of the 16 products, added in order, make the 3x3 gradient
+  // parts' sums of the products, added in order, make the 3x3 gradient
   // G' m G.
   void transformSumsToGradient() {
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* f) {
@@ -235,19 +272,22 @@ class WinogradFilterGradient : ConvolutionKernel {
         }));
       }
       kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
-        std::array<llvm::Value*, kProducts> m;
-        for (int64_t p = 0; p < kProducts; ++p) {
-          llvm::Value* at = ir_.CreateMul(kb_.index({kb_.i64(p), f, c}, {kProducts, blocks_, channels_}), kb_.i64(b_));
-          m[static_cast<size_t>(p)] = addInOrder(kb_, parts_, [&](int64_t part) {
-            return kb_.loadVector(id_, add(kb_, at, partStart(part)), b_);
-          });
+        Values m;
+        for (int64_t p = 0; p < t_ * t_; ++p) {
+          llvm::Value* at = ir_.CreateMul(kb_.index({kb_.i64(p), f, c}, {t_ * t_, blocks_, channels_}), kb_.i64(b_));
+          m.push_back(addInOrder(kb_, parts_, [&](int64_t part) { return kb_.loadVector(id_, add(kb_, at, partStart(part)), b_); }));
         }
         // G' m of each product column, [column][row], then of each row of those.
-        std::array<std::array<llvm::Value*, 3>, 4> columns;
-        for (size_t column = 0; column < 4; ++column)
-          columns[column] = transformSums(kb_, {m[column], m[4 + column], m[8 + column], m[12 + column]});
+        std::vector<Values> columns;
+        for (int64_t column = 0; column < t_; ++column) {
+          Values sums;
+          for (int64_t row = 0; row < t_; ++row) sums.push_back(m[static_cast<size_t>(row * t_ + column)]);
+          columns.push_back(transformSums(kb_, side_, sums));
+        }
         for (size_t i = 0; i < 3; ++i) {
-          const std::array<llvm::Value*, 3> taps = transformSums(kb_, {columns[0][i], columns[1][i], columns[2][i], columns[3][i]});
+          Values sums;
+          for (const Values& column : columns) sums.push_back(column[i]);
+          const Values taps = transformSums(kb_, side_, sums);
           for (size_t j = 0; j < 3; ++j) {
             llvm::Value* at = kb_.index({f, c, kb_.i64(static_cast<int64_t>(i)), kb_.i64(static_cast<int64_t>(j))},
                                         {blocks_, channels_, 3, 3});
@@ -264,7 +304,7 @@ class WinogradFilterGradient : ConvolutionKernel {
   // Where the stack buffers keep product p of the band's block `block`: of
   // the task's input channel `channel`; of filter block f (a vector).
   // Each product's floats are a cache line more than its blocks': the
-  // transforms store a block's 16 products at once, which at a multiple of
+  // transforms store a block's products at once, which at a multiple of
   // 4 KiB apart would all fall in one set of L1 (ResNet's
   // block2_conv2.weight.grad took 1.14 ms so, 0.94 ms without, in
   // alternating runs; block3_conv2's 0.89 and 0.82).
@@ -283,6 +323,7 @@ class WinogradFilterGradient : ConvolutionKernel {
   const int64_t blocks_, channels_;
   const FilterGradientTile tile_;
   const int64_t FB_, CB_;
+  const int64_t side_, t_;  // of its blocks of output gradients, and of inputs
   const FilterGradientBands bands_;
   const int64_t across_, bandBlocks_, parts_;
   const std::optional<ValueId> bias_;

@@ -36,7 +36,7 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
   const Node& node = graph.node(id);
   if (node.op == Op::Conv2DBackwardFilter && layoutBlock(node.type.layout) > 1) {
     const int64_t parts = filterGradientTile(graph, node, target).parts;
-    // A Winograd kernel's 16 products of each pair of channels, and its
+    // A Winograd kernel's products (16 or 36) of each pair of channels, and its
     // bias gradient's sums, per part.
     if (usesWinograd(node)) return parts * blocked::winogradFilterGradientPartFloats(graph, node);
     // Each part's gradient, and its bias gradient if one is fused.

@@ -5,7 +5,7 @@
 // a Winograd kernel's transformed filter or products. It lies right after
 // the node's result, in the same buffer, so the memory planner keeps it
 // exactly as long as the result: a few KiB, up to a few MiB for Winograd
-// filter gradients (16 products per pair of channels and part).
+// filter gradients (16 or 36 products per pair of channels and part).
 #pragma once
 
 #include <cstdint>
