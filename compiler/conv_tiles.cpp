@@ -324,9 +324,16 @@ double winogradBandBytes(const ConvShape& s, int64_t side, int64_t taskChannels,
 // the most FMAs per load, then the most filter blocks. A task takes all
 // the channels of a part of the batch, so that it transforms each input
 // and gradient once; the parts give kEnoughTasks tasks, their sums added
-// up by the kernel's second phase. A band holds the blocks of whole rows
-// of blocks (or of whole images) whose transforms, of all the products,
-// fit an eighth of L2, beside the partial sums they add to.
+// up by the kernel's second phase. A band holds the whole images whose
+// transforms, of all the products, fit an eighth of L2, beside the partial
+// sums they add to; where one image does not, the whole rows of blocks of
+// one image that fit half of L2. Every band resumes all of its task's sums
+// and stores them again, which with fewer blocks cost more than the L2
+// misses of larger bands save (AMD EPYC, ResNet at batch 128, F(3x3, 4x4),
+// alternating runs: block1_conv1.weight.grad 0.93-1.04 ms in bands of 12
+// of its 32 rows, 0.81-0.92 in bands of all; block2_conv2.weight.grad
+// 0.85-0.88 in bands of 12 of 16, 0.75-0.87 of 16; bands of two images
+// measured slower, 1.10-1.13 and 0.80-0.98 ms).
 FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target, int64_t side) {
   FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
   double bestRatio = 0;
@@ -338,10 +345,10 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
     if (ratio > bestRatio) tile.filterBlocks = filterBlocks, tile.channels = channels, bestRatio = ratio;
   }
   const int64_t blockBytes = winogradProducts(side) * (s.channels + s.blocks * target.vectorWidth) * 4;
-  const int64_t blocks = std::max<int64_t>(1, target.l2Bytes / 8 / blockBytes);
   const int64_t blocksPerRow = (s.columns + side - 1) / side, blocksPerImage = blocksPerRow * ((s.rows + side - 1) / side);
-  tile.rows = blocks < blocksPerImage ? side * std::max<int64_t>(1, blocks / blocksPerRow)
-                                      : std::min(blocks / blocksPerImage, s.batch) * s.rows;
+  const int64_t images = target.l2Bytes / 8 / (blockBytes * blocksPerImage);
+  const int64_t rowsOfBlocks = std::max<int64_t>(1, target.l2Bytes / 2 / blockBytes / blocksPerRow);
+  tile.rows = images > 0 ? std::min(images, s.batch) * s.rows : std::min(s.rows, side * rowsOfBlocks);
   return tile;
 }
 

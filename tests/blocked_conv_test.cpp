@@ -470,6 +470,25 @@ TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
   EXPECT_GT(bandBytes(true), 4096);
 }
 
+// A Winograd filter gradient's default bands (of 1 MiB of L2 here): whole
+// images where several fit an eighth of L2 (8x8); one whole image where it
+// fits half of it (32x32: ResNet's block1 at F(3x3, 4x4)), rather than a
+// few of its rows; rows of one image in whole blocks where it does not
+// (64x64).
+TEST_P(BlockedConv, WinogradFilterGradientBands) {
+  Target target = target_;
+  target.l2Bytes = 1 << 20;
+  auto rows = [&](int64_t size) {
+    const Graph graph = winogradFilterGradient(b(), size, size, b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
+    return filterGradientTile(graph, graph.node(*graph.lookup("dw")), target).rows;
+  };
+  EXPECT_GT(rows(8), 8);
+  EXPECT_EQ(rows(8) % 8, 0);
+  EXPECT_EQ(rows(32), 32);
+  EXPECT_LT(rows(64), 64);
+  EXPECT_EQ(rows(64) % 4, 0);
+}
+
 // A Winograd filter gradient keeps a band's transforms on the stack:
 // select-winograd leaves layers whose one row of blocks would take more
 // than kMaxWinogradBandBytes (224 columns of 256 channels: 3.5 MiB), and
