@@ -62,8 +62,7 @@ int64_t blockSide(const std::vector<int64_t>& y) {
 // A Winograd kernel pays where
 // - the batch is kMinBatch or more;
 // - F(2x2, 3x3)'s: each transformed input it broadcasts feeds two filter
-//   blocks or more (output channels of two vectors or more; a filter
-//   gradient's, transformed gradients, two input channels). With one,
+//   blocks or more (output channels of two vectors or more). With one,
 //   every FMA of its sums needs a broadcast of its own, where the direct
 //   kernel's feed three filter columns, and the transforms cost as much as
 //   the products save: measured on this project's machine (Sapphire
@@ -86,9 +85,9 @@ int64_t blockSide(const std::vector<int64_t>& y) {
 // adds them up at the end: it pays from kMinPartBlocks blocks a part, of
 // either side. The seed model's third layer at batch 32, 16 blocks of 2x2
 // a part, ran 0.106 ms with F(3x3, 2x2), 0.088 without; its second, 196,
-// 0.414 and 0.447. And
-// it keeps a band's transforms on the stack: only where one row of blocks
-// fits kMaxWinogradBandBytes (wide images of many channels do not).
+// 0.414 and 0.447. And it keeps a band's transforms on the stack: only
+// where one row of blocks fits kMaxWinogradBandBytes (wide images of many
+// channels do not).
 constexpr int64_t kMinPartBlocks = 64;
 
 bool pays(const Graph& graph, const Node& node, const Target& target, int64_t side) {

@@ -13,8 +13,8 @@
 //
 // Either may take F(4x4, 3x3) (F(3x3, 4x4)) instead, algorithm=winograd4x4:
 // each 4x4 block of outputs (output gradients) with a 6x6 block of inputs,
-// 36 multiplications per pair of channels where F(2x2, 3x3) takes 64 and
-// the direct kernel 144, for larger transforms.
+// 36 multiplications per block and pair of channels where F(2x2, 3x3)
+// takes 64 and the direct kernel 144, for larger transforms.
 //
 // It computes the same convolution, rounded differently: the transforms
 // add and subtract inputs (and scale filter taps) before multiplying;

@@ -10,11 +10,6 @@ namespace {
 // The one-dimensional transforms of F(m, 3) (m = 2 or 4), which the
 // two-dimensional ones apply along the columns of a block, then along its
 // rows; Lavin and Gray's, at the points 0, 1, -1 (and 2, -2) and infinity.
-using Values = std::vector<llvm::Value*>;
-
-// A splat constant of the vector type of v.
-llvm::Value* constant(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
-
 // Taps g0..g2 -> G g: m + 2 values.
 //   m = 2: (g0, (g0 + g1 + g2) / 2, (g0 - g1 + g2) / 2, g2);
 //   m = 4: (g0 / 4, -(g0 + g1 + g2) / 6, -(g0 - g1 + g2) / 6,
@@ -23,14 +18,14 @@ Values transformFilterTaps(KernelBuilder& kb, int64_t m, const Values& g) {
   auto& ir = kb.ir();
   llvm::Value* outer = ir.CreateFAdd(g[0], g[2]);
   if (m == 2) {
-    llvm::Value* half = constant(g[0], 0.5);
+    llvm::Value* half = coefficient(g[0], 0.5);
     return {g[0], ir.CreateFMul(ir.CreateFAdd(outer, g[1]), half), ir.CreateFMul(ir.CreateFSub(outer, g[1]), half), g[2]};
   }
-  llvm::Value* sixth = constant(g[0], -1.0 / 6);
-  llvm::Value* even = kb.fma(g[0], constant(g[0], 1.0 / 24), ir.CreateFMul(g[2], constant(g[0], 1.0 / 6)));
-  llvm::Value* odd = ir.CreateFMul(g[1], constant(g[0], 1.0 / 12));
-  return {ir.CreateFMul(g[0], constant(g[0], 0.25)), ir.CreateFMul(ir.CreateFAdd(outer, g[1]), sixth),
-          ir.CreateFMul(ir.CreateFSub(outer, g[1]), sixth), ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), g[2]};
+  llvm::Value* minusSixth = coefficient(g[0], -1.0 / 6);
+  llvm::Value* even = kb.fma(g[0], coefficient(g[0], 1.0 / 24), ir.CreateFMul(g[2], coefficient(g[0], 1.0 / 6)));
+  llvm::Value* odd = ir.CreateFMul(g[1], coefficient(g[0], 1.0 / 12));
+  return {ir.CreateFMul(g[0], coefficient(g[0], 0.25)), ir.CreateFMul(ir.CreateFAdd(outer, g[1]), minusSixth),
+          ir.CreateFMul(ir.CreateFSub(outer, g[1]), minusSixth), ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), g[2]};
 }
 
 // Inputs d0..d(m+1) -> B' d.
@@ -41,13 +36,13 @@ Values transformInputColumn(KernelBuilder& kb, int64_t m, const Values& d) {
   auto& ir = kb.ir();
   if (m == 2)
     return {ir.CreateFSub(d[0], d[2]), ir.CreateFAdd(d[1], d[2]), ir.CreateFSub(d[2], d[1]), ir.CreateFSub(d[1], d[3])};
-  llvm::Value *four = constant(d[0], 4), *minusFive = constant(d[0], -5), *two = constant(d[0], 2);
+  llvm::Value *four = coefficient(d[0], 4), *minusFive = coefficient(d[0], -5), *two = coefficient(d[0], 2);
   llvm::Value *outer = ir.CreateFSub(d[4], d[2]), *inner = ir.CreateFSub(d[3], d[1]);
   return {kb.fma(four, d[0], kb.fma(minusFive, d[2], d[4])),
-          kb.fma(constant(d[0], -4), ir.CreateFAdd(d[1], d[2]), ir.CreateFAdd(d[3], d[4])),
+          kb.fma(coefficient(d[0], -4), ir.CreateFAdd(d[1], d[2]), ir.CreateFAdd(d[3], d[4])),
           kb.fma(four, ir.CreateFSub(d[1], d[2]), ir.CreateFSub(d[4], d[3])),
           kb.fma(two, inner, outer),
-          kb.fma(constant(d[0], -2), inner, outer),
+          kb.fma(coefficient(d[0], -2), inner, outer),
           kb.fma(four, d[1], kb.fma(minusFive, d[3], d[5]))};
 }
 
@@ -60,8 +55,8 @@ Values transformProducts(KernelBuilder& kb, int64_t m, const Values& p) {
   if (m == 2) return {ir.CreateFAdd(ir.CreateFAdd(p[0], p[1]), p[2]), ir.CreateFSub(ir.CreateFSub(p[1], p[2]), p[3])};
   llvm::Value *a = ir.CreateFAdd(p[1], p[2]), *b = ir.CreateFSub(p[1], p[2]);
   llvm::Value *c = ir.CreateFAdd(p[3], p[4]), *d = ir.CreateFSub(p[3], p[4]);
-  return {ir.CreateFAdd(ir.CreateFAdd(p[0], a), c), kb.fma(constant(d, 2), d, b), kb.fma(constant(c, 4), c, a),
-          ir.CreateFAdd(kb.fma(constant(d, 8), d, b), p[5])};
+  return {ir.CreateFAdd(ir.CreateFAdd(p[0], a), c), kb.fma(coefficient(d, 2), d, b), kb.fma(coefficient(c, 4), c, a),
+          ir.CreateFAdd(kb.fma(coefficient(d, 8), d, b), p[5])};
 }
 
 }  // namespace

@@ -29,6 +29,12 @@
 
 namespace cnnc::blocked {
 
+// Vectors of a transform, in order.
+using Values = std::vector<llvm::Value*>;
+
+// Coefficient c of a transform, splat to the vector type of v.
+inline llvm::Value* coefficient(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
+
 // The floats of the products per pair of input and output channels of
 // Winograd conv2d or conv2d_bwd_filter `node`: the conv2d's transformed
 // filter, one part's sums of a filter gradient's products.
@@ -40,8 +46,7 @@ int64_t winogradProductFloats(const Graph& graph, const Node& node);
 // `column(c)` (its side + 2 vectors, top to bottom), since neighbouring
 // blocks share two, then of each block's rows of those; store(q, p, v)
 // takes product p (row p / (side + 2), column p % (side + 2)) of block q.
-void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count,
-                       const std::function<std::vector<llvm::Value*>(int64_t)>& column,
+void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, const std::function<Values(int64_t)>& column,
                        const std::function<void(int64_t, int64_t, llvm::Value*)>& store);
 
 // The floats of one part of the batch in the workspace of Winograd

@@ -27,11 +27,6 @@
 namespace cnnc::blocked {
 namespace {
 
-using Values = std::vector<llvm::Value*>;
-
-// A splat constant of the vector type of v.
-llvm::Value* constant(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
-
 // Output gradients y0..y(m-1) -> A y: m + 2 values (A' of winograd.cpp).
 //   m = 2: (y0, y0 + y1, y0 - y1, -y1);
 //   m = 4: (y0, (y0 + y2) + (y1 + y3), (y0 + y2) - (y1 + y3),
@@ -40,10 +35,10 @@ Values transformGradient(KernelBuilder& kb, int64_t m, const Values& y) {
   auto& ir = kb.ir();
   if (m == 2) return {y[0], ir.CreateFAdd(y[0], y[1]), ir.CreateFSub(y[0], y[1]), ir.CreateFNeg(y[1])};
   llvm::Value *even = ir.CreateFAdd(y[0], y[2]), *odd = ir.CreateFAdd(y[1], y[3]);
-  llvm::Value* four = constant(y[0], 4);
+  llvm::Value* four = coefficient(y[0], 4);
   llvm::Value *evenFar = kb.fma(four, y[2], y[0]), *oddFar = kb.fma(four, y[3], y[1]);
-  return {y[0], ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), kb.fma(constant(y[0], 2), oddFar, evenFar),
-          kb.fma(constant(y[0], -2), oddFar, evenFar), y[3]};
+  return {y[0], ir.CreateFAdd(even, odd), ir.CreateFSub(even, odd), kb.fma(coefficient(y[0], 2), oddFar, evenFar),
+          kb.fma(coefficient(y[0], -2), oddFar, evenFar), y[3]};
 }
 
 // Sums m0..m(m+1) -> G' m: 3 taps (G of winograd.cpp).
@@ -54,14 +49,15 @@ Values transformGradient(KernelBuilder& kb, int64_t m, const Values& y) {
 Values transformSums(KernelBuilder& kb, int64_t m, const Values& p) {
   auto& ir = kb.ir();
   if (m == 2) {
-    llvm::Value* middle = ir.CreateFMul(ir.CreateFAdd(p[1], p[2]), constant(p[0], 0.5));
-    return {ir.CreateFAdd(p[0], middle), ir.CreateFMul(ir.CreateFSub(p[1], p[2]), constant(p[0], 0.5)),
+    llvm::Value* middle = ir.CreateFMul(ir.CreateFAdd(p[1], p[2]), coefficient(p[0], 0.5));
+    return {ir.CreateFAdd(p[0], middle), ir.CreateFMul(ir.CreateFSub(p[1], p[2]), coefficient(p[0], 0.5)),
             ir.CreateFAdd(middle, p[3])};
   }
   llvm::Value *near = ir.CreateFAdd(p[1], p[2]), *far = ir.CreateFAdd(p[3], p[4]);
-  llvm::Value* sixth = constant(p[0], 1.0 / 6);
-  return {kb.fma(constant(p[0], 0.25), p[0], kb.fma(constant(p[0], -1.0 / 6), near, ir.CreateFMul(far, constant(p[0], 1.0 / 24)))),
-          kb.fma(sixth, ir.CreateFSub(p[2], p[1]), ir.CreateFMul(ir.CreateFSub(p[3], p[4]), constant(p[0], 1.0 / 12))),
+  llvm::Value* sixth = coefficient(p[0], 1.0 / 6);
+  llvm::Value* first = kb.fma(coefficient(p[0], -1.0 / 6), near, ir.CreateFMul(far, coefficient(p[0], 1.0 / 24)));
+  llvm::Value* second = ir.CreateFMul(ir.CreateFSub(p[3], p[4]), coefficient(p[0], 1.0 / 12));
+  return {kb.fma(coefficient(p[0], 0.25), p[0], first), kb.fma(sixth, ir.CreateFSub(p[2], p[1]), second),
           kb.fma(sixth, ir.CreateFSub(far, near), p[5])};
 }
 
