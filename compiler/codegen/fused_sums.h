@@ -46,7 +46,8 @@ class FusedSums {
 
  private:
   llvm::Value* partial(llvm::Value* task, llvm::Value* block, int64_t vector);
-  using Terms = std::function<void(Accumulators&, llvm::Value*)>;
+  // Adds the terms of the vector at an index to the accumulators from base.
+  using Terms = std::function<void(Accumulators&, size_t base, llvm::Value*)>;
   void sumRows(const blocked::RowsTask& task, size_t count, const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
                const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored);
   void sumStatistics(const blocked::RowsTask& task);
