@@ -344,11 +344,12 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
         static_cast<double>(filterBlocks * channels) / static_cast<double>(filterBlocks + channels);
     if (ratio > bestRatio) tile.filterBlocks = filterBlocks, tile.channels = channels, bestRatio = ratio;
   }
-  const int64_t blockBytes = winogradProducts(side) * (s.channels + s.blocks * target.vectorWidth) * 4;
-  const int64_t blocksPerRow = (s.columns + side - 1) / side, blocksPerImage = blocksPerRow * ((s.rows + side - 1) / side);
-  const int64_t images = target.l2Bytes / 8 / (blockBytes * blocksPerImage);
-  const int64_t rowsOfBlocks = std::max<int64_t>(1, target.l2Bytes / 2 / blockBytes / blocksPerRow);
-  tile.rows = images > 0 ? std::min(images, s.batch) * s.rows : std::min(s.rows, side * rowsOfBlocks);
+  const auto fitting = [&](int64_t budget, int64_t rows) {
+    return static_cast<int64_t>(static_cast<double>(budget) / winogradBandBytes(s, side, s.channels, rows));
+  };
+  const int64_t images = fitting(target.l2Bytes / 8, s.rows);
+  tile.rows = images > 0 ? std::min(images, s.batch) * s.rows
+                         : std::min(s.rows, side * std::max<int64_t>(1, fitting(target.l2Bytes / 2, side)));
   return tile;
 }
 
@@ -423,20 +424,20 @@ Status checkTile(const Graph& graph, const Node& node, const IntList& tile) {
                              node.op == Op::Conv2DBackwardData ? "output-gradient" : "input", s.inputBlock));
     if (node.op == Op::Conv2DBackwardData && tile[4] != 1)
       return bad("block rows must be 1: the backward-data kernel blocks one row");
-    const int64_t side = winogradBlockSide(node);
-    if (usesWinograd(node) && (tile[1] % side != 0 || tile[4] % side != 0 || (tile[3] % side != 0 && tile[3] < s.rows)))
-      return bad(fmt::format("the Winograd kernel's columns, block rows and rows per task (unless all) must be "
-                             "multiples of {0}: it makes {0}x{0} blocks of outputs", side));
-    // Its register block's transformed inputs and sums, on the stack
-    // (winograd.h); in doubles, since the tile may be any size.
-    const double winogradBytes =
-        usesWinograd(node) ? static_cast<double>(tile[1] / side) * static_cast<double>(tile[4] / side) *
-                                 static_cast<double>(winogradProducts(side)) *
-                                 (static_cast<double>(tile[2]) + static_cast<double>(tile[0]) * static_cast<double>(s.inputBlock)) * 4.0
-                           : 0.0;
-    if (winogradBytes > static_cast<double>(kMaxWinogradBandBytes))
-      return bad(fmt::format("its register block's transforms would take {:.0f} KiB of stack, more than {} KiB: fewer "
-                             "columns, block rows or channels", winogradBytes / 1024, kMaxWinogradBandBytes >> 10));
+    if (usesWinograd(node)) {
+      const int64_t side = winogradBlockSide(node);
+      if (tile[1] % side != 0 || tile[4] % side != 0 || (tile[3] % side != 0 && tile[3] < s.rows))
+        return bad(fmt::format("the Winograd kernel's columns, block rows and rows per task (unless all) must be "
+                               "multiples of {0}: it makes {0}x{0} blocks of outputs", side));
+      // Its register block's transformed inputs and sums, on the stack
+      // (winograd.h); in doubles, since the tile may be any size.
+      const double bytes = static_cast<double>(tile[1] / side) * static_cast<double>(tile[4] / side) *
+                           static_cast<double>(winogradProducts(side)) *
+                           (static_cast<double>(tile[2]) + static_cast<double>(tile[0]) * static_cast<double>(s.inputBlock)) * 4.0;
+      if (bytes > static_cast<double>(kMaxWinogradBandBytes))
+        return bad(fmt::format("its register block's transforms would take {:.0f} KiB of stack, more than {} KiB: "
+                               "fewer columns, block rows or channels", bytes / 1024, kMaxWinogradBandBytes >> 10));
+    }
     return checkFusedPoolRows(graph, node, {tile[0], tile[1], tile[2], tile[3], tile[4]});
   }
   if (tile[5] > s.batch) return bad(fmt::format("parts must not exceed the batch of {}", s.batch));

@@ -35,8 +35,8 @@ struct ForwardTile {
 // conv2d_bwd_filter: tile=[filterBlocks, channels, taps, taskChannels, rows, parts]; for a
 // Winograd kernel (ir/conv_algorithm.h) taps is 1 (a register block holds
 // one of its products), rows are a multiple of its blocks' side unless
-// they cover whole images,
-// and its partial sums always go through the workspace, whatever the parts.
+// they cover whole images, and its partial sums always go through the
+// workspace, whatever the parts.
 struct FilterGradientTile {
   int64_t filterBlocks;  // output-channel blocks in one register block
   int64_t channels;      // input channels in one register block

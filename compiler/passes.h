@@ -75,15 +75,17 @@ Status selectLayouts(Graph& graph, const PassContext& context);
 // After select-layouts, so that both read the gradient in the same layout.
 Status fuseBiasGradients(Graph& graph, const PassContext& context);
 
-// A blocked conv2d that Winograd's F(2x2, 3x3) applies to (a 3x3 filter at
-// stride 1: ir/conv_algorithm.h) gets algorithm=winograd, so that its
-// kernel multiplies up to 2.25 times less, where that pays: two
-// output-channel blocks or more, and a window that reads padding little
-// enough for the kernel to save a third of the multiplications
-// (select_winograd.cpp). That covers the data gradients of such convolutions too, which select-layouts
-// made convolutions with the transposed filter, and their filter
-// gradients (F(3x3, 2x2)). After select-layouts and before choose-tiles,
-// which tiles Winograd kernels their own way.
+// A blocked conv2d that Winograd's minimal filtering applies to (a 3x3
+// filter at stride 1: ir/conv_algorithm.h) gets algorithm=winograd4x4
+// (F(4x4, 3x3), up to 4 times fewer multiplications) on images of 4
+// blocks of 4x4 outputs or more, or else algorithm=winograd (F(2x2, 3x3),
+// up to 2.25 times fewer, from two output-channel blocks), where that pays:
+// a batch of 32 or more, and a window that reads padding little enough for
+// the kernel to save a third of the multiplications (select_winograd.cpp).
+// That covers the data gradients of such convolutions too, which
+// select-layouts made convolutions with the transposed filter, and their
+// filter gradients (F(3x3, 4x4) and F(3x3, 2x2)). After select-layouts and
+// before choose-tiles, which tiles Winograd kernels their own way.
 Status selectWinograd(Graph& graph, const PassContext& context);
 
 // Gives every blocked convolution the tile --tile asked for, or else the

@@ -33,11 +33,18 @@ int64_t insideTaps(int64_t outputs, int64_t inputs, int64_t pad) {
 // without.
 constexpr int64_t kMinBatch = 32;
 
-// The products of an image's blocks of side x side outputs (the last ones
-// of an odd size whole).
-int64_t products(const std::vector<int64_t>& y, int64_t side) {
-  return (y[2] + side - 1) / side * ((y[3] + side - 1) / side) * winogradProducts(side);
+// What the Winograd kernel of `node` cuts into blocks: its result, or a
+// filter gradient's output gradient.
+const std::vector<int64_t>& blockedDims(const Graph& graph, const Node& node) {
+  return node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims;
 }
+
+// An image's blocks of side x side of y (the last ones of a remainder
+// whole), and their products.
+int64_t blocks(const std::vector<int64_t>& y, int64_t side) {
+  return (y[2] + side - 1) / side * ((y[3] + side - 1) / side);
+}
+int64_t products(const std::vector<int64_t>& y, int64_t side) { return blocks(y, side) * winogradProducts(side); }
 
 // The fewest blocks of 4x4 outputs an image has for F(4x4, 3x3): its
 // register blocks hold a filter block's sums of an image's blocks, and with
@@ -55,8 +62,7 @@ constexpr int64_t kMinBlocks4x4 = 4;
 // block3_conv2 0.72 -> 0.69; VGG's step 48.4 -> 46.7 ms; the seed's
 // second layer at batch 32 0.29 -> 0.26 ms).
 int64_t blockSide(const std::vector<int64_t>& y) {
-  const bool enoughBlocks = (y[2] + 3) / 4 * ((y[3] + 3) / 4) >= kMinBlocks4x4;
-  return enoughBlocks && products(y, 4) < products(y, 2) ? 4 : 2;
+  return blocks(y, 4) >= kMinBlocks4x4 && products(y, 4) < products(y, 2) ? 4 : 2;
 }
 
 // A Winograd kernel pays where
@@ -92,13 +98,11 @@ constexpr int64_t kMinPartBlocks = 64;
 
 bool pays(const Graph& graph, const Node& node, const Target& target, int64_t side) {
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
-  const std::vector<int64_t>& y =
-      node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims;
+  const std::vector<int64_t>& y = blockedDims(graph, node);
   const IntList pads = *getInts(node.attrs, "pads");
   const int64_t direct = insideTaps(y[2], x[2], pads[0]) * insideTaps(y[3], x[3], pads[1]);
-  const int64_t imageBlocks = (y[2] + side - 1) / side * ((y[3] + side - 1) / side);
   const bool gradient = node.op == Op::Conv2DBackwardFilter;
-  const bool manyBlocks = !gradient || imageBlocks * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
+  const bool manyBlocks = !gradient || blocks(y, side) * ((y[0] + kEnoughTasks - 1) / kEnoughTasks) >= kMinPartBlocks;
   return y[0] >= kMinBatch && y[1] >= (side == 4 ? 1 : 2) * target.vectorWidth && 3 * products(y, side) <= 2 * direct &&
          manyBlocks && (!gradient || winogradBandsFit(graph, node, side));
 }
@@ -113,9 +117,7 @@ Status selectWinograd(Graph& graph, const PassContext& context) {
     if (!convolution || node.attrs.contains(kAlgorithmAttr) || !winogradApplies(graph, node)) return added;
     // Blocks of 2x2 where those of 4x4 would not pay (a filter gradient's
     // parts of too few blocks).
-    const int64_t side =
-        blockSide(node.op == Op::Conv2DBackwardFilter ? graph.node(node.operands[1]).type.dims : node.type.dims);
-    for (int64_t candidate : {side, int64_t{2}})
+    for (int64_t candidate : {blockSide(blockedDims(graph, node)), int64_t{2}})
       if (pays(graph, node, context.target, candidate)) {
         added[std::string(kAlgorithmAttr)] = Symbol{std::string(candidate == 4 ? kWinograd4x4 : kWinograd)};
         break;

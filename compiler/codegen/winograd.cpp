@@ -241,9 +241,8 @@ void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, 
           // The last block's rows and columns from the remainder of the
           // rows or columns by the side on may lie past them.
           llvm::Value* inside = kb_.ir().getTrue();
-          if (y_[2] % side_ != 0 && row >= y_[2] % side_) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
-          if (y_[3] % side_ != 0 && column >= y_[3] % side_)
-            inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
+          if (mayLiePast(y_[2], side_, row)) inside = ir_.CreateICmpSLT(ohRow, kb_.i64(y_[2]));
+          if (mayLiePast(y_[3], side_, column)) inside = ir_.CreateAnd(inside, ir_.CreateICmpSLT(ow, kb_.i64(y_[3])));
           if (inside == kb_.ir().getTrue())
             storeOutput();
           else

@@ -35,6 +35,10 @@ using Values = std::vector<llvm::Value*>;
 // Coefficient c of a transform, splat to the vector type of v.
 inline llvm::Value* coefficient(llvm::Value* v, double c) { return llvm::ConstantFP::get(v->getType(), c); }
 
+// Whether row (or column) i of blocks of `side` may lie past an `extent`
+// that they cover: in the last block, from the remainder on, if any.
+inline bool mayLiePast(int64_t extent, int64_t side, int64_t i) { return extent % side != 0 && i >= extent % side; }
+
 // The floats of the products per pair of input and output channels of
 // Winograd conv2d or conv2d_bwd_filter `node`: the conv2d's transformed
 // filter, one part's sums of a filter gradient's products.

@@ -78,13 +78,14 @@ class WinogradFilterGradient : ConvolutionKernel {
         bandBlocks_(bands_.shape.images * ((bands_.shape.rows + side_ - 1) / side_) * across_),
         parts_(tile_.parts),
         bias_(fusedBiasGradient(kb.graph(), node_)),
-        products_(winogradProductFloats(kb.graph(), node_)),
+        products_(winogradProducts(side_)),
+        productFloats_(winogradProductFloats(kb.graph(), node_)),
         partFloats_(winogradFilterGradientPartFloats(kb.graph(), node_)) {}
 
   int64_t emit() {
     const int64_t slices = channels_ / tile_.taskChannels;
-    inputs_ = kb_.scratch(t_ * t_ * inputStride());
-    gradients_ = kb_.scratch(t_ * t_ * gradientStride());
+    inputs_ = kb_.scratch(products_ * inputStride());
+    gradients_ = kb_.scratch(products_ * gradientStride());
     kb_.loop(kb_.taskBegin(), kb_.taskEnd(), [&](llvm::Value* task) {
       llvm::Value* part = ir_.CreateSRem(task, kb_.i64(parts_));
       c0_ = ir_.CreateMul(ir_.CreateSDiv(task, kb_.i64(parts_)), kb_.i64(tile_.taskChannels));
@@ -160,7 +161,7 @@ class WinogradFilterGradient : ConvolutionKernel {
     llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
     Values rowInside;  // of the block's rows that may lie past the gradient's (null: inside)
     for (int64_t i = 0; i < side_; ++i)
-      rowInside.push_back(dy_.dims[2] % side_ != 0 && i >= dy_.dims[2] % side_
+      rowInside.push_back(mayLiePast(dy_.dims[2], side_, i)
                               ? ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateICmpSLT(add(kb_, oh, i), kb_.i64(dy_.dims[2])))
                               : nullptr);
     kb_.rolledLoop(0, blocks_, [&](llvm::Value* f) {
@@ -169,16 +170,14 @@ class WinogradFilterGradient : ConvolutionKernel {
         // A y of each column, [column][row], then of each row of those.
         std::vector<Values> columns;
         for (int64_t j = 0; j < side_; ++j) {
-          Values y;
-          for (int64_t i = 0; i < side_; ++i) {
-            if (side_ * q + j >= dy_.dims[3]) {
-              y.push_back(zero);
-              continue;
+          const int64_t ow = side_ * q + j;
+          Values y(static_cast<size_t>(side_), zero);  // past the columns: zeros
+          if (ow < dy_.dims[3])
+            for (int64_t i = 0; i < side_; ++i) {
+              y[static_cast<size_t>(i)] = kb_.loadVector(
+                  dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(ow), kb_.i64(0)), b_, rowInside[static_cast<size_t>(i)]);
+              total = ir_.CreateFAdd(total, y[static_cast<size_t>(i)]);
             }
-            y.push_back(kb_.loadVector(dy_.id, dy_.index(kb_, n, f, add(kb_, oh, i), kb_.i64(side_ * q + j), kb_.i64(0)), b_,
-                                       rowInside[static_cast<size_t>(i)]));
-            total = ir_.CreateFAdd(total, y.back());
-          }
           columns.push_back(transformGradient(kb_, side_, y));
         }
         for (int64_t row = 0; row < t_; ++row) {
@@ -201,14 +200,14 @@ class WinogradFilterGradient : ConvolutionKernel {
   // Whether the task being emitted sums its part's output gradients (those
   // of the first channel slice), and where its part's sums of them are.
   llvm::Value* sumsBias() { return ir_.CreateICmpEQ(c0_, kb_.i64(0)); }
-  llvm::Value* biasAt(llvm::Value* index) { return ir_.CreateAdd(add(kb_, sums_, products_), index); }
+  llvm::Value* biasAt(llvm::Value* index) { return ir_.CreateAdd(add(kb_, sums_, productFloats_), index); }
 
   // For each product, the sums over the band's `count` blocks of every
   // register block of the task, resumed from the part's sums in the
   // workspace (`resumes`) or from zero, and stored there; `beside(product)`
   // first, the work spread over the products (requestRows).
   void multiply(llvm::Value* count, llvm::Value* resumes, const std::function<void(llvm::Value*)>& beside) {
-    kb_.rolledLoop(0, t_ * t_, [&](llvm::Value* product) {
+    kb_.rolledLoop(0, products_, [&](llvm::Value* product) {
       beside(product);
       kb_.rolledLoop(0, blocks_ / FB_, [&](llvm::Value* group) {
         llvm::Value* f0 = ir_.CreateMul(group, kb_.i64(FB_));
@@ -216,7 +215,7 @@ class WinogradFilterGradient : ConvolutionKernel {
           llvm::Value* first = ir_.CreateMul(channelGroup, kb_.i64(CB_));  // of the task's channels
           auto sumAt = [&](int64_t k, int64_t c) {
             llvm::Value* channel = ir_.CreateAdd(c0_, add(kb_, first, c));
-            llvm::Value* at = kb_.index({product, add(kb_, f0, k), channel}, {t_ * t_, blocks_, channels_});
+            llvm::Value* at = kb_.index({product, add(kb_, f0, k), channel}, {products_, blocks_, channels_});
             return ir_.CreateAdd(sums_, ir_.CreateMul(at, kb_.i64(b_)));
           };
           Accumulators acc(kb_, static_cast<size_t>(FB_ * CB_), [&](size_t) { return kb_.f32(0.0); });
@@ -264,13 +263,13 @@ class WinogradFilterGradient : ConvolutionKernel {
       if (bias_) {
         llvm::Value* at = ir_.CreateMul(f, kb_.i64(b_));
         kb_.storeVector(*bias_, at, addInOrder(kb_, parts_, [&](int64_t part) {
-          return kb_.loadVector(id_, add(kb_, at, partStart(part) + products_), b_);
+          return kb_.loadVector(id_, add(kb_, at, partStart(part) + productFloats_), b_);
         }));
       }
       kb_.rolledLoop(0, channels_, [&](llvm::Value* c) {
         Values m;
-        for (int64_t p = 0; p < t_ * t_; ++p) {
-          llvm::Value* at = ir_.CreateMul(kb_.index({kb_.i64(p), f, c}, {t_ * t_, blocks_, channels_}), kb_.i64(b_));
+        for (int64_t p = 0; p < products_; ++p) {
+          llvm::Value* at = ir_.CreateMul(kb_.index({kb_.i64(p), f, c}, {products_, blocks_, channels_}), kb_.i64(b_));
           m.push_back(addInOrder(kb_, parts_, [&](int64_t part) { return kb_.loadVector(id_, add(kb_, at, partStart(part)), b_); }));
         }
         // G' m of each product column, [column][row], then of each row of those.
@@ -323,7 +322,9 @@ class WinogradFilterGradient : ConvolutionKernel {
   const FilterGradientBands bands_;
   const int64_t across_, bandBlocks_, parts_;
   const std::optional<ValueId> bias_;
-  const int64_t products_, partFloats_;  // a part's floats in the workspace: its products' sums, then its bias sums
+  // Its products per pair of channels; the floats of their sums over all
+  // pairs, and of a part in the workspace (those, then its bias sums).
+  const int64_t products_, productFloats_, partFloats_;
   llvm::Value* inputs_ = nullptr;     // the band's transformed inputs [product][block][task channel]
   llvm::Value* gradients_ = nullptr;  // and output gradients [product][block][filter block][lane]
   // Of the task being emitted: its first input channel, and where its
