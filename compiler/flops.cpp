@@ -1,5 +1,7 @@
 #include "compiler/flops.h"
 
+#include "ir/fused_projection.h"
+
 namespace cnnc {
 namespace {
 
@@ -35,8 +37,12 @@ int64_t flopsOf(const Graph& graph, ValueId id) {
   switch (node.op) {
     case Op::Conv2D:  // N x F x C x taps
       return 2 * dims(0)[0] * dims(1)[0] * dims(1)[1] * insideTaps(dims(0), node.type.dims, dims(1), node.attrs);
-    case Op::Conv2DBackwardData:
-      return 2 * dims(0)[0] * dims(1)[0] * dims(1)[1] * insideTaps(node.type.dims, dims(0), dims(1), node.attrs);
+    case Op::Conv2DBackwardData: {
+      auto flops = [&](size_t dy, size_t w, const AttributeMap& window) {
+        return 2 * dims(dy)[0] * dims(w)[0] * dims(w)[1] * insideTaps(node.type.dims, dims(dy), dims(w), window);
+      };
+      return flops(0, 1, node.attrs) + (projectionOf(node) ? flops(2, 3, projectionWindow(node.attrs)) : 0);
+    }
     case Op::Conv2DBackwardFilter:
       return 2 * dims(0)[0] * node.type.dims[0] * node.type.dims[1] *
              insideTaps(dims(0), dims(1), node.type.dims, node.attrs);

@@ -21,20 +21,10 @@
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
 #include "ir/fused_activation.h"
-#include "ir/fused_pooling.h"
 #include "ir/fused_residual.h"
-#include "ir/fused_statistics.h"
 
 namespace cnnc {
 namespace {
-
-// Whether `node` applies anything to its result before storing it.
-bool finishesItsResult(const Node& node) {
-  for (std::string_view key :
-       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr})
-    if (node.attrs.contains(key)) return true;
-  return false;
-}
 
 // Which operand of `node`, if it is an add of two, has a producer it absorbs.
 std::optional<size_t> absorbedOperand(const Graph& graph, const Node& node, const std::vector<int>& users) {
@@ -56,13 +46,8 @@ Status fuseResidualAdds(Graph& graph, const PassContext&) {
     const Node& add = graph.node(id);
     const std::optional<size_t> k = absorbedOperand(graph, add, users);
     if (!k) continue;
-    const Node& producer = graph.node(add.operands[*k]);
-    std::vector<ValueId> extra = {add.operands[1 - *k]};
-    if (readsActivationOutput(add.op, add.attrs)) extra.push_back(activationOutputOf(add));
-    AttributeMap attrs = producer.attrs;
-    for (const auto& [key, value] : add.attrs) attrs.insert_or_assign(key, value);
-    attrs[std::string(kResidualAttr)] = Symbol{producer.name};
-    absorptions[id] = Absorption{add.operands[*k], std::move(extra), std::move(attrs)};
+    const ValueId producer = add.operands[*k];
+    absorptions[id] = absorbAdd(graph, add, producer, {add.operands[1 - *k]}, kResidualAttr, graph.node(producer).name);
   }
   return absorbInto(graph, absorptions);
 }

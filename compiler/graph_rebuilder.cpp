@@ -1,5 +1,7 @@
 #include "compiler/graph_rebuilder.h"
 
+#include "ir/fused_activation.h"
+
 namespace cnnc {
 
 Expected<ValueId> GraphRebuilder::copy(ValueId id, const AttributeMap& added) {
@@ -18,10 +20,22 @@ Graph GraphRebuilder::finish(const std::vector<ValueId>& outputs) {
   return std::move(out_);
 }
 
+Absorption absorbAdd(const Graph& graph, const Node& add, ValueId absorbed, std::vector<ValueId> extra,
+                     std::string_view key, const std::string& named, std::vector<ValueId> alsoAbsorbed) {
+  if (readsActivationOutput(add.op, add.attrs)) extra.push_back(activationOutputOf(add));
+  AttributeMap attrs = graph.node(absorbed).attrs;
+  for (const auto& [name, value] : add.attrs) attrs.insert_or_assign(name, value);
+  attrs[std::string(key)] = Symbol{named};
+  return Absorption{absorbed, std::move(extra), std::move(attrs), std::move(alsoAbsorbed)};
+}
+
 Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions) {
   std::vector<bool> absorbed(graph.size(), false);
   for (const std::optional<Absorption>& absorption : absorptions)
-    if (absorption) absorbed[absorption->absorbed] = true;
+    if (absorption) {
+      absorbed[absorption->absorbed] = true;
+      for (ValueId also : absorption->alsoAbsorbed) absorbed[also] = true;
+    }
   GraphRebuilder rebuilder(graph);
   for (ValueId id = 0; id < graph.size(); ++id) {
     if (absorbed[id]) continue;

@@ -44,12 +44,24 @@ class GraphRebuilder {
 
 // A node absorbed into its only user by a fusion: in the user's place goes
 // a node of the absorbed one's op, under the user's name, with the absorbed
-// node's operands and then `extraOperands`, and attributes `attrs`.
+// node's operands and then `extraOperands`, and attributes `attrs`. Nodes
+// `alsoAbsorbed`, of which the user was the only user too, go as well:
+// the fused node computes what they did from their operands, among its
+// extra ones.
 struct Absorption {
   ValueId absorbed;
   std::vector<ValueId> extraOperands;
   AttributeMap attrs;
+  std::vector<ValueId> alsoAbsorbed = {};
 };
+
+// The absorption of `add` (a sum, of a value's gradients or a residual
+// add) into node `absorbed` of `graph`, one of its operands' producers: its
+// extra operands `extra`, then the activation's output that the add's fused
+// activation gradient reads; the absorbed node's attributes, the add's
+// beside them, and `key` naming node `named`, which the fused node replaces.
+Absorption absorbAdd(const Graph& graph, const Node& add, ValueId absorbed, std::vector<ValueId> extra,
+                     std::string_view key, const std::string& named, std::vector<ValueId> alsoAbsorbed = {});
 
 // Rebuilds `graph` with each node that has an absorption (by ValueId)
 // replaced as it says, and the absorbed nodes skipped.

@@ -99,6 +99,16 @@ Status chooseTiles(Graph& graph, const PassContext& context);
 // tile must give tasks of whole windows.
 Status fusePooling(Graph& graph, const PassContext& context);
 
+// An add of two blocked conv2d_bwd_data of the same strides and result, one
+// a 1x1 unpadded projection's, becomes the other with the projection's
+// output gradient and filter as extra operands (ir/fused_projection.h): one
+// kernel sums both into its accumulators, where two wrote their results
+// and the add read them back. Named as the add and with its activation
+// gradient, where the add is each one's only user. After choose-tiles,
+// whose tile the other keeps, and before fuse-residual-adds, which would
+// take the add otherwise.
+Status fuseProjectionGradients(Graph& graph, const PassContext& context);
+
 // An add of two values becomes the producer of one of them (a batch norm, a
 // convolution or a convolution's data gradient, of which the add is the
 // only user) with the other as its residual, added as it stores

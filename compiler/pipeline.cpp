@@ -21,6 +21,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"select-winograd", 2, selectWinograd},
     {"choose-tiles", 2, chooseTiles},
     {"fuse-pooling", 2, fusePooling},
+    {"fuse-projection-gradients", 2, fuseProjectionGradients},
     {"fuse-residual-adds", 1, fuseResidualAdds},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
     {"fuse-adam-moments", 1, fuseAdamMoments},

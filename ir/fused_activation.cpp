@@ -5,6 +5,7 @@
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_projection.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 
@@ -58,8 +59,16 @@ size_t ownOperandCount(const Node& node) {
   return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0) - (residualOf(node) ? 1 : 0);
 }
 
+bool finishesItsResult(const Node& node) {
+  for (std::string_view key :
+       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr})
+    if (node.attrs.contains(key)) return true;
+  return false;
+}
+
 std::string opLabel(Op op, const AttributeMap& attrs) {
   std::string label(mnemonic(op));
+  if (attrs.contains(kProjectionAttr)) label += "+projection";
   if (attrs.contains(kResidualAttr)) label += fmt::format("+{}", mnemonic(Op::Add));
   if (std::optional<Op> activation = fusedActivation(attrs)) label += fmt::format("+{}", mnemonic(*activation));
   if (std::optional<Op> activation = fusedActivationGradient(attrs))

@@ -69,12 +69,19 @@ ValueId activationOutputOf(const Node& node);
 // operand 2 when this is 3.
 size_t ownOperandCount(const Node& node);
 
+// Whether `node` applies anything to its result before storing it, which
+// a fusion that adds to the result must come before: a fused activation or
+// activation gradient, residual, pooling, statistics or gamma gradient.
+bool finishesItsResult(const Node& node);
+
 // "conv2d", or "conv2d+relu" for a node with a fused activation,
 // "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
 // ir/fused_bias_gradient.h, "conv2d+relu+pool" with a fused pooling,
 // ir/fused_pooling.h, "batch_norm_train+add+relu" with a fused residual
-// add, ir/fused_residual.h): how reports and profiles name a node's kernel.
+// add, ir/fused_residual.h, "conv2d_bwd_data+projection+relu_bwd" with a
+// fused projection, ir/fused_projection.h): how reports and profiles name a
+// node's kernel.
 std::string opLabel(Op op, const AttributeMap& attrs);
 
 // The contract of the three attributes, for `op`'s shape rule: activation

@@ -143,20 +143,24 @@ Expected<Layout> sharedLayout(Op op, const std::vector<TensorType>& operands, co
 // of b, from an input that is plain (the first layer's few channels) or
 // blocked alike. conv2d_bwd_data(dy, w) alike, its filter blocked along
 // the input channels, which are the result's: NCHW{b}c blocks axis 1 of any
-// 4-D tensor. conv2d_bwd_filter(x, dy): a blocked dy gives the filter
+// 4-D tensor; a fused projection's (ir/fused_projection.h) blocked as its
+// own, and only so. conv2d_bwd_filter(x, dy): a blocked dy gives the filter
 // gradient in the filter layout.
 Expected<Layout> convLayout(Op op, const std::vector<TensorType>& operands) {
   const TensorType& x = operands[0];
   const TensorType& blockedBy = operands[1];
+  const bool projection = op == Op::Conv2DBackwardData && operands.size() == 4;
   if (blockedBy.layout == Layout::Plain) {
+    if (projection) return fail(fmt::format("{} adds a projection in channel-blocked layouts only", mnemonic(op)));
     if (!allPlain(operands)) return wrongLayouts(op, operands);
     return Layout::Plain;
   }
   const int64_t b = layoutBlock(blockedBy.layout);
   const Layout expected = op == Op::Conv2D ? filterLayout(b) : activationLayout(b);
   const bool inputOk = x.layout == Layout::Plain || x.layout == activationLayout(b);
-  const bool biasOk = operands.size() < 3 || operands[2].layout == Layout::Plain;
-  if (blockedBy.layout != expected || !inputOk || !biasOk) return wrongLayouts(op, operands);
+  const bool biasOk = op != Op::Conv2D || operands.size() < 3 || operands[2].layout == Layout::Plain;
+  const bool projectionOk = !projection || (operands[2].layout == x.layout && operands[3].layout == blockedBy.layout);
+  if (blockedBy.layout != expected || !inputOk || !biasOk || !projectionOk) return wrongLayouts(op, operands);
   return op == Op::Conv2DBackwardFilter ? filterLayout(b) : activationLayout(b);
 }
 

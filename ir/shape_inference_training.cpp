@@ -8,6 +8,7 @@
 #include "ir/fused_activation.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
+#include "ir/fused_projection.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
@@ -57,13 +58,22 @@ Expected<TensorType> inferConvBackward(Op op, const std::vector<TensorType>& in,
   if (op == Op::Conv2DBackwardData) {
     CNNC_TRY(attributeNames(op, attrs,
                             {"strides", "pads", "input_hw", "tile", kActivationGradientAttr, kFusedAttr, kResidualAttr,
-                             kGammaGradAttr}));
+                             kGammaGradAttr, kProjectionAttr}));
     CNNC_TRY(checkFusedActivation(op, attrs));
     CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));
+    CNNC_TRY(checkProjection(attrs, in.size()));
     CNNC_TRY(floatOperand(op, in[1], "weight", 4));
     Expected<TensorType> x = forwardImage(op, in[0], in[1].dims[1], attrs);
     if (!x) return x.error();
     CNNC_TRY(matchesForward(op, Op::Conv2D, {*x, in[1]}, forwardAttrs, in[0]));
+    if (in.size() == 4) {
+      // The projection: a 1x1 convolution of the same input (ir/fused_projection.h).
+      CNNC_TRY(floatOperand(op, in[3], "projection weight", 4));
+      if (in[3].dims[2] != 1 || in[3].dims[3] != 1)
+        return fail(
+            fmt::format("{} projection weight must be [P,C,1,1], got {}", mnemonic(op), dimsToString(in[3].dims)));
+      CNNC_TRY(matchesForward(op, Op::Conv2D, {*x, in[3]}, projectionWindow(attrs), in[2]));
+    }
     return *x;
   }
   CNNC_TRY(attributeNames(op, attrs, {"strides", "pads", "kernel", "tile", kAlgorithmAttr, kBiasGradAttr}));

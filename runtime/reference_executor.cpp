@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/fused_projection.h"
 #include "ir/fused_residual.h"
 #include "ir/printer.h"
 #include "runtime/dropout_mask.h"
@@ -16,12 +17,13 @@ int64_t intOf(const Node& node, std::string_view key) { return *getInt(node.attr
 double floatOf(const Node& node, std::string_view key) { return *getFloat(node.attrs, key); }
 IntList intsOf(const Node& node, std::string_view key) { return *getInts(node.attrs, key); }
 
-// The sliding window of a conv or pooling node; `window` is the pool size or
-// the convolution kernel.
-ref::Window windowOf(const Node& node, const IntList& window) {
-  IntList s = intsOf(node, "strides"), p = intsOf(node, "pads");
+// The sliding window of a conv or pooling node with attributes `attrs`;
+// `window` is the pool size or the convolution kernel.
+ref::Window windowOf(const AttributeMap& attrs, const IntList& window) {
+  IntList s = *getInts(attrs, "strides"), p = *getInts(attrs, "pads");
   return {window[0], window[1], s[0], s[1], p[0], p[1], p[2], p[3]};
 }
+ref::Window windowOf(const Node& node, const IntList& window) { return windowOf(node.attrs, window); }
 
 // The reference kernel's name for relu, sigmoid or tanh.
 ref::Activation activationKind(Op op) {
@@ -175,8 +177,14 @@ class Interpreter {
       case Op::Mul: return ref::mul(x(0), x(1));
       case Op::Conv2DBackwardData: {
         const std::vector<int64_t>& w = x(1).dims;
-        return withResidual(node,
-                            ref::conv2dBackwardData(x(0), x(1), outDims[2], outDims[3], windowOf(node, {w[2], w[3]})));
+        TensorOf<T> dx = ref::conv2dBackwardData(x(0), x(1), outDims[2], outDims[3], windowOf(node, {w[2], w[3]}));
+        if (projectionOf(node)) {
+          // ir/fused_projection.h: the 1x1 sibling's data gradient too.
+          const TensorOf<T> projected = ref::conv2dBackwardData(x(2), x(3), outDims[2], outDims[3],
+                                                                windowOf(projectionWindow(node.attrs), {1, 1}));
+          dx = ref::add(std::vector<const TensorOf<T>*>{&dx, &projected});
+        }
+        return withResidual(node, dx);
       }
       case Op::Conv2DBackwardFilter: return ref::conv2dBackwardFilter(x(0), x(1), windowOf(node, intsOf(node, "kernel")));
       case Op::BiasGrad: return ref::biasGrad(x(0));

@@ -364,6 +364,64 @@ TEST_P(BlockedConv, FusedGammaGradientComputesTheSame) {
   for (const std::vector<std::string>& tile : tiles) expectTiledAgreement(graph, tile);
 }
 
+// A projection shortcut's data gradient fused into its sibling's
+// (ir/fused_projection.h): %dx sums the strided convolution's data
+// gradient and the 1x1 projection's, then adds a residual and takes a relu
+// gradient, and its gamma gradient is fused too. At strides 2 and 3, on
+// images of odd rows and columns, under host windows that reach every
+// column phase and one (a 1x1 filter padded by 1) that leaves the
+// projection's phase to the kernel's path for columns without taps; tiles
+// of one and two dx channel blocks, one and two passes over dy's channels,
+// tasks of whole images and of two rows.
+TEST_P(BlockedConv, FusedProjectionGradientComputesTheSame) {
+  struct Case {
+    int64_t H, W, KH, KW, s;
+    std::array<int64_t, 4> pads;
+  };
+  const int64_t C = 2 * b(), F = 2 * b(), P = b(), N = 3;
+  for (const Case& c : {Case{9, 7, 3, 3, 2, {0, 0, 1, 1}}, Case{8, 9, 3, 3, 2, {1, 1, 1, 1}},
+                        Case{7, 10, 3, 3, 3, {1, 1, 1, 1}}, Case{7, 9, 1, 1, 2, {1, 1, 1, 1}}}) {
+    SCOPED_TRACE(fmt::format("{}x{} image, {}x{} filter, stride {}, pads {}", c.H, c.W, c.KH, c.KW, c.s,
+                             fmt::join(c.pads, ",")));
+    const int64_t OH = (c.H + c.pads[0] + c.pads[2] - c.KH) / c.s + 1;
+    const int64_t OW = (c.W + c.pads[1] + c.pads[3] - c.KW) / c.s + 1;
+    const int64_t PH = (c.H - 1) / c.s + 1, PW = (c.W - 1) / c.s + 1;
+    const std::string x = fmt::format("f32[{},{},{},{}]", N, C, c.H, c.W);
+    const Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
+  %g = input : f32[{N},{F},{OH},{OW}]
+  %v = param : f32[{F},{C},{KH},{KW}]
+  %p = input : f32[{N},{P},{PH},{PW}]
+  %u = param : f32[{P},{C},1,1]
+  %r = input : {x}
+  %a = input : {x}
+  %bnx = input : {x}
+  %gb = relayout %g {{layout={image}}} : f32[{N},{F},{OH},{OW}]<{image}>
+  %vc = relayout %v {{layout={image}}} : f32[{F},{C},{KH},{KW}]<{image}>
+  %pb = relayout %p {{layout={image}}} : f32[{N},{P},{PH},{PW}]<{image}>
+  %uc = relayout %u {{layout={image}}} : f32[{P},{C},1,1]<{image}>
+  %rb = relayout %r {{layout={image}}} : {x}<{image}>
+  %ab = relayout %a {{layout={image}}} : {x}<{image}>
+  %bnxb = relayout %bnx {{layout={image}}} : {x}<{image}>
+  %stats = batch_norm_stats %bnxb : f32[2,{C}]
+  %dx = conv2d_bwd_data %gb, %vc, %pb, %uc, %rb, %ab {{activation_gradient=relu, gamma_grad=dgamma, input_hw=[{H},{W}], pads=[{pads}], projection=shortcut, residual=sum, strides=[{s},{s}]}} : {x}<{image}>
+  %dgamma = batch_norm_bwd_gamma %dx, %bnxb, %stats {{bias_grad=dbeta, epsilon=1e-05}} : f32[{C}]
+  %dbeta = bias_grad %dx : f32[{C}]
+  %dxp = relayout %dx {{layout=plain}} : {x}
+  return %dxp, %dgamma, %dbeta
+}}
+)", fmt::arg("N", N), fmt::arg("C", C), fmt::arg("F", F), fmt::arg("P", P), fmt::arg("OH", OH), fmt::arg("OW", OW),
+        fmt::arg("PH", PH), fmt::arg("PW", PW), fmt::arg("KH", c.KH), fmt::arg("KW", c.KW), fmt::arg("H", c.H),
+        fmt::arg("W", c.W), fmt::arg("s", c.s), fmt::arg("pads", fmt::join(c.pads, ",")), fmt::arg("x", x),
+        fmt::arg("image", image())));
+    for (const std::vector<std::string>& tiles :
+         std::vector<std::vector<std::string>>{{},
+                                               {fmt::format("dx=1,3,{},2,1", b())},
+                                               {fmt::format("dx=2,2,{},{},1", F, c.H)},
+                                               {fmt::format("dx=2,5,{},3,1", b())}})
+      expectTiledAgreement(graph, tiles);
+  }
+}
+
 // Batch statistics fused into a convolution whose results (about 1.44e8,
 // from inputs and weights about 1000, no padding) are large beside their
 // spread (a variance of about 2.8e7): each task's sums are shifted by its

@@ -291,6 +291,19 @@ std::string withBatchNormResidual(std::string_view residual, std::string_view op
                      residual, operands, attrs);
 }
 
+// A strided data gradient %dx with a fused projection (ir/fused_projection.h)
+// of output gradient %p : f32[`gradient`] and filter %u : f32[`filter`], in
+// `layout`, with operands `operands` and attributes `attrs`; %dx sits on
+// line 6.
+std::string withProjection(std::string_view gradient, std::string_view filter, std::string_view operands,
+                           std::string_view attrs, std::string_view layout = "<NCHW16c>") {
+  return fmt::format("graph @g {{\n  %g = input : f32[2,16,4,4]{0}\n  %v = param : f32[16,16,3,3]{0}\n"
+                     "  %p = input : f32[{1}]{0}\n  %u = param : f32[{2}]{0}\n"
+                     "  %dx = conv2d_bwd_data %g, %v{3} {{input_hw=[8,8], pads=[0,0,1,1], {4}strides=[2,2]}} : "
+                     "f32[2,16,8,8]{0}\n  return %dx\n}}\n",
+                     layout, gradient, filter, operands, attrs);
+}
+
 const ErrorCase kErrorCases[] = {
     // Lexical errors and garbage.
     {"EmptyFile", "", "m.cnn:1:1: expected 'graph' but found end of input"},
@@ -458,6 +471,19 @@ const ErrorCase kErrorCases[] = {
                     "strides=[1,1]} : f32[2,4,6,6]\n"),
      "m.cnn:4:8: conv2d with attributes residual and activation_gradient takes the residual and the activation's "
      "output besides its own operands, got 2 operands"},
+    {"FusedProjectionMissing", withProjection("2,16,4,4", "16,16,1,1", ", %p", "projection=s, "),
+     "m.cnn:6:9: conv2d_bwd_data with attribute projection takes the projection's output gradient and filter after "
+     "its own two operands, got 3 operands"},
+    {"FusedProjectionUnnamed", withProjection("2,16,4,4", "16,16,1,1", ", %p, %u", ""),
+     "m.cnn:6:9: conv2d_bwd_data takes 2 operands (4 with attribute projection), got 4"},
+    {"FusedProjectionNotASymbol", withProjection("2,16,4,4", "16,16,1,1", ", %p, %u", "projection=[1], "),
+     "m.cnn:6:9: conv2d_bwd_data attribute projection must name the node it absorbed, got [1]"},
+    {"FusedProjectionNotPointwise", withProjection("2,16,4,4", "16,16,1,2", ", %p, %u", "projection=s, "),
+     "m.cnn:6:9: conv2d_bwd_data projection weight must be [P,C,1,1], got [16,16,1,2]"},
+    {"FusedProjectionGradientOfAnotherShape", withProjection("2,16,4,5", "16,16,1,1", ", %p, %u", "projection=s, "),
+     "m.cnn:6:9: conv2d_bwd_data gradient [2,16,4,5] does not match the forward result [2,16,4,4]"},
+    {"FusedProjectionInPlainLayouts", withProjection("2,16,4,4", "16,16,1,1", ", %p, %u", "projection=s, ", ""),
+     "m.cnn:6:9: conv2d_bwd_data adds a projection in channel-blocked layouts only"},
     {"FusedResidualOnAnotherOp", "graph @g {\n  %x = input : f32[4]\n  %y = relu %x, %x {residual=bn} : f32[4]\n",
      "m.cnn:3:8: relu takes no attribute residual"},
 };

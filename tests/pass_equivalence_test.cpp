@@ -84,7 +84,7 @@ class PassEquivalenceTest : public TargetTest {
       // ones) neither has their fusion; only a training step has an
       // optimizer's update.
       const bool training = pass.name == "fuse-activation-gradients" || pass.name == "fuse-bias-gradients" ||
-                            pass.name == "fuse-batch-statistics";
+                            pass.name == "fuse-projection-gradients" || pass.name == "fuse-batch-statistics";
       const bool applies = pass.name == "fuse-adam-moments" ? kind == GraphKind::TrainStep
                                                             : kind != GraphKind::Evaluation || !training;
       EXPECT_TRUE(changed || !applies) << "pass " << pass.name << " changed no test model";

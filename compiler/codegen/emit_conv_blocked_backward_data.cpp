@@ -16,6 +16,7 @@
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/fused_sums.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_projection.h"
 
 namespace cnnc {
 
@@ -52,11 +53,14 @@ struct ColumnPhase {
 // task passes over its rows once per chunk of dy channels, whose filter
 // slice stays in L1, resuming from the partial sums of the previous pass.
 // A fused gamma gradient (ir/fused_statistics.h) sums each task's rows once
-// they are written.
+// they are written. A fused projection (ir/fused_projection.h) adds its
+// taps to the accumulators of the rows and columns it reaches in the pass
+// that finishes them.
 int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const Image dy(kb, node.operands[0]);
   const ValueId w = node.operands[1];
+  const std::optional<ProjectionOperands> projection = projectionOf(node);
   const std::vector<int64_t>& dx = node.type.dims;
   const std::vector<int64_t>& wd = kb.dims(w);
   const int64_t b = kb.width(), blocks = dx[1] / b;
@@ -70,6 +74,34 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
     llvm::Value *n = task.n, *c0 = task.firstBlock;
     auto output = [&](int64_t k, llvm::Value* ih, llvm::Value* iw) {
       return ir.CreateMul(kb.index({n, add(kb, c0, k), ih, iw}, {dx[0], blocks, dx[2], dx[3]}), kb.i64(b));
+    };
+    // The projection's taps: at stride s, unpadded, dx[ih, iw] receives
+    // dyP[ih / s, iw / s] * wP where both divide, so in column phase 0 only,
+    // whose column k is dyP's; `columns` of them from column `first` into
+    // accumulators `slot(c, r)`, in the pass that finishes them.
+    auto addProjection = [&](Accumulators& acc, const std::function<size_t(int64_t, int64_t)>& slot, llvm::Value* ih,
+                             int64_t phase, llvm::Value* first, int64_t columns, llvm::Value* finishes) {
+      if (!projection || phase != 0) return;
+      const Image dyP(kb, projection->gradient);
+      llvm::Value* reached = ir.CreateICmpEQ(ir.CreateSRem(ih, kb.i64(win.sh)), kb.i64(0));
+      kb.when(chunks > 1 ? ir.CreateAnd(reached, finishes) : reached, [&] {
+        llvm::Value* oh = ir.CreateSDiv(ih, kb.i64(win.sh));
+        kb.rolledLoop(0, dyP.outerChannels(), [&](llvm::Value* outer) {
+          kb.rolledLoop(0, dyP.block, [&](llvm::Value* inner) {
+            llvm::Value* f = ir.CreateAdd(ir.CreateMul(outer, kb.i64(dyP.block)), inner);
+            std::vector<llvm::Value*> filters;
+            for (int64_t c = 0; c < CB; ++c) {
+              llvm::Value* filterAt = kb.index({f, add(kb, c0, c)}, {dyP.dims[1], blocks});
+              filters.push_back(kb.loadVector(projection->filter, ir.CreateMul(filterAt, kb.i64(b)), b));
+            }
+            llvm::Value* firstGradient = dyP.index(kb, n, outer, oh, first, inner);
+            for (int64_t r = 0; r < columns; ++r) {
+              llvm::Value* gradient = kb.splat(kb.load(dyP.id, add(kb, firstGradient, r * dyP.block)));
+              for (int64_t c = 0; c < CB; ++c) acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c)]);
+            }
+          });
+        });
+      });
     };
     kb.rolledLoop(0, chunks, [&](llvm::Value* chunk) {
       llvm::Value* resumes = ir.CreateICmpSGT(chunk, kb.i64(0));
@@ -92,16 +124,23 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         // ms with them, 3.0 without, in alternating runs; where dy is still in
         // the L3 (batch 128) the same either way.
         if (dy.block > 1) prefetchRow(kb, dy, n, firstOuter, tile.channelChunk / dy.block, add(kb, base, 1));
+        if (projection) {
+          const Image dyP(kb, projection->gradient);
+          prefetchRow(kb, dyP, n, kb.i64(0), dyP.outerChannels(), add(kb, ir.CreateSDiv(ih, kb.i64(win.sh)), 1));
+        }
         for (int64_t p = 0; p < win.sw; ++p) {
           const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);
           const ColumnAxis& axis = phase.geometry.axis;
           if (axis.kw == 0) {
             // No tap reaches these columns (a 1x1 filter's odd ones at stride
-            // 2): zero, but for a fused residual.
+            // 2): zero, but for a fused projection's and residual.
             kb.loop(0, axis.outWidth, [&](llvm::Value* k) {
+              Accumulators acc(kb, static_cast<size_t>(CB), [&](size_t) { return kb.f32(0.0); });
+              addProjection(acc, [](int64_t c, int64_t) { return static_cast<size_t>(c); }, ih, p, k, 1, finishes);
               for (int64_t c = 0; c < CB; ++c) {
                 llvm::Value* at = output(c, ih, phase.column(kb, k));
-                kb.storeVector(id, at, finishResult(kb, node, kb.splat(kb.f32(0.0)), at));
+                llvm::Value* sum = acc.get(static_cast<size_t>(c));
+                kb.storeVector(id, at, finishChunkedSum(kb, node, sum, at, chunks, finishes));
               }
             });
             continue;
@@ -110,11 +149,18 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
             auto at = [&](int64_t c, int64_t r) { return output(c, ih, phase.column(kb, add(kb, run.first, r))); };
             Accumulators acc(kb, static_cast<size_t>(CB * run.count), [&](size_t) { return kb.f32(0.0); });
             auto slot = [&](int64_t c, int64_t r) { return static_cast<size_t>(c * run.count + r); };
+            // The epilogue's operands requested before the sums, as the
+            // forward kernels do (blocked_conv.h).
+            std::vector<llvm::Value*> outputs;
+            for (int64_t c = 0; c < CB; ++c)
+              for (int64_t r = 0; r < run.count; ++r) outputs.push_back(at(c, r));
+            prefetchFinishing(kb, node, sums.operands(), outputs, chunks, finishes);
             if (chunks > 1)
               kb.when(resumes, [&] {
                 for (int64_t c = 0; c < CB; ++c)
                   for (int64_t r = 0; r < run.count; ++r) acc.set(slot(c, r), kb.loadVector(id, at(c, r), b));
               });
+            addProjection(acc, slot, ih, p, run.first, run.count, finishes);
             kb.rolledLoop(0, tile.channelChunk / dy.block, [&](llvm::Value* chunkOuter) {
               llvm::Value* outer = ir.CreateAdd(firstOuter, chunkOuter);
               // Rolled, as the forward kernel's filter rows.
