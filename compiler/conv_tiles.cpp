@@ -333,7 +333,12 @@ double winogradBandBytes(const ConvShape& s, int64_t side, int64_t taskChannels,
 // alternating runs: block1_conv1.weight.grad 0.93-1.04 ms in bands of 12
 // of its 32 rows, 0.81-0.92 in bands of all; block2_conv2.weight.grad
 // 0.85-0.88 in bands of 12 of 16, 0.75-0.87 of 16; bands of two images
-// measured slower, 1.10-1.13 and 0.80-0.98 ms).
+// measured slower, 1.10-1.13 and 0.80-0.98 ms). So a band holds at least
+// kMinBandBlocks blocks, of as many whole images as that takes, where they
+// fit half of L2: block3_conv2.weight.grad, 4 blocks an image, took a
+// median of 0.70 ms in bands of one image and 0.57 in bands of four.
+constexpr int64_t kMinBandBlocks = 16;
+
 FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const Target& target, int64_t side) {
   FilterGradientTile tile{1, 1, 1, s.channels, 0, std::min(s.batch, kEnoughTasks)};
   double bestRatio = 0;
@@ -347,7 +352,10 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
   const auto fitting = [&](int64_t budget, int64_t rows) {
     return static_cast<int64_t>(static_cast<double>(budget) / winogradBandBytes(s, side, s.channels, rows));
   };
-  const int64_t images = fitting(target.l2Bytes / 8, s.rows);
+  const int64_t imageBlocks = ((s.rows + side - 1) / side) * ((s.columns + side - 1) / side);
+  const int64_t images =
+      std::max(fitting(target.l2Bytes / 8, s.rows),
+               std::min((kMinBandBlocks + imageBlocks - 1) / imageBlocks, fitting(target.l2Bytes / 2, s.rows)));
   tile.rows = images > 0 ? std::min(images, s.batch) * s.rows
                          : std::min(s.rows, side * std::max<int64_t>(1, fitting(target.l2Bytes / 2, side)));
   return tile;

@@ -529,7 +529,8 @@ TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
 }
 
 // A Winograd filter gradient's default bands (of 1 MiB of L2 here): whole
-// images where several fit an eighth of L2 (8x8); one whole image where it
+// images where several fit an eighth of L2 (8x8), and where fewer do, still
+// enough for 16 blocks if they fit half of it; one whole image where it
 // fits half of it (32x32: ResNet's block1 at F(3x3, 4x4)), rather than a
 // few of its rows; rows of one image in whole blocks where it does not
 // (64x64).
@@ -545,6 +546,10 @@ TEST_P(BlockedConv, WinogradFilterGradientBands) {
   EXPECT_EQ(rows(32), 32);
   EXPECT_LT(rows(64), 64);
   EXPECT_EQ(rows(64) % 4, 0);
+  // Images of 4 blocks whose transforms fill an eighth of L2 alone (64
+  // channels on AVX-512): bands of 4 images, 16 blocks (kMinBandBlocks).
+  const Graph wide = winogradFilterGradient(4 * b(), 8, 8, 4 * b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
+  EXPECT_EQ(filterGradientTile(wide, wide.node(*wide.lookup("dw")), target).rows, 32);
 }
 
 // A Winograd filter gradient keeps a band's transforms on the stack:
