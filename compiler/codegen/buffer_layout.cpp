@@ -2,7 +2,9 @@
 // from the kernel that computes it to the last kernel that reads it (to the
 // end for outputs), a leaf for the whole step. Assigned values that can be
 // computed in their target's buffer take it and need no buffer of their
-// own. Then place the other buffers largest first, each at the lowest
+// own; so do values of elementwise kernels that can overwrite an operand
+// which that kernel reads last, whose buffer then lives as long as both.
+// Then place the other buffers largest first, each at the lowest
 // aligned offset that overlaps no already placed buffer whose live range
 // intersects its own (greedy by size, as TFLite's arena planner does).
 #include "compiler/codegen/buffer_layout.h"
@@ -62,20 +64,30 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
 // Whether the kernel of an `op` node reads each operand of the result's
 // type only at the element it is writing, so that the result may overwrite
 // such an operand as it goes: the elementwise kernels (one index for all
-// operands) and the per-channel running statistics.
+// operands), the per-channel running statistics, and the batch norms'
+// applications and data gradient (emit_norm.cpp), whose other operands are
+// per-channel vectors.
 bool readsOnlyTheElementItWrites(Op op) {
   static constexpr std::array kOps = {
       Op::Relu, Op::Sigmoid, Op::Tanh, Op::Add, Op::Mul, Op::ReluBackward, Op::SigmoidBackward, Op::TanhBackward,
-      Op::SgdVelocity, Op::SgdApply, Op::AdamMoment, Op::AdamApply, Op::Increment, Op::BatchNormRunning};
+      Op::SgdVelocity, Op::SgdApply, Op::AdamMoment, Op::AdamApply, Op::Increment, Op::BatchNormRunning,
+      Op::BatchNorm, Op::BatchNormTrain, Op::BatchNormBackwardData};
   return std::find(kOps.begin(), kOps.end(), op) != kOps.end();
 }
 
-// For each value, the value whose buffer it uses: itself, or for an assigned
-// value the param or state it is assigned to, when the old value of that
-// leaf is dead by the time the new one is written: no kernel after the one
-// that writes the new value (timingOf) reads the leaf, and that kernel
-// reads it, if at all, only at the element it is writing. (A leaf that is
-// an output is read after the step, as assigned, either way.)
+// For each value, the value whose buffer it uses: itself, or
+// - for an assigned value, the param or state it is assigned to, when the
+//   old value of that leaf is dead by the time the new one is written: no
+//   kernel after the one that writes the new value (timingOf) reads the
+//   leaf, and that kernel reads it, if at all, only at the element it is
+//   writing (a leaf that is an output is read after the step, as assigned,
+//   either way);
+// - else, for a value that an elementwise kernel computes alone, the owner
+//   of an operand of its type that no later kernel reads, and that is
+//   neither an output nor in a leaf's buffer: the kernel overwrites it
+//   element by element as it reads it. (A batch norm's data gradient thus
+//   takes the buffer of the output gradient it reads, which the cache
+//   holds as it writes: no line of a fresh buffer to fetch first.)
 std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
   const Timing timing = timingOf(graph, order);
   std::vector<int64_t> lastRead(graph.size(), -1);
@@ -103,6 +115,24 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     if (lastRead[target] > written || (lastRead[target] == written && !elementwise)) continue;
     owner[value] = target;
   }
+  std::vector<int> computedBy(graph.size(), 0);  // values each kernel computes
+  std::vector<bool> output(graph.size(), false);
+  for (ValueId id : order) ++computedBy[timing.kernel[id]];
+  for (ValueId id : graph.outputs()) output[id] = true;
+  for (ValueId id : order) {
+    const Node& node = graph.node(id);
+    if (owner[id] != id || timing.kernel[id] != id || computedBy[id] != 1 || !readsOnlyTheElementItWrites(node.op) ||
+        workspaceFloats(graph, id, machine) > 0)
+      continue;
+    for (ValueId operand : node.operands) {
+      const ValueId root = owner[operand];
+      if (isLeaf(graph.node(root).op) || output[operand] || graph.node(operand).type != node.type ||
+          lastRead[operand] != timing.read[id])
+        continue;
+      owner[id] = root;
+      break;
+    }
+  }
   return owner;
 }
 
@@ -120,8 +150,13 @@ std::vector<ValueId> executionOrder(const Graph& graph) {
 
 BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
   const std::vector<ValueId> order = executionOrder(graph);
-  const std::vector<Interval> live = liveRanges(graph, order);
+  std::vector<Interval> live = liveRanges(graph, order);
   const std::vector<ValueId> owner = bufferOwners(graph, order, target);
+  // A buffer lives as long as all the values in it.
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    Interval& whole = live[owner[id]];
+    whole = {std::min(whole.first, live[id].first), std::max(whole.last, live[id].last)};
+  }
   BufferLayout layout;
   std::vector<int64_t>& sizes = layout.sizes;
   for (ValueId id = 0; id < graph.size(); ++id) {
