@@ -13,7 +13,9 @@
 #include <array>
 #include <numeric>
 
+#include "compiler/codegen/activation.h"
 #include "compiler/codegen/workspace.h"
+#include "compiler/conv_tiles.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -75,6 +77,24 @@ bool readsOnlyTheElementItWrites(Op op) {
   return std::find(kOps.begin(), kOps.end(), op) != kOps.end();
 }
 
+// Whether the kernel of node `id` reads `operand` only at the elements it
+// writes, each before writing it, so that the result may overwrite it as it
+// goes: an operand of the result's type of an elementwise kernel; or what
+// a blocked convolution or data gradient reads as it finishes each result
+// (its residual, its activation gradient's activation output:
+// finishOperands), where it sums all channels in one pass and so stores
+// each result once.
+bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, const Target& machine) {
+  const Node& node = graph.node(id);
+  if (readsOnlyTheElementItWrites(node.op)) return true;
+  if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
+  const std::vector<ValueId> finishing = finishOperands(node);
+  if (std::find(finishing.begin(), finishing.end(), operand) == finishing.end()) return false;
+  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  const int64_t channels = node.op == Op::Conv2DBackwardData ? w[0] : w[1];
+  return forwardTile(graph, node, machine).channelChunk == channels;
+}
+
 // For each value, the value whose buffer it uses: itself, or
 // - for an assigned value, the param or state it is assigned to, when the
 //   old value of that leaf is dead by the time the new one is written: no
@@ -115,19 +135,26 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     if (lastRead[target] > written || (lastRead[target] == written && !elementwise)) continue;
     owner[value] = target;
   }
-  std::vector<int> computedBy(graph.size(), 0);  // values each kernel computes
+  std::vector<std::vector<ValueId>> alsoComputed(graph.size());  // by kernel: the other values it computes
   std::vector<bool> output(graph.size(), false);
-  for (ValueId id : order) ++computedBy[timing.kernel[id]];
+  for (ValueId id : order)
+    if (timing.kernel[id] != id) alsoComputed[timing.kernel[id]].push_back(id);
   for (ValueId id : graph.outputs()) output[id] = true;
+  // Whether another value that kernel `id` computes reads `operand`.
+  auto alsoRead = [&](ValueId id, ValueId operand) {
+    return std::any_of(alsoComputed[id].begin(), alsoComputed[id].end(), [&](ValueId other) {
+      const std::vector<ValueId>& operands = graph.node(other).operands;
+      return std::find(operands.begin(), operands.end(), operand) != operands.end();
+    });
+  };
   for (ValueId id : order) {
     const Node& node = graph.node(id);
-    if (owner[id] != id || timing.kernel[id] != id || computedBy[id] != 1 || !readsOnlyTheElementItWrites(node.op) ||
-        workspaceFloats(graph, id, machine) > 0)
-      continue;
+    if (owner[id] != id || timing.kernel[id] != id) continue;
     for (ValueId operand : node.operands) {
       const ValueId root = owner[operand];
       if (isLeaf(graph.node(root).op) || output[operand] || graph.node(operand).type != node.type ||
-          lastRead[operand] != timing.read[id])
+          lastRead[operand] != timing.read[id] || !readsOnlyWhereItWrites(graph, id, operand, machine) ||
+          alsoRead(id, operand))
         continue;
       owner[id] = root;
       break;
@@ -152,7 +179,8 @@ BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
   const std::vector<ValueId> order = executionOrder(graph);
   std::vector<Interval> live = liveRanges(graph, order);
   const std::vector<ValueId> owner = bufferOwners(graph, order, target);
-  // A buffer lives as long as all the values in it.
+  // A buffer lives as long as all the values in it, and holds the largest
+  // (a kernel's workspace after its result, where it overwrites an operand).
   for (ValueId id = 0; id < graph.size(); ++id) {
     Interval& whole = live[owner[id]];
     whole = {std::min(whole.first, live[id].first), std::max(whole.last, live[id].last)};
@@ -163,6 +191,7 @@ BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
     const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id, target) * 4;  // verified to fit
     sizes.push_back((bytes + kAlignment - 1) / kAlignment * kAlignment);
   }
+  for (ValueId id = 0; id < graph.size(); ++id) sizes[owner[id]] = std::max(sizes[owner[id]], sizes[id]);
   std::vector<ValueId> bySize(graph.size());
   std::iota(bySize.begin(), bySize.end(), ValueId{0});
   std::stable_sort(bySize.begin(), bySize.end(), [&](ValueId a, ValueId b) { return sizes[a] > sizes[b]; });
