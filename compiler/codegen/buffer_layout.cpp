@@ -2,8 +2,8 @@
 // from the kernel that computes it to the last kernel that reads it (to the
 // end for outputs), a leaf for the whole step. Assigned values that can be
 // computed in their target's buffer take it and need no buffer of their
-// own; so do values of elementwise kernels that can overwrite an operand
-// which that kernel reads last, whose buffer then lives as long as both.
+// own; so do values whose kernel may overwrite an operand that it reads
+// last (readsOnlyWhereItWrites), whose buffer then serves both.
 // Then place the other buffers largest first, each at the lowest
 // aligned offset that overlaps no already placed buffer whose live range
 // intersects its own (greedy by size, as TFLite's arena planner does).
@@ -102,10 +102,11 @@ bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, con
 //   leaf, and that kernel reads it, if at all, only at the element it is
 //   writing (a leaf that is an output is read after the step, as assigned,
 //   either way);
-// - else, for a value that an elementwise kernel computes alone, the owner
-//   of an operand of its type that no later kernel reads, and that is
-//   neither an output nor in a leaf's buffer: the kernel overwrites it
-//   element by element as it reads it. (A batch norm's data gradient thus
+// - else, for a value of a kernel of its own, the owner of an operand of
+//   its type that no later kernel reads, that the kernel reads only where
+//   it writes (readsOnlyWhereItWrites) and through no other value it
+//   computes, and that is neither an output nor in a leaf's buffer: the
+//   kernel overwrites it as it reads it. (A batch norm's data gradient thus
 //   takes the buffer of the output gradient it reads, which the cache
 //   holds as it writes: no line of a fresh buffer to fetch first.)
 std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
@@ -179,8 +180,7 @@ BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
   const std::vector<ValueId> order = executionOrder(graph);
   std::vector<Interval> live = liveRanges(graph, order);
   const std::vector<ValueId> owner = bufferOwners(graph, order, target);
-  // A buffer lives as long as all the values in it, and holds the largest
-  // (a kernel's workspace after its result, where it overwrites an operand).
+  // A buffer lives as long as all the values in it.
   for (ValueId id = 0; id < graph.size(); ++id) {
     Interval& whole = live[owner[id]];
     whole = {std::min(whole.first, live[id].first), std::max(whole.last, live[id].last)};
@@ -191,6 +191,8 @@ BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
     const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id, target) * 4;  // verified to fit
     sizes.push_back((bytes + kAlignment - 1) / kAlignment * kAlignment);
   }
+  // And holds the largest: a kernel's workspace after its result, where it
+  // overwrites an operand.
   for (ValueId id = 0; id < graph.size(); ++id) sizes[owner[id]] = std::max(sizes[owner[id]], sizes[id]);
   std::vector<ValueId> bySize(graph.size());
   std::iota(bySize.begin(), bySize.end(), ValueId{0});

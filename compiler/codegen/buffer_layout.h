@@ -8,7 +8,10 @@
 //
 // An assigned value is computed in place, directly in its param's or state's
 // buffer, when the old value is dead by then (see layoutBuffers): its assign
-// then has nothing to move and needs no kernel.
+// then has nothing to move and needs no kernel. Other values are computed
+// in place over an operand that dies at their kernel, where the kernel reads
+// it only at the elements it writes (an elementwise kernel; a convolution's
+// residual or relu output, summed in one pass).
 //
 // A kernel's workspace (workspace.h) follows its result in the same buffer.
 #pragma once
