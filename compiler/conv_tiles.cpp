@@ -304,6 +304,11 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
   return tile;
 }
 
+// The blocks of side x side output gradients in `rows` rows of one image.
+int64_t winogradBlocks(const ConvShape& s, int64_t side, int64_t rows) {
+  return ((rows + side - 1) / side) * ((s.columns + side - 1) / side);
+}
+
 // The stack that a Winograd filter gradient's band of `rows` output rows
 // (beyond an image's, the whole images they cover) takes in tasks of
 // `taskChannels` input channels: its blocks' (of side x side output
@@ -312,8 +317,7 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
 // override may ask for any number of rows.
 double winogradBandBytes(const ConvShape& s, int64_t side, int64_t taskChannels, int64_t rows) {
   const FilterGradientBand band = FilterGradientBand::of(rows, s.rows);
-  const double blocks = static_cast<double>(band.images) *
-                        static_cast<double>(((band.rows + side - 1) / side) * ((s.columns + side - 1) / side));
+  const double blocks = static_cast<double>(band.images) * static_cast<double>(winogradBlocks(s, side, band.rows));
   return static_cast<double>(winogradProducts(side)) * blocks * static_cast<double>(taskChannels + s.blocks * s.inputBlock) * 4.0;
 }
 
@@ -352,7 +356,7 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
   const auto fitting = [&](int64_t budget, int64_t rows) {
     return static_cast<int64_t>(static_cast<double>(budget) / winogradBandBytes(s, side, s.channels, rows));
   };
-  const int64_t imageBlocks = ((s.rows + side - 1) / side) * ((s.columns + side - 1) / side);
+  const int64_t imageBlocks = winogradBlocks(s, side, s.rows);
   const int64_t images =
       std::max(fitting(target.l2Bytes / 8, s.rows),
                std::min((kMinBandBlocks + imageBlocks - 1) / imageBlocks, fitting(target.l2Bytes / 2, s.rows)));
@@ -389,6 +393,11 @@ bool isTiledConvolution(const Node& node) {
   const bool convolution =
       node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData || node.op == Op::Conv2DBackwardFilter;
   return convolution && node.type.layout != Layout::Plain;
+}
+
+int64_t channelPasses(const Graph& graph, const Node& node, const Target& target) {
+  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
+  return (node.op == Op::Conv2DBackwardData ? w[0] : w[1]) / forwardTile(graph, node, target).channelChunk;
 }
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {

@@ -43,10 +43,8 @@ bool readsOnlyWhereItWrites(const Graph& graph, const Node& node, ValueId operan
   if (kSameElement.count(node.op)) return true;
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
   const std::vector<ValueId> finishing = finishOperands(node);
-  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
-         forwardTile(graph, node, *selectTarget("host")).channelChunk ==
-             (node.op == Op::Conv2DBackwardData ? w[0] : w[1]);
+         channelPasses(graph, node, *selectTarget("host")) == 1;
 }
 
 // The arena in 64-byte granules (every buffer starts on one), each

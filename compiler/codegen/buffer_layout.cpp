@@ -89,10 +89,8 @@ bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, con
   if (readsOnlyTheElementItWrites(node.op)) return true;
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
   const std::vector<ValueId> finishing = finishOperands(node);
-  if (std::find(finishing.begin(), finishing.end(), operand) == finishing.end()) return false;
-  const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
-  const int64_t channels = node.op == Op::Conv2DBackwardData ? w[0] : w[1];
-  return forwardTile(graph, node, machine).channelChunk == channels;
+  return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
+         channelPasses(graph, node, machine) == 1;
 }
 
 // For each value, the value whose buffer it uses: itself, or

@@ -61,6 +61,8 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const Image dy(kb, node.operands[0]);
   const ValueId w = node.operands[1];
   const std::optional<ProjectionOperands> projection = projectionOf(node);
+  const std::optional<Image> dyP =
+      projection ? std::optional<Image>(Image(kb, projection->gradient)) : std::nullopt;  // its output gradient
   const std::vector<int64_t>& dx = node.type.dims;
   const std::vector<int64_t>& wd = kb.dims(w);
   const int64_t b = kb.width(), blocks = dx[1] / b;
@@ -81,22 +83,21 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
     // accumulators `slot(c, r)`, in the pass that finishes them.
     auto addProjection = [&](Accumulators& acc, const std::function<size_t(int64_t, int64_t)>& slot, llvm::Value* ih,
                              int64_t phase, llvm::Value* first, int64_t columns, llvm::Value* finishes) {
-      if (!projection || phase != 0) return;
-      const Image dyP(kb, projection->gradient);
+      if (!dyP || phase != 0) return;
       llvm::Value* reached = ir.CreateICmpEQ(ir.CreateSRem(ih, kb.i64(win.sh)), kb.i64(0));
       kb.when(chunks > 1 ? ir.CreateAnd(reached, finishes) : reached, [&] {
         llvm::Value* oh = ir.CreateSDiv(ih, kb.i64(win.sh));
-        kb.rolledLoop(0, dyP.outerChannels(), [&](llvm::Value* outer) {
-          kb.rolledLoop(0, dyP.block, [&](llvm::Value* inner) {
-            llvm::Value* f = ir.CreateAdd(ir.CreateMul(outer, kb.i64(dyP.block)), inner);
+        kb.rolledLoop(0, dyP->outerChannels(), [&](llvm::Value* outer) {
+          kb.rolledLoop(0, dyP->block, [&](llvm::Value* inner) {
+            llvm::Value* f = ir.CreateAdd(ir.CreateMul(outer, kb.i64(dyP->block)), inner);
             std::vector<llvm::Value*> filters;
             for (int64_t c = 0; c < CB; ++c) {
-              llvm::Value* filterAt = kb.index({f, add(kb, c0, c)}, {dyP.dims[1], blocks});
+              llvm::Value* filterAt = kb.index({f, add(kb, c0, c)}, {dyP->dims[1], blocks});
               filters.push_back(kb.loadVector(projection->filter, ir.CreateMul(filterAt, kb.i64(b)), b));
             }
-            llvm::Value* firstGradient = dyP.index(kb, n, outer, oh, first, inner);
+            llvm::Value* firstGradient = dyP->index(kb, n, outer, oh, first, inner);
             for (int64_t r = 0; r < columns; ++r) {
-              llvm::Value* gradient = kb.splat(kb.load(dyP.id, add(kb, firstGradient, r * dyP.block)));
+              llvm::Value* gradient = kb.splat(kb.load(dyP->id, add(kb, firstGradient, r * dyP->block)));
               for (int64_t c = 0; c < CB; ++c) acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c)]);
             }
           });
@@ -124,10 +125,8 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
         // ms with them, 3.0 without, in alternating runs; where dy is still in
         // the L3 (batch 128) the same either way.
         if (dy.block > 1) prefetchRow(kb, dy, n, firstOuter, tile.channelChunk / dy.block, add(kb, base, 1));
-        if (projection) {
-          const Image dyP(kb, projection->gradient);
-          prefetchRow(kb, dyP, n, kb.i64(0), dyP.outerChannels(), add(kb, ir.CreateSDiv(ih, kb.i64(win.sh)), 1));
-        }
+        if (dyP)
+          prefetchRow(kb, *dyP, n, kb.i64(0), dyP->outerChannels(), add(kb, ir.CreateSDiv(ih, kb.i64(win.sh)), 1));
         for (int64_t p = 0; p < win.sw; ++p) {
           const ColumnPhase phase(p, dx[3], dy.dims[3], wd[3], win);
           const ColumnAxis& axis = phase.geometry.axis;
