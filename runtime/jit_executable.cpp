@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdlib>
 
+#include <sys/mman.h>
+
 #include <fmt/format.h>
 
 #include "compiler/codegen/codegen.h"
@@ -29,6 +31,22 @@ struct Kernel {
   std::vector<Phase> phases;  // run in order (KernelPhase)
 };
 
+// The arena, in 2 MiB pages where it spans one and the kernel grants them
+// (Linux's transparent huge pages, which Debian grants only on request):
+// kernels stream through tensors of several MiB, and in 4 KiB pages every
+// 64 cache lines cost a TLB miss and end the hardware prefetchers' streams.
+// ResNet's training step at batch 128 runs about 2% faster. Null when out of
+// memory.
+std::byte* allocateArena(size_t bytes) {
+  constexpr size_t kLine = 64, kHugePage = size_t{2} << 20;
+  const size_t alignment = bytes >= kHugePage ? kHugePage : kLine;
+  const size_t rounded = std::max((bytes + alignment - 1) / alignment * alignment, alignment);
+  void* arena = std::aligned_alloc(alignment, rounded);
+  // Only advice: where it is refused, the arena keeps small pages.
+  if (arena && alignment == kHugePage) madvise(arena, rounded, MADV_HUGEPAGE);
+  return static_cast<std::byte*>(arena);
+}
+
 struct AlignedFree {
   void operator()(std::byte* p) const { std::free(p); }
 };
@@ -42,8 +60,7 @@ class JitExecutable final : public Executable {
         kernels_(std::move(kernels)),
         layout_(std::move(layout)),
         pool_(std::move(pool)) {
-    const size_t bytes = static_cast<size_t>((layout_.arenaBytes + 63) / 64 * 64);
-    arena_.reset(static_cast<std::byte*>(std::aligned_alloc(64, std::max<size_t>(bytes, 64))));
+    arena_.reset(allocateArena(static_cast<size_t>(layout_.arenaBytes)));
   }
 
   void startProfiling() override {
