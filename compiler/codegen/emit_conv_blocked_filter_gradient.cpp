@@ -37,7 +37,6 @@ class FilterGradient : ConvolutionKernel {
   FilterGradient(KernelBuilder& kb, ValueId id)
       : ConvolutionKernel(kb, id),
         dy_(node_.operands[1]),
-        dyImage_(kb, dy_),
         dyd_(kb.dims(dy_)),
         wd_(node_.type.dims),
         blocks_(wd_[0] / b_),
@@ -77,7 +76,9 @@ class FilterGradient : ConvolutionKernel {
           firstChannel_ = x_.channel(kb_, c0_);
           kb_.rolledLoop(0, wd_[2], [&](llvm::Value* i) {
             kb_.rolledLoop(0, wd_[3] / JB_, [&](llvm::Value* tapGroup) {
-              requestNextBand(firstChannel, kb_.index({channelGroup, i, tapGroup}, {tile_.taskChannels / CB_, wd_[2], wd_[3] / JB_}));
+              llvm::Value* ordinal =
+                  kb_.index({channelGroup, i, tapGroup}, {tile_.taskChannels / CB_, wd_[2], wd_[3] / JB_});
+              requestNextBand(firstChannel, ordinal);
               registerBlock(i, ir_.CreateMul(tapGroup, kb_.i64(JB_)));
             });
           });
@@ -113,41 +114,37 @@ class FilterGradient : ConvolutionKernel {
     });
   }
 
-  // Requests into L2 a share of the rows that the next band reads, those of
-  // its `ordinal`-th register block (of blocksPerBand()): its inputs at the
-  // task's channels, then its output gradients at the task's filter blocks.
-  // Without them each band began with misses to memory while the FMA units
-  // idled (the hardware's prefetchers do not follow a band's rows): ResNet's
-  // strided 3x3 gradients at batch 128 take about 6% less time with them.
+  // Requests into L2 a share of the input rows that the next band reads,
+  // those of its `ordinal`-th register block (of blocksPerBand()), at the
+  // task's channels. Without them each band began with misses to memory
+  // while the FMA units idled (the hardware's prefetchers do not follow a
+  // band's rows): ResNet's strided 3x3 gradients at batch 128 take about 6%
+  // less time with them. Only rows whose every column the band reads (its
+  // filter at least as wide as its stride: a strided 1x1 filter's took
+  // longer with them), and no output gradients (no faster with them).
   void requestNextBand(llvm::Value* firstChannel, llvm::Value* ordinal) {
-    const int64_t S = win_.sh, KH = wd_[2], rows = bands_.shape.rows, images = bands_.shape.images;
+    const int64_t S = win_.sh, KH = wd_[2], rows = bands_.shape.rows;
+    if (wd_[3] < win_.sw) return;
     // An image's input rows under a band of `rows` output rows: all those
     // between its first and last when the filter's rows overlap from one
     // output row to the next, else only the filter's rows of each.
     const bool overlap = KH >= S;
     const int64_t inputRows = overlap ? (rows - 1) * S + KH : rows * KH;
-    const int64_t xRows = images * inputRows, total = xRows + images * rows;
+    const int64_t total = bands_.shape.images * inputRows;
     const int64_t share = (total + blocksPerBand() - 1) / blocksPerBand();
     kb_.when(hasNext_, [&] {
       kb_.rolledLoop(0, share, [&](llvm::Value* k) {
         llvm::Value* row = ir_.CreateAdd(ir_.CreateMul(ordinal, kb_.i64(share)), k);
-        auto imageOf = [&](llvm::Value* r, int64_t perImage) {
-          llvm::Value* n = ir_.CreateAdd(next_.firstImage, ir_.CreateSDiv(r, kb_.i64(perImage)));
-          return kb_.smin(n, kb_.i64(dyd_[0] - 1));
-        };
-        kb_.when(ir_.CreateICmpSLT(row, kb_.i64(xRows)), [&] {
+        kb_.when(ir_.CreateICmpSLT(row, kb_.i64(total)), [&] {
+          llvm::Value* n = ir_.CreateAdd(next_.firstImage, ir_.CreateSDiv(row, kb_.i64(inputRows)));
           llvm::Value* r = ir_.CreateSRem(row, kb_.i64(inputRows));
-          llvm::Value* ih = overlap ? ir_.CreateAdd(ir_.CreateMul(next_.top, kb_.i64(S)), r)
-                                    : ir_.CreateAdd(ir_.CreateMul(ir_.CreateAdd(next_.top, ir_.CreateSDiv(r, kb_.i64(KH))),
-                                                                  kb_.i64(S)),
-                                                    ir_.CreateSRem(r, kb_.i64(KH)));
-          prefetchRow(kb_, x_, imageOf(row, inputRows), x_.channel(kb_, firstChannel).first,
+          // Below the band's first: row r, or filter row r % KH of output row r / KH.
+          llvm::Value* below = overlap ? r
+                                       : ir_.CreateAdd(ir_.CreateMul(ir_.CreateSDiv(r, kb_.i64(KH)), kb_.i64(S)),
+                                                       ir_.CreateSRem(r, kb_.i64(KH)));
+          llvm::Value* ih = ir_.CreateAdd(ir_.CreateMul(next_.top, kb_.i64(S)), below);
+          prefetchRow(kb_, x_, kb_.smin(n, kb_.i64(dyd_[0] - 1)), x_.channel(kb_, firstChannel).first,
                       std::max<int64_t>(1, tile_.taskChannels / x_.block), add(kb_, ih, -win_.padTop));
-        });
-        kb_.when(ir_.CreateAnd(ir_.CreateICmpSGE(row, kb_.i64(xRows)), ir_.CreateICmpSLT(row, kb_.i64(total))), [&] {
-          llvm::Value* r = add(kb_, row, -xRows);
-          prefetchRow(kb_, dyImage_, imageOf(r, rows), f0_, FB_,
-                      ir_.CreateAdd(next_.top, ir_.CreateSRem(r, kb_.i64(rows))));
         });
       });
     });
@@ -398,7 +395,6 @@ class FilterGradient : ConvolutionKernel {
   size_t slot(int64_t f, int64_t c, int64_t t) const { return static_cast<size_t>((f * CB_ + c) * JB_ + t); }
 
   const ValueId dy_;
-  const Image dyImage_;
   const std::vector<int64_t>& dyd_;
   const std::vector<int64_t>& wd_;
   const int64_t blocks_;
