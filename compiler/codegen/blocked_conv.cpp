@@ -1,5 +1,7 @@
 #include "compiler/codegen/blocked_conv.h"
 
+#include <algorithm>
+
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/workspace.h"
 
@@ -67,12 +69,13 @@ void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<Va
 }
 
 void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Value* firstOuter, int64_t outers,
-                 llvm::Value* row) {
+                 llvm::Value* row, int64_t columnStep) {
   llvm::Value* clamped = kb.smin(kb.smax(row, kb.i64(0)), kb.i64(image.dims[2] - 1));
   kb.rolledLoop(0, outers, [&](llvm::Value* k) {
     llvm::Value* outer = kb.ir().CreateAdd(firstOuter, k);
-    // One request per cache line of 16 floats.
-    for (int64_t w = 0; w < image.dims[3]; w += std::max<int64_t>(1, 16 / image.block))
+    // One request per cache line of 16 floats, or per column read where
+    // they lie further apart.
+    for (int64_t w = 0; w < image.dims[3]; w += std::max<int64_t>({1, 16 / image.block, columnStep}))
       kb.prefetch(image.id, image.index(kb, n, outer, clamped, kb.i64(w), kb.i64(0)), false);
   });
 }

@@ -121,10 +121,11 @@ void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<Va
 
 // Requests into L2 the cache lines of row `row` (clamped into the image) of
 // image n of a blocked `image`, channel blocks [firstOuter, firstOuter +
-// outers): a row that a strided kernel reads next, which the hardware's
-// prefetchers do not fetch in time (emit_conv_blocked_forward.cpp).
+// outers), or only those of every `columnStep`-th column from the first:
+// a row that a strided kernel reads next, which the hardware's prefetchers
+// do not fetch in time (emit_conv_blocked_forward.cpp).
 void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Value* firstOuter, int64_t outers,
-                 llvm::Value* row);
+                 llvm::Value* row, int64_t columnStep = 1);
 
 // The outputs [lo, hi) of an axis whose input o*stride + tap - pad lies in
 // [0, in), for a run-time filter tap.
