@@ -395,9 +395,9 @@ bool isTiledConvolution(const Node& node) {
   return convolution && node.type.layout != Layout::Plain;
 }
 
-int64_t channelPasses(const Graph& graph, const Node& node, const Target& target) {
+int64_t channelPasses(const Graph& graph, const Node& node, const ForwardTile& tile) {
   const std::vector<int64_t>& w = graph.node(node.operands[1]).type.dims;
-  return (node.op == Op::Conv2DBackwardData ? w[0] : w[1]) / forwardTile(graph, node, target).channelChunk;
+  return (node.op == Op::Conv2DBackwardData ? w[0] : w[1]) / tile.channelChunk;
 }
 
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target) {

@@ -75,10 +75,12 @@ int64_t largestDivisorUpTo(int64_t extent, int64_t limit);
 bool isTiledConvolution(const Node& node);
 
 // The passes that blocked conv2d or conv2d_bwd_data `node` makes over the
-// channels it sums (its input's, its output gradient's), a chunk of its
-// tile each: each pass but the last stores partial sums that the next
-// resumes, the last stores the results finished.
-int64_t channelPasses(const Graph& graph, const Node& node, const Target& target);
+// channels it sums (its input's, its output gradient's), a chunk of `tile`
+// (its forwardTile) each: each pass but the last stores partial sums that
+// the next resumes, the last stores the results finished. The kernels and
+// the memory plan, which computes a one-pass kernel's result in place,
+// count them alike.
+int64_t channelPasses(const Graph& graph, const Node& node, const ForwardTile& tile);
 
 // The node's tile attribute, or the default for `target` when it has none.
 // conv2d_bwd_data takes a forward tile: its result's channel blocks, the

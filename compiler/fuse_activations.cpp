@@ -43,23 +43,20 @@ using Pattern = std::function<std::optional<Fusion>(const Node& consumer, const 
 // emitted under the consumer's name, with the Fusion's attribute and
 // operand, and attribute fused.
 Status fuseMatches(Graph& graph, const Pattern& pattern) {
-  const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<Absorption>> absorptions(graph.size());
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    const Node& node = graph.node(id);
-    if (node.operands.empty() || users[node.operands[0]] != 1) continue;
+  return absorbInto(graph, [&](const Node& node, const std::vector<int>& users) -> std::optional<Absorption> {
+    if (node.operands.empty() || users[node.operands[0]] != 1) return std::nullopt;
     const Node& producer = graph.node(node.operands[0]);
-    if (producer.attrs.contains(kActivationAttr) || producer.attrs.contains(kActivationGradientAttr)) continue;
+    if (producer.attrs.contains(kActivationAttr) || producer.attrs.contains(kActivationGradientAttr))
+      return std::nullopt;
     const std::optional<Fusion> fusion = pattern(node, producer);
-    if (!fusion) continue;
+    if (!fusion) return std::nullopt;
     AttributeMap attrs = producer.attrs;
     attrs[std::string(fusion->attribute)] = Symbol{std::string(mnemonic(fusion->activation))};
     attrs[std::string(kFusedAttr)] = Symbol{producer.name};
     std::vector<ValueId> extra;
     if (fusion->extraOperand) extra.push_back(*fusion->extraOperand);
-    absorptions[id] = Absorption{node.operands[0], std::move(extra), std::move(attrs)};
-  }
-  return absorbInto(graph, absorptions);
+    return Absorption{node.operands[0], std::move(extra), std::move(attrs)};
+  });
 }
 
 }  // namespace

@@ -52,18 +52,14 @@ std::optional<std::pair<ValueId, ValueId>> pairOf(const Graph& graph, const Node
 }  // namespace
 
 Status fuseProjectionGradients(Graph& graph, const PassContext&) {
-  const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<Absorption>> absorptions(graph.size());
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    const Node& add = graph.node(id);
+  return absorbInto(graph, [&](const Node& add, const std::vector<int>& users) -> std::optional<Absorption> {
     const std::optional<std::pair<ValueId, ValueId>> pair = pairOf(graph, add, users);
-    if (!pair) continue;
+    if (!pair) return std::nullopt;
     const auto [host, projection] = *pair;
     const Node& shortcut = graph.node(projection);
-    absorptions[id] = absorbAdd(graph, add, host, {shortcut.operands[0], shortcut.operands[1]}, kProjectionAttr,
-                                shortcut.name, {projection});
-  }
-  return absorbInto(graph, absorptions);
+    return absorbAdd(graph, add, host, {shortcut.operands[0], shortcut.operands[1]}, kProjectionAttr, shortcut.name,
+                     {projection});
+  });
 }
 
 }  // namespace cnnc

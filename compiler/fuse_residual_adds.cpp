@@ -40,16 +40,12 @@ std::optional<size_t> absorbedOperand(const Graph& graph, const Node& node, cons
 }  // namespace
 
 Status fuseResidualAdds(Graph& graph, const PassContext&) {
-  const std::vector<int> users = userCounts(graph);
-  std::vector<std::optional<Absorption>> absorptions(graph.size());
-  for (ValueId id = 0; id < graph.size(); ++id) {
-    const Node& add = graph.node(id);
+  return absorbInto(graph, [&](const Node& add, const std::vector<int>& users) -> std::optional<Absorption> {
     const std::optional<size_t> k = absorbedOperand(graph, add, users);
-    if (!k) continue;
+    if (!k) return std::nullopt;
     const ValueId producer = add.operands[*k];
-    absorptions[id] = absorbAdd(graph, add, producer, {add.operands[1 - *k]}, kResidualAttr, graph.node(producer).name);
-  }
-  return absorbInto(graph, absorptions);
+    return absorbAdd(graph, add, producer, {add.operands[1 - *k]}, kResidualAttr, graph.node(producer).name);
+  });
 }
 
 }  // namespace cnnc

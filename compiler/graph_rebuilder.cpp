@@ -29,7 +29,10 @@ Absorption absorbAdd(const Graph& graph, const Node& add, ValueId absorbed, std:
   return Absorption{absorbed, std::move(extra), std::move(attrs), std::move(alsoAbsorbed)};
 }
 
-Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions) {
+Status absorbInto(Graph& graph, const AbsorptionOf& absorptionOf) {
+  const std::vector<int> users = userCounts(graph);
+  std::vector<std::optional<Absorption>> absorptions;
+  for (ValueId id = 0; id < graph.size(); ++id) absorptions.push_back(absorptionOf(graph.node(id), users));
   std::vector<bool> absorbed(graph.size(), false);
   for (const std::optional<Absorption>& absorption : absorptions)
     if (absorption) {

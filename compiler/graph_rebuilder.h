@@ -63,9 +63,12 @@ struct Absorption {
 Absorption absorbAdd(const Graph& graph, const Node& add, ValueId absorbed, std::vector<ValueId> extra,
                      std::string_view key, const std::string& named, std::vector<ValueId> alsoAbsorbed = {});
 
-// Rebuilds `graph` with each node that has an absorption (by ValueId)
-// replaced as it says, and the absorbed nodes skipped.
-Status absorbInto(Graph& graph, const std::vector<std::optional<Absorption>>& absorptions);
+// Rebuilds `graph` with each node for which `absorptionOf` (given the node
+// and every value's user count, userCounts) returns an absorption replaced
+// as it says, and the absorbed nodes skipped. absorptionOf sees the graph
+// as it was: every node is asked before any is replaced.
+using AbsorptionOf = std::function<std::optional<Absorption>(const Node& node, const std::vector<int>& users)>;
+Status absorbInto(Graph& graph, const AbsorptionOf& absorptionOf);
 
 // A copy of `graph` in which each node also has the attributes that
 // `added` gives it (replacing any of the same name): how the passes that

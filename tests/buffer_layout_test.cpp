@@ -44,7 +44,7 @@ bool readsOnlyWhereItWrites(const Graph& graph, const Node& node, ValueId operan
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
   const std::vector<ValueId> finishing = finishOperands(node);
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
-         channelPasses(graph, node, *selectTarget("host")) == 1;
+         channelPasses(graph, node, forwardTile(graph, node, *selectTarget("host"))) == 1;
 }
 
 // The arena in 64-byte granules (every buffer starts on one), each

@@ -90,7 +90,7 @@ bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, con
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
   const std::vector<ValueId> finishing = finishOperands(node);
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
-         channelPasses(graph, node, machine) == 1;
+         channelPasses(graph, node, forwardTile(graph, node, machine)) == 1;
 }
 
 // For each value, the value whose buffer it uses: itself, or

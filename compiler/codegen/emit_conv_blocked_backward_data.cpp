@@ -68,7 +68,7 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const int64_t b = kb.width(), blocks = dx[1] / b;
   const WindowAttrs win = windowAttrs(node);
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
-  const int64_t CB = tile.filterBlocks, chunks = wd[0] / tile.channelChunk;
+  const int64_t CB = tile.filterBlocks, chunks = channelPasses(kb.graph(), node, tile);
   auto& ir = kb.ir();
   const RowsTasks tasks = RowsTasks::of(dx, b, CB, tile.rows);
   FusedSums sums(kb, id, tasks);

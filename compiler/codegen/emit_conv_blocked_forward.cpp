@@ -36,7 +36,7 @@ class ForwardConvolution : ConvolutionKernel {
         blocks_(y_[1] / b_),
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
-        chunks_(wd_[1] / tile_.channelChunk),
+        chunks_(channelPasses(kb.graph(), node_, tile_)),
         tasks_(RowsTasks::of(y_, b_, FB_, tile_.rows)),
         pool_(fusedPooling(kb.graph(), node_)),
         sums_(kb, id, tasks_) {

@@ -96,7 +96,7 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       products_(winogradProducts(side_)),
       tile_(tile),
       FB_(tile.filterBlocks),
-      chunks_(channels_ / tile.channelChunk),
+      chunks_(channelPasses(kb.graph(), node_, tile)),
       filterStart_(filterStart) {}
 
 int64_t WinogradBlocks::transformFilter() {
