@@ -159,7 +159,6 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
                 for (int64_t c = 0; c < CB; ++c)
                   for (int64_t r = 0; r < run.count; ++r) acc.set(slot(c, r), kb.loadVector(id, at(c, r), b));
               });
-            addProjection(acc, slot, ih, p, run.first, run.count, finishes);
             kb.rolledLoop(0, tile.channelChunk / dy.block, [&](llvm::Value* chunkOuter) {
               llvm::Value* outer = ir.CreateAdd(firstOuter, chunkOuter);
               // Rolled, as the forward kernel's filter rows.
@@ -191,6 +190,11 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
                 });
               });
             });
+            // The projection's taps last: its loads then come a whole pass
+            // of sums after the requests for its rows (ResNet at batch 128,
+            // block1_out.grad 1.12 -> 1.09 ms, faster in 5 of 6 alternating
+            // runs, than with them first).
+            addProjection(acc, slot, ih, p, run.first, run.count, finishes);
             for (int64_t c = 0; c < CB; ++c)
               for (int64_t r = 0; r < run.count; ++r) {
                 llvm::Value* sum = acc.get(slot(c, r));
