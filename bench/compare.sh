@@ -12,7 +12,8 @@
 #   --only REGEX  only the cases whose name matches (e.g. 'seed-infer')
 #   --keep DIR    keep every tool's JSON output and stderr in DIR
 #
-# Cases: seed-train-b32, seed-infer-b256, seed-infer-b1, resnet_small-train-b128.
+# Cases: seed-train-b32, seed-infer-b256, seed-infer-b1, resnet_small-train-b128,
+# resnet_small-infer-b128, resnet_small-infer-b1.
 # For each: `cnnc bench MODEL --mode M --batch B --threads T --json` and
 # `bench/pytorch_peer.py` with the same arguments (run without
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, which slow PyTorch down), one right
@@ -70,6 +71,8 @@ cases=(
   "seed-infer-b256 examples/seed.json infer 256"
   "seed-infer-b1 examples/seed.json infer 1"
   "resnet_small-train-b128 examples/resnet_small.json train 128"
+  "resnet_small-infer-b128 examples/resnet_small.json infer 128"
+  "resnet_small-infer-b1 examples/resnet_small.json infer 1"
 )
 
 selected=()
