@@ -52,6 +52,12 @@ Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, l
 llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon) {
   auto& ir = kb.ir();
   llvm::Value* shifted = ir.CreateFAdd(variance, llvm::ConstantFP::get(variance->getType(), epsilon));
+  // Without reassociation: with it, LLVM folds the reciprocal into the
+  // products that use it, (X * (1 / Y) to X / Y), which moved the division
+  // into the loops over the elements, a vdivps per vector where one per
+  // channel does (every batch norm kernel of ResNet had one).
+  llvm::IRBuilder<>::FastMathFlagGuard keep(ir);
+  ir.clearFastMathFlags();
   return ir.CreateFDiv(llvm::ConstantFP::get(variance->getType(), 1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
 }
 
