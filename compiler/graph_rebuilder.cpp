@@ -5,9 +5,16 @@
 namespace cnnc {
 
 Expected<ValueId> GraphRebuilder::copy(ValueId id, const AttributeMap& added) {
+  std::vector<ValueId> operands;
+  for (ValueId operand : source_.node(id).operands) operands.push_back(mapped(operand));
+  return copyWithOperands(id, std::move(operands), added);
+}
+
+Expected<ValueId> GraphRebuilder::copyWithOperands(ValueId id, std::vector<ValueId> operands,
+                                                  const AttributeMap& added) {
   Node node = source_.node(id);
   for (const auto& [name, value] : added) node.attrs.insert_or_assign(name, value);
-  for (ValueId& operand : node.operands) operand = mapped(operand);
+  node.operands = std::move(operands);
   Expected<ValueId> now = out_.addUnchecked(std::move(node));
   if (now) setMapped(id, *now);
   return now;

@@ -31,6 +31,8 @@ class GraphRebuilder {
   // mapped already, and for attributes `added` (which replace any of the
   // same name); records the copy as its new value.
   Expected<ValueId> copy(ValueId id, const AttributeMap& added = {});
+  // The same with values `operands` of the new graph as its operands.
+  Expected<ValueId> copyWithOperands(ValueId id, std::vector<ValueId> operands, const AttributeMap& added = {});
 
   // The new graph, whose outputs are the new values of old values `outputs`.
   Graph finish(const std::vector<ValueId>& outputs);

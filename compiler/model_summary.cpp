@@ -33,7 +33,7 @@ ModelSummary summarize(const Model& model) {
   const Graph& graph = model.graph;
   ModelSummary summary;
   summary.name = model.name;
-  summary.bytesPerParam = dtypeBytes(graph.node(model.input).type.dtype);
+  summary.bytesPerParam = dtypeBits(graph.node(model.input).type.dtype) / 8;
   for (const Layer& layer : model.layers) {
     const std::vector<int64_t>& dims = graph.node(layer.output).type.dims;
     LayerSummary row{layer.name, layer.op, {dims.begin() + 1, dims.end()},

@@ -125,6 +125,13 @@ Status fuseResidualAdds(Graph& graph, const PassContext& context);
 // output gradients.
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);
 
+// A fused relu gradient reads a bit mask of where the relu's output is
+// positive instead of that output, a 32nd of the bytes, where the output is
+// a blocked batch norm's with the relu applied, which then writes the mask
+// too (ir/fused_relu_mask.h). After the fusions that make the gradients'
+// nodes.
+Status useReluMasks(Graph& graph, const PassContext& context);
+
 // Each adam_apply computes its two moments in its kernel, where only it
 // (and their assigns) reads them (ir/fused_moments.h): one pass over the
 // weight, its gradient and its moments where three kernels made three.

@@ -24,6 +24,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-projection-gradients", 2, fuseProjectionGradients},
     {"fuse-residual-adds", 1, fuseResidualAdds},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
+    {"use-relu-masks", 2, useReluMasks},
     {"fuse-adam-moments", 1, fuseAdamMoments},
 };
 

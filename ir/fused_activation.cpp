@@ -6,6 +6,7 @@
 #include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_projection.h"
+#include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 
@@ -61,7 +62,7 @@ size_t ownOperandCount(const Node& node) {
 
 bool finishesItsResult(const Node& node) {
   for (std::string_view key :
-       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr})
+       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr, kReluMaskAttr})
     if (node.attrs.contains(key)) return true;
   return false;
 }
@@ -77,6 +78,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (attrs.contains(kPoolAttr)) label += "+pool";
   if (attrs.contains(kStatsAttr)) label += "+stats";
   if (attrs.contains(kGammaGradAttr)) label += "+gamma_grad";
+  if (attrs.contains(kReluMaskAttr)) label += "+relu_mask";
   if (attrs.contains(kFusedMomentsAttr)) label += "+moments";
   return label;
 }

@@ -71,7 +71,7 @@ size_t ownOperandCount(const Node& node);
 
 // Whether `node` applies anything to its result before storing it, which
 // a fusion that adds to the result must come before: a fused activation or
-// activation gradient, residual, pooling, statistics or gamma gradient.
+// activation gradient, residual, pooling, statistics, gamma gradient or relu mask.
 bool finishesItsResult(const Node& node);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation,

@@ -1,7 +1,7 @@
 // Values a node's kernel computes besides its own result: a fused bias
 // gradient (ir/fused_bias_gradient.h), a fused pooling (ir/fused_pooling.h),
-// fused batch statistics or gamma gradient (ir/fused_statistics.h) and
-// fused Adam moments (ir/fused_moments.h).
+// fused batch statistics or gamma gradient (ir/fused_statistics.h), fused
+// Adam moments (ir/fused_moments.h) and a relu mask (ir/fused_relu_mask.h).
 // Their nodes stay in the graph and get no kernel.
 #pragma once
 

@@ -172,12 +172,20 @@ Expected<Layout> attributeLayout(Op op, const AttributeMap& attrs) {
   return fail(fmt::format("{} has an unknown layout {}", mnemonic(op), *name));
 }
 
+// relu_mask: its operand's layout, which must block channels
+// (ir/fused_relu_mask.h).
+Expected<Layout> reluMaskLayout(const TensorType& y) {
+  if (isActivationLayout(y.layout)) return y.layout;
+  return fail(fmt::format("relu_mask takes a channel-blocked operand (NCHW8c or NCHW16c), got {}", toString(y)));
+}
+
 }  // namespace
 
 Expected<Layout> inferLayout(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs,
                              const TensorType& result) {
   Expected<Layout> layout = [&]() -> Expected<Layout> {
     if (op == Op::Relayout || op == Op::FilterTranspose) return attributeLayout(op, attrs);
+    if (op == Op::ReluMask) return reluMaskLayout(operands[0]);
     if (op == Op::Conv2D || op == Op::Conv2DBackwardData || op == Op::Conv2DBackwardFilter) return convLayout(op, operands);
     if (sharesOneLayout(op)) return sharedLayout(op, operands, result);
     if (!allPlain(operands)) return wrongLayouts(op, operands);

@@ -5,6 +5,7 @@
 #include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_pooling.h"
+#include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
@@ -246,10 +247,16 @@ Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, c
     if (!layout) return layout.error();
     result->layout = *layout;
   }
-  for (size_t k = 0; result && k < extras.size(); ++k)
-    if (operands[own + k] != *result)
-      return fail(fmt::format("{} operand {} ({}) must be {}, got {}", mnemonic(op), own + k, extras[k].second,
-                              toString(*result), toString(operands[own + k])));
+  for (size_t k = 0; result && k < extras.size(); ++k) {
+    // A relu gradient's activation output may be its relu mask, which only
+    // blocked values have (ir/fused_relu_mask.h).
+    const bool relu = extras[k].first == kActivationGradientAttr && fusedActivationGradient(attrs) == Op::Relu &&
+                      isActivationLayout(result->layout);
+    if (operands[own + k] == *result || (relu && operands[own + k] == reluMaskType(*result))) continue;
+    return fail(fmt::format("{} operand {} ({}) must be {}{}, got {}", mnemonic(op), own + k, extras[k].second,
+                            toString(*result), relu ? " or its relu mask " + toString(reluMaskType(*result)) : "",
+                            toString(operands[own + k])));
+  }
   return result;
 }
 

@@ -9,6 +9,7 @@
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
 #include "ir/fused_projection.h"
+#include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/kernel_results.h"
@@ -135,8 +136,9 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       CNNC_TRY(checkStats(op, in[0], TensorType{in[0].dtype, {2, in[0].rank() > 1 ? in[0].dims[1] : 0}}));
       return TensorType{in[0].dtype, {2, in[0].dims[1]}};
     case Op::BatchNormTrain:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr}));
+      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr, kReluMaskAttr}));
       CNNC_TRY(checkFusedActivation(op, attrs));
+      CNNC_TRY(checkValueAttr(op, attrs, kReluMaskAttr));
       CNNC_TRY(checkStats(op, in[0], in[1]));
       CNNC_TRY(checkPerChannel(op, in, 2, in[0]));
       break;
@@ -295,6 +297,10 @@ Expected<TensorType> inferTrainingOp(Op op, const std::vector<TensorType>& in, c
       return inferBatchNormTraining(op, in, attrs);
     case Op::DropoutMask:
       return inferDropoutMask(in, attrs);
+    case Op::ReluMask:
+      CNNC_TRY(attributeNames(op, attrs, {}));
+      CNNC_TRY(floatOperand(op, in[0], "operand"));
+      return reluMaskType(in[0]);
     case Op::Mul:
     case Op::ReluBackward:
     case Op::SigmoidBackward:

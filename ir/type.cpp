@@ -8,14 +8,14 @@
 namespace cnnc {
 namespace {
 
-constexpr std::array<std::string_view, 4> kDTypeNames = {"f32", "f64", "i32", "i64"};
-constexpr std::array<int64_t, 4> kDTypeBytes = {4, 8, 4, 8};
+constexpr std::array<std::string_view, 5> kDTypeNames = {"f32", "f64", "i32", "i64", "b1"};
+constexpr std::array<int64_t, 5> kDTypeBits = {32, 64, 32, 64, 1};
 constexpr std::array<std::string_view, 5> kLayoutNames = {"", "NCHW8c", "NCHW16c", "OIhw8o", "OIhw16o"};
 
 }  // namespace
 
 std::string_view dtypeName(DType dtype) { return kDTypeNames[static_cast<size_t>(dtype)]; }
-int64_t dtypeBytes(DType dtype) { return kDTypeBytes[static_cast<size_t>(dtype)]; }
+int64_t dtypeBits(DType dtype) { return kDTypeBits[static_cast<size_t>(dtype)]; }
 
 std::optional<DType> dtypeFromName(std::string_view name) {
   for (size_t i = 0; i < kDTypeNames.size(); ++i)
@@ -40,9 +40,10 @@ std::optional<int64_t> elementCount(const TensorType& type) {
 
 std::optional<int64_t> byteSize(const TensorType& type) {
   std::optional<int64_t> count = elementCount(type);
-  int64_t bytes = 0;
-  if (!count || __builtin_mul_overflow(*count, dtypeBytes(type.dtype), &bytes)) return std::nullopt;
-  return bytes;
+  int64_t bits = 0;
+  if (!count || __builtin_mul_overflow(*count, dtypeBits(type.dtype), &bits) || bits > INT64_MAX - 7)
+    return std::nullopt;
+  return (bits + 7) / 8;
 }
 
 std::string dimsToString(const std::vector<int64_t>& dims) {

@@ -14,11 +14,13 @@
 
 namespace cnnc {
 
-enum class DType { F32, F64, I32, I64 };
+// B1 is a bit per element, packed eight to a byte in the order the
+// layout stores the elements: a relu mask (ir/fused_relu_mask.h).
+enum class DType { F32, F64, I32, I64, B1 };
 
 std::string_view dtypeName(DType dtype);  // "f32", ...
 std::optional<DType> dtypeFromName(std::string_view name);
-int64_t dtypeBytes(DType dtype);
+int64_t dtypeBits(DType dtype);
 
 enum class Layout {
   Plain,    // row-major in the order of the dimensions
@@ -42,7 +44,8 @@ struct TensorType {
 
 // Number of elements, or nullopt if the product overflows int64.
 std::optional<int64_t> elementCount(const TensorType& type);
-// Size in bytes, or nullopt if it overflows int64.
+// Size in bytes (a B1 tensor's rounded up to whole bytes), or nullopt if it
+// overflows int64.
 std::optional<int64_t> byteSize(const TensorType& type);
 
 // "f32[8,3,32,32]", with "<NCHW16c>" appended for a non-plain layout.

@@ -198,6 +198,7 @@ class Interpreter {
       case Op::SigmoidBackward:
       case Op::TanhBackward:
         return ref::activationBackward(activationKind(*activationOfGradient(node.op)), x(0), x(1));
+      case Op::ReluMask: return ref::reluMask(x(0));
       case Op::ChannelSlice: return ref::channelSlice(x(0), intOf(node, "offset"), intOf(node, "channels"));
       case Op::BatchNormBackwardGamma: return ref::batchNormBackwardGamma(x(0), x(1), x(2), floatOf(node, "epsilon"));
       case Op::BatchNormBackwardData:

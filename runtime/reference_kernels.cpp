@@ -271,6 +271,13 @@ TensorOf<T> activationBackward(Activation kind, const TensorOf<T>& dy, const Ten
 }
 
 template <class T>
+TensorOf<T> reluMask(const TensorOf<T>& y) {
+  TensorOf<T> mask(y.dims);
+  for (size_t i = 0; i < y.data.size(); ++i) mask.data[i] = y.data[i] > T{0} ? T{1} : T{0};
+  return mask;
+}
+
+template <class T>
 TensorOf<T> batchNormStats(const TensorOf<T>& x) {
   const int64_t N = x.dims[0], C = x.dims[1], S = spatialSize(x.dims);
   const auto M = static_cast<T>(N * S);
@@ -517,6 +524,7 @@ TensorOf<T> adamApply(const TensorOf<T>& w, const TensorOf<T>& m, const TensorOf
   template TensorOf<T> denseBackwardWeight(const TensorOf<T>&, const TensorOf<T>&);                         \
   template TensorOf<T> activation(Activation, const TensorOf<T>&);                                          \
   template TensorOf<T> activationBackward(Activation, const TensorOf<T>&, const TensorOf<T>&);              \
+  template TensorOf<T> reluMask(const TensorOf<T>&);                                                        \
   template TensorOf<T> batchNormStats(const TensorOf<T>&);                                                  \
   template TensorOf<T> batchNormApply(const TensorOf<T>&, const TensorOf<T>&, const TensorOf<T>&,           \
                                       const TensorOf<T>&, const TensorOf<T>&, double);                      \

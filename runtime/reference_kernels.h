@@ -76,6 +76,11 @@ TensorOf<T> activation(Activation kind, const TensorOf<T>& x);
 // producer fused with its activation never has to keep the input.
 template <class T>
 TensorOf<T> activationBackward(Activation kind, const TensorOf<T>& dy, const TensorOf<T>& y);
+// relu_mask: 1 where y > 0, else 0, which activationBackward takes in
+// place of a relu's output y: values are logical here, bits only in
+// generated code.
+template <class T>
+TensorOf<T> reluMask(const TensorOf<T>& y);
 
 // Batch statistics x [N,C,...] -> [2,C]: per-channel mean, then biased variance.
 template <class T>

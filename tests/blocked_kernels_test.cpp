@@ -143,6 +143,35 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
   expectAgreementInLayouts(batchNormGraph("[5,32,2,3]"));
 }
 
+// Relu masks (ir/fused_relu_mask.h) in both blocked layouts: one a batch
+// norm writes beside its result, one a kernel of its own; read by a kernel
+// that loads a block of bits at a time (the pool's gradient) and by one
+// that loads them bit by bit (the elementwise add). The reference takes
+// masks as 1 and 0.
+TEST_P(BlockedKernels, ReluMasks) {
+  for (const std::string layout : {"NCHW16c", "NCHW8c"}) {
+    SCOPED_TRACE(layout);
+    expectAgreement(parseTestGraph(replaceAll(R"(graph @masks {
+  %x = input : f32[2,32,5,6]
+  %dy = input : f32[2,32,5,6]
+  %g = input : f32[2,32]
+  %gamma = input : f32[32]
+  %beta = input : f32[32]
+  %xb = relayout %x {layout=LAYOUT} : f32[2,32,5,6]<LAYOUT>
+  %dyb = relayout %dy {layout=LAYOUT} : f32[2,32,5,6]<LAYOUT>
+  %stats = batch_norm_stats %xb : f32[2,32]
+  %y = batch_norm_train %xb, %stats, %gamma, %beta {activation=relu, epsilon=1e-05, relu_mask=y.mask} : f32[2,32,5,6]<LAYOUT>
+  %y.mask = relu_mask %y : b1[2,32,5,6]<LAYOUT>
+  %r = relu %xb : f32[2,32,5,6]<LAYOUT>
+  %r.mask = relu_mask %r : b1[2,32,5,6]<LAYOUT>
+  %dpool = global_avg_pool2d_bwd %g, %y.mask {activation_gradient=relu, input_hw=[5,6]} : f32[2,32,5,6]<LAYOUT>
+  %dsum = add %dyb, %xb, %r.mask {activation_gradient=relu} : f32[2,32,5,6]<LAYOUT>
+  return %y, %dpool, %dsum
+}
+)", "LAYOUT", layout)));
+  }
+}
+
 // Blocked batch norm results larger than half the last-level cache go
 // past the caches (KernelBuilder::streamVector): non-temporal stores, and a
 // store fence ending each such kernel. Smaller ones, and the plain layout,

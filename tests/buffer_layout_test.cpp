@@ -42,7 +42,7 @@ const std::set<Op> kSameElement = {Op::Relu,         Op::Sigmoid,         Op::Ta
 bool readsOnlyWhereItWrites(const Graph& graph, const Node& node, ValueId operand) {
   if (kSameElement.count(node.op)) return true;
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
-  const std::vector<ValueId> finishing = finishOperands(node);
+  const std::vector<ValueId> finishing = finishOperands(graph, node);
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
          channelPasses(graph, node, forwardTile(graph, node, *selectTarget("host"))) == 1;
 }

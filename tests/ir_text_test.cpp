@@ -68,7 +68,8 @@ Graph forwardGraph() {
   ValueId packed = must(g.addLeaf(Op::State, "packed", {DType::F32, {1, 16, 2, 2}, Layout::NCHW16c}));
   ValueId unpacked = must(g.addNode(Op::Relayout, "unpacked", {packed}, {{"layout", Symbol{"plain"}}}));
   ValueId transposed = must(g.addNode(Op::FilterTranspose, "transposed", {w}, {{"layout", Symbol{"plain"}}}));
-  g.setOutputs({prob, loss, gap, unpacked, transposed});
+  ValueId signs = must(g.addNode(Op::ReluMask, "packed.mask", {packed}));  // b1[1,16,2,2]<NCHW16c>
+  g.setOutputs({prob, loss, gap, unpacked, transposed, signs});
   return g;
 }
 

@@ -80,11 +80,12 @@ class PassEquivalenceTest : public TargetTest {
         compare(model, batch, kind, steps, std::string(pass.name), changed);
       }
       // Without a backward graph, the gradient fusions have nothing to fuse,
-      // and without batch statistics (inference normalises with the running
-      // ones) neither has their fusion; only a training step has an
-      // optimizer's update.
+      // nor a relu gradient to read a mask, and without batch statistics
+      // (inference normalises with the running ones) neither has their
+      // fusion; only a training step has an optimizer's update.
       const bool training = pass.name == "fuse-activation-gradients" || pass.name == "fuse-bias-gradients" ||
-                            pass.name == "fuse-projection-gradients" || pass.name == "fuse-batch-statistics";
+                            pass.name == "fuse-projection-gradients" || pass.name == "fuse-batch-statistics" ||
+                            pass.name == "use-relu-masks";
       const bool applies = pass.name == "fuse-adam-moments" ? kind == GraphKind::TrainStep
                                                             : kind != GraphKind::Evaluation || !training;
       EXPECT_TRUE(changed || !applies) << "pass " << pass.name << " changed no test model";

@@ -1,6 +1,7 @@
 #include "compiler/codegen/activation.h"
 
 #include "ir/fused_activation.h"
+#include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 
 namespace cnnc {
@@ -56,13 +57,19 @@ llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* resu
   if (std::optional<Op> activation = fusedActivation(node.attrs)) return applyActivation(kb, *activation, result);
   std::optional<Op> activation = fusedActivationGradient(node.attrs);
   if (!activation) return result;
-  return activationGradient(kb, *activation, result, load(activationOutputOf(node)));
+  const ValueId y = activationOutputOf(node);
+  if (isReluMask(kb.graph(), y)) {
+    llvm::Value* positive = kb.loadBits(y, index, vector ? vector->getNumElements() : 1);
+    return kb.ir().CreateSelect(positive, result, llvm::Constant::getNullValue(result->getType()));
+  }
+  return activationGradient(kb, *activation, result, load(y));
 }
 
-std::vector<ValueId> finishOperands(const Node& node) {
+std::vector<ValueId> finishOperands(const Graph& graph, const Node& node) {
   std::vector<ValueId> operands;
   if (std::optional<ValueId> residual = residualOf(node)) operands.push_back(*residual);
-  if (fusedActivationGradient(node.attrs)) operands.push_back(activationOutputOf(node));
+  if (fusedActivationGradient(node.attrs) && !isReluMask(graph, activationOutputOf(node)))
+    operands.push_back(activationOutputOf(node));
   return operands;
 }
 

@@ -17,15 +17,17 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 // of a vector's lanes, those where `mask` is set; all if null): `result`
 // plus the node's fused residual, through its fused activation or its fused
 // activation gradient, the residual and the activation's output read at the
-// same index (they have the result's type and layout); `result` itself if
-// it has none of them.
+// same index (they have the result's type and layout), or the bits there
+// of a relu gradient's mask (ir/fused_relu_mask.h); `result` itself if it
+// has none of them.
 // (max_pool2d_bwd applies its activation gradient where the gradient lands.)
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
                           llvm::Value* mask = nullptr);
 
-// The values finishResult reads for `node`, at the index of each element it
-// finishes: its residual and its activation's output, if it has them.
-std::vector<ValueId> finishOperands(const Node& node);
+// The values finishResult reads for `node` (of `graph`) at the index of
+// each element it finishes: its residual and its activation's output, if it
+// has them (not a relu mask, whose bits lie elsewhere).
+std::vector<ValueId> finishOperands(const Graph& graph, const Node& node);
 
 // The gradient through relu, sigmoid or tanh (`activation`) of `gradient`,
 // from the activation's output y; floats or vectors.

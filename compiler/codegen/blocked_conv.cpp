@@ -54,7 +54,7 @@ llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* 
 
 void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
                        const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes) {
-  const std::vector<ValueId> soon = finishOperands(node);
+  const std::vector<ValueId> soon = finishOperands(kb.graph(), node);
   if (soon.empty() && later.empty()) return;
   auto request = [&] {
     for (llvm::Value* at : outputs) {

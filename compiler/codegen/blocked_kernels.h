@@ -16,6 +16,8 @@ inline bool hasBlockedKernel(Op op, Layout layout) {
     case Op::Conv2D:
     case Op::Conv2DBackwardData:
     case Op::Conv2DBackwardFilter: return true;
+    // A relu mask only exists blocked (ir/fused_relu_mask.h).
+    case Op::ReluMask: return isActivationLayout(layout);
     // Pooling and per-channel kernels (WindowLanes, ChannelLanes) block
     // channels; the rest run over flat buffers, in any layout all their
     // operands share.

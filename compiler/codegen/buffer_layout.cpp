@@ -88,7 +88,7 @@ bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, con
   const Node& node = graph.node(id);
   if (readsOnlyTheElementItWrites(node.op)) return true;
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
-  const std::vector<ValueId> finishing = finishOperands(node);
+  const std::vector<ValueId> finishing = finishOperands(graph, node);
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
          channelPasses(graph, node, forwardTile(graph, node, machine)) == 1;
 }

@@ -47,6 +47,7 @@ Emitter emitterFor(Op op) {
     case Op::ChannelSlice: return emitDataMovement;
     case Op::Relayout:
     case Op::FilterTranspose: return emitRelayout;
+    case Op::ReluMask: return emitReluMask;
     default: return emitElementwise;
   }
 }

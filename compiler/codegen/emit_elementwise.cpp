@@ -150,6 +150,25 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
   return (elements + kChunk - 1) / kChunk;
 }
 
+// relu_mask, where no batch norm writes it beside its result
+// (ir/fused_relu_mask.h): a vector of the operand's channel block at a time,
+// its bits a byte or two. Tasks as emitElementwise's, of whole blocks.
+int64_t emitReluMask(KernelBuilder& kb, ValueId id) {
+  const Node& node = kb.graph().node(id);
+  const ValueId y = node.operands[0];
+  const int64_t b = layoutBlock(node.type.layout), elements = *elementCount(node.type);
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
+    llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
+    kb.loop(first, last, [&](llvm::Value* i) {
+      llvm::Value* vector = kb.loadVector(y, i, b);
+      kb.storeBits(id, i, ir.CreateFCmpOGT(vector, llvm::Constant::getNullValue(vector->getType())));
+    }, b);
+  });
+  return (elements + kChunk - 1) / kChunk;
+}
+
 // relayout: out[a,b,h,w] = x[a,b,h,w] in another layout; filter_transpose:
 // out[a,b,h,w] = x[b,a,KH-1-h,KW-1-w]. One vector at a time along the
 // output's innermost physical axis (the lanes of its block, or w when

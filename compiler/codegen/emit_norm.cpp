@@ -6,6 +6,7 @@
 #include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_bias_gradient.h"
+#include "ir/fused_relu_mask.h"
 
 namespace cnnc {
 namespace {
@@ -100,9 +101,13 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
       llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, variance, node));
       llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
+      const std::optional<ValueId> reluMask = fusedReluMask(kb.graph(), node);
       lanes.forEachVector([&](const ChannelLanes::Position& at) {
         llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-        lanes.store(id, at, finishResult(kb, node, y, at.index, at.mask));
+        llvm::Value* finished = finishResult(kb, node, y, at.index, at.mask);
+        lanes.store(id, at, finished);
+        // Blocked: a vector is a whole block, its bits whole bytes.
+        if (reluMask) kb.storeBits(*reluMask, at.index, ir.CreateFCmpOGT(finished, lanes.constant(0.0)));
       }, image);
       return;
     }

@@ -28,6 +28,7 @@ int64_t emitLoss(KernelBuilder& kb, ValueId id);          // softmax, softmax_xe
 int64_t emitElementwise(KernelBuilder& kb, ValueId id);   // activations, add, mul, copies, optimizers
 int64_t emitDataMovement(KernelBuilder& kb, ValueId id);  // concat, channel_slice
 int64_t emitRelayout(KernelBuilder& kb, ValueId id);      // relayout, filter_transpose
+int64_t emitReluMask(KernelBuilder& kb, ValueId id);      // relu_mask
 // conv2d and its backward ops in channel-blocked layouts (blocked_conv.h)
 int64_t emitBlockedForward(KernelBuilder& kb, ValueId id);
 int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id);

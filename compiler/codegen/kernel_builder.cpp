@@ -99,6 +99,7 @@ llvm::Type* KernelBuilder::elementType(ValueId id) {
     case DType::F64: return ir_.getDoubleTy();
     case DType::I32: return ir_.getInt32Ty();
     case DType::I64: return ir_.getInt64Ty();
+    case DType::B1: return ir_.getInt8Ty();  // bytes of eight bits, which loadBits and storeBits address
   }
   return ir_.getFloatTy();
 }
@@ -216,8 +217,7 @@ void KernelBuilder::storeVector(ValueId id, llvm::Value* index, llvm::Value* vec
 }
 
 bool KernelBuilder::outgrowsCaches(ValueId id) const {
-  const std::optional<int64_t> elements = elementCount(graph_.node(id).type);
-  return elements && *elements * dtypeBytes(graph_.node(id).type.dtype) > target_.lastLevelBytes / 2;
+  return *byteSize(graph_.node(id).type) > target_.lastLevelBytes / 2;  // verified to fit
 }
 
 void KernelBuilder::streamVector(ValueId id, llvm::Value* index, llvm::Value* vector) {
@@ -238,8 +238,25 @@ void KernelBuilder::prefetch(ValueId id, llvm::Value* index, bool nearest) {
 }
 
 void KernelBuilder::zero(ValueId id, llvm::Value* index, int64_t count) {
-  const int64_t bytes = count * dtypeBytes(graph_.node(id).type.dtype);
+  const int64_t bytes = count * dtypeBits(graph_.node(id).type.dtype) / 8;
   ir_.CreateMemSet(elementPtr(id, index), ir_.getInt8(0), static_cast<uint64_t>(bytes), llvm::Align(4));
+}
+
+llvm::Value* KernelBuilder::loadBits(ValueId id, llvm::Value* index, int64_t lanes) {
+  // Byte index / 8 holds bit index % 8 (elementType: a b1 value's bytes).
+  llvm::Value* byte = elementPtr(id, ir_.CreateLShr(index, i64(3)));
+  if (lanes == 1) {
+    llvm::Value* shift = ir_.CreateTrunc(ir_.CreateAnd(index, i64(7)), ir_.getInt8Ty());
+    return ir_.CreateTrunc(ir_.CreateLShr(ir_.CreateLoad(ir_.getInt8Ty(), byte), shift), ir_.getInt1Ty());
+  }
+  llvm::Value* bits = ir_.CreateAlignedLoad(ir_.getIntNTy(static_cast<unsigned>(lanes)), byte, llvm::Align(1));
+  return ir_.CreateBitCast(bits, llvm::FixedVectorType::get(ir_.getInt1Ty(), static_cast<unsigned>(lanes)));
+}
+
+void KernelBuilder::storeBits(ValueId id, llvm::Value* index, llvm::Value* bits) {
+  const unsigned lanes = llvm::cast<llvm::FixedVectorType>(bits->getType())->getNumElements();
+  ir_.CreateAlignedStore(ir_.CreateBitCast(bits, ir_.getIntNTy(lanes)), elementPtr(id, ir_.CreateLShr(index, i64(3))),
+                         llvm::Align(1));
 }
 
 llvm::Value* KernelBuilder::firstLanes(llvm::Value* count) { return ir_.CreateICmpSLT(laneIds(), splat(count)); }

@@ -114,6 +114,12 @@ class KernelBuilder {
   // where `mask` is set (every lane if mask is null).
   llvm::Value* gatherLanes(ValueId id, llvm::Value* indices, llvm::Value* mask);
   void storeLanes(ValueId id, llvm::Value* base, llvm::Value* vector, llvm::Value* mask);
+  // Bits [index, index + lanes) of b1 value `id` (ir/fused_relu_mask.h) as
+  // <lanes x i1>, or bit `index` as an i1 when lanes is 1; and storing
+  // such a vector. Vectors of bits lie at multiples of 8, in whole bytes:
+  // the lanes of a channel block (8 or 16).
+  llvm::Value* loadBits(ValueId id, llvm::Value* index, int64_t lanes);
+  void storeBits(ValueId id, llvm::Value* index, llvm::Value* bits);
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);
