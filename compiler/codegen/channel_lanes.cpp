@@ -35,17 +35,28 @@ ChannelLanes::Images ChannelLanes::part(llvm::Value* part, int64_t parts) {
 }
 
 void ChannelLanes::forEachVector(const std::function<void(const Position&)>& body, const Images& images) {
+  forEachVectors(1, [&](const std::vector<Position>& run) { body(run.front()); }, images);
+}
+
+void ChannelLanes::forEachVectors(int64_t count, const std::function<void(const std::vector<Position>&)>& body,
+                                  const Images& images) {
   auto& ir = kb_.ir();
-  const int64_t whole = elementsPerImage_ / lanes_ * lanes_;
+  const int64_t whole = elementsPerImage_ / lanes_ * lanes_, runs = whole / (count * lanes_) * (count * lanes_);
   kb_.loop(images.begin, images.end, [&](llvm::Value* image) {
     // Both layouts store a group's elements of one image contiguously, the
     // groups of an image one after the other.
     llvm::Value* plane = ir.CreateAdd(ir.CreateMul(image, kb_.i64(groups_)), group_);
     llvm::Value* base = ir.CreateMul(plane, kb_.i64(elementsPerImage_));
-    kb_.loop(0, whole, [&](llvm::Value* e) { body({ir.CreateAdd(base, e), nullptr}); }, lanes_);
+    auto run = [&](llvm::Value* e, int64_t vectors) {
+      std::vector<Position> positions;
+      for (int64_t k = 0; k < vectors; ++k) positions.push_back({ir.CreateAdd(base, ir.CreateAdd(e, kb_.i64(k * lanes_))), nullptr});
+      body(positions);
+    };
+    kb_.loop(0, runs, [&](llvm::Value* e) { run(e, count); }, count * lanes_);
+    if (runs < whole) kb_.loop(runs, whole, [&](llvm::Value* e) { run(e, 1); }, lanes_);
     if (whole < elementsPerImage_) {
       llvm::Value* remaining = kb_.splat(kb_.i64(elementsPerImage_ - whole), lanes_);
-      body({ir.CreateAdd(base, kb_.i64(whole)), ir.CreateICmpSLT(kb_.laneIds(lanes_), remaining)});
+      body({{ir.CreateAdd(base, kb_.i64(whole)), ir.CreateICmpSLT(kb_.laneIds(lanes_), remaining)}});
     }
   });
 }

@@ -44,6 +44,10 @@ class ChannelLanes {
 
   // body(position) for every vector of the group in `images`.
   void forEachVector(const std::function<void(const Position&)>& body, const Images& images);
+  // The same vectors `count` at a time, consecutive: body(positions) for
+  // each run of `count` in an image, then for each vector left (a run of one).
+  void forEachVectors(int64_t count, const std::function<void(const std::vector<Position>&)>& body,
+                      const Images& images);
   // The per-channel sum of term(position) over the same vectors.
   llvm::Value* sum(const std::function<llvm::Value*(const Position&)>& term, const Images& images);
   // The per-channel sums of `count` terms, in one pass: terms(position)

@@ -2,11 +2,14 @@
 // element of a group's channels is visited in vectors, and per-channel
 // values are vectors alike. The sums over the batch are channel_sums.h's;
 // the elementwise forms take a task per group and image.
+#include <llvm/Analysis/VectorUtils.h>
+
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_relu_mask.h"
+#include "ir/layout.h"
 
 namespace cnnc {
 namespace {
@@ -101,13 +104,20 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
       llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, variance, node));
       llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
+      // A relu mask (blocked: a vector's bits are whole bytes) goes out 64
+      // bits at a time, those of consecutive vectors: a store per vector
+      // made ResNet's batch norms 10% slower than none.
       const std::optional<ValueId> reluMask = fusedReluMask(kb.graph(), node);
-      lanes.forEachVector([&](const ChannelLanes::Position& at) {
-        llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-        llvm::Value* finished = finishResult(kb, node, y, at.index, at.mask);
-        lanes.store(id, at, finished);
-        // Blocked: a vector is a whole block, its bits whole bytes.
-        if (reluMask) kb.storeBits(*reluMask, at.index, ir.CreateFCmpOGT(finished, lanes.constant(0.0)));
+      const int64_t run = reluMask ? 64 / layoutBlock(node.type.layout) : 1;
+      lanes.forEachVectors(run, [&](const std::vector<ChannelLanes::Position>& positions) {
+        std::vector<llvm::Value*> positive;
+        for (const ChannelLanes::Position& at : positions) {
+          llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
+          llvm::Value* finished = finishResult(kb, node, y, at.index, at.mask);
+          lanes.store(id, at, finished);
+          positive.push_back(ir.CreateFCmpOGT(finished, lanes.constant(0.0)));
+        }
+        if (reluMask) kb.storeBits(*reluMask, positions.front().index, llvm::concatenateVectors(ir, positive));
       }, image);
       return;
     }
