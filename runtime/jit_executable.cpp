@@ -93,6 +93,15 @@ class JitExecutable final : public Executable {
       toLogical(type, {floats(id), t.data.size()}, t.data);
       return t;
     }
+    if (type.dtype == DType::B1) {
+      // A relu mask (ir/fused_relu_mask.h): its bits, in the layout's order,
+      // as the reference executor's 1 and 0.
+      const auto* bytes = reinterpret_cast<const uint8_t*>(floats(id));
+      std::vector<float> physical(t.data.size());
+      for (size_t i = 0; i < physical.size(); ++i) physical[i] = static_cast<float>(bytes[i / 8] >> (i % 8) & 1);
+      toLogical(type, physical, t.data);
+      return t;
+    }
     const auto* labels = reinterpret_cast<const int32_t*>(floats(id));
     std::transform(labels, labels + t.data.size(), t.data.begin(), [](int32_t l) { return static_cast<float>(l); });
     return t;

@@ -147,7 +147,7 @@ TEST_P(BlockedKernels, BatchNormAndBiasGradients) {
 // norm writes beside its result, one a kernel of its own; read by a kernel
 // that loads a block of bits at a time (the pool's gradient) and by one
 // that loads them bit by bit (the elementwise add). The reference takes
-// masks as 1 and 0.
+// masks as 1 and 0, as generated code returns them.
 TEST_P(BlockedKernels, ReluMasks) {
   for (const std::string layout : {"NCHW16c", "NCHW8c"}) {
     SCOPED_TRACE(layout);
@@ -166,7 +166,7 @@ TEST_P(BlockedKernels, ReluMasks) {
   %r.mask = relu_mask %r : b1[2,32,5,6]<LAYOUT>
   %dpool = global_avg_pool2d_bwd %g, %y.mask {activation_gradient=relu, input_hw=[5,6]} : f32[2,32,5,6]<LAYOUT>
   %dsum = add %dyb, %xb, %r.mask {activation_gradient=relu} : f32[2,32,5,6]<LAYOUT>
-  return %y, %dpool, %dsum
+  return %y, %dpool, %dsum, %y.mask, %r.mask
 }
 )", "LAYOUT", layout)));
   }
