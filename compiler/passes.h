@@ -117,6 +117,13 @@ Status fuseProjectionGradients(Graph& graph, const PassContext& context);
 // make those adds.
 Status fuseResidualAdds(Graph& graph, const PassContext& context);
 
+// A batch norm's fused residual that another batch norm makes, which
+// applies nothing else to its result and which only this one reads (a
+// projection shortcut's), is computed in its kernel from that batch norm's
+// operands (ir/fused_residual.h): one kernel where the other wrote it and
+// this one read it back. After fuse-residual-adds.
+Status fuseResidualNorms(Graph& graph, const PassContext& context);
+
 // The batch statistics of a blocked convolution's result, or the gamma and
 // beta gradients of the batch norm whose output gradient it is, become part
 // of its kernel: each task sums the rows it has just written, and a second

@@ -79,6 +79,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (attrs.contains(kStatsAttr)) label += "+stats";
   if (attrs.contains(kGammaGradAttr)) label += "+gamma_grad";
   if (attrs.contains(kReluMaskAttr)) label += "+relu_mask";
+  if (attrs.contains(kResidualNormAttr)) label += "+residual_norm";
   if (attrs.contains(kFusedMomentsAttr)) label += "+moments";
   return label;
 }

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/kernel_results.h"
+#include "ir/printer.h"
 
 namespace cnnc {
 
@@ -23,6 +25,33 @@ Status checkResidual(Op op, const AttributeMap& attrs) {
   if (!std::holds_alternative<Symbol>(found->second))
     return Error{fmt::format("{} attribute {} must name the node it absorbed, got {}", mnemonic(op),
                              kResidualAttr, toString(found->second))};
+  return Status::ok();
+}
+
+bool residualNormFusesInto(const Node& node, const Node& norm) {
+  const bool batchNorm = node.op == Op::BatchNorm || node.op == Op::BatchNormTrain;
+  return batchNorm && norm.op == node.op && norm.type == node.type && !finishesItsResult(norm);
+}
+
+std::optional<ValueId> fusedResidualNorm(const Graph& graph, const Node& node) {
+  return valueNamedBy(graph, node, kResidualNormAttr);
+}
+
+Status verifyResidualNorms(const Graph& graph) {
+  std::vector<int> users(graph.size(), 0);
+  for (const Node& node : graph.nodes())
+    for (ValueId operand : node.operands) ++users[operand];
+  for (ValueId output : graph.outputs()) ++users[output];
+  for (const Node& node : graph.nodes()) {
+    std::optional<std::string> name = getSymbol(node.attrs, kResidualNormAttr);
+    if (!name) continue;
+    const std::optional<ValueId> norm = graph.lookup(*name);
+    const std::optional<ValueId> residual = residualOf(node);
+    if (!norm || norm != residual || !residualNormFusesInto(node, graph.node(*norm)) || users[*norm] != 1)
+      return Error{fmt::format("{} = {}: attribute {}={} must name the producer of its residual, a {} of its "
+                               "type that applies nothing to its result and that nothing else reads",
+                               valueRef(node.name), mnemonic(node.op), kResidualNormAttr, *name, mnemonic(node.op))};
+  }
   return Status::ok();
 }
 

@@ -6,6 +6,7 @@
 #include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_relu_mask.h"
+#include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/printer.h"
 
@@ -40,7 +41,7 @@ std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
   std::vector<ValueId> results;
   for (std::optional<ValueId> value : {fusedBiasGradient(graph, node), fusedPooling(graph, node),
                                        fusedStatistics(graph, node), fusedGammaGradient(graph, node),
-                                       fusedReluMask(graph, node)})
+                                       fusedReluMask(graph, node), fusedResidualNorm(graph, node)})
     if (value) results.push_back(*value);
   for (ValueId moment : fusedMoments(graph, node)) results.push_back(moment);
   return results;

@@ -1,7 +1,8 @@
 // Values a node's kernel computes besides its own result: a fused bias
 // gradient (ir/fused_bias_gradient.h), a fused pooling (ir/fused_pooling.h),
 // fused batch statistics or gamma gradient (ir/fused_statistics.h), fused
-// Adam moments (ir/fused_moments.h) and a relu mask (ir/fused_relu_mask.h).
+// Adam moments (ir/fused_moments.h), a relu mask (ir/fused_relu_mask.h) and
+// a batch norm's residual made by another batch norm (ir/fused_residual.h).
 // Their nodes stay in the graph and get no kernel.
 #pragma once
 

@@ -77,7 +77,9 @@ Expected<TensorType> inferDense(const std::vector<TensorType>& in, const Attribu
 
 Expected<TensorType> inferBatchNorm(const std::vector<TensorType>& in, const AttributeMap& attrs) {
   const Op op = Op::BatchNorm;
-  CNNC_TRY(attributeNames(op, attrs, {"epsilon", "momentum", kActivationAttr, kFusedAttr, kResidualAttr}));
+  CNNC_TRY(attributeNames(op, attrs,
+                          {"epsilon", "momentum", kActivationAttr, kFusedAttr, kResidualAttr, kResidualNormAttr}));
+  CNNC_TRY(checkValueAttr(op, attrs, kResidualNormAttr));
   CNNC_TRY(checkFusedActivation(op, attrs));
   if (auto eps = floatAttr(op, attrs, "epsilon", 0.0, 1.0, true); !eps) return eps.error();
   if (auto m = floatAttr(op, attrs, "momentum", 0.0, 1.0, true); !m) return m.error();

@@ -136,7 +136,9 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       CNNC_TRY(checkStats(op, in[0], TensorType{in[0].dtype, {2, in[0].rank() > 1 ? in[0].dims[1] : 0}}));
       return TensorType{in[0].dtype, {2, in[0].dims[1]}};
     case Op::BatchNormTrain:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr, kReluMaskAttr}));
+      CNNC_TRY(attributeNames(
+          op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr, kReluMaskAttr, kResidualNormAttr}));
+      CNNC_TRY(checkValueAttr(op, attrs, kResidualNormAttr));
       CNNC_TRY(checkFusedActivation(op, attrs));
       CNNC_TRY(checkValueAttr(op, attrs, kReluMaskAttr));
       CNNC_TRY(checkStats(op, in[0], in[1]));

@@ -7,6 +7,7 @@
 #include "ir/fused_moments.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_relu_mask.h"
+#include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
@@ -79,6 +80,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyFusedStatistics(graph); !status) return status;
   if (Status status = verifyFusedMoments(graph); !status) return status;
   if (Status status = verifyReluMasks(graph); !status) return status;
+  if (Status status = verifyResidualNorms(graph); !status) return status;
   if (Status status = verifyConvAlgorithms(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())

@@ -47,13 +47,14 @@ llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* g
 }
 
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
-                          llvm::Value* mask) {
+                          llvm::Value* mask, llvm::Value* residual) {
   auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(result->getType());
   // The same element of an operand of the result's type and layout.
   auto load = [&](ValueId value) {
     return vector ? kb.loadVector(value, index, vector->getNumElements(), mask) : kb.load(value, index);
   };
-  if (std::optional<ValueId> residual = residualOf(node)) result = kb.ir().CreateFAdd(result, load(*residual));
+  if (std::optional<ValueId> operand = residualOf(node))
+    result = kb.ir().CreateFAdd(result, residual ? residual : load(*operand));
   if (std::optional<Op> activation = fusedActivation(node.attrs)) return applyActivation(kb, *activation, result);
   std::optional<Op> activation = fusedActivationGradient(node.attrs);
   if (!activation) return result;

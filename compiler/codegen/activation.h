@@ -21,8 +21,10 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 // of a relu gradient's mask (ir/fused_relu_mask.h); `result` itself if it
 // has none of them.
 // (max_pool2d_bwd applies its activation gradient where the gradient lands.)
+// A kernel that computes the residual itself (ir/fused_residual.h:
+// residual_norm) passes its value as `residual`.
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
-                          llvm::Value* mask = nullptr);
+                          llvm::Value* mask = nullptr, llvm::Value* residual = nullptr);
 
 // The values finishResult reads for `node` (of `graph`) at the index of
 // each element it finishes: its residual and its activation's output, if it

@@ -9,6 +9,7 @@
 #include "compiler/codegen/emitters.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_relu_mask.h"
+#include "ir/fused_residual.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -98,12 +99,23 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
     if (node.op != Op::BatchNormBackwardData) {
       // inference: x, gamma, beta, running mean, running var; training: x,
       // stats, gamma, beta; either, a fused residual after them (added by
-      // finishResult).
-      const bool training = node.op == Op::BatchNormTrain;
-      llvm::Value* mean = perChannel(in(training ? 1 : 3), 0);
-      llvm::Value* variance = training ? perChannel(in(1), 1) : perChannel(in(4), 0);
-      llvm::Value* scale = ir.CreateFMul(perChannel(in(training ? 2 : 1), 0), inverseStd(kb, variance, node));
-      llvm::Value* shift = perChannel(in(training ? 3 : 2), 0);
+      // finishResult). Batch norm `norm` (this or the one that makes the
+      // residual, ir/fused_residual.h) of its input vector: (x - mean) scale + shift.
+      auto normalize = [&](const Node& norm) {
+        auto operand = [&](size_t i) { return norm.operands[i]; };
+        const bool training = norm.op == Op::BatchNormTrain;
+        llvm::Value* mean = perChannel(operand(training ? 1 : 3), 0);
+        llvm::Value* variance = training ? perChannel(operand(1), 1) : perChannel(operand(4), 0);
+        llvm::Value* scale = ir.CreateFMul(perChannel(operand(training ? 2 : 1), 0), inverseStd(kb, variance, norm));
+        llvm::Value* shift = perChannel(operand(training ? 3 : 2), 0);
+        return [&, mean, scale, shift, input = operand(0)](const ChannelLanes::Position& at) {
+          return ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(input, at), mean), scale), shift);
+        };
+      };
+      const auto normalized = normalize(node);
+      const std::optional<ValueId> residualNorm = fusedResidualNorm(kb.graph(), node);
+      std::function<llvm::Value*(const ChannelLanes::Position&)> residual;
+      if (residualNorm) residual = normalize(kb.graph().node(*residualNorm));
       // A relu mask (blocked: a vector's bits are whole bytes) goes out 64
       // bits at a time, those of consecutive vectors: a store per vector
       // made ResNet's batch norms 10% slower than none.
@@ -112,8 +124,8 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       lanes.forEachVectors(run, [&](const std::vector<ChannelLanes::Position>& positions) {
         std::vector<llvm::Value*> positive;
         for (const ChannelLanes::Position& at : positions) {
-          llvm::Value* y = ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), scale), shift);
-          llvm::Value* finished = finishResult(kb, node, y, at.index, at.mask);
+          llvm::Value* finished =
+              finishResult(kb, node, normalized(at), at.index, at.mask, residual ? residual(at) : nullptr);
           lanes.store(id, at, finished);
           positive.push_back(ir.CreateFCmpOGT(finished, lanes.constant(0.0)));
         }
