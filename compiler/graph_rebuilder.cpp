@@ -91,12 +91,4 @@ Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bo
   });
 }
 
-std::vector<int> userCounts(const Graph& graph) {
-  std::vector<int> users(graph.size(), 0);
-  for (const Node& node : graph.nodes())
-    for (ValueId operand : node.operands) ++users[operand];
-  for (ValueId output : graph.outputs()) ++users[output];
-  return users;
-}
-
 }  // namespace cnnc

@@ -87,9 +87,4 @@ Status addAttributes(Graph& graph, const std::function<AttributeMap(ValueId)>& a
 // (ir/kernel_results.h). The graph keeps its nodes and order.
 Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses);
 
-// How many users each value of `graph` has, by ValueId: the nodes that read
-// it (once per operand) and the graph's outputs. A fusion may absorb a node
-// into its only user.
-std::vector<int> userCounts(const Graph& graph);
-
 }  // namespace cnnc

@@ -27,9 +27,10 @@ std::optional<ValueId> maskableActivationOutput(const Graph& graph, const Node& 
 }  // namespace
 
 Status useReluMasks(Graph& graph, const PassContext&) {
+  std::vector<std::optional<ValueId>> reads(graph.size());  // the output whose mask each node can read
   std::vector<bool> masked(graph.size(), false);
-  for (const Node& node : graph.nodes())
-    if (std::optional<ValueId> y = maskableActivationOutput(graph, node)) masked[*y] = true;
+  for (ValueId id = 0; id < graph.size(); ++id)
+    if ((reads[id] = maskableActivationOutput(graph, graph.node(id)))) masked[*reads[id]] = true;
   GraphRebuilder rebuilder(graph);
   std::vector<ValueId> maskOf(graph.size());  // in the new graph
   for (ValueId id = 0; id < graph.size(); ++id) {
@@ -46,7 +47,7 @@ Status useReluMasks(Graph& graph, const PassContext&) {
     std::vector<ValueId> operands;
     for (ValueId operand : node.operands) operands.push_back(rebuilder.mapped(operand));
     // The last operand, the activation's output, becomes its mask.
-    if (std::optional<ValueId> y = maskableActivationOutput(graph, node)) operands.back() = maskOf[*y];
+    if (reads[id]) operands.back() = maskOf[*reads[id]];
     CNNC_TRY(rebuilder.copyWithOperands(id, std::move(operands)));
   }
   graph = rebuilder.finish(graph.outputs());

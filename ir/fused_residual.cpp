@@ -38,10 +38,7 @@ std::optional<ValueId> fusedResidualNorm(const Graph& graph, const Node& node) {
 }
 
 Status verifyResidualNorms(const Graph& graph) {
-  std::vector<int> users(graph.size(), 0);
-  for (const Node& node : graph.nodes())
-    for (ValueId operand : node.operands) ++users[operand];
-  for (ValueId output : graph.outputs()) ++users[output];
+  const std::vector<int> users = userCounts(graph);
   for (const Node& node : graph.nodes()) {
     std::optional<std::string> name = getSymbol(node.attrs, kResidualNormAttr);
     if (!name) continue;

@@ -39,6 +39,14 @@ Expected<ValueId> Graph::addUnchecked(Node node) {
   return id;
 }
 
+std::vector<int> userCounts(const Graph& graph) {
+  std::vector<int> users(graph.size(), 0);
+  for (const Node& node : graph.nodes())
+    for (ValueId operand : node.operands) ++users[operand];
+  for (ValueId output : graph.outputs()) ++users[output];
+  return users;
+}
+
 bool Graph::operator==(const Graph& other) const {
   return name_ == other.name_ && nodes_ == other.nodes_ && outputs_ == other.outputs_;
 }

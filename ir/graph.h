@@ -69,4 +69,9 @@ class Graph {
   std::unordered_map<std::string, ValueId> byName_;
 };
 
+// How many users each value of `graph` has, by ValueId: the nodes that read
+// it (once per operand) and the graph's outputs. A fusion may absorb a node
+// into its only user; a kernel may compute a value that only it reads.
+std::vector<int> userCounts(const Graph& graph);
+
 }  // namespace cnnc

@@ -19,6 +19,11 @@ llvm::Value* tanhOf(KernelBuilder& kb, llvm::Value* x) {
   return result;
 }
 
+// `gradient` where `passes` holds, else 0.
+llvm::Value* gate(KernelBuilder& kb, llvm::Value* passes, llvm::Value* gradient) {
+  return kb.ir().CreateSelect(passes, gradient, llvm::Constant::getNullValue(gradient->getType()));
+}
+
 }  // namespace
 
 llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x) {
@@ -34,13 +39,15 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x) {
   }
 }
 
+llvm::Value* reluPasses(KernelBuilder& kb, llvm::Value* y) {
+  return kb.ir().CreateFCmpOGT(y, llvm::Constant::getNullValue(y->getType()));
+}
+
 llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* gradient, llvm::Value* y) {
   auto& ir = kb.ir();
   llvm::Value* one = llvm::ConstantFP::get(y->getType(), 1.0);
   switch (activation) {
-    case Op::Relu:
-      return ir.CreateSelect(ir.CreateFCmpOGT(y, llvm::Constant::getNullValue(y->getType())), gradient,
-                             llvm::Constant::getNullValue(gradient->getType()));
+    case Op::Relu: return gate(kb, reluPasses(kb, y), gradient);
     case Op::Sigmoid: return ir.CreateFMul(ir.CreateFMul(gradient, y), ir.CreateFSub(one, y));
     default: return ir.CreateFMul(gradient, ir.CreateFSub(one, ir.CreateFMul(y, y)));
   }
@@ -59,10 +66,8 @@ llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* resu
   std::optional<Op> activation = fusedActivationGradient(node.attrs);
   if (!activation) return result;
   const ValueId y = activationOutputOf(node);
-  if (isReluMask(kb.graph(), y)) {
-    llvm::Value* positive = kb.loadBits(y, index, vector ? vector->getNumElements() : 1);
-    return kb.ir().CreateSelect(positive, result, llvm::Constant::getNullValue(result->getType()));
-  }
+  if (isReluMask(kb.graph(), y))
+    return gate(kb, kb.loadBits(y, index, vector ? vector->getNumElements() : 1), result);
   return activationGradient(kb, *activation, result, load(y));
 }
 

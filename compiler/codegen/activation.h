@@ -31,6 +31,10 @@ llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* resu
 // has them (not a relu mask, whose bits lie elsewhere).
 std::vector<ValueId> finishOperands(const Graph& graph, const Node& node);
 
+// Where relu lets the gradient through, from its output y (lanes of a
+// vector, or an i1): y > 0. What a relu mask's bits hold (ir/fused_relu_mask.h).
+llvm::Value* reluPasses(KernelBuilder& kb, llvm::Value* y);
+
 // The gradient through relu, sigmoid or tanh (`activation`) of `gradient`,
 // from the activation's output y; floats or vectors.
 llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* gradient, llvm::Value* y);

@@ -49,7 +49,8 @@ void ChannelLanes::forEachVectors(int64_t count, const std::function<void(const 
     llvm::Value* base = ir.CreateMul(plane, kb_.i64(elementsPerImage_));
     auto run = [&](llvm::Value* e, int64_t vectors) {
       std::vector<Position> positions;
-      for (int64_t k = 0; k < vectors; ++k) positions.push_back({ir.CreateAdd(base, ir.CreateAdd(e, kb_.i64(k * lanes_))), nullptr});
+      for (int64_t k = 0; k < vectors; ++k)
+        positions.push_back({ir.CreateAdd(base, ir.CreateAdd(e, kb_.i64(k * lanes_))), nullptr});
       body(positions);
     };
     kb_.loop(0, runs, [&](llvm::Value* e) { run(e, count); }, count * lanes_);

@@ -39,6 +39,18 @@ llvm::Value* dropoutMask(KernelBuilder& kb, const Node& node, llvm::Value* index
   return ir.CreateSelect(ir.CreateFCmpOGE(uniform, kb.f32(rate)), kb.f32(1.0f / (1.0f - rate)), kb.f32(0.0));
 }
 
+// body(i) for the element indices i of the kernel's tasks, `step` apart
+// (kChunk a multiple of it): task t is elements [t kChunk, (t + 1) kChunk)
+// of `elements`. Returns the tasks.
+int64_t forEachChunk(KernelBuilder& kb, int64_t elements, int64_t step, const std::function<void(llvm::Value*)>& body) {
+  auto& ir = kb.ir();
+  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
+    llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
+    kb.loop(first, kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements)), body, step);
+  });
+  return (elements + kChunk - 1) / kChunk;
+}
+
 // The formula of node `node` at element `i`, over its operands at `i`:
 // those `in` gives, or loaded from their buffers.
 Formula formulaOf(KernelBuilder& kb, const Node& node, Operand in = nullptr) {
@@ -135,19 +147,13 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
       return momentValues[static_cast<size_t>(fused - moments.begin())];
     };
   const Formula formula = formulaOf(kb, node, in);
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
-    llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
-    kb.loop(first, last, [&](llvm::Value* i) {
-      for (size_t m = 0; m < moments.size(); ++m) {
-        momentValues[m] = momentFormulas[m](i);
-        kb.store(moments[m], i, momentValues[m]);
-      }
-      kb.store(destination, i, finishResult(kb, node, formula(i), i));
-    });
+  return forEachChunk(kb, elements, 1, [&](llvm::Value* i) {
+    for (size_t m = 0; m < moments.size(); ++m) {
+      momentValues[m] = momentFormulas[m](i);
+      kb.store(moments[m], i, momentValues[m]);
+    }
+    kb.store(destination, i, finishResult(kb, node, formula(i), i));
   });
-  return (elements + kChunk - 1) / kChunk;
 }
 
 // relu_mask, where no batch norm writes it beside its result
@@ -156,17 +162,9 @@ int64_t emitElementwise(KernelBuilder& kb, ValueId id) {
 int64_t emitReluMask(KernelBuilder& kb, ValueId id) {
   const Node& node = kb.graph().node(id);
   const ValueId y = node.operands[0];
-  const int64_t b = layoutBlock(node.type.layout), elements = *elementCount(node.type);
-  auto& ir = kb.ir();
-  kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    llvm::Value* first = ir.CreateMul(task, kb.i64(kChunk));
-    llvm::Value* last = kb.smin(ir.CreateAdd(first, kb.i64(kChunk)), kb.i64(elements));
-    kb.loop(first, last, [&](llvm::Value* i) {
-      llvm::Value* vector = kb.loadVector(y, i, b);
-      kb.storeBits(id, i, ir.CreateFCmpOGT(vector, llvm::Constant::getNullValue(vector->getType())));
-    }, b);
-  });
-  return (elements + kChunk - 1) / kChunk;
+  const int64_t b = layoutBlock(node.type.layout);
+  return forEachChunk(kb, *elementCount(node.type), b,
+                      [&](llvm::Value* i) { kb.storeBits(id, i, reluPasses(kb, kb.loadVector(y, i, b))); });
 }
 
 // relayout: out[a,b,h,w] = x[a,b,h,w] in another layout; filter_transpose:

@@ -122,14 +122,14 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       const std::optional<ValueId> reluMask = fusedReluMask(kb.graph(), node);
       const int64_t run = reluMask ? 64 / layoutBlock(node.type.layout) : 1;
       lanes.forEachVectors(run, [&](const std::vector<ChannelLanes::Position>& positions) {
-        std::vector<llvm::Value*> positive;
+        std::vector<llvm::Value*> passes;
         for (const ChannelLanes::Position& at : positions) {
           llvm::Value* finished =
               finishResult(kb, node, normalized(at), at.index, at.mask, residual ? residual(at) : nullptr);
           lanes.store(id, at, finished);
-          positive.push_back(ir.CreateFCmpOGT(finished, lanes.constant(0.0)));
+          if (reluMask) passes.push_back(reluPasses(kb, finished));
         }
-        if (reluMask) kb.storeBits(*reluMask, positions.front().index, llvm::concatenateVectors(ir, positive));
+        if (reluMask) kb.storeBits(*reluMask, positions.front().index, llvm::concatenateVectors(ir, passes));
       }, image);
       return;
     }
