@@ -117,6 +117,16 @@ Status fuseProjectionGradients(Graph& graph, const PassContext& context);
 // make those adds.
 Status fuseResidualAdds(Graph& graph, const PassContext& context);
 
+// An inference batch norm of a blocked conv2d's result, which only it
+// reads and to which the convolution applies nothing yet, becomes that
+// conv2d applying it as it stores (ir/fused_norm.h), with its gamma, beta
+// and running statistics as extra operands, named as the batch norm and
+// with its residual and activation: one kernel where the convolution wrote
+// its result and the batch norm read it back and wrote another. After
+// fuse-residual-adds, which gives the batch norms their residuals, and
+// before fuse-residual-norms, which would take a folded projection's.
+Status foldBatchNorms(Graph& graph, const PassContext& context);
+
 // A batch norm's fused residual that another batch norm makes, which
 // applies nothing else to its result and which only this one reads (a
 // projection shortcut's), is computed in its kernel from that batch norm's

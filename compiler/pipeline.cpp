@@ -23,6 +23,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-pooling", 2, fusePooling},
     {"fuse-projection-gradients", 2, fuseProjectionGradients},
     {"fuse-residual-adds", 1, fuseResidualAdds},
+    {"fold-batch-norms", 2, foldBatchNorms},
     {"fuse-residual-norms", 2, fuseResidualNorms},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
     {"use-relu-masks", 2, useReluMasks},

@@ -4,6 +4,7 @@
 
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
+#include "ir/fused_norm.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_projection.h"
 #include "ir/fused_relu_mask.h"
@@ -57,18 +58,21 @@ ValueId activationOutputOf(const Node& node) {
 }
 
 size_t ownOperandCount(const Node& node) {
-  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0) - (residualOf(node) ? 1 : 0);
+  const size_t norm = node.op == Op::Conv2D && node.attrs.contains(kNormAttr) ? kNormOperands : 0;
+  return node.operands.size() - (readsActivationOutput(node.op, node.attrs) ? 1 : 0) - (residualOf(node) ? 1 : 0) - norm;
 }
 
 bool finishesItsResult(const Node& node) {
   for (std::string_view key :
-       {kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr, kReluMaskAttr})
+       {kNormAttr, kActivationAttr, kActivationGradientAttr, kResidualAttr, kPoolAttr, kStatsAttr, kGammaGradAttr,
+        kReluMaskAttr})
     if (node.attrs.contains(key)) return true;
   return false;
 }
 
 std::string opLabel(Op op, const AttributeMap& attrs) {
   std::string label(mnemonic(op));
+  if (attrs.contains(kNormAttr)) label += fmt::format("+{}", mnemonic(Op::BatchNorm));
   if (attrs.contains(kProjectionAttr)) label += "+projection";
   if (attrs.contains(kResidualAttr)) label += fmt::format("+{}", mnemonic(Op::Add));
   if (std::optional<Op> activation = fusedActivation(attrs)) label += fmt::format("+{}", mnemonic(*activation));

@@ -63,18 +63,21 @@ bool readsActivationOutput(Op op, const AttributeMap& attrs);
 // The activation's output that a node with a fused activation gradient reads.
 ValueId activationOutputOf(const Node& node);
 
-// The operands of the node's op itself: all but the residual of a fused add
-// (ir/fused_residual.h) and the activation's output that a fused activation
-// gradient adds, which come after them in that order; so a conv2d's bias is
-// operand 2 when this is 3.
+// The operands of the node's op itself: all but a folded batch norm's
+// (ir/fused_norm.h), the residual of a fused add (ir/fused_residual.h) and
+// the activation's output that a fused activation gradient adds, which
+// come after them in that order; so a conv2d's bias is operand 2 when this
+// is 3.
 size_t ownOperandCount(const Node& node);
 
 // Whether `node` applies anything to its result before storing it, which
-// a fusion that adds to the result must come before: a fused activation or
-// activation gradient, residual, pooling, statistics, gamma gradient or relu mask.
+// a fusion that adds to the result must come before: a folded batch norm, a
+// fused activation or activation gradient, residual, pooling, statistics,
+// gamma gradient or relu mask.
 bool finishesItsResult(const Node& node);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation,
+// "conv2d+batch_norm+relu" with a folded batch norm (ir/fused_norm.h),
 // "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
 // ir/fused_bias_gradient.h, "conv2d+relu+pool" with a fused pooling,

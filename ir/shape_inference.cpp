@@ -4,6 +4,7 @@
 
 #include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
+#include "ir/fused_norm.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
@@ -22,7 +23,8 @@ Expected<TensorType> inferConv2D(const std::vector<TensorType>& in, const Attrib
   const Op op = Op::Conv2D;
   CNNC_TRY(attributeNames(op, attrs,
                           {"strides", "pads", "tile", kAlgorithmAttr, kActivationAttr, kActivationGradientAttr, kFusedAttr,
-                           kPoolAttr, kStatsAttr, kGammaGradAttr, kResidualAttr}));
+                           kPoolAttr, kStatsAttr, kGammaGradAttr, kResidualAttr, kNormAttr, "epsilon"}));
+  CNNC_TRY(checkFoldedNorm(attrs));
   CNNC_TRY(checkValueAttr(op, attrs, kPoolAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kStatsAttr));
   CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));
@@ -221,27 +223,37 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 }
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
-  // The extra operands after the op's own: a fused add's residual, then a
-  // fused activation gradient's activation output. Each has the result's
-  // type; the op's own rule sees the others. An op whose operands share one
-  // layout shares it with them too, which gives the layout where none of
-  // its own is an image (the [N,C] gradient of global_avg_pool2d_bwd).
-  std::vector<std::pair<std::string_view, std::string_view>> extras;  // (attribute, what it brings)
-  if (attrs.contains(kResidualAttr)) extras.emplace_back(kResidualAttr, "the residual");
-  if (readsActivationOutput(op, attrs)) extras.emplace_back(kActivationGradientAttr, "the activation's output");
+  // The extra operands after the op's own: a folded batch norm's gamma,
+  // beta, running mean and variance (per output channel), a fused add's
+  // residual, then a fused activation gradient's activation output (each of
+  // the result's type). The op's own rule sees the others. An op whose
+  // operands share one layout shares it with them too, which gives the
+  // layout where none of its own is an image (the [N,C] gradient of
+  // global_avg_pool2d_bwd).
+  struct Extras {
+    std::string_view attribute, brings;
+    size_t count;
+  };
+  std::vector<Extras> extras;
+  if (op == Op::Conv2D && attrs.contains(kNormAttr))
+    extras.push_back({kNormAttr, "the batch norm's gamma, beta, mean and variance", kNormOperands});
+  if (attrs.contains(kResidualAttr)) extras.push_back({kResidualAttr, "the residual", 1});
+  if (readsActivationOutput(op, attrs)) extras.push_back({kActivationGradientAttr, "the activation's output", 1});
   if (extras.empty()) return inferOwnOperands(op, operands, attrs);
   CNNC_TRY(checkResidual(op, attrs));
   CNNC_TRY(checkFusedActivation(op, attrs));
-  if (operands.size() < extras.size() || !arity(op, operands.size() - extras.size())) {
+  size_t extraCount = 0;
+  for (const Extras& extra : extras) extraCount += extra.count;
+  if (operands.size() < extraCount || !arity(op, operands.size() - extraCount)) {
     std::string attributes, brought;
-    for (const auto& [attribute, what] : extras) {
-      attributes += fmt::format("{}{}", attributes.empty() ? "" : " and ", attribute);
-      brought += fmt::format("{}{}", brought.empty() ? "" : " and ", what);
+    for (const Extras& extra : extras) {
+      attributes += fmt::format("{}{}", attributes.empty() ? "" : " and ", extra.attribute);
+      brought += fmt::format("{}{}", brought.empty() ? "" : " and ", extra.brings);
     }
     return fail(fmt::format("{} with {} {} takes {} besides its own operands, got {} operands", mnemonic(op),
                             extras.size() == 1 ? "attribute" : "attributes", attributes, brought, operands.size()));
   }
-  const size_t own = operands.size() - extras.size();
+  const size_t own = operands.size() - extraCount;
   const std::vector<TensorType> ownOperands(operands.begin(), operands.begin() + static_cast<std::ptrdiff_t>(own));
   Expected<TensorType> result = inferOwnOperands(op, ownOperands, attrs);
   if (result && sharesOneLayout(op)) {
@@ -249,15 +261,24 @@ Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, c
     if (!layout) return layout.error();
     result->layout = *layout;
   }
-  for (size_t k = 0; result && k < extras.size(); ++k) {
-    // A relu gradient's activation output may be its relu mask, which only
-    // blocked values have (ir/fused_relu_mask.h).
-    const bool relu = extras[k].first == kActivationGradientAttr && fusedActivationGradient(attrs) == Op::Relu &&
-                      isActivationLayout(result->layout);
-    if (operands[own + k] == *result || (relu && operands[own + k] == reluMaskType(*result))) continue;
-    return fail(fmt::format("{} operand {} ({}) must be {}{}, got {}", mnemonic(op), own + k, extras[k].second,
-                            toString(*result), relu ? " or its relu mask " + toString(reluMaskType(*result)) : "",
-                            toString(operands[own + k])));
+  size_t k = own;
+  for (const Extras& extra : extras) {
+    for (size_t i = 0; result && i < extra.count; ++i, ++k) {
+      if (extra.attribute == kNormAttr) {
+        const TensorType perChannel{result->dtype, {result->dims[1]}};
+        if (operands[k] == perChannel) continue;
+        return fail(fmt::format("conv2d operand {} ({}) must be {}, got {}", k, extra.brings, toString(perChannel),
+                                toString(operands[k])));
+      }
+      // A relu gradient's activation output may be its relu mask, which only
+      // blocked values have (ir/fused_relu_mask.h).
+      const bool relu = extra.attribute == kActivationGradientAttr && fusedActivationGradient(attrs) == Op::Relu &&
+                        isActivationLayout(result->layout);
+      if (operands[k] == *result || (relu && operands[k] == reluMaskType(*result))) continue;
+      return fail(fmt::format("{} operand {} ({}) must be {}{}, got {}", mnemonic(op), k, extra.brings,
+                              toString(*result), relu ? " or its relu mask " + toString(reluMaskType(*result)) : "",
+                              toString(operands[k])));
+    }
   }
   return result;
 }

@@ -5,6 +5,7 @@
 #include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
+#include "ir/fused_norm.h"
 #include "ir/fused_pooling.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
@@ -81,6 +82,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyFusedMoments(graph); !status) return status;
   if (Status status = verifyReluMasks(graph); !status) return status;
   if (Status status = verifyResidualNorms(graph); !status) return status;
+  if (Status status = verifyFoldedNorms(graph); !status) return status;
   if (Status status = verifyConvAlgorithms(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "ir/fused_activation.h"
+#include "ir/fused_norm.h"
 #include "ir/fused_projection.h"
 #include "ir/fused_residual.h"
 #include "ir/printer.h"
@@ -142,8 +143,11 @@ class Interpreter {
     switch (node.op) {
       case Op::Conv2D: {
         const std::vector<int64_t>& w = x(1).dims;
-        return withActivation(
-            node, withResidual(node, ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]}))));
+        TensorOf<T> y = ref::conv2d(x(0), x(1), optionalOperand(node, 2), windowOf(node, {w[2], w[3]}));
+        if (std::optional<NormOperands> norm = foldedNormOf(node))
+          y = ref::batchNormApply(y, value(norm->mean), value(norm->variance), value(norm->gamma), value(norm->beta),
+                                  floatOf(node, "epsilon"));
+        return withActivation(node, withResidual(node, y));
       }
       case Op::MaxPool2D: return ref::maxPool2d(x(0), windowOf(node, intsOf(node, "window")));
       case Op::AvgPool2D: return ref::avgPool2d(x(0), windowOf(node, intsOf(node, "window")));

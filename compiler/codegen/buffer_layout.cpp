@@ -16,6 +16,7 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/workspace.h"
 #include "compiler/conv_tiles.h"
+#include "ir/fused_activation.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -83,13 +84,17 @@ bool readsOnlyTheElementItWrites(Op op) {
 // a blocked convolution or data gradient reads as it finishes each result
 // (its residual, its activation gradient's activation output:
 // finishOperands), where it sums all channels in one pass and so stores
-// each result once.
+// each result once, and which is not one of its own operands as well (the
+// input whose windows it reads: a folded batch norm's residual may be its
+// convolution's input, ir/fused_norm.h).
 bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, const Target& machine) {
   const Node& node = graph.node(id);
   if (readsOnlyTheElementItWrites(node.op)) return true;
   if (!isTiledConvolution(node) || node.op == Op::Conv2DBackwardFilter) return false;
   const std::vector<ValueId> finishing = finishOperands(graph, node);
+  const auto ownEnd = node.operands.begin() + static_cast<std::ptrdiff_t>(ownOperandCount(node));
   return std::find(finishing.begin(), finishing.end(), operand) != finishing.end() &&
+         std::find(node.operands.begin(), ownEnd, operand) == ownEnd &&
          channelPasses(graph, node, forwardTile(graph, node, machine)) == 1;
 }
 

@@ -61,4 +61,14 @@ llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon
   return ir.CreateFDiv(llvm::ConstantFP::get(variance->getType(), 1.0), kb.callMath(llvm::Intrinsic::sqrt, shifted));
 }
 
+llvm::Value* NormAffine::apply(KernelBuilder& kb, llvm::Value* x) const {
+  auto& ir = kb.ir();
+  return ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(x, mean), scale), shift);
+}
+
+NormAffine normAffine(KernelBuilder& kb, llvm::Value* gamma, llvm::Value* beta, llvm::Value* mean,
+                      llvm::Value* variance, double epsilon) {
+  return {mean, kb.ir().CreateFMul(gamma, inverseStd(kb, variance, epsilon)), beta};
+}
+
 }  // namespace cnnc

@@ -39,4 +39,18 @@ Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, l
 // Batch norm's 1 / sqrt(variance + epsilon), lanewise. Vectors of any width.
 llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon);
 
+// A batch norm as the affine map it is once its statistics are known, per
+// channel (vectors of per-channel values): (x - mean) scale + shift, where
+// scale = gamma / sqrt(variance + epsilon) and shift = beta. The batch
+// norms' own kernels and the convolutions they are folded into
+// (ir/fused_norm.h) apply the same one.
+struct NormAffine {
+  llvm::Value* mean;
+  llvm::Value* scale;
+  llvm::Value* shift;
+  llvm::Value* apply(KernelBuilder& kb, llvm::Value* x) const;
+};
+NormAffine normAffine(KernelBuilder& kb, llvm::Value* gamma, llvm::Value* beta, llvm::Value* mean,
+                      llvm::Value* variance, double epsilon);
+
 }  // namespace cnnc

@@ -11,11 +11,13 @@
 // registers and spill accumulators.)
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/fused_sums.h"
 #include "compiler/codegen/winograd.h"
 #include "compiler/conv_tiles.h"
 #include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
+#include "ir/fused_norm.h"
 #include "ir/fused_pooling.h"
 
 namespace cnnc {
@@ -96,8 +98,13 @@ class ForwardConvolution : ConvolutionKernel {
   // per run of columns.
   void rowBlock(llvm::Value* oh, int64_t rows) {
     const std::vector<llvm::Value*> biases = lastChunkBiases();
+    const std::vector<NormAffine> norms = foldedNorms();
     auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
       if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
+      if (!norms.empty()) {
+        llvm::Value* normalized = norms[static_cast<size_t>(k)].apply(kb_, sum);
+        sum = chunks_ == 1 ? normalized : ir_.CreateSelect(pass_.finishes, normalized, sum);
+      }
       kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass_.finishes));
     };
     if (winograd_) {
@@ -180,6 +187,21 @@ class ForwardConvolution : ConvolutionKernel {
     return biases;
   }
 
+  // The batch norm folded into the node (ir/fused_norm.h) of each of the
+  // FB blocks, applied with the last chunk (none if it has none).
+  std::vector<NormAffine> foldedNorms() {
+    std::vector<NormAffine> norms;
+    const std::optional<NormOperands> norm = foldedNormOf(node_);
+    for (int64_t k = 0; norm && k < FB_; ++k) {
+      auto perChannel = [&](ValueId value) {
+        return kb_.loadVector(value, ir_.CreateMul(add(kb_, pass_.firstBlock, k), kb_.i64(b_)), b_);
+      };
+      norms.push_back(normAffine(kb_, perChannel(norm->gamma), perChannel(norm->beta), perChannel(norm->mean),
+                                 perChannel(norm->variance), *getFloat(node_.attrs, "epsilon")));
+    }
+    return norms;
+  }
+
   // The accumulator of block row q, filter block k, column r of the run.
   size_t slot(const ColumnRun& run, int64_t q, int64_t k, int64_t r) const {
     return static_cast<size_t>((q * FB_ + k) * run.count + r);
@@ -228,8 +250,9 @@ class ForwardConvolution : ConvolutionKernel {
 
 }  // namespace
 
-// y [N,F,OH,OW]<NCHW{b}c> = activation(conv(x [N,C,H,W] blocked or plain,
-// w<OIhw{b}o>) + bias), and a fused pooling and batch statistics of y, or
+// y [N,F,OH,OW]<NCHW{b}c> = activation(norm(conv(x [N,C,H,W] blocked or
+// plain, w<OIhw{b}o>) + bias) + residual), norm a folded batch norm if any,
+// and a fused pooling and batch statistics of y, or
 // the gamma and beta gradients of the batch norm whose output gradient y is.
 int64_t emitBlockedForward(KernelBuilder& kb, ValueId id) { return ForwardConvolution(kb, id).emit(); }
 

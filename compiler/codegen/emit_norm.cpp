@@ -106,10 +106,11 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
         const bool training = norm.op == Op::BatchNormTrain;
         llvm::Value* mean = perChannel(operand(training ? 1 : 3), 0);
         llvm::Value* variance = training ? perChannel(operand(1), 1) : perChannel(operand(4), 0);
-        llvm::Value* scale = ir.CreateFMul(perChannel(operand(training ? 2 : 1), 0), inverseStd(kb, variance, norm));
-        llvm::Value* shift = perChannel(operand(training ? 3 : 2), 0);
-        return [&, mean, scale, shift, input = operand(0)](const ChannelLanes::Position& at) {
-          return ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(lanes.load(input, at), mean), scale), shift);
+        llvm::Value* gamma = perChannel(operand(training ? 2 : 1), 0);
+        llvm::Value* beta = perChannel(operand(training ? 3 : 2), 0);
+        const NormAffine affine = normAffine(kb, gamma, beta, mean, variance, *getFloat(norm.attrs, "epsilon"));
+        return [&, affine, input = operand(0)](const ChannelLanes::Position& at) {
+          return affine.apply(kb, lanes.load(input, at));
         };
       };
       const auto normalized = normalize(node);
