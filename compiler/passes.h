@@ -137,7 +137,8 @@ Status fuseResidualNorms(Graph& graph, const PassContext& context);
 // The batch statistics of a blocked convolution's result, or the gamma and
 // beta gradients of the batch norm whose output gradient it is, become part
 // of its kernel: each task sums the rows it has just written, and a second
-// phase adds the tasks' sums (ir/fused_statistics.h). Last: after
+// phase adds the tasks' sums (ir/fused_statistics.h). The gamma gradients
+// of one output gradient chain, each computed with the one before it. Last: after
 // select-layouts, and after fuse-residual-adds, whose fused adds make
 // output gradients.
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);

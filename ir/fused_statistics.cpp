@@ -1,7 +1,10 @@
 #include "ir/fused_statistics.h"
 
+#include <fmt/format.h>
+
 #include "ir/fused_pooling.h"
 #include "ir/kernel_results.h"
+#include "ir/printer.h"
 
 namespace cnnc {
 namespace {
@@ -14,10 +17,12 @@ bool statisticsFuseInto(const Node& conv, ValueId convId, const Node& stats) {
   return conv.op == Op::Conv2D && isBlocked(conv) && stats.op == Op::BatchNormStats && stats.operands[0] == convId;
 }
 
-bool gammaGradientFusesInto(const Node& conv, ValueId convId, const Node& gamma) {
-  const bool rowsKernel = conv.op == Op::Conv2D || conv.op == Op::Conv2DBackwardData;  // FusedSums
-  return rowsKernel && isBlocked(conv) && !conv.attrs.contains(kStatsAttr) && !conv.attrs.contains(kPoolAttr) &&
-         gamma.op == Op::BatchNormBackwardGamma && gamma.operands[0] == convId;
+bool gammaGradientFusesInto(const Node& node, ValueId id, const Node& gamma) {
+  if (gamma.op != Op::BatchNormBackwardGamma) return false;
+  if (node.op == Op::BatchNormBackwardGamma) return gamma.operands[0] == node.operands[0] && &gamma != &node;
+  const bool rowsKernel = node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData;  // FusedSums
+  return rowsKernel && isBlocked(node) && !node.attrs.contains(kStatsAttr) && !node.attrs.contains(kPoolAttr) &&
+         gamma.operands[0] == id;
 }
 
 std::optional<ValueId> fusedStatistics(const Graph& graph, const Node& node) {
@@ -28,11 +33,32 @@ std::optional<ValueId> fusedGammaGradient(const Graph& graph, const Node& node) 
   return valueNamedBy(graph, node, kGammaGradAttr);
 }
 
+std::vector<ValueId> fusedGammaGradients(const Graph& graph, const Node& node) {
+  std::vector<ValueId> chain;
+  for (std::optional<ValueId> next = fusedGammaGradient(graph, node); next;
+       next = fusedGammaGradient(graph, graph.node(*next)))
+    chain.push_back(*next);
+  return chain;
+}
+
 Status verifyFusedStatistics(const Graph& graph) {
   CNNC_TRY(verifyNamedValues(graph, kStatsAttr, statisticsFuseInto, "a batch_norm_stats of its blocked result"));
-  return verifyNamedValues(graph, kGammaGradAttr, gammaGradientFusesInto,
-                           "a batch_norm_bwd_gamma of its blocked result, on a convolution or data gradient "
-                           "without stats or pool");
+  CNNC_TRY(verifyNamedValues(graph, kGammaGradAttr, gammaGradientFusesInto,
+                             "a batch_norm_bwd_gamma of its blocked result, on a convolution or data gradient "
+                             "without stats or pool, or of its output gradient, on a batch_norm_bwd_gamma"));
+  // One kernel computes each, and chains end.
+  std::vector<bool> named(graph.size(), false);
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    const Node& node = graph.node(id);
+    const std::optional<ValueId> gamma = fusedGammaGradient(graph, node);
+    if (!gamma) continue;
+    if (named[*gamma] || (node.op == Op::BatchNormBackwardGamma && *gamma <= id))
+      return Error{fmt::format("{} = {}: attribute {}={} names a gamma gradient {}", valueRef(node.name),
+                               mnemonic(node.op), kGammaGradAttr, graph.node(*gamma).name,
+                               named[*gamma] ? "that another node names" : "before it")};
+    named[*gamma] = true;
+  }
+  return Status::ok();
 }
 
 }  // namespace cnnc

@@ -20,6 +20,17 @@
 //   %block1_bn1.grad = conv2d %block1_conv2.grad, %block1_conv2.weight.transposed {gamma_grad=block1_bn1.weight.grad, ...}
 //   %block1_bn1.weight.grad = batch_norm_bwd_gamma %block1_bn1.grad, %block1_conv1, %block1_bn1.stats {bias_grad=..., ...}
 //
+// A batch_norm_bwd_gamma may name by its own attribute gamma_grad a later
+// one of the same output gradient, whose sums the kernel that computes it
+// (a convolution's, or its own) then adds in the same pass over dy: in a
+// residual block with a projection shortcut, the gradient at the add is
+// both batch norms' output gradient. The chain may go on.
+//
+//   %block2_out.grad = conv2d_bwd_data ... {gamma_grad=block2_proj_bn.weight.grad, ...}
+//   %block2_proj_bn.weight.grad = batch_norm_bwd_gamma %block2_out.grad, %block2_proj, ...
+//                                   {bias_grad=..., gamma_grad=block2_bn2.weight.grad, ...}
+//   %block2_bn2.weight.grad = batch_norm_bwd_gamma %block2_out.grad, %block2_conv2, ... {bias_grad=..., ...}
+//
 // The named nodes stay in the graph, as the values' definitions, but get
 // no kernel of their own. The attributes are schedules: the sums are the
 // same but for rounding.
@@ -27,6 +38,7 @@
 
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "ir/error.h"
 #include "ir/graph.h"
@@ -41,17 +53,24 @@ inline constexpr std::string_view kGammaGradAttr = "gamma_grad";
 bool statisticsFuseInto(const Node& conv, ValueId convId, const Node& stats);
 
 // Whether batch_norm_bwd_gamma node `gamma` can be computed by the kernel
-// of `conv`: a blocked conv2d or conv2d_bwd_data that makes its output
-// gradient and sums nothing else (no statistics, no pooling).
-bool gammaGradientFusesInto(const Node& conv, ValueId convId, const Node& gamma);
+// of `node`: a blocked conv2d or conv2d_bwd_data that makes its output
+// gradient and sums nothing else (no statistics, no pooling); or another
+// batch_norm_bwd_gamma of the same output gradient (whose kernel computes
+// it too, the verifier adds, if `gamma` comes after it).
+bool gammaGradientFusesInto(const Node& node, ValueId id, const Node& gamma);
 
 // The statistics, or the gamma gradient, the kernel of `node` computes as
 // well, if any.
 std::optional<ValueId> fusedStatistics(const Graph& graph, const Node& node);
 std::optional<ValueId> fusedGammaGradient(const Graph& graph, const Node& node);
+// All the gamma gradients the kernel of `node` computes besides its own
+// result: the one it names, then the one that one names, and so on.
+std::vector<ValueId> fusedGammaGradients(const Graph& graph, const Node& node);
 
 // The graph-wide contract (verifier.h): each named value exists and can be
-// computed by its kernel (statisticsFuseInto, gammaGradientFusesInto).
+// computed by its kernel (statisticsFuseInto, gammaGradientFusesInto); a
+// gamma gradient is named by one node at most, and by a gamma gradient
+// only from before it.
 Status verifyFusedStatistics(const Graph& graph);
 
 }  // namespace cnnc

@@ -158,8 +158,9 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       return in[0];
     }
     case Op::BatchNormBackwardGamma:
-      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kBiasGradAttr}));
+      CNNC_TRY(attributeNames(op, attrs, {"epsilon", kBiasGradAttr, kGammaGradAttr}));
       CNNC_TRY(checkValueAttr(op, attrs, kBiasGradAttr));
+      CNNC_TRY(checkValueAttr(op, attrs, kGammaGradAttr));
       CNNC_TRY(checkStats(op, in[1], in[2]));
       CNNC_TRY(sameTypes(op, {in[0], in[1]}));
       return perChannel(in[1]);

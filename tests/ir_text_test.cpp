@@ -455,7 +455,7 @@ const ErrorCase kErrorCases[] = {
                     "  %s = batch_norm_stats %c : f32[2,4]\n"
                     "  %g = batch_norm_bwd_gamma %c, %c, %s {epsilon=1e-05} : f32[4]\n  return %g\n}\n"),
      "m.cnn: %c = conv2d: attribute gamma_grad=g must name a batch_norm_bwd_gamma of its blocked result, on a "
-     "convolution or data gradient without stats or pool"},
+     "convolution or data gradient without stats or pool, or of its output gradient, on a batch_norm_bwd_gamma"},
     {"FusedGammaGradientNotASymbol",
      withConvInputs("  %c = conv2d %x, %w {gamma_grad=1, pads=[0,0,0,0], strides=[1,1]} : f32[2,4,6,6]\n"),
      "m.cnn:4:8: conv2d attribute gamma_grad must name a value, got 1"},

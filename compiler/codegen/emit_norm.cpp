@@ -10,6 +10,7 @@
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
+#include "ir/fused_statistics.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -61,22 +62,37 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
       lanes.storePerChannel(id, kb.i64(C), moments.variance);
     }});
   }
-  // dgamma: dy, x, stats; and a fused bias gradient (dbeta) in the same pass.
-  const ValueId dy = node.operands[0], stats = node.operands[2];
-  const std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), node);
-  return emitChannelSums(kb, id, x, {bias ? 2u : 1u, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
-    llvm::Value* mean = lanes.loadPerChannel(stats, kb.i64(0));
-    llvm::Value* invStd = inverseStd(kb, lanes.loadPerChannel(stats, kb.i64(C)), node);
-    return [&, mean, invStd](const ChannelLanes::Position& at) {
+  // dgamma: dy, x, stats; with the gamma gradients of dy it names
+  // (ir/fused_statistics.h) and their fused bias gradients (dbeta), which
+  // all sum dy, in the same pass.
+  const ValueId dy = node.operands[0];
+  std::vector<ValueId> gammas = {id};
+  for (ValueId gamma : fusedGammaGradients(kb.graph(), node)) gammas.push_back(gamma);
+  std::vector<ValueId> biases;
+  for (ValueId gamma : gammas)
+    if (std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), kb.graph().node(gamma))) biases.push_back(*bias);
+  const size_t count = gammas.size() + (biases.empty() ? 0 : 1);
+  return emitChannelSums(kb, id, x, {count, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
+    std::vector<std::pair<llvm::Value*, llvm::Value*>> scales;  // mean, 1 / std
+    for (ValueId gamma : gammas) {
+      const Node& norm = kb.graph().node(gamma);
+      scales.emplace_back(lanes.loadPerChannel(norm.operands[2], kb.i64(0)),
+                          inverseStd(kb, lanes.loadPerChannel(norm.operands[2], kb.i64(C)), norm));
+    }
+    return [&, scales](const ChannelLanes::Position& at) {
       llvm::Value* gradient = lanes.load(dy, at);
-      llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(x, at), mean), invStd);
-      std::vector<llvm::Value*> terms = {ir.CreateFMul(gradient, xhat)};
-      if (bias) terms.push_back(gradient);
+      std::vector<llvm::Value*> terms;
+      for (size_t g = 0; g < gammas.size(); ++g) {
+        const auto [mean, invStd] = scales[g];
+        llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(kb.graph().node(gammas[g]).operands[1], at), mean), invStd);
+        terms.push_back(ir.CreateFMul(gradient, xhat));
+      }
+      if (!biases.empty()) terms.push_back(gradient);
       return terms;
     };
   }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& sums) {
-    lanes.storePerChannel(id, kb.i64(0), sums[0]);
-    if (bias) lanes.storePerChannel(*bias, kb.i64(0), sums[1]);
+    for (size_t g = 0; g < gammas.size(); ++g) lanes.storePerChannel(gammas[g], kb.i64(0), sums[g]);
+    for (ValueId bias : biases) lanes.storePerChannel(bias, kb.i64(0), sums.back());
   }});
 }
 

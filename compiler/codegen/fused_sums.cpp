@@ -9,8 +9,10 @@ namespace cnnc {
 using blocked::add;
 
 int64_t fusedSumVectors(const Graph& graph, const Node& node) {
+  if (node.op != Op::Conv2D && node.op != Op::Conv2DBackwardData) return 0;
   if (fusedStatistics(graph, node)) return 4;
-  return fusedGammaGradient(graph, node) ? 2 : 0;
+  const size_t gammas = fusedGammaGradients(graph, node).size();
+  return gammas > 0 ? static_cast<int64_t>(gammas) + 1 : 0;
 }
 
 FusedSums::FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& tasks)
@@ -22,24 +24,25 @@ FusedSums::FusedSums(KernelBuilder& kb, ValueId id, const blocked::RowsTasks& ta
       b_(kb.width()),
       elements_(*elementCount(kb.graph().node(id).type)),
       stats_(fusedStatistics(kb.graph(), kb.graph().node(id))),
-      gamma_(fusedGammaGradient(kb.graph(), kb.graph().node(id))),
+      gammas_(fusedGammaGradients(kb.graph(), kb.graph().node(id))),
       sumVectors_(fusedSumVectors(kb.graph(), kb.graph().node(id))) {}
 
 void FusedSums::sumTask(const blocked::RowsTask& task) {
   if (stats_) sumStatistics(task);
-  if (gamma_) sumGammaGradient(task);
+  if (!gammas_.empty()) sumGammaGradients(task);
 }
 
 std::vector<ValueId> FusedSums::operands() const {
-  if (!gamma_) return {};
-  return {kb_.graph().node(*gamma_).operands[1]};
+  std::vector<ValueId> inputs;
+  for (ValueId gamma : gammas_) inputs.push_back(kb_.graph().node(gamma).operands[1]);
+  return inputs;
 }
 
 int64_t FusedSums::addTasks(int64_t tasks) {
   if (sumVectors_ == 0) return tasks;
   kb_.nextPhase(tasks);
   if (stats_) addStatistics();
-  if (gamma_) addGammaGradient();
+  if (!gammas_.empty()) addGammaGradients();
   return 1;
 }
 
@@ -107,19 +110,27 @@ void FusedSums::sumStatistics(const blocked::RowsTask& task) {
   });
 }
 
-// A gamma gradient: the sums of dy * (x - mean) and of dy (the result is
-// dy; x, the batch norm's input, has its type).
-void FusedSums::sumGammaGradient(const blocked::RowsTask& task) {
-  const Node& gamma = kb_.graph().node(*gamma_);
-  llvm::Value* mean = nullptr;
-  sumRows(task, 2, [&](int64_t k, llvm::Value*) -> Terms {
-    mean = kb_.loadVector(gamma.operands[2], ir_.CreateMul(add(kb_, task.firstBlock, k), kb_.i64(b_)), b_);
+// Gamma gradients: the sums of dy * (x - mean) for each, x its batch
+// norm's input (of the result's type), and of dy (the result), in one pass.
+void FusedSums::sumGammaGradients(const blocked::RowsTask& task) {
+  const size_t count = gammas_.size();
+  std::vector<llvm::Value*> means(count);
+  sumRows(task, count + 1, [&](int64_t k, llvm::Value*) -> Terms {
+    llvm::Value* at = ir_.CreateMul(add(kb_, task.firstBlock, k), kb_.i64(b_));
+    for (size_t g = 0; g < count; ++g) means[g] = kb_.loadVector(kb_.graph().node(gammas_[g]).operands[2], at, b_);
     return [&](Accumulators& sums, size_t base, llvm::Value* index) {
       llvm::Value* dy = kb_.loadVector(id_, index, b_);
-      sums.fma(base, dy, ir_.CreateFSub(kb_.loadVector(gamma.operands[1], index, b_), mean));
-      sums.set(base + 1, ir_.CreateFAdd(sums.get(base + 1), dy));
+      for (size_t g = 0; g < count; ++g) {
+        llvm::Value* x = kb_.loadVector(kb_.graph().node(gammas_[g]).operands[1], index, b_);
+        sums.fma(base + g, dy, ir_.CreateFSub(x, means[g]));
+      }
+      sums.set(base + count, ir_.CreateFAdd(sums.get(base + count), dy));
     };
-  }, [&](llvm::Value*, Accumulators& sums) { return std::vector<llvm::Value*>{sums.get(0), sums.get(1)}; });
+  }, [&](llvm::Value*, Accumulators& sums) {
+    std::vector<llvm::Value*> values;
+    for (size_t s = 0; s <= count; ++s) values.push_back(sums.get(s));
+    return values;
+  });
 }
 
 // The second phase, one task: body(c, group, k) for each output-channel
@@ -166,22 +177,24 @@ void FusedSums::addStatistics() {
   });
 }
 
-// Each block's gamma gradient, the sum of dy * (x - mean) over the tasks
-// times 1 / std, and the beta gradient fused into it, the sum of dy.
-void FusedSums::addGammaGradient() {
-  const Node& gamma = kb_.graph().node(*gamma_);
-  const std::optional<ValueId> beta = fusedBiasGradient(kb_.graph(), gamma);
+// Each block's gamma gradients, the sums of dy * (x - mean) over the tasks
+// times 1 / std, and the beta gradients fused into them, the sum of dy.
+void FusedSums::addGammaGradients() {
+  const size_t count = gammas_.size();
   forEachBlock([&](llvm::Value* c, llvm::Value* group, llvm::Value* k) {
-    Accumulators sums(kb_, 2, [&](size_t) { return kb_.f32(0.0); });
+    Accumulators sums(kb_, count + 1, [&](size_t) { return kb_.f32(0.0); });
     forEachTaskSums(group, k, [&](const TaskSums& load) {
-      for (size_t sum = 0; sum < 2; ++sum)
+      for (size_t sum = 0; sum <= count; ++sum)
         sums.set(sum, ir_.CreateFAdd(sums.get(sum), load(static_cast<int64_t>(sum))));
     });
     llvm::Value* at = ir_.CreateMul(c, kb_.i64(b_));
-    llvm::Value* variance = kb_.loadVector(gamma.operands[2], add(kb_, at, y_[1]), b_);
-    llvm::Value* scale = inverseStd(kb_, variance, *getFloat(gamma.attrs, "epsilon"));
-    kb_.storeVector(*gamma_, at, ir_.CreateFMul(sums.get(0), scale));
-    if (beta) kb_.storeVector(*beta, at, sums.get(1));
+    for (size_t g = 0; g < count; ++g) {
+      const Node& gamma = kb_.graph().node(gammas_[g]);
+      llvm::Value* variance = kb_.loadVector(gamma.operands[2], add(kb_, at, y_[1]), b_);
+      llvm::Value* scale = inverseStd(kb_, variance, *getFloat(gamma.attrs, "epsilon"));
+      kb_.storeVector(gammas_[g], at, ir_.CreateFMul(sums.get(g), scale));
+      if (std::optional<ValueId> beta = fusedBiasGradient(kb_.graph(), gamma)) kb_.storeVector(*beta, at, sums.get(count));
+    }
   });
 }
 

@@ -18,8 +18,9 @@ namespace cnnc {
 
 // The vectors that the sums fused into `node` keep per task and
 // output-channel block in its workspace: 4 for statistics (the shift, the
-// sums of y - shift and of its square, their count), 2 for a gamma
-// gradient (the sums of dy * (x - mean) and of dy); 0 if it has none.
+// sums of y - shift and of its square, their count), for gamma gradients
+// one more than there are of them (the sums of dy * (x - mean) for each,
+// and of dy); 0 if it has none (and if it is no convolution).
 int64_t fusedSumVectors(const Graph& graph, const Node& node);
 
 // The floats of that workspace, for tasks `tasks` in blocks of `block`
@@ -37,7 +38,7 @@ class FusedSums {
   // has no fused sums).
   void sumTask(const blocked::RowsTask& task);
   // The values besides the result that sumTask reads, at the result's
-  // indices: a gamma gradient's batch norm input.
+  // indices: the gamma gradients' batch norm inputs.
   std::vector<ValueId> operands() const;
   // Ends the phase of the kernel's `tasks` tasks with a second one that
   // adds the partial sums, if the node has fused sums; returns the tasks of
@@ -51,12 +52,12 @@ class FusedSums {
   void sumRows(const blocked::RowsTask& task, size_t count, const std::function<Terms(int64_t, llvm::Value*)>& termsOf,
                const std::function<std::vector<llvm::Value*>(llvm::Value*, Accumulators&)>& stored);
   void sumStatistics(const blocked::RowsTask& task);
-  void sumGammaGradient(const blocked::RowsTask& task);
+  void sumGammaGradients(const blocked::RowsTask& task);
   void forEachBlock(const std::function<void(llvm::Value*, llvm::Value*, llvm::Value*)>& body);
   using TaskSums = std::function<llvm::Value*(int64_t)>;
   void forEachTaskSums(llvm::Value* group, llvm::Value* k, const std::function<void(const TaskSums&)>& f);
   void addStatistics();
-  void addGammaGradient();
+  void addGammaGradients();
 
   KernelBuilder& kb_;
   llvm::IRBuilder<>& ir_;
@@ -64,7 +65,8 @@ class FusedSums {
   const blocked::RowsTasks tasks_;
   const std::vector<int64_t>& y_;  // the result's dims
   const int64_t b_, elements_;
-  const std::optional<ValueId> stats_, gamma_;
+  const std::optional<ValueId> stats_;
+  const std::vector<ValueId> gammas_;  // fusedGammaGradients
   const int64_t sumVectors_;  // fusedSumVectors
 };
 

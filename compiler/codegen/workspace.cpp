@@ -52,10 +52,18 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
            filter;
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
-  // stats: the sums of x - K and its square; dgamma: of dy * xhat, and of dy for a fused dbeta.
+  // stats: the sums of x - K and its square; dgamma: of dy * xhat for it
+  // and for each gamma gradient it names, and of dy for fused dbetas.
   const ValueId x = node.operands[node.op == Op::BatchNormStats ? 0 : 1];
   const int64_t parts = imageParts(graph, x), channels = graph.node(x).type.dims[1];
-  const int64_t sums = node.op == Op::BatchNormStats || fusedBiasGradient(graph, node) ? 2 : 1;
+  int64_t sums = 2;
+  if (node.op == Op::BatchNormBackwardGamma) {
+    std::vector<ValueId> gammas = fusedGammaGradients(graph, node);
+    gammas.push_back(id);
+    sums = static_cast<int64_t>(gammas.size());
+    if (std::any_of(gammas.begin(), gammas.end(), [&](ValueId g) { return fusedBiasGradient(graph, graph.node(g)); }))
+      ++sums;
+  }
   return parts > 1 ? parts * sums * channels : 0;
 }
 
