@@ -41,6 +41,12 @@ std::vector<ValueId> fusedGammaGradients(const Graph& graph, const Node& node) {
   return chain;
 }
 
+std::vector<ValueId> gammaGradientsOfKernel(const Graph& graph, ValueId id) {
+  std::vector<ValueId> gammas = {id};
+  for (ValueId gamma : fusedGammaGradients(graph, graph.node(id))) gammas.push_back(gamma);
+  return gammas;
+}
+
 Status verifyFusedStatistics(const Graph& graph) {
   CNNC_TRY(verifyNamedValues(graph, kStatsAttr, statisticsFuseInto, "a batch_norm_stats of its blocked result"));
   CNNC_TRY(verifyNamedValues(graph, kGammaGradAttr, gammaGradientFusesInto,

@@ -66,6 +66,9 @@ std::optional<ValueId> fusedGammaGradient(const Graph& graph, const Node& node);
 // All the gamma gradients the kernel of `node` computes besides its own
 // result: the one it names, then the one that one names, and so on.
 std::vector<ValueId> fusedGammaGradients(const Graph& graph, const Node& node);
+// Those that the kernel of batch_norm_bwd_gamma `id` computes: its own
+// result, then fusedGammaGradients.
+std::vector<ValueId> gammaGradientsOfKernel(const Graph& graph, ValueId id);
 
 // The graph-wide contract (verifier.h): each named value exists and can be
 // computed by its kernel (statisticsFuseInto, gammaGradientFusesInto); a

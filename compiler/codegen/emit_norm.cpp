@@ -66,8 +66,7 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
   // (ir/fused_statistics.h) and their fused bias gradients (dbeta), which
   // all sum dy, in the same pass.
   const ValueId dy = node.operands[0];
-  std::vector<ValueId> gammas = {id};
-  for (ValueId gamma : fusedGammaGradients(kb.graph(), node)) gammas.push_back(gamma);
+  const std::vector<ValueId> gammas = gammaGradientsOfKernel(kb.graph(), id);
   std::vector<ValueId> biases;
   for (ValueId gamma : gammas)
     if (std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), kb.graph().node(gamma))) biases.push_back(*bias);

@@ -58,8 +58,7 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
   const int64_t parts = imageParts(graph, x), channels = graph.node(x).type.dims[1];
   int64_t sums = 2;
   if (node.op == Op::BatchNormBackwardGamma) {
-    std::vector<ValueId> gammas = fusedGammaGradients(graph, node);
-    gammas.push_back(id);
+    const std::vector<ValueId> gammas = gammaGradientsOfKernel(graph, id);
     sums = static_cast<int64_t>(gammas.size());
     if (std::any_of(gammas.begin(), gammas.end(), [&](ValueId g) { return fusedBiasGradient(graph, graph.node(g)); }))
       ++sums;
