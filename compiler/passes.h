@@ -143,6 +143,14 @@ Status fuseResidualNorms(Graph& graph, const PassContext& context);
 // output gradients.
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);
 
+// A blocked training batch norm with a relu that only Winograd
+// convolutions' input transforms and blocked convolutions' relu gradients
+// read is computed by them as they load it (ir/inlined_norm.h: attribute
+// inline=1): no kernel, no buffer. After fuse-batch-statistics, whose
+// gamma gradients read its input beside the relu gradient, and before
+// use-relu-masks, which would give it a mask to write.
+Status inlineBatchNorms(Graph& graph, const PassContext& context);
+
 // A fused relu gradient reads a bit mask of where the relu's output is
 // positive instead of that output, a 32nd of the bytes, where the output is
 // a blocked batch norm's with the relu applied, which then writes the mask

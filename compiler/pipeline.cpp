@@ -26,6 +26,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fold-batch-norms", 2, foldBatchNorms},
     {"fuse-residual-norms", 2, fuseResidualNorms},
     {"fuse-batch-statistics", 2, fuseBatchStatistics},
+    {"inline-batch-norms", 2, inlineBatchNorms},
     {"use-relu-masks", 2, useReluMasks},
     {"fuse-adam-moments", 1, fuseAdamMoments},
 };

@@ -2,12 +2,14 @@
 // batch_norm_train with activation relu whose result a fused relu gradient
 // reads gets a relu_mask node right after it, named "<result>.mask" and by
 // its attribute relu_mask; every such gradient reads the mask instead.
+// Not an inlined one (ir/inlined_norm.h), which has no kernel to write it.
 // After the fusions that make the gradients' nodes (fuse-batch-statistics
 // the last of them).
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_relu_mask.h"
+#include "ir/inlined_norm.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -20,7 +22,8 @@ std::optional<ValueId> maskableActivationOutput(const Graph& graph, const Node& 
   const ValueId y = activationOutputOf(node);
   const Node& producer = graph.node(y);
   const bool writesMask = producer.op == Op::BatchNormTrain && fusedActivation(producer.attrs) == Op::Relu &&
-                          isActivationLayout(producer.type.layout) && !producer.attrs.contains(kReluMaskAttr);
+                          isActivationLayout(producer.type.layout) && !producer.attrs.contains(kReluMaskAttr) &&
+                          !isInlined(producer);
   return writesMask ? std::optional<ValueId>(y) : std::nullopt;
 }
 

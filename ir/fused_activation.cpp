@@ -10,6 +10,7 @@
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
+#include "ir/inlined_norm.h"
 
 namespace cnnc {
 namespace {
@@ -85,6 +86,7 @@ std::string opLabel(Op op, const AttributeMap& attrs) {
   if (attrs.contains(kReluMaskAttr)) label += "+relu_mask";
   if (attrs.contains(kResidualNormAttr)) label += "+residual_norm";
   if (attrs.contains(kFusedMomentsAttr)) label += "+moments";
+  if (attrs.contains(kInlineAttr)) label += "+inline";
   return label;
 }
 

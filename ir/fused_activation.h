@@ -78,6 +78,8 @@ bool finishesItsResult(const Node& node);
 
 // "conv2d", or "conv2d+relu" for a node with a fused activation,
 // "conv2d+batch_norm+relu" with a folded batch norm (ir/fused_norm.h),
+// "batch_norm_train+relu+inline" for one inlined into its readers
+// (ir/inlined_norm.h),
 // "dense_bwd_data+relu_bwd" with a fused activation gradient (and
 // "conv2d_bwd_filter+bias_grad" for one with a fused bias gradient,
 // ir/fused_bias_gradient.h, "conv2d+relu+pool" with a fused pooling,

@@ -12,6 +12,7 @@
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
+#include "ir/inlined_norm.h"
 #include "ir/kernel_results.h"
 #include "ir/op_checks.h"
 #include "ir/shape_inference.h"
@@ -136,8 +137,11 @@ Expected<TensorType> inferBatchNormTraining(Op op, const std::vector<TensorType>
       CNNC_TRY(checkStats(op, in[0], TensorType{in[0].dtype, {2, in[0].rank() > 1 ? in[0].dims[1] : 0}}));
       return TensorType{in[0].dtype, {2, in[0].dims[1]}};
     case Op::BatchNormTrain:
-      CNNC_TRY(attributeNames(
-          op, attrs, {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr, kReluMaskAttr, kResidualNormAttr}));
+      CNNC_TRY(attributeNames(op, attrs,
+                              {"epsilon", kActivationAttr, kFusedAttr, kResidualAttr, kReluMaskAttr, kResidualNormAttr,
+                               kInlineAttr}));
+      if (attrs.contains(kInlineAttr) && getInt(attrs, kInlineAttr) != 1)
+        return fail(fmt::format("{} attribute {} must be 1", mnemonic(op), kInlineAttr));
       CNNC_TRY(checkValueAttr(op, attrs, kResidualNormAttr));
       CNNC_TRY(checkFusedActivation(op, attrs));
       CNNC_TRY(checkValueAttr(op, attrs, kReluMaskAttr));

@@ -10,6 +10,7 @@
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
+#include "ir/inlined_norm.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
 #include "ir/shape_inference.h"
@@ -83,6 +84,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyReluMasks(graph); !status) return status;
   if (Status status = verifyResidualNorms(graph); !status) return status;
   if (Status status = verifyFoldedNorms(graph); !status) return status;
+  if (Status status = verifyInlinedNorms(graph); !status) return status;
   if (Status status = verifyConvAlgorithms(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())

@@ -20,6 +20,7 @@
 #include "frontends/json_loader.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_moments.h"
+#include "ir/inlined_norm.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -95,6 +96,7 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   const BufferLayout layout = layoutBuffers(graph, *selectTarget("host"));
   int64_t totalBytes = 0;
   for (ValueId id = 0; id < graph.size(); ++id) {
+    if (isInlined(graph.node(id))) continue;  // no buffer: its readers compute it
     const int64_t bytes = *byteSize(graph.node(id).type);
     totalBytes += bytes;
     EXPECT_EQ(layout.offsets[id] % 64, 0);
@@ -111,11 +113,15 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   auto name = [&](ValueId id) { return graph.node(id).name; };
   // A kernel writes its own value and those it computes for other nodes (a
   // fused bias gradient, pooling or Adam moments), which then have no
-  // kernel; it reads the operands of all of them but those it computes.
+  // kernel; it reads the operands of all of them but those it computes,
+  // and for an inlined batch norm among them, that one's operands.
   const std::vector<ValueId> computing = computingKernels(graph);
+  auto readsOf = [&](ValueId operand) {
+    return isInlined(graph.node(operand)) ? graph.node(operand).operands : std::vector<ValueId>{operand};
+  };
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);
-    if (computing[id] != id) continue;
+    if (computing[id] != id || isInlined(node)) continue;
     if (node.op == Op::Assign) {
       const ValueId target = node.operands[0], value = node.operands[1];
       EXPECT_TRUE(arena.holds(value, value)) << name(value) << " is overwritten before " << name(id);
@@ -127,21 +133,23 @@ PlanCounts expectSoundPlan(const Graph& graph) {
     std::vector<ValueId> computed;
     for (ValueId value = 0; value < graph.size(); ++value)
       if (computing[value] == id) computed.push_back(value);
+    std::vector<ValueId> operands;
     for (ValueId value : computed)
-      for (ValueId operand : graph.node(value).operands) {
-        if (computing[operand] == id) continue;
-        EXPECT_TRUE(arena.holds(operand, operand))
-            << name(operand) << " is overwritten before " << name(id) << " reads it";
-        for (ValueId written : computed) {
-          if (!arena.overlap(written, operand)) continue;
-          ++counts.overwrites;
-          EXPECT_TRUE(readsOnlyWhereItWrites(graph, node, operand) &&
-                      (written == id || kSameElement.count(graph.node(written).op)) &&
-                      layout.offsets[written] == layout.offsets[operand] &&
-                      graph.node(written).type == graph.node(operand).type)
-              << name(written) << " overwrites " << name(operand) << " as " << name(id) << " reads it";
-        }
+      for (ValueId operand : graph.node(value).operands)
+        for (ValueId read : readsOf(operand)) operands.push_back(read);
+    for (ValueId operand : operands) {
+      if (computing[operand] == id) continue;
+      EXPECT_TRUE(arena.holds(operand, operand)) << name(operand) << " is overwritten before " << name(id) << " reads it";
+      for (ValueId written : computed) {
+        if (!arena.overlap(written, operand)) continue;
+        ++counts.overwrites;
+        EXPECT_TRUE(readsOnlyWhereItWrites(graph, node, operand) &&
+                    (written == id || kSameElement.count(graph.node(written).op)) &&
+                    layout.offsets[written] == layout.offsets[operand] &&
+                    graph.node(written).type == graph.node(operand).type)
+            << name(written) << " overwrites " << name(operand) << " as " << name(id) << " reads it";
       }
+    }
     for (ValueId value : computed) arena.write(value, value);
   }
   // Leaves that are outputs are read after the step like any leaf: below.
@@ -270,6 +278,19 @@ TEST(BufferLayout, TrainingStepsOfTheExamples) {
     EXPECT_GT(counts.inPlace, 0);
     EXPECT_GT(counts.overwrites, 0);
   }
+}
+
+// ResNet's training step at a batch that takes Winograd kernels, whose
+// relu'd batch norms are inlined (ir/inlined_norm.h): no buffer of theirs,
+// their inputs kept for their readers.
+TEST(BufferLayout, InlinedBatchNorms) {
+  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/resnet_small.json", 32);
+  ASSERT_TRUE(model) << model.error().message;
+  Expected<CompiledGraph> step = buildGraph(*model, {GraphKind::TrainStep, 0, {}});
+  ASSERT_TRUE(step) << step.error().message;
+  const Graph& graph = step->graph;
+  EXPECT_EQ(std::count_if(graph.nodes().begin(), graph.nodes().end(), [](const Node& n) { return isInlined(n); }), 3);
+  expectSoundPlan(graph);
 }
 
 // Inference, where fold-batch-norms gives convolutions residuals: the

@@ -5,6 +5,7 @@
 // steps, on the seed model, the every-op model, models made for fusion and
 // residual blocks, and one whose convolutions take Winograd kernels.
 #include <functional>
+#include <string>
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -35,6 +36,19 @@ constexpr std::string_view kWinogradModel = R"({
   "optimizer": {"type": "adam", "learning_rate": 0.01}
 })";
 
+// The Winograd model with a batch norm between its first convolution and
+// that one's relu, which inline-batch-norms inlines into the second's input
+// transforms (forward and filter gradient) and into the relu gradient.
+std::string winogradNormModel() {
+  const std::string relu = R"("padding": "same", "activation": "relu"},)";
+  std::string text(kWinogradModel);
+  text.replace(text.find(relu), relu.size(),
+               R"("padding": "same", "use_bias": false},
+    {"op": "batch_norm", "name": "first_bn"},
+    {"op": "relu", "name": "first_out"},)");
+  return text;
+}
+
 struct TestModel {
   std::string name;
   std::function<Expected<Model>(int64_t batch)> load;
@@ -61,6 +75,7 @@ std::vector<TestModel> testModels() {
       // reference executor quick. The second's filter gradient takes the
       // Winograd kernel too, its bias gradient fused in.
       {"winograd", [](int64_t) { return loadModelText(kWinogradModel, "winograd.json", 32); }},
+      {"winograd-norm", [](int64_t) { return loadModelText(winogradNormModel(), "winograd-norm.json", 32); }},
   };
 }
 
@@ -82,13 +97,14 @@ class PassEquivalenceTest : public TargetTest {
       // Without a backward graph, the gradient fusions have nothing to fuse,
       // nor a relu gradient to read a mask, and without batch statistics
       // (inference normalises with the running ones) neither has their
-      // fusion; only a training step has an optimizer's update; only
-      // inference has batch norms of running statistics to fold, and folded
-      // (the test models' are all foldable) they leave fuse-residual-norms
-      // no batch norm that makes another's residual.
+      // fusion, nor inlining; only a training step has an optimizer's
+      // update; only inference has batch norms of running statistics to
+      // fold, and folded (the test models' are all foldable) they leave
+      // fuse-residual-norms no batch norm that makes another's residual.
       const bool training = pass.name == "fuse-activation-gradients" || pass.name == "fuse-bias-gradients" ||
                             pass.name == "fuse-projection-gradients" || pass.name == "fuse-batch-statistics" ||
-                            pass.name == "use-relu-masks" || pass.name == "fuse-residual-norms";
+                            pass.name == "use-relu-masks" || pass.name == "fuse-residual-norms" ||
+                            pass.name == "inline-batch-norms";
       const bool applies = pass.name == "fuse-adam-moments"  ? kind == GraphKind::TrainStep
                            : pass.name == "fold-batch-norms" ? kind == GraphKind::Evaluation
                                                              : kind != GraphKind::Evaluation || !training;

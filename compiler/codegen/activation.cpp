@@ -3,6 +3,7 @@
 #include "ir/fused_activation.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
+#include "ir/inlined_norm.h"
 
 namespace cnnc {
 namespace {
@@ -54,7 +55,7 @@ llvm::Value* activationGradient(KernelBuilder& kb, Op activation, llvm::Value* g
 }
 
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
-                          llvm::Value* mask, llvm::Value* residual) {
+                          llvm::Value* mask, llvm::Value* residual, llvm::Value* activationOutput) {
   auto* vector = llvm::dyn_cast<llvm::FixedVectorType>(result->getType());
   // The same element of an operand of the result's type and layout.
   auto load = [&](ValueId value) {
@@ -68,14 +69,16 @@ llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* resu
   const ValueId y = activationOutputOf(node);
   if (isReluMask(kb.graph(), y))
     return gate(kb, kb.loadBits(y, index, vector ? vector->getNumElements() : 1), result);
-  return activationGradient(kb, *activation, result, load(y));
+  return activationGradient(kb, *activation, result, activationOutput ? activationOutput : load(y));
 }
 
 std::vector<ValueId> finishOperands(const Graph& graph, const Node& node) {
   std::vector<ValueId> operands;
   if (std::optional<ValueId> residual = residualOf(node)) operands.push_back(*residual);
-  if (fusedActivationGradient(node.attrs) && !isReluMask(graph, activationOutputOf(node)))
-    operands.push_back(activationOutputOf(node));
+  if (fusedActivationGradient(node.attrs) && !isReluMask(graph, activationOutputOf(node))) {
+    const ValueId y = activationOutputOf(node);
+    operands.push_back(isInlined(graph.node(y)) ? graph.node(y).operands[0] : y);
+  }
   return operands;
 }
 

@@ -22,13 +22,17 @@ llvm::Value* applyActivation(KernelBuilder& kb, Op activation, llvm::Value* x);
 // has none of them.
 // (max_pool2d_bwd applies its activation gradient where the gradient lands.)
 // A kernel that computes the residual itself (ir/fused_residual.h:
-// residual_norm) passes its value as `residual`.
+// residual_norm) passes its value as `residual`, and one that computes the
+// activation's output (an inlined batch norm's, ir/inlined_norm.h) passes
+// that as `activationOutput`.
 llvm::Value* finishResult(KernelBuilder& kb, const Node& node, llvm::Value* result, llvm::Value* index,
-                          llvm::Value* mask = nullptr, llvm::Value* residual = nullptr);
+                          llvm::Value* mask = nullptr, llvm::Value* residual = nullptr,
+                          llvm::Value* activationOutput = nullptr);
 
 // The values finishResult reads for `node` (of `graph`) at the index of
 // each element it finishes: its residual and its activation's output, if it
-// has them (not a relu mask, whose bits lie elsewhere).
+// has them (not a relu mask, whose bits lie elsewhere; an inlined batch
+// norm's input in place of its output).
 std::vector<ValueId> finishOperands(const Graph& graph, const Node& node);
 
 // Where relu lets the gradient through, from its output y (lanes of a

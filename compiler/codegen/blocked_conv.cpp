@@ -47,8 +47,8 @@ void forEachRowSet(KernelBuilder& kb, llvm::Value* oh, int64_t rows, int64_t kh,
 }
 
 llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* sum, llvm::Value* index, int64_t chunks,
-                              llvm::Value* finishes) {
-  llvm::Value* finished = finishResult(kb, node, sum, index);
+                              llvm::Value* finishes, llvm::Value* activationOutput) {
+  llvm::Value* finished = finishResult(kb, node, sum, index, nullptr, nullptr, activationOutput);
   return finished == sum || chunks == 1 ? finished : kb.ir().CreateSelect(finishes, finished, sum);
 }
 

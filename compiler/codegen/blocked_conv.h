@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "compiler/codegen/emitters.h"
+#include "compiler/codegen/inlined_norm.h"
 #include "compiler/column_runs.h"
 #include "compiler/conv_tiles.h"
 #include "ir/layout.h"
@@ -20,9 +21,11 @@ namespace cnnc::blocked {
 
 // An image operand whose channels are blocked (NCHW{b}c) or plain (the
 // first layer's few channels): channel c is lane `inner` of block `outer`.
+// Of an inlined batch norm (inlined_norm.h), its input, which has its type:
+// the kernels that read one apply it as they load.
 struct Image {
   Image(const KernelBuilder& kb, ValueId value)
-      : id(value), dims(kb.dims(value)), block(layoutBlock(kb.graph().node(value).type.layout)) {}
+      : id(loadedInPlaceOf(kb, value)), dims(kb.dims(value)), block(layoutBlock(kb.graph().node(value).type.layout)) {}
 
   int64_t outerChannels() const { return dims[1] / block; }
 
@@ -105,8 +108,10 @@ inline llvm::Value* add(KernelBuilder& kb, llvm::Value* a, int64_t b) { return k
 // `index` of node's result: `sum` through the node's fused activation or
 // activation gradient (finishResult, activation.h) in the last pass
 // (`finishes`), as it is in the others, which later passes resume from.
+// `activationOutput`: the activation's output there if the kernel computes
+// it (an inlined batch norm's, inlined_norm.h), else null.
 llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* sum, llvm::Value* index, int64_t chunks,
-                              llvm::Value* finishes);
+                              llvm::Value* finishes, llvm::Value* activationOutput = nullptr);
 
 // Requests the cache lines of what the last of `chunks` passes (`finishes`)
 // reads at a register block's outputs (`outputs`, element indices of the

@@ -17,6 +17,7 @@
 #include "compiler/codegen/workspace.h"
 #include "compiler/conv_tiles.h"
 #include "ir/fused_activation.h"
+#include "ir/inlined_norm.h"
 #include "ir/kernel_results.h"
 
 namespace cnnc {
@@ -52,6 +53,14 @@ Timing timingOf(const Graph& graph, const std::vector<ValueId>& order) {
   return timing;
 }
 
+// The values a kernel reads where node `id` reads `operand`: the operand,
+// or an inlined batch norm's operands (ir/inlined_norm.h), which the
+// kernel computes it from.
+std::vector<ValueId> readIn(const Graph& graph, ValueId operand) {
+  const Node& node = graph.node(operand);
+  return isInlined(node) ? node.operands : std::vector<ValueId>{operand};
+}
+
 std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>& order) {
   const auto end = static_cast<int64_t>(order.size());
   const Timing timing = timingOf(graph, order);
@@ -59,7 +68,8 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
   for (ValueId id : order) live[id] = {timing.written[id], timing.written[id]};
   for (ValueId id : order)
     for (ValueId operand : graph.node(id).operands)
-      if (!isLeaf(graph.node(operand).op)) live[operand].last = std::max(live[operand].last, timing.read[id]);
+      for (ValueId read : readIn(graph, operand))
+        if (!isLeaf(graph.node(read).op)) live[read].last = std::max(live[read].last, timing.read[id]);
   for (ValueId output : graph.outputs()) live[output].last = end;
   return live;
 }
@@ -119,7 +129,7 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     const Node& node = graph.node(id);
     // An assign writes its target (operand 0) and reads only its value.
     for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k)
-      lastRead[node.operands[k]] = std::max(lastRead[node.operands[k]], timing.read[id]);
+      for (ValueId read : readIn(graph, node.operands[k])) lastRead[read] = std::max(lastRead[read], timing.read[id]);
   }
   std::vector<ValueId> owner(graph.size());
   std::iota(owner.begin(), owner.end(), ValueId{0});
@@ -153,10 +163,11 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
   };
   for (ValueId id : order) {
     const Node& node = graph.node(id);
-    if (owner[id] != id || timing.kernel[id] != id) continue;
+    if (owner[id] != id || timing.kernel[id] != id || isInlined(node)) continue;
     for (ValueId operand : node.operands) {
       const ValueId root = owner[operand];
-      if (isLeaf(graph.node(root).op) || output[operand] || graph.node(operand).type != node.type ||
+      if (isLeaf(graph.node(root).op) || isInlined(graph.node(operand)) || output[operand] ||
+          graph.node(operand).type != node.type ||
           lastRead[operand] != timing.read[id] || !readsOnlyWhereItWrites(graph, id, operand, machine) ||
           alsoRead(id, operand))
         continue;
@@ -191,7 +202,10 @@ BufferLayout layoutBuffers(const Graph& graph, const Target& target) {
   BufferLayout layout;
   std::vector<int64_t>& sizes = layout.sizes;
   for (ValueId id = 0; id < graph.size(); ++id) {
-    const int64_t bytes = *byteSize(graph.node(id).type) + workspaceFloats(graph, id, target) * 4;  // verified to fit
+    // Sizes verified to fit; none for an inlined batch norm, which its
+    // readers compute.
+    const int64_t bytes =
+        isInlined(graph.node(id)) ? 0 : *byteSize(graph.node(id).type) + workspaceFloats(graph, id, target) * 4;
     sizes.push_back((bytes + kAlignment - 1) / kAlignment * kAlignment);
   }
   // And holds the largest: a kernel's workspace after its result, where it

@@ -12,6 +12,7 @@
 #include "ir/fused_pooling.h"
 #include "ir/kernel_results.h"
 #include "ir/layout.h"
+#include "ir/inlined_norm.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -111,7 +112,9 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   // so that the units take about as long to compile.
   const std::vector<ValueId> computing = computingKernels(graph);
   for (ValueId id : order) {
-    if (assignsInPlace(graph, code.layout, id) || computing[id] != id) continue;
+    // No kernel for a value another kernel computes, nor for an inlined
+    // batch norm, which its readers compute (ir/inlined_norm.h).
+    if (assignsInPlace(graph, code.layout, id) || computing[id] != id || isInlined(graph.node(id))) continue;
     const Node& node = graph.node(id);
     llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;
     KernelBuilder kb(module, kernelSymbol(id, node.name), graph, code.layout, target);

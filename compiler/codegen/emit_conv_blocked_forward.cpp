@@ -41,6 +41,8 @@ class ForwardConvolution : ConvolutionKernel {
         chunks_(channelPasses(kb.graph(), node_, tile_)),
         tasks_(RowsTasks::of(y_, b_, FB_, tile_.rows)),
         pool_(fusedPooling(kb.graph(), node_)),
+        gated_(readsActivationOutput(node_.op, node_.attrs) ? InlinedNorm::of(kb, activationOutputOf(node_))
+                                                            : std::nullopt),
         sums_(kb, id, tasks_) {
     // A Winograd kernel's transformed filter follows the fused sums in the workspace.
     if (usesWinograd(node_))
@@ -99,13 +101,17 @@ class ForwardConvolution : ConvolutionKernel {
   void rowBlock(llvm::Value* oh, int64_t rows) {
     const std::vector<llvm::Value*> biases = lastChunkBiases();
     const std::vector<NormAffine> norms = foldedNorms();
+    const std::vector<NormAffine> gates = inlinedActivationOutputs();
     auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
       if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
       if (!norms.empty()) {
         llvm::Value* normalized = norms[static_cast<size_t>(k)].apply(kb_, sum);
         sum = chunks_ == 1 ? normalized : ir_.CreateSelect(pass_.finishes, normalized, sum);
       }
-      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass_.finishes));
+      llvm::Value* y = nullptr;
+      if (!gates.empty())
+        y = gated_->apply(kb_, gates[static_cast<size_t>(k)], kb_.loadVector(gated_->input(), at, b_));
+      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass_.finishes, y));
     };
     if (winograd_) {
       winograd_->rowBlock(pass_, oh, rows, store);
@@ -202,6 +208,15 @@ class ForwardConvolution : ConvolutionKernel {
     return norms;
   }
 
+  // An inlined batch norm whose output the node's relu gradient reads
+  // (ir/inlined_norm.h): its affine map for each of the FB blocks, whose
+  // output the store computes from its input (none if there is none).
+  std::vector<NormAffine> inlinedActivationOutputs() {
+    std::vector<NormAffine> gates;
+    for (int64_t k = 0; gated_ && k < FB_; ++k) gates.push_back(gated_->affine(kb_, add(kb_, pass_.firstBlock, k), b_));
+    return gates;
+  }
+
   // The accumulator of block row q, filter block k, column r of the run.
   size_t slot(const ColumnRun& run, int64_t q, int64_t k, int64_t r) const {
     return static_cast<size_t>((q * FB_ + k) * run.count + r);
@@ -243,6 +258,7 @@ class ForwardConvolution : ConvolutionKernel {
   const int64_t FB_, chunks_;
   const RowsTasks tasks_;
   const std::optional<ValueId> pool_;
+  const std::optional<InlinedNorm> gated_;  // the relu gradient's inlined batch norm, if any
   FusedSums sums_;
   std::optional<WinogradBlocks> winograd_;
   ForwardPass pass_{};  // of the task and chunk being emitted

@@ -97,7 +97,8 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       tile_(tile),
       FB_(tile.filterBlocks),
       chunks_(channelPasses(kb.graph(), node_, tile)),
-      filterStart_(filterStart) {}
+      filterStart_(filterStart),
+      norm_(InlinedNorm::of(kb, node_.operands[0])) {}
 
 int64_t WinogradBlocks::transformFilter() {
   // Filter vector (k, c, i, j) holds b output channels (OIhw{b}o); so does
@@ -152,7 +153,8 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
 void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
                                      int64_t across) {
   // A row of blocks at a time (transformInputRow): inputs outside the image
-  // load as zeros, under a mask.
+  // load as zeros, under a mask (and stay zeros through an inlined batch
+  // norm, which each vector inside goes through).
   auto within = [&](llvm::Value* at, int64_t size) {
     return ir_.CreateAnd(ir_.CreateICmpSGE(at, kb_.i64(0)), ir_.CreateICmpSLT(at, kb_.i64(size)));
   };
@@ -166,6 +168,8 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
     }
     kb_.rolledLoop(0, tile_.channelChunk / b_, [&](llvm::Value* chunkOuter) {
       llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
+      std::optional<NormAffine> affine;
+      if (norm_) affine = norm_->affine(kb_, outer, b_);
       transformInputRow(
           kb_, side_, across,
           [&](int64_t c) {
@@ -175,7 +179,9 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
             for (size_t i = 0; i < static_cast<size_t>(t); ++i) {
               llvm::Value* inside =
                   ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside));
-              d.push_back(kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside));
+              llvm::Value* v = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside);
+              if (norm_) v = ir_.CreateSelect(inside, norm_->apply(kb_, *affine, v), kb_.splat(kb_.f32(0.0), b_));
+              d.push_back(v);
             }
             return d;
           },

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "compiler/codegen/blocked_conv.h"
@@ -110,6 +111,7 @@ class WinogradBlocks : ConvolutionKernel {
   const int64_t side_, products_;  // of its blocks of outputs
   const ForwardTile tile_;
   const int64_t FB_, chunks_, filterStart_;
+  const std::optional<InlinedNorm> norm_;  // of the input, if inlined
   // The stack buffers (in the function of the kernel's tasks, made by its
   // first register block): transformed inputs [block][product][chunk
   // channel], and sums [block][product][filter block][lane].

@@ -80,7 +80,8 @@ class WinogradFilterGradient : ConvolutionKernel {
         bias_(fusedBiasGradient(kb.graph(), node_)),
         products_(winogradProducts(side_)),
         productFloats_(winogradProductFloats(kb.graph(), node_)),
-        partFloats_(winogradFilterGradientPartFloats(kb.graph(), node_)) {}
+        partFloats_(winogradFilterGradientPartFloats(kb.graph(), node_)),
+        norm_(InlinedNorm::of(kb, node_.operands[0])) {}
 
   int64_t emit() {
     const int64_t slices = channels_ / tile_.taskChannels;
@@ -124,7 +125,8 @@ class WinogradFilterGradient : ConvolutionKernel {
   // row oh of image n reads, of the task's channels, transformed into the
   // band's blocks [first, first + across) (transformInputRow). Rows outside
   // the image load as zeros, under a mask; columns outside it are zeros,
-  // known when the kernel is built.
+  // known when the kernel is built. An inlined batch norm applies to the
+  // vectors inside.
   void transformInputs(llvm::Value* n, llvm::Value* oh, llvm::Value* first) {
     Values ih, rowInside;
     for (int64_t i = 0; i < t_; ++i) {
@@ -135,15 +137,21 @@ class WinogradFilterGradient : ConvolutionKernel {
     llvm::Value* zero = kb_.splat(kb_.f32(0.0), b_);
     kb_.rolledLoop(0, tile_.taskChannels / b_, [&](llvm::Value* k) {
       llvm::Value* outer = ir_.CreateAdd(ir_.CreateSDiv(c0_, kb_.i64(b_)), k);
+      std::optional<NormAffine> affine;
+      if (norm_) affine = norm_->affine(kb_, outer, b_);
       transformInputRow(
           kb_, side_, across_,
           [&](int64_t c) {
             const int64_t iw = c - win_.padLeft;
             Values d;
-            for (size_t i = 0; i < static_cast<size_t>(t_); ++i)
-              d.push_back(iw < 0 || iw >= x_.dims[3]
-                              ? zero
-                              : kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]));
+            for (size_t i = 0; i < static_cast<size_t>(t_); ++i) {
+              if (iw < 0 || iw >= x_.dims[3]) {
+                d.push_back(zero);
+                continue;
+              }
+              llvm::Value* v = kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]);
+              d.push_back(norm_ ? ir_.CreateSelect(rowInside[i], norm_->apply(kb_, *affine, v), zero) : v);
+            }
             return d;
           },
           [&](int64_t q, int64_t product, llvm::Value* v) {
@@ -325,6 +333,7 @@ class WinogradFilterGradient : ConvolutionKernel {
   // Its products per pair of channels; the floats of their sums over all
   // pairs, and of a part in the workspace (those, then its bias sums).
   const int64_t products_, productFloats_, partFloats_;
+  const std::optional<InlinedNorm> norm_;  // of the input, if inlined
   llvm::Value* inputs_ = nullptr;     // the band's transformed inputs [product][block][task channel]
   llvm::Value* gradients_ = nullptr;  // and output gradients [product][block][filter block][lane]
   // Of the task being emitted: its first input channel, and where its

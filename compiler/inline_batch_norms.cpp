@@ -1,0 +1,23 @@
+// Batch-norm inlining (ir/inlined_norm.h). Algorithm: every batch norm
+// that ir/inlined_norm.h's inlinable accepts gets attribute inline=1; the
+// graph keeps its nodes and order.
+//
+// In ResNet's training step each of its three blocks has one such batch
+// norm (the first convolution's, with its relu), whose kernel read an
+// image, wrote another and a relu mask, and whose readers read them back:
+// 8 MiB each way in block1 at batch 128.
+#include "compiler/graph_rebuilder.h"
+#include "compiler/passes.h"
+#include "ir/inlined_norm.h"
+
+namespace cnnc {
+
+Status inlineBatchNorms(Graph& graph, const PassContext&) {
+  return addAttributes(graph, [&](ValueId id) {
+    AttributeMap added;
+    if (inlinable(graph, id)) added[std::string(kInlineAttr)] = int64_t{1};
+    return added;
+  });
+}
+
+}  // namespace cnnc
