@@ -8,11 +8,7 @@
 namespace cnnc {
 
 Status fuseAdamMoments(Graph& graph, const PassContext&) {
-  return addAttributes(graph, [&](ValueId id) {
-    AttributeMap added;
-    if (momentsFuseInto(graph, id)) added[std::string(kFusedMomentsAttr)] = int64_t{1};
-    return added;
-  });
+  return flagNodes(graph, kFusedMomentsAttr, [&](ValueId id) { return momentsFuseInto(graph, id); });
 }
 
 }  // namespace cnnc

@@ -79,6 +79,14 @@ Status addAttributes(Graph& graph, const std::function<AttributeMap(ValueId)>& a
   return Status::ok();
 }
 
+Status flagNodes(Graph& graph, std::string_view key, const std::function<bool(ValueId)>& flagged) {
+  return addAttributes(graph, [&](ValueId id) {
+    AttributeMap added;
+    if (flagged(id)) added[std::string(key)] = int64_t{1};
+    return added;
+  });
+}
+
 Status nameFusedUsers(Graph& graph, std::string_view key, const std::function<bool(ValueId, ValueId)>& fuses) {
   return addAttributes(graph, [&](ValueId id) {
     AttributeMap added;

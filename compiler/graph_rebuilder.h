@@ -81,6 +81,11 @@ Expected<Graph> withAttributes(const Graph& graph, const std::function<Attribute
 // The same in place, as a pass does it.
 Status addAttributes(Graph& graph, const std::function<AttributeMap(ValueId)>& added);
 
+// Gives attribute `key`=1 to each node for which flagged(its id) holds:
+// how the passes whose decision is a yes or no per node (fuse-adam-moments,
+// inline-batch-norms) write it. The graph keeps its nodes and order.
+Status flagNodes(Graph& graph, std::string_view key, const std::function<bool(ValueId)>& flagged);
+
 // Gives each node without attribute `key` the name of the first later node
 // `user` for which fuses(node's id, user) holds, as that attribute: how the
 // passes tell a kernel to compute a user's value as well

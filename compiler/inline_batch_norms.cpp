@@ -13,11 +13,7 @@
 namespace cnnc {
 
 Status inlineBatchNorms(Graph& graph, const PassContext&) {
-  return addAttributes(graph, [&](ValueId id) {
-    AttributeMap added;
-    if (inlinable(graph, id)) added[std::string(kInlineAttr)] = int64_t{1};
-    return added;
-  });
+  return flagNodes(graph, kInlineAttr, [&](ValueId id) { return inlinable(graph, id); });
 }
 
 }  // namespace cnnc

@@ -17,6 +17,15 @@ std::optional<NormOperands> foldedNormOf(const Node& node) {
   return NormOperands{in[first], in[first + 1], in[first + 2], in[first + 3]};
 }
 
+NormParameters normParameters(const Node& node) {
+  const double epsilon = *getFloat(node.attrs, "epsilon");
+  auto in = [&](size_t i, int64_t offset = 0) { return PerChannel{node.operands[i], offset}; };
+  if (node.op == Op::BatchNormTrain) return {in(1), in(1, node.type.dims[1]), in(2), in(3), epsilon};  // x, stats, gamma, beta
+  if (node.op == Op::BatchNorm) return {in(3), in(4), in(1), in(2), epsilon};  // x, gamma, beta, mean, variance
+  const NormOperands norm = *foldedNormOf(node);
+  return {{norm.mean, 0}, {norm.variance, 0}, {norm.gamma, 0}, {norm.beta, 0}, epsilon};
+}
+
 Status checkFoldedNorm(const AttributeMap& attrs) {
   auto found = attrs.find(kNormAttr);
   if (found == attrs.end()) {

@@ -39,6 +39,21 @@ struct NormOperands {
 // The batch norm operands of a conv2d with attribute norm, if it has it.
 std::optional<NormOperands> foldedNormOf(const Node& node);
 
+// Where a batch norm's per-channel values lie: a value, and the element
+// offset of its first channel's (a row of batch statistics [2,C]).
+struct PerChannel {
+  ValueId value;
+  int64_t offset;
+};
+struct NormParameters {
+  PerChannel mean, variance, gamma, beta;
+  double epsilon;
+};
+// Those of a batch_norm (running statistics), a batch_norm_train (batch
+// statistics) or a conv2d with a folded batch norm: which operand holds
+// what, for every kernel that applies one.
+NormParameters normParameters(const Node& node);
+
 // The attribute's contract, for conv2d's shape rule: a symbol (the name of
 // the convolution absorbed), with a float epsilon in [0, 1] beside it, and
 // epsilon only with it.

@@ -1,6 +1,9 @@
 #include "compiler/codegen/channel_sums.h"
 
 #include "compiler/codegen/workspace.h"
+#include "ir/fused_bias_gradient.h"
+#include "ir/fused_norm.h"
+#include "ir/fused_statistics.h"
 
 namespace cnnc {
 
@@ -49,6 +52,13 @@ Moments shiftedMoments(KernelBuilder& kb, llvm::Value* shift, llvm::Value* s1, l
   return {ir.CreateFAdd(shift, meanShift), ir.CreateMaxNum(variance, llvm::Constant::getNullValue(s1->getType()))};
 }
 
+GammaSums gammaSumsOf(const Graph& graph, ValueId id) {
+  GammaSums sums{gammaGradientsOfKernel(graph, id), {}};
+  for (ValueId gamma : sums.gammas)
+    if (std::optional<ValueId> beta = fusedBiasGradient(graph, graph.node(gamma))) sums.betas.push_back(*beta);
+  return sums;
+}
+
 llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon) {
   auto& ir = kb.ir();
   llvm::Value* shifted = ir.CreateFAdd(variance, llvm::ConstantFP::get(variance->getType(), epsilon));
@@ -66,9 +76,21 @@ llvm::Value* NormAffine::apply(KernelBuilder& kb, llvm::Value* x) const {
   return ir.CreateFAdd(ir.CreateFMul(ir.CreateFSub(x, mean), scale), shift);
 }
 
-NormAffine normAffine(KernelBuilder& kb, llvm::Value* gamma, llvm::Value* beta, llvm::Value* mean,
-                      llvm::Value* variance, double epsilon) {
-  return {mean, kb.ir().CreateFMul(gamma, inverseStd(kb, variance, epsilon)), beta};
+NormAffine normAffine(KernelBuilder& kb, const Node& node, const PerChannelLoad& perChannel) {
+  const NormParameters p = normParameters(node);
+  auto load = [&](const PerChannel& at) { return perChannel(at.value, at.offset); };
+  llvm::Value* mean = load(p.mean);
+  llvm::Value* variance = load(p.variance);
+  llvm::Value* gamma = load(p.gamma);
+  llvm::Value* beta = load(p.beta);
+  return {mean, kb.ir().CreateFMul(gamma, inverseStd(kb, variance, p.epsilon)), beta};
+}
+
+NormAffine blockNormAffine(KernelBuilder& kb, const Node& node, llvm::Value* block, int64_t lanes) {
+  llvm::Value* first = kb.ir().CreateMul(block, kb.i64(lanes));
+  return normAffine(kb, node, [&](ValueId value, int64_t offset) {
+    return kb.loadVector(value, kb.ir().CreateAdd(first, kb.i64(offset)), lanes);
+  });
 }
 
 }  // namespace cnnc

@@ -20,6 +20,15 @@ struct ChannelSums {
   std::function<void(ChannelLanes&, const std::vector<llvm::Value*>&)> finish;
 };
 
+// What the kernel of batch_norm_bwd_gamma `id` sums: dy * xhat for each of
+// its gamma gradients (gammaGradientsOfKernel), then dy once if any has a
+// fused beta gradient (all of which it is).
+struct GammaSums {
+  std::vector<ValueId> gammas, betas;
+  size_t count() const { return gammas.size() + (betas.empty() ? 0 : 1); }
+};
+GammaSums gammaSumsOf(const Graph& graph, ValueId id);
+
 // Emits the kernel of node `id`, which sums over `image`; returns the tasks
 // of its last phase.
 int64_t emitChannelSums(KernelBuilder& kb, ValueId id, ValueId image, const ChannelSums& sums);
@@ -42,15 +51,22 @@ llvm::Value* inverseStd(KernelBuilder& kb, llvm::Value* variance, double epsilon
 // A batch norm as the affine map it is once its statistics are known, per
 // channel (vectors of per-channel values): (x - mean) scale + shift, where
 // scale = gamma / sqrt(variance + epsilon) and shift = beta. The batch
-// norms' own kernels and the convolutions they are folded into
-// (ir/fused_norm.h) apply the same one.
+// norms' own kernels, the convolutions they are folded into
+// (ir/fused_norm.h) and the readers they are inlined into
+// (ir/inlined_norm.h) apply the same one.
 struct NormAffine {
   llvm::Value* mean;
   llvm::Value* scale;
   llvm::Value* shift;
   llvm::Value* apply(KernelBuilder& kb, llvm::Value* x) const;
 };
-NormAffine normAffine(KernelBuilder& kb, llvm::Value* gamma, llvm::Value* beta, llvm::Value* mean,
-                      llvm::Value* variance, double epsilon);
+// That of batch norm `node` (normParameters: a batch_norm, batch_norm_train
+// or conv2d with a folded one), its per-channel values loaded by
+// perChannel(value, element offset of the channels' first).
+using PerChannelLoad = std::function<llvm::Value*(ValueId value, int64_t offset)>;
+NormAffine normAffine(KernelBuilder& kb, const Node& node, const PerChannelLoad& perChannel);
+// That of channel block `block` (an i64) of a channel-blocked batch norm,
+// whose vectors of `lanes` per-channel values are the block's channels.
+NormAffine blockNormAffine(KernelBuilder& kb, const Node& node, llvm::Value* block, int64_t lanes);
 
 }  // namespace cnnc

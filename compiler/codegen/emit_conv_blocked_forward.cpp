@@ -197,14 +197,8 @@ class ForwardConvolution : ConvolutionKernel {
   // FB blocks, applied with the last chunk (none if it has none).
   std::vector<NormAffine> foldedNorms() {
     std::vector<NormAffine> norms;
-    const std::optional<NormOperands> norm = foldedNormOf(node_);
-    for (int64_t k = 0; norm && k < FB_; ++k) {
-      auto perChannel = [&](ValueId value) {
-        return kb_.loadVector(value, ir_.CreateMul(add(kb_, pass_.firstBlock, k), kb_.i64(b_)), b_);
-      };
-      norms.push_back(normAffine(kb_, perChannel(norm->gamma), perChannel(norm->beta), perChannel(norm->mean),
-                                 perChannel(norm->variance), *getFloat(node_.attrs, "epsilon")));
-    }
+    for (int64_t k = 0; foldedNormOf(node_) && k < FB_; ++k)
+      norms.push_back(blockNormAffine(kb_, node_, add(kb_, pass_.firstBlock, k), b_));
     return norms;
   }
 

@@ -7,10 +7,8 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
-#include "ir/fused_bias_gradient.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
-#include "ir/fused_statistics.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -66,12 +64,9 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
   // (ir/fused_statistics.h) and their fused bias gradients (dbeta), which
   // all sum dy, in the same pass.
   const ValueId dy = node.operands[0];
-  const std::vector<ValueId> gammas = gammaGradientsOfKernel(kb.graph(), id);
-  std::vector<ValueId> biases;
-  for (ValueId gamma : gammas)
-    if (std::optional<ValueId> bias = fusedBiasGradient(kb.graph(), kb.graph().node(gamma))) biases.push_back(*bias);
-  const size_t count = gammas.size() + (biases.empty() ? 0 : 1);
-  return emitChannelSums(kb, id, x, {count, [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
+  const GammaSums sums = gammaSumsOf(kb.graph(), id);
+  const std::vector<ValueId>& gammas = sums.gammas;
+  return emitChannelSums(kb, id, x, {sums.count(), [&](ChannelLanes& lanes) -> ChannelLanes::Terms {
     std::vector<std::pair<llvm::Value*, llvm::Value*>> scales;  // mean, 1 / std
     for (ValueId gamma : gammas) {
       const Node& norm = kb.graph().node(gamma);
@@ -86,12 +81,12 @@ int64_t emitBatchSums(KernelBuilder& kb, ValueId id) {
         llvm::Value* xhat = ir.CreateFMul(ir.CreateFSub(lanes.load(kb.graph().node(gammas[g]).operands[1], at), mean), invStd);
         terms.push_back(ir.CreateFMul(gradient, xhat));
       }
-      if (!biases.empty()) terms.push_back(gradient);
+      if (!sums.betas.empty()) terms.push_back(gradient);
       return terms;
     };
-  }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& sums) {
-    for (size_t g = 0; g < gammas.size(); ++g) lanes.storePerChannel(gammas[g], kb.i64(0), sums[g]);
-    for (ValueId bias : biases) lanes.storePerChannel(bias, kb.i64(0), sums.back());
+  }, [&](ChannelLanes& lanes, const std::vector<llvm::Value*>& totals) {
+    for (size_t g = 0; g < gammas.size(); ++g) lanes.storePerChannel(gammas[g], kb.i64(0), totals[g]);
+    for (ValueId beta : sums.betas) lanes.storePerChannel(beta, kb.i64(0), totals.back());
   }});
 }
 
@@ -117,14 +112,9 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       // finishResult). Batch norm `norm` (this or the one that makes the
       // residual, ir/fused_residual.h) of its input vector: (x - mean) scale + shift.
       auto normalize = [&](const Node& norm) {
-        auto operand = [&](size_t i) { return norm.operands[i]; };
-        const bool training = norm.op == Op::BatchNormTrain;
-        llvm::Value* mean = perChannel(operand(training ? 1 : 3), 0);
-        llvm::Value* variance = training ? perChannel(operand(1), 1) : perChannel(operand(4), 0);
-        llvm::Value* gamma = perChannel(operand(training ? 2 : 1), 0);
-        llvm::Value* beta = perChannel(operand(training ? 3 : 2), 0);
-        const NormAffine affine = normAffine(kb, gamma, beta, mean, variance, *getFloat(norm.attrs, "epsilon"));
-        return [&, affine, input = operand(0)](const ChannelLanes::Position& at) {
+        const NormAffine affine = normAffine(
+            kb, norm, [&](ValueId value, int64_t offset) { return lanes.loadPerChannel(value, kb.i64(offset)); });
+        return [&, affine, input = norm.operands[0]](const ChannelLanes::Position& at) {
           return affine.apply(kb, lanes.load(input, at));
         };
       };

@@ -12,18 +12,12 @@ std::optional<InlinedNorm> InlinedNorm::of(const KernelBuilder& kb, ValueId valu
 }
 
 NormAffine InlinedNorm::affine(KernelBuilder& kb, llvm::Value* block, int64_t lanes) const {
-  // batch_norm_train: x, stats [2,C] (means, then variances), gamma, beta.
-  const int64_t C = kb.dims(input())[1];
-  llvm::Value* first = kb.ir().CreateMul(block, kb.i64(lanes));
-  auto perChannel = [&](size_t operand, int64_t offset) {
-    return kb.loadVector(node_->operands[operand], kb.ir().CreateAdd(first, kb.i64(offset)), lanes);
-  };
-  return normAffine(kb, perChannel(2, 0), perChannel(3, 0), perChannel(1, 0), perChannel(1, C),
-                    *getFloat(node_->attrs, "epsilon"));
+  return blockNormAffine(kb, *node_, block, lanes);
 }
 
-llvm::Value* InlinedNorm::apply(KernelBuilder& kb, const NormAffine& affine, llvm::Value* x) const {
-  return applyActivation(kb, Op::Relu, affine.apply(kb, x));
+llvm::Value* InlinedNorm::apply(KernelBuilder& kb, const NormAffine& affine, llvm::Value* x, llvm::Value* inside) const {
+  llvm::Value* y = applyActivation(kb, Op::Relu, affine.apply(kb, x));
+  return inside ? kb.ir().CreateSelect(inside, y, llvm::Constant::getNullValue(y->getType())) : y;
 }
 
 ValueId loadedInPlaceOf(const KernelBuilder& kb, ValueId value) {

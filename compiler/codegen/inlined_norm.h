@@ -18,8 +18,10 @@ class InlinedNorm {
   ValueId input() const { return node_->operands[0]; }
   // The affine map of channel block `block` (an i64) of vectors of `lanes`.
   NormAffine affine(KernelBuilder& kb, llvm::Value* block, int64_t lanes) const;
-  // Its result from vector x of its input, of a block with map `affine`.
-  llvm::Value* apply(KernelBuilder& kb, const NormAffine& affine, llvm::Value* x) const;
+  // Its result from vector x of its input, of a block with map `affine`;
+  // zeros in the lanes outside `inside` (a padding's, loaded as zeros,
+  // which must stay zeros), if given.
+  llvm::Value* apply(KernelBuilder& kb, const NormAffine& affine, llvm::Value* x, llvm::Value* inside = nullptr) const;
 
  private:
   explicit InlinedNorm(const Node& node) : node_(&node) {}

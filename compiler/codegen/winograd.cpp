@@ -180,7 +180,7 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
               llvm::Value* inside =
                   ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside));
               llvm::Value* v = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside);
-              if (norm_) v = ir_.CreateSelect(inside, norm_->apply(kb_, *affine, v), kb_.splat(kb_.f32(0.0), b_));
+              if (norm_) v = norm_->apply(kb_, *affine, v, inside);
               d.push_back(v);
             }
             return d;

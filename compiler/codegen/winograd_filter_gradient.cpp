@@ -150,7 +150,7 @@ class WinogradFilterGradient : ConvolutionKernel {
                 continue;
               }
               llvm::Value* v = kb_.loadVector(x_.id, x_.index(kb_, n, outer, ih[i], kb_.i64(iw), kb_.i64(0)), b_, rowInside[i]);
-              d.push_back(norm_ ? ir_.CreateSelect(rowInside[i], norm_->apply(kb_, *affine, v), zero) : v);
+              d.push_back(norm_ ? norm_->apply(kb_, *affine, v, rowInside[i]) : v);
             }
             return d;
           },

@@ -3,12 +3,12 @@
 #include <algorithm>
 
 #include "compiler/codegen/blocked_conv.h"
+#include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/fused_sums.h"
 #include "compiler/codegen/winograd.h"
 #include "compiler/conv_tiles.h"
 #include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
-#include "ir/fused_statistics.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -56,13 +56,7 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
   // and for each gamma gradient it names, and of dy for fused dbetas.
   const ValueId x = node.operands[node.op == Op::BatchNormStats ? 0 : 1];
   const int64_t parts = imageParts(graph, x), channels = graph.node(x).type.dims[1];
-  int64_t sums = 2;
-  if (node.op == Op::BatchNormBackwardGamma) {
-    const std::vector<ValueId> gammas = gammaGradientsOfKernel(graph, id);
-    sums = static_cast<int64_t>(gammas.size());
-    if (std::any_of(gammas.begin(), gammas.end(), [&](ValueId g) { return fusedBiasGradient(graph, graph.node(g)); }))
-      ++sums;
-  }
+  const auto sums = static_cast<int64_t>(node.op == Op::BatchNormStats ? 2 : gammaSumsOf(graph, id).count());
   return parts > 1 ? parts * sums * channels : 0;
 }
 
