@@ -21,7 +21,8 @@ bool computesWhereItReads(const Node& reader, ValueId id) {
                              usesWinograd(reader) && reader.operands[0] == id;
   const bool reluGradient = reader.op == Op::Conv2D && isActivationLayout(reader.type.layout) &&
                             fusedActivationGradient(reader.attrs) == Op::Relu && activationOutputOf(reader) == id;
-  return winogradInput || reluGradient;
+  const bool normResidual = reader.op == Op::BatchNormTrain && residualOf(reader) == id;
+  return winogradInput || reluGradient || normResidual;
 }
 
 }  // namespace
@@ -49,8 +50,8 @@ Status verifyInlinedNorms(const Graph& graph) {
     const Node& node = graph.node(id);
     if (node.attrs.contains(kInlineAttr) && !inlinable(graph, id))
       return Error{fmt::format("{} = {}: attribute {} needs a blocked batch_norm_train with a relu and no residual "
-                               "or relu mask, not an output, that only Winograd convolutions' inputs and blocked "
-                               "convolutions' relu gradients read, once each",
+                               "or relu mask, not an output, that only Winograd convolutions' inputs, blocked "
+                               "convolutions' relu gradients and training batch norms' residuals read, once each",
                                valueRef(node.name), mnemonic(node.op), kInlineAttr)};
   }
   return Status::ok();

@@ -11,9 +11,11 @@
 //                     {activation=relu, epsilon=1e-05, fused=block1_bn1, inline=1}
 //
 // Its readers, each reading it once: a Winograd conv2d or conv2d_bwd_filter
-// as its input (their input transforms apply it), and a blocked conv2d whose
+// as its input (their input transforms apply it), a blocked conv2d whose
 // fused relu gradient reads it as the activation's output (its store
-// decides from the input, which its fused gamma gradient reads too).
+// decides from the input, which its fused gamma gradient reads too), and a
+// batch_norm_train as its residual (a residual block's shortcut: the batch
+// norm computes it as it adds it).
 #pragma once
 
 #include <string_view>
