@@ -2,10 +2,10 @@
 // that ir/inlined_norm.h's inlinable accepts gets attribute inline=1; the
 // graph keeps its nodes and order.
 //
-// In ResNet's training step each of its three blocks has one such batch
-// norm (the first convolution's, with its relu), whose kernel read an
-// image, wrote another and a relu mask, and whose readers read them back:
-// 8 MiB each way in block1 at batch 128.
+// In ResNet's training step the stem has one such batch norm, and each of
+// its three blocks (the first convolution's, with its relu): each kernel
+// read an image, wrote another and a relu mask, and its readers read them
+// back, 8 MiB each way in block1 at batch 128.
 #include "compiler/graph_rebuilder.h"
 #include "compiler/passes.h"
 #include "ir/inlined_norm.h"

@@ -144,9 +144,9 @@ Status fuseResidualNorms(Graph& graph, const PassContext& context);
 Status fuseBatchStatistics(Graph& graph, const PassContext& context);
 
 // A blocked training batch norm with a relu that only Winograd
-// convolutions' input transforms and blocked convolutions' relu gradients
-// read is computed by them as they load it (ir/inlined_norm.h: attribute
-// inline=1): no kernel, no buffer. After fuse-batch-statistics, whose
+// convolutions' input transforms, blocked convolutions' relu gradients and
+// training batch norms' residuals read is computed by them as they load it
+// (ir/inlined_norm.h: attribute inline=1): no kernel, no buffer. After fuse-batch-statistics, whose
 // gamma gradients read its input beside the relu gradient, and before
 // use-relu-masks, which would give it a mask to write.
 Status inlineBatchNorms(Graph& graph, const PassContext& context);

@@ -42,8 +42,8 @@ std::vector<ValueId> fusedGammaGradients(const Graph& graph, const Node& node) {
 }
 
 std::vector<ValueId> gammaGradientsOfKernel(const Graph& graph, ValueId id) {
-  std::vector<ValueId> gammas = {id};
-  for (ValueId gamma : fusedGammaGradients(graph, graph.node(id))) gammas.push_back(gamma);
+  std::vector<ValueId> gammas = fusedGammaGradients(graph, graph.node(id));
+  gammas.insert(gammas.begin(), id);
   return gammas;
 }
 

@@ -100,8 +100,11 @@ class ForwardConvolution : ConvolutionKernel {
   // per run of columns.
   void rowBlock(llvm::Value* oh, int64_t rows) {
     const std::vector<llvm::Value*> biases = lastChunkBiases();
-    const std::vector<NormAffine> norms = foldedNorms();
-    const std::vector<NormAffine> gates = inlinedActivationOutputs();
+    // A batch norm folded into the node (ir/fused_norm.h), applied with the
+    // last chunk; an inlined one whose output the node's relu gradient reads
+    // (ir/inlined_norm.h), which the store computes from its input.
+    const std::vector<NormAffine> norms = blockAffines(foldedNormOf(node_) ? &node_ : nullptr);
+    const std::vector<NormAffine> gates = blockAffines(gated_ ? &gated_->node() : nullptr);
     auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
       if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
       if (!norms.empty()) {
@@ -193,22 +196,13 @@ class ForwardConvolution : ConvolutionKernel {
     return biases;
   }
 
-  // The batch norm folded into the node (ir/fused_norm.h) of each of the
-  // FB blocks, applied with the last chunk (none if it has none).
-  std::vector<NormAffine> foldedNorms() {
-    std::vector<NormAffine> norms;
-    for (int64_t k = 0; foldedNormOf(node_) && k < FB_; ++k)
-      norms.push_back(blockNormAffine(kb_, node_, add(kb_, pass_.firstBlock, k), b_));
-    return norms;
-  }
-
-  // An inlined batch norm whose output the node's relu gradient reads
-  // (ir/inlined_norm.h): its affine map for each of the FB blocks, whose
-  // output the store computes from its input (none if there is none).
-  std::vector<NormAffine> inlinedActivationOutputs() {
-    std::vector<NormAffine> gates;
-    for (int64_t k = 0; gated_ && k < FB_; ++k) gates.push_back(gated_->affine(kb_, add(kb_, pass_.firstBlock, k), b_));
-    return gates;
+  // The affine map of batch norm `norm` for each of the task's FB blocks
+  // (none without a norm).
+  std::vector<NormAffine> blockAffines(const Node* norm) {
+    std::vector<NormAffine> affines;
+    for (int64_t k = 0; norm && k < FB_; ++k)
+      affines.push_back(blockNormAffine(kb_, *norm, add(kb_, pass_.firstBlock, k), b_));
+    return affines;
   }
 
   // The accumulator of block row q, filter block k, column r of the run.

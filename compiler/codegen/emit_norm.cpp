@@ -7,9 +7,10 @@
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/channel_sums.h"
 #include "compiler/codegen/emitters.h"
-#include "compiler/codegen/inlined_norm.h"
+#include "ir/fused_activation.h"
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
+#include "ir/inlined_norm.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -110,28 +111,31 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
     if (node.op != Op::BatchNormBackwardData) {
       // inference: x, gamma, beta, running mean, running var; training: x,
       // stats, gamma, beta; either, a fused residual after them (added by
-      // finishResult). The affine map of batch norm `norm` (this, the one
-      // that makes the residual, ir/fused_residual.h, or an inlined one that
-      // does, ir/inlined_norm.h).
-      auto affineOf = [&](const Node& norm) {
-        return normAffine(kb, norm,
-                          [&](ValueId value, int64_t offset) { return lanes.loadPerChannel(value, kb.i64(offset)); });
-      };
+      // finishResult). Batch norm `norm` (this, or the one whose result is
+      // the residual) of its input vector: (x - mean) scale + shift.
       auto normalize = [&](const Node& norm) {
-        return [&, affine = affineOf(norm), input = norm.operands[0]](const ChannelLanes::Position& at) {
+        const NormAffine affine = normAffine(
+            kb, norm, [&](ValueId value, int64_t offset) { return lanes.loadPerChannel(value, kb.i64(offset)); });
+        return [&, affine, input = norm.operands[0]](const ChannelLanes::Position& at) {
           return affine.apply(kb, lanes.load(input, at));
         };
       };
       const auto normalized = normalize(node);
-      const std::optional<ValueId> residualNorm = fusedResidualNorm(kb.graph(), node);
+      // A residual that no kernel writes, computed here from its batch
+      // norm's input, through that norm and its activation: a residual
+      // norm's (ir/fused_residual.h), or an inlined one's (ir/inlined_norm.h).
+      std::optional<ValueId> computed = fusedResidualNorm(kb.graph(), node);
       const std::optional<ValueId> residualValue = residualOf(node);
-      const std::optional<InlinedNorm> inlined = residualValue ? InlinedNorm::of(kb, *residualValue) : std::nullopt;
+      if (residualValue && isInlined(kb.graph().node(*residualValue))) computed = residualValue;
       std::function<llvm::Value*(const ChannelLanes::Position&)> residual;
-      if (residualNorm) residual = normalize(kb.graph().node(*residualNorm));
-      if (inlined)
-        residual = [&, affine = affineOf(kb.graph().node(*residualValue))](const ChannelLanes::Position& at) {
-          return inlined->apply(kb, affine, lanes.load(inlined->input(), at));
+      if (computed) {
+        const Node& norm = kb.graph().node(*computed);
+        residual = [&, normalizedResidual = normalize(norm),
+                    activation = fusedActivation(norm.attrs)](const ChannelLanes::Position& at) {
+          llvm::Value* value = normalizedResidual(at);
+          return activation ? applyActivation(kb, *activation, value) : value;
         };
+      }
       // A relu mask (blocked: a vector's bits are whole bytes) goes out 64
       // bits at a time, those of consecutive vectors: a store per vector
       // made ResNet's batch norms 10% slower than none.

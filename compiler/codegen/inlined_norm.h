@@ -14,6 +14,8 @@ class InlinedNorm {
   // The batch norm that makes `value`, if it is inlined.
   static std::optional<InlinedNorm> of(const KernelBuilder& kb, ValueId value);
 
+  // The batch_norm_train node.
+  const Node& node() const { return *node_; }
   // Its input, which its readers load where they would load its result.
   ValueId input() const { return node_->operands[0]; }
   // The affine map of channel block `block` (an i64) of vectors of `lanes`.
