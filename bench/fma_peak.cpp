@@ -13,7 +13,6 @@
 // global -m flags are needed and the binary runs on any x86-64 host.
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -24,9 +23,9 @@
 
 #include <immintrin.h>
 
-namespace {
+#include "bench/measure.h"
 
-using Clock = std::chrono::steady_clock;
+namespace {
 
 // Inputs read through volatiles so the compiler cannot fold the loop, and a
 // sink the results are written to so it cannot drop it.
@@ -89,34 +88,13 @@ double flopsPerIteration(const Isa& isa) { return 2.0 * isa.lanes * isa.chains; 
 // Runs `iterations` on each of `threads` threads, all released at once;
 // returns the wall time from the release to the last thread's end.
 double timeThreads(const Isa& isa, int threads, int64_t iterations) {
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<Clock::time_point> ends(static_cast<size_t>(threads));
   std::vector<float> results(static_cast<size_t>(threads));
-  std::vector<std::thread> workers;
-  workers.reserve(static_cast<size_t>(threads));
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (!go.load(std::memory_order_acquire)) std::this_thread::yield();
-      results[static_cast<size_t>(t)] = isa.loop(iterations);
-      ends[static_cast<size_t>(t)] = Clock::now();
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  const Clock::time_point start = Clock::now();
-  go.store(true, std::memory_order_release);
-  for (std::thread& worker : workers) worker.join();
+  const double seconds =
+      measure::timeThreads(threads, [&](int t) { results[static_cast<size_t>(t)] = isa.loop(iterations); });
   double sum = 0;
   for (float r : results) sum += static_cast<double>(r);
   gSink.store(gSink.load() + sum);
-  return std::chrono::duration<double>(*std::max_element(ends.begin(), ends.end()) - start).count();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return seconds;
 }
 
 struct Result {
@@ -128,7 +106,7 @@ struct Result {
   int64_t iterations = 0;
 };
 
-Result measure(const Isa& isa, int threads, int runs, double seconds) {
+Result measurePeak(const Isa& isa, int threads, int runs, double seconds) {
   // Calibrate on one thread: grow the iteration count until a run takes
   // at least 20 ms, then scale to the requested duration.
   int64_t iterations = 1 << 16;
@@ -149,30 +127,20 @@ Result measure(const Isa& isa, int threads, int runs, double seconds) {
   result.isa = isa.name;
   result.lanes = isa.lanes;
   result.threads = threads;
-  result.gflops = median(gflops);
-  result.minGflops = *std::min_element(gflops.begin(), gflops.end());
-  result.maxGflops = *std::max_element(gflops.begin(), gflops.end());
+  const measure::Spread spread = measure::spreadOf(gflops);
+  result.gflops = spread.median;
+  result.minGflops = spread.min;
+  result.maxGflops = spread.max;
   result.iterations = iterations;
   return result;
 }
 
 [[noreturn]] void usage(int code) {
-  std::fprintf(code ? stderr : stdout,
-               "usage: cnnc-fma-peak [--threads N] [--runs R] [--seconds S] [--isa all|avx512|avx2] [--json]\n"
-               "Measures peak single-precision FMA throughput (GFLOP/s, 2 FLOPs per lane per FMA)\n"
-               "on 1 thread and on N threads (default: all hardware threads), median of R runs\n"
-               "(default 5) of about S seconds each (default 0.2).\n");
-  std::exit(code);
-}
-
-long parsePositive(const char* text, const char* what) {
-  char* end = nullptr;
-  const long value = std::strtol(text, &end, 10);
-  if (!end || *end != '\0' || value <= 0) {
-    std::fprintf(stderr, "cnnc-fma-peak: %s: expected a positive integer, got '%s'\n", what, text);
-    std::exit(2);
-  }
-  return value;
+  measure::usage(code,
+                 "usage: cnnc-fma-peak [--threads N] [--runs R] [--seconds S] [--isa all|avx512|avx2] [--json]\n"
+                 "Measures peak single-precision FMA throughput (GFLOP/s, 2 FLOPs per lane per FMA)\n"
+                 "on 1 thread and on N threads (default: all hardware threads), median of R runs\n"
+                 "(default 5) of about S seconds each (default 0.2).\n");
 }
 
 }  // namespace
@@ -193,17 +161,11 @@ int main(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--threads") {
-      threads = static_cast<int>(parsePositive(value(), "--threads"));
+      threads = static_cast<int>(measure::parsePositive("cnnc-fma-peak", value(), "--threads"));
     } else if (arg == "--runs") {
-      runs = static_cast<int>(parsePositive(value(), "--runs"));
+      runs = static_cast<int>(measure::parsePositive("cnnc-fma-peak", value(), "--runs"));
     } else if (arg == "--seconds") {
-      const char* text = value();
-      char* end = nullptr;
-      seconds = std::strtod(text, &end);
-      if (!end || *end != '\0' || !(seconds > 0) || seconds > 60) {
-        std::fprintf(stderr, "cnnc-fma-peak: --seconds: expected a number in (0, 60], got '%s'\n", text);
-        return 2;
-      }
+      seconds = measure::parseNumber("cnnc-fma-peak", value(), "--seconds", 60);
     } else if (arg == "--isa") {
       only = value();
       if (only != "all" && only != "avx512" && only != "avx2") {
@@ -238,7 +200,7 @@ int main(int argc, char** argv) {
       continue;
     }
     for (int t : threadCounts) {
-      results.push_back(measure(isa, t, runs, seconds));
+      results.push_back(measurePeak(isa, t, runs, seconds));
       const Result& r = results.back();
       if (!json) {
         std::printf("%s threads=%d gflops=%.1f (per thread %.1f; min %.1f max %.1f over %d runs)\n", r.isa.c_str(),

@@ -60,7 +60,7 @@ for ((round = 1; round <= rounds; ++round)); do
     NR == 1 {print}
     NR == 2 {printf "%s%9s\n", $0, "of peak"}
     $2 ~ /^conv2d/ {
-      share = 100 * $NF / peak
+      share = 100 * $(NF - 2) / peak  # GFLOP/s, before the traffic in MiB and GB/s
       printf "%s%8.1f%%\n", $0, share
       print round, $1, $2, share >> table
     }'

@@ -1,7 +1,8 @@
 // cnnc bench MODEL.json: the speed of generated code on random data: images
 // per second (median of several timed runs after warm-up), milliseconds per
 // step, achieved GFLOP/s (convolutions and dense layers), the fraction of a
-// given FMA peak, and with --per-op each kernel's share.
+// given FMA peak, and with --per-op each kernel's share, GFLOP/s and memory
+// traffic.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <fmt/format.h>
 
 #include "compiler/flops.h"
+#include "compiler/traffic.h"
 #include "ir/fused_activation.h"
 #include "ir/printer.h"
 #include "runtime/jit_executable.h"
@@ -68,20 +70,26 @@ double median(std::vector<double> values) {
   return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-// With `peak` (GFLOP/s, 0: unknown), each kernel's GFLOP/s as a share of it too.
+// Each kernel's time, GFLOP/s (with `peak` GFLOP/s, 0: unknown, as a share
+// of it too) and memory traffic (compiler/traffic.h) in MiB and GB/s: which
+// of the two sides of a roofline the kernel is nearer.
 std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& profile, double stepSeconds, double peak) {
   std::vector<KernelProfile> sorted = profile;
   std::sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.seconds > b.seconds; });
-  std::string text = fmt::format("{:<40}{:<30}{:>10}{:>8}{:>10}{}\n", "kernel", "op", "ms/step", "share", "GFLOP/s",
-                                 peak > 0 ? fmt::format("{:>9}", "of peak") : "");
+  const std::vector<int64_t> traffic = kernelTraffic(graph);
+  std::string text = fmt::format("{:<40}{:<30}{:>10}{:>8}{:>10}{}{:>9}{:>9}\n", "kernel", "op", "ms/step", "share",
+                                 "GFLOP/s", peak > 0 ? fmt::format("{:>9}", "of peak") : "", "MiB", "GB/s");
   for (const KernelProfile& kernel : sorted) {
     if (kernel.calls == 0) continue;
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
     const double gflops = static_cast<double>(flopsOf(graph, kernel.node)) / seconds / 1e9;
+    const double bytes = static_cast<double>(traffic[kernel.node]);
+    const std::string ofPeak = gflops > 0 ? fmt::format("{:.1f}%", 100 * gflops / peak) : "";
     const Node& node = graph.node(kernel.node);
-    text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}{}\n", valueRef(node.name), opLabel(node.op, node.attrs),
-                        seconds * 1e3, 100.0 * seconds / stepSeconds, gflops > 0 ? fmt::format("{:.1f}", gflops) : "",
-                        gflops > 0 && peak > 0 ? fmt::format("{:>8.1f}%", 100 * gflops / peak) : "");
+    text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}{}{:>9.2f}{:>9.1f}\n", valueRef(node.name),
+                        opLabel(node.op, node.attrs), seconds * 1e3, 100.0 * seconds / stepSeconds,
+                        gflops > 0 ? fmt::format("{:.1f}", gflops) : "", peak > 0 ? fmt::format("{:>9}", ofPeak) : "",
+                        bytes / (1 << 20), bytes / seconds / 1e9);
   }
   return text;
 }

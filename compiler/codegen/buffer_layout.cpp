@@ -53,14 +53,6 @@ Timing timingOf(const Graph& graph, const std::vector<ValueId>& order) {
   return timing;
 }
 
-// The values a kernel reads where node `id` reads `operand`: the operand,
-// or an inlined batch norm's operands (ir/inlined_norm.h), which the
-// kernel computes it from.
-std::vector<ValueId> readIn(const Graph& graph, ValueId operand) {
-  const Node& node = graph.node(operand);
-  return isInlined(node) ? node.operands : std::vector<ValueId>{operand};
-}
-
 std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>& order) {
   const auto end = static_cast<int64_t>(order.size());
   const Timing timing = timingOf(graph, order);
@@ -68,7 +60,7 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
   for (ValueId id : order) live[id] = {timing.written[id], timing.written[id]};
   for (ValueId id : order)
     for (ValueId operand : graph.node(id).operands)
-      for (ValueId read : readIn(graph, operand))
+      for (ValueId read : kernelReads(graph, operand))
         if (!isLeaf(graph.node(read).op)) live[read].last = std::max(live[read].last, timing.read[id]);
   for (ValueId output : graph.outputs()) live[output].last = end;
   return live;
@@ -129,7 +121,7 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
     const Node& node = graph.node(id);
     // An assign writes its target (operand 0) and reads only its value.
     for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k)
-      for (ValueId read : readIn(graph, node.operands[k])) lastRead[read] = std::max(lastRead[read], timing.read[id]);
+      for (ValueId read : kernelReads(graph, node.operands[k])) lastRead[read] = std::max(lastRead[read], timing.read[id]);
   }
   std::vector<ValueId> owner(graph.size());
   std::iota(owner.begin(), owner.end(), ValueId{0});
