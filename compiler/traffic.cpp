@@ -19,7 +19,7 @@ constexpr int64_t kCacheLineBytes = 64;
 // apart, each reading `taps` neighbours from `pad` before it.
 struct AxisWindow {
   int64_t outputs, taps, stride, pad;
-  // Whether input position `i` of `extent` is read by some output.
+  // For each position of an input axis of `extent`, whether an output reads it.
   std::vector<bool> touched(int64_t extent) const {
     std::vector<bool> read(static_cast<size_t>(extent), false);
     for (int64_t o = 0; o < outputs; ++o)
