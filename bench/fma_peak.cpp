@@ -135,13 +135,11 @@ Result measurePeak(const Isa& isa, int threads, int runs, double seconds) {
   return result;
 }
 
-[[noreturn]] void usage(int code) {
-  measure::usage(code,
-                 "usage: cnnc-fma-peak [--threads N] [--runs R] [--seconds S] [--isa all|avx512|avx2] [--json]\n"
-                 "Measures peak single-precision FMA throughput (GFLOP/s, 2 FLOPs per lane per FMA)\n"
-                 "on 1 thread and on N threads (default: all hardware threads), median of R runs\n"
-                 "(default 5) of about S seconds each (default 0.2).\n");
-}
+constexpr const char* kUsage =
+    "usage: cnnc-fma-peak [--threads N] [--runs R] [--seconds S] [--isa all|avx512|avx2] [--json]\n"
+    "Measures peak single-precision FMA throughput (GFLOP/s, 2 FLOPs per lane per FMA)\n"
+    "on 1 thread and on N threads (default: all hardware threads), median of R runs\n"
+    "(default 5) of about S seconds each (default 0.2).\n";
 
 }  // namespace
 
@@ -175,10 +173,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--json") {
       json = true;
     } else if (arg == "-h" || arg == "--help") {
-      usage(0);
+      measure::usage(0, kUsage);
     } else {
       std::fprintf(stderr, "cnnc-fma-peak: unknown argument '%s'\n", arg.c_str());
-      usage(2);
+      measure::usage(2, kUsage);
     }
   }
 

@@ -108,13 +108,11 @@ Result measureSet(double mibPerThread, int threads, int runs, double seconds) {
   return result;
 }
 
-[[noreturn]] void usage(int code) {
-  measure::usage(code,
-                 "usage: cnnc-mem-bandwidth [--threads N] [--runs R] [--seconds S] [--mib A,B,...] [--json]\n"
-                 "Measures read, write and copy bandwidth (GB/s, bytes read plus written) on N threads\n"
-                 "(default: all hardware threads), each streaming through working sets of A, B, ... MiB\n"
-                 "of its own (default 0.5,8,256), median of R runs (default 5) of about S seconds (default 0.1).\n");
-}
+constexpr const char* kUsage =
+    "usage: cnnc-mem-bandwidth [--threads N] [--runs R] [--seconds S] [--mib A,B,...] [--json]\n"
+    "Measures read, write and copy bandwidth (GB/s, bytes read plus written) on N threads\n"
+    "(default: all hardware threads), each streaming through working sets of A, B, ... MiB\n"
+    "of its own (default 0.5,8,256), median of R runs (default 5) of about S seconds (default 0.1).\n";
 
 std::vector<double> parseSizes(const std::string& text) {
   std::vector<double> sizes;
@@ -155,10 +153,10 @@ int main(int argc, char** argv) {
     } else if (arg == "--json") {
       json = true;
     } else if (arg == "-h" || arg == "--help") {
-      usage(0);
+      measure::usage(0, kUsage);
     } else {
       std::fprintf(stderr, "%s: unknown argument '%s'\n", kTool, arg.c_str());
-      usage(2);
+      measure::usage(2, kUsage);
     }
   }
   std::vector<Result> results;

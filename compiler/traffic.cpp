@@ -94,12 +94,10 @@ std::vector<int64_t> kernelTraffic(const Graph& graph) {
     if (isLeaf(node.op) || isInlined(node)) continue;
     const ValueId kernel = computing[id];
     if (fusedResidualNorm(graph, graph.node(kernel)) != id) writes[kernel].insert(id);
-    // An assign writes its target (operand 0) and reads only its value.
-    for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k)
-      for (ValueId read : kernelReads(graph, node.operands[k])) {
-        double& share = reads[kernel][read];
-        share = std::max(share, touchedShare(graph, node, read));
-      }
+    for (ValueId read : kernelReads(graph, node)) {
+      double& share = reads[kernel][read];
+      share = std::max(share, touchedShare(graph, node, read));
+    }
   }
   std::vector<int64_t> traffic(graph.size(), 0);
   for (ValueId kernel = 0; kernel < graph.size(); ++kernel) {

@@ -29,11 +29,6 @@ bool computesWhereItReads(const Node& reader, ValueId id) {
 
 bool isInlined(const Node& node) { return getInt(node.attrs, kInlineAttr) == 1; }
 
-std::vector<ValueId> kernelReads(const Graph& graph, ValueId operand) {
-  const Node& node = graph.node(operand);
-  return isInlined(node) ? node.operands : std::vector<ValueId>{operand};
-}
-
 bool inlinable(const Graph& graph, ValueId id) {
   const Node& norm = graph.node(id);
   if (norm.op != Op::BatchNormTrain || !isActivationLayout(norm.type.layout) ||

@@ -19,7 +19,6 @@
 #pragma once
 
 #include <string_view>
-#include <vector>
 
 #include "ir/error.h"
 #include "ir/graph.h"
@@ -30,10 +29,6 @@ inline constexpr std::string_view kInlineAttr = "inline";
 
 // Whether `node` is inlined into its readers (attribute inline=1).
 bool isInlined(const Node& node);
-
-// The values a kernel reads where a node reads `operand`: the operand, or
-// an inlined batch norm's operands, which the kernel computes it from.
-std::vector<ValueId> kernelReads(const Graph& graph, ValueId operand);
 
 // Whether batch norm `id` can be inlined: a blocked batch_norm_train with
 // a relu and nothing else fused (no residual, relu mask), not an output of

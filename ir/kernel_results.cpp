@@ -8,6 +8,7 @@
 #include "ir/fused_relu_mask.h"
 #include "ir/fused_residual.h"
 #include "ir/fused_statistics.h"
+#include "ir/inlined_norm.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -45,6 +46,18 @@ std::vector<ValueId> extraResults(const Graph& graph, const Node& node) {
     if (value) results.push_back(*value);
   for (ValueId moment : fusedMoments(graph, node)) results.push_back(moment);
   return results;
+}
+
+std::vector<ValueId> kernelReads(const Graph& graph, const Node& node) {
+  std::vector<ValueId> reads;
+  for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k) {
+    const Node& operand = graph.node(node.operands[k]);
+    if (isInlined(operand))
+      reads.insert(reads.end(), operand.operands.begin(), operand.operands.end());
+    else
+      reads.push_back(node.operands[k]);
+  }
+  return reads;
 }
 
 std::vector<ValueId> computingKernels(const Graph& graph) {

@@ -30,6 +30,12 @@ Status verifyNamedValues(const Graph& graph, std::string_view key, FusesInto fus
 // The values the kernel of `node` computes besides its own.
 std::vector<ValueId> extraResults(const Graph& graph, const Node& node);
 
+// The values the kernel that computes `node` reads for it: its operands,
+// but an assign's target (which it writes), and in an inlined batch norm's
+// place that norm's operands (ir/inlined_norm.h), which the kernel
+// computes it from; a value read twice is listed twice.
+std::vector<ValueId> kernelReads(const Graph& graph, const Node& node);
+
 // For every value, the node whose kernel computes it: the one that absorbed
 // it (or the node that absorbed that one), for an extra result, the value's
 // own node otherwise.

@@ -84,12 +84,14 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
     const double gflops = static_cast<double>(flopsOf(graph, kernel.node)) / seconds / 1e9;
     const double bytes = static_cast<double>(traffic[kernel.node]);
-    const std::string ofPeak = gflops > 0 ? fmt::format("{:.1f}%", 100 * gflops / peak) : "";
+    // The column is there with a peak, empty for kernels without FLOPs.
+    const std::string ofPeak =
+        peak > 0 ? fmt::format("{:>9}", gflops > 0 ? fmt::format("{:.1f}%", 100 * gflops / peak) : "") : "";
     const Node& node = graph.node(kernel.node);
     text += fmt::format("{:<40}{:<30}{:>10.3f}{:>7.1f}%{:>10}{}{:>9.2f}{:>9.1f}\n", valueRef(node.name),
                         opLabel(node.op, node.attrs), seconds * 1e3, 100.0 * seconds / stepSeconds,
-                        gflops > 0 ? fmt::format("{:.1f}", gflops) : "", peak > 0 ? fmt::format("{:>9}", ofPeak) : "",
-                        bytes / (1 << 20), bytes / seconds / 1e9);
+                        gflops > 0 ? fmt::format("{:.1f}", gflops) : "", ofPeak, bytes / (1 << 20),
+                        bytes / seconds / 1e9);
   }
   return text;
 }

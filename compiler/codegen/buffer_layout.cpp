@@ -59,9 +59,8 @@ std::vector<Interval> liveRanges(const Graph& graph, const std::vector<ValueId>&
   std::vector<Interval> live(graph.size(), Interval{0, end});
   for (ValueId id : order) live[id] = {timing.written[id], timing.written[id]};
   for (ValueId id : order)
-    for (ValueId operand : graph.node(id).operands)
-      for (ValueId read : kernelReads(graph, operand))
-        if (!isLeaf(graph.node(read).op)) live[read].last = std::max(live[read].last, timing.read[id]);
+    for (ValueId read : kernelReads(graph, graph.node(id)))
+      if (!isLeaf(graph.node(read).op)) live[read].last = std::max(live[read].last, timing.read[id]);
   for (ValueId output : graph.outputs()) live[output].last = end;
   return live;
 }
@@ -117,12 +116,8 @@ bool readsOnlyWhereItWrites(const Graph& graph, ValueId id, ValueId operand, con
 std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>& order, const Target& machine) {
   const Timing timing = timingOf(graph, order);
   std::vector<int64_t> lastRead(graph.size(), -1);
-  for (ValueId id : order) {
-    const Node& node = graph.node(id);
-    // An assign writes its target (operand 0) and reads only its value.
-    for (size_t k = node.op == Op::Assign ? 1 : 0; k < node.operands.size(); ++k)
-      for (ValueId read : kernelReads(graph, node.operands[k])) lastRead[read] = std::max(lastRead[read], timing.read[id]);
-  }
+  for (ValueId id : order)
+    for (ValueId read : kernelReads(graph, graph.node(id))) lastRead[read] = std::max(lastRead[read], timing.read[id]);
   std::vector<ValueId> owner(graph.size());
   std::iota(owner.begin(), owner.end(), ValueId{0});
   for (const Node& node : graph.nodes()) {
