@@ -63,7 +63,8 @@ class TrainingLowering {
     rebuilder_.setMapped(id, *y);
     for (int64_t row : {0, 1}) {
       ValueId running = in(3 + static_cast<size_t>(row));
-      const std::string& runningName = rebuilder_.out().node(running).name;
+      // A copy: emitting appends to the graph's nodes, which may move them.
+      const std::string runningName = rebuilder_.out().node(running).name;
       Expected<ValueId> next = emit(Op::BatchNormRunning, runningName + ".next", {running, *stats},
                                     {{"momentum", momentum}, {"row", row}, {"count", count}});
       if (!next) return next.error();
