@@ -49,6 +49,11 @@ Expected<Graph> pruneToOutputs(const Graph& graph, const std::vector<ValueId>& o
 // (kOptimizationPasses in pipeline.cpp). Each rewrites `graph` in place and
 // never changes what the graph computes.
 
+// Reorders the forward graph (before autodiff, which mirrors its order in
+// the backward) so that where a value forks into branches, the branch that
+// writes fewer bytes on its way to the graph's end runs first.
+Status orderBranches(Graph& graph, const PassContext& context);
+
 // conv2d, dense, batch norm or add followed by relu, sigmoid or tanh
 // becomes one node of the first with that activation
 // (ir/fused_activation.h), named as the activation, where the activation is

@@ -12,8 +12,10 @@ namespace cnnc {
 namespace {
 
 // The optimisation passes, in the order they run. Adding a pass is adding
-// its line: name, lowest -O level, function.
+// its line: name, lowest -O level, function, and true for one that runs on
+// the forward graph (before autodiff; those come first).
 constexpr OptimizationPass kOptimizationPasses[] = {
+    {"order-branches", 2, orderBranches, true},
     {"fuse-activations", 1, fuseActivations},
     {"fuse-activation-gradients", 1, fuseActivationGradients},
     {"select-layouts", 2, selectLayouts},
@@ -31,8 +33,10 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"fuse-adam-moments", 1, fuseAdamMoments},
 };
 
-// The passes that make the graph of a job, before optimisation.
-constexpr std::string_view kLoweringPasses[] = {"import", "prune", "lower-training", "autodiff", "optimizer"};
+// The passes that make the graph of a job: those before the optimisation
+// passes on the forward graph, then those after them.
+constexpr std::string_view kForwardLoweringPasses[] = {"import", "prune", "lower-training"};
+constexpr std::string_view kBackwardLoweringPasses[] = {"autodiff", "optimizer"};
 
 // Runs each pass's result through the verifier and the afterPass hook, and
 // times the passes (the time since the previous pass finished, verification
@@ -77,19 +81,36 @@ Status checkOptions(const OptimizationOptions& options) {
   return Status::ok();
 }
 
-// The graph of the job, through the lowering passes.
+// Runs the optimisation passes `options` selects that run on the forward
+// graph (onForwardGraph) or on the whole one.
+Status optimize(Graph& graph, const OptimizationOptions& options, bool forwardGraph, PassRunner& runner) {
+  const PassContext context{options.target, options.tiles, options.tilesOfLargerGraph};
+  for (const OptimizationPass& pass : kOptimizationPasses) {
+    if (pass.onForwardGraph != forwardGraph || !runs(pass, options)) continue;
+    CNNC_TRY(pass.run(graph, context));
+    CNNC_TRY(runner.finished(pass.name, graph));
+  }
+  return Status::ok();
+}
+
+// The graph of the job, through the lowering passes and the optimisation
+// passes on the forward graph.
 Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options, PassRunner& runner) {
   CNNC_TRY(runner.finished("import", model.graph));
+  auto forward = [&](Graph graph) -> Expected<CompiledGraph> {
+    CNNC_TRY(optimize(graph, options.optimization, true, runner));
+    return CompiledGraph{std::move(graph), {}};
+  };
   switch (options.kind) {
     case GraphKind::Inference: {
       Expected<Graph> pruned = pruneToOutputs(model.graph, {model.graph.outputs().front()});
       if (!pruned) return pruned.error();
       CNNC_TRY(runner.finished("prune", *pruned));
-      return CompiledGraph{std::move(*pruned), {}};
+      return forward(std::move(*pruned));
     }
     case GraphKind::Evaluation:
       CNNC_TRY(requireLoss(model, "evaluation"));
-      return CompiledGraph{model.graph, {}};
+      return forward(model.graph);
     case GraphKind::Gradient:
     case GraphKind::TrainStep:
       break;
@@ -100,7 +121,9 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
   Expected<Graph> training = lowerForTraining(model.graph, options.seed);
   if (!training) return training.error();
   CNNC_TRY(runner.finished("lower-training", *training));
-  Graph& graph = *training;
+  Expected<CompiledGraph> lowered = forward(std::move(*training));
+  if (!lowered) return lowered;
+  Graph& graph = lowered->graph;
   // Lowering keeps names: the loss is found again by its name.
   const ValueId loss = *graph.lookup(model.graph.node(*model.loss).name);
   Expected<std::vector<std::pair<ValueId, ValueId>>> gradients = differentiate(graph, loss);
@@ -109,7 +132,7 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
   if (options.kind == GraphKind::TrainStep) {
     CNNC_TRY(appendOptimizer(graph, *gradients, *model.optimizer));
     CNNC_TRY(runner.finished("optimizer", graph));
-    return CompiledGraph{std::move(graph), {}};
+    return lowered;
   }
   CompiledGraph result{std::move(graph), {}};
   std::vector<ValueId> outputs = {loss};
@@ -121,16 +144,6 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
   return result;
 }
 
-Status optimize(Graph& graph, const OptimizationOptions& options, PassRunner& runner) {
-  const PassContext context{options.target, options.tiles, options.tilesOfLargerGraph};
-  for (const OptimizationPass& pass : kOptimizationPasses) {
-    if (!runs(pass, options)) continue;
-    CNNC_TRY(pass.run(graph, context));
-    CNNC_TRY(runner.finished(pass.name, graph));
-  }
-  return Status::ok();
-}
-
 }  // namespace
 
 Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& options) {
@@ -138,15 +151,19 @@ Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& op
   PassRunner runner(options);
   Expected<CompiledGraph> compiled = lower(model, options, runner);
   if (!compiled) return compiled;
-  CNNC_TRY(optimize(compiled->graph, options.optimization, runner));
+  CNNC_TRY(optimize(compiled->graph, options.optimization, false, runner));
   return compiled;
 }
 
 std::span<const OptimizationPass> optimizationPasses() { return kOptimizationPasses; }
 
 std::vector<std::string_view> pipelinePassNames() {
-  std::vector<std::string_view> names(std::begin(kLoweringPasses), std::end(kLoweringPasses));
-  for (const OptimizationPass& pass : kOptimizationPasses) names.push_back(pass.name);
+  std::vector<std::string_view> names(std::begin(kForwardLoweringPasses), std::end(kForwardLoweringPasses));
+  for (bool forwardGraph : {true, false}) {
+    for (const OptimizationPass& pass : kOptimizationPasses)
+      if (pass.onForwardGraph == forwardGraph) names.push_back(pass.name);
+    if (forwardGraph) names.insert(names.end(), std::begin(kBackwardLoweringPasses), std::end(kBackwardLoweringPasses));
+  }
   return names;
 }
 

@@ -65,17 +65,21 @@ struct CompiledGraph {
 Expected<CompiledGraph> buildGraph(const Model& model, const PipelineOptions& options);
 
 // An optimisation pass: its name (for -O, --disable-pass, dump --stage and
-// --time-passes), the lowest -O level that runs it, and the pass (passes.h).
+// --time-passes), the lowest -O level that runs it, the pass (passes.h),
+// and whether it runs on the forward graph, before autodiff (and the
+// optimizer), rather than on the job's whole graph.
 struct OptimizationPass {
   std::string_view name;
   int level;
   Status (*run)(Graph& graph, const PassContext& context);
+  bool onForwardGraph = false;
 };
 
 std::span<const OptimizationPass> optimizationPasses();
 
-// Every pass the pipeline has, in order: import ... optimizer, then the
-// optimisation passes.
+// Every pass the pipeline has, in the order it runs them: import ...
+// lower-training, the optimisation passes on the forward graph, autodiff,
+// optimizer, then the other optimisation passes.
 std::vector<std::string_view> pipelinePassNames();
 
 // An error naming the optimisation passes unless `name` is one.
