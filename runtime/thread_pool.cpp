@@ -10,7 +10,10 @@ namespace {
 
 // More chunks than threads, so that the threads that run take over the work
 // of one that does not (another process has its core); few enough that
-// claiming them costs nothing next to running them.
+// claiming them costs nothing next to running them, and that each thread
+// streams through long runs of its kernels' tensors. (ResNet's training
+// step at batch 128, alternating runs against 4: 16 took 16.74 against
+// 16.51 ms, slower in 7 of 8; 2 took 16.15 against 16.12.)
 constexpr int64_t kChunksPerThread = 4;
 
 // How long a thread spins for the event it waits for before it sleeps:
