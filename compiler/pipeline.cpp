@@ -97,20 +97,21 @@ Status optimize(Graph& graph, const OptimizationOptions& options, bool forwardGr
 // passes on the forward graph.
 Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options, PassRunner& runner) {
   CNNC_TRY(runner.finished("import", model.graph));
-  auto forward = [&](Graph graph) -> Expected<CompiledGraph> {
-    CNNC_TRY(optimize(graph, options.optimization, true, runner));
-    return CompiledGraph{std::move(graph), {}};
-  };
+  auto optimizeForward = [&](Graph& graph) { return optimize(graph, options.optimization, true, runner); };
   switch (options.kind) {
     case GraphKind::Inference: {
       Expected<Graph> pruned = pruneToOutputs(model.graph, {model.graph.outputs().front()});
       if (!pruned) return pruned.error();
       CNNC_TRY(runner.finished("prune", *pruned));
-      return forward(std::move(*pruned));
+      CNNC_TRY(optimizeForward(*pruned));
+      return CompiledGraph{std::move(*pruned), {}};
     }
-    case GraphKind::Evaluation:
+    case GraphKind::Evaluation: {
       CNNC_TRY(requireLoss(model, "evaluation"));
-      return forward(model.graph);
+      Graph graph = model.graph;
+      CNNC_TRY(optimizeForward(graph));
+      return CompiledGraph{std::move(graph), {}};
+    }
     case GraphKind::Gradient:
     case GraphKind::TrainStep:
       break;
@@ -121,9 +122,8 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
   Expected<Graph> training = lowerForTraining(model.graph, options.seed);
   if (!training) return training.error();
   CNNC_TRY(runner.finished("lower-training", *training));
-  Expected<CompiledGraph> lowered = forward(std::move(*training));
-  if (!lowered) return lowered;
-  Graph& graph = lowered->graph;
+  Graph& graph = *training;
+  CNNC_TRY(optimizeForward(graph));
   // Lowering keeps names: the loss is found again by its name.
   const ValueId loss = *graph.lookup(model.graph.node(*model.loss).name);
   Expected<std::vector<std::pair<ValueId, ValueId>>> gradients = differentiate(graph, loss);
@@ -132,7 +132,7 @@ Expected<CompiledGraph> lower(const Model& model, const PipelineOptions& options
   if (options.kind == GraphKind::TrainStep) {
     CNNC_TRY(appendOptimizer(graph, *gradients, *model.optimizer));
     CNNC_TRY(runner.finished("optimizer", graph));
-    return lowered;
+    return CompiledGraph{std::move(graph), {}};
   }
   CompiledGraph result{std::move(graph), {}};
   std::vector<ValueId> outputs = {loss};
@@ -159,11 +159,13 @@ std::span<const OptimizationPass> optimizationPasses() { return kOptimizationPas
 
 std::vector<std::string_view> pipelinePassNames() {
   std::vector<std::string_view> names(std::begin(kForwardLoweringPasses), std::end(kForwardLoweringPasses));
-  for (bool forwardGraph : {true, false}) {
+  auto addPassesOn = [&](bool forwardGraph) {
     for (const OptimizationPass& pass : kOptimizationPasses)
       if (pass.onForwardGraph == forwardGraph) names.push_back(pass.name);
-    if (forwardGraph) names.insert(names.end(), std::begin(kBackwardLoweringPasses), std::end(kBackwardLoweringPasses));
-  }
+  };
+  addPassesOn(true);
+  names.insert(names.end(), std::begin(kBackwardLoweringPasses), std::end(kBackwardLoweringPasses));
+  addPassesOn(false);
   return names;
 }
 

@@ -62,8 +62,9 @@ std::optional<std::pair<AxisWindow, AxisWindow>> inputWindow(const Graph& graph,
 // the rows its window reads, of the columns it reads, or all of them.
 double touchedShare(const Graph& graph, const Node& reader, ValueId value) {
   const TensorType& type = graph.node(value).type;
+  if (reader.operands.empty() || reader.operands[0] != value || type.dims.size() != 4) return 1;
   const std::optional<std::pair<AxisWindow, AxisWindow>> window = inputWindow(graph, reader);
-  if (!window || reader.operands[0] != value || type.dims.size() != 4) return 1;
+  if (!window) return 1;
   const std::vector<bool> rows = window->first.touched(type.dims[2]);
   const std::vector<bool> columns = window->second.touched(type.dims[3]);
   // A column's bytes within a row: one element, or a block of channels.

@@ -22,6 +22,7 @@
 #include "ir/fused_moments.h"
 #include "ir/inlined_norm.h"
 #include "ir/kernel_results.h"
+#include "tests/test_models.h"
 
 namespace cnnc {
 namespace {
@@ -285,9 +286,7 @@ TEST(BufferLayout, TrainingStepsOfTheExamples) {
 // their inputs kept for their readers (the stem's for block1's second batch
 // norm, which adds it as its residual, as well).
 TEST(BufferLayout, InlinedBatchNorms) {
-  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/resnet_small.json", 32);
-  ASSERT_TRUE(model) << model.error().message;
-  Expected<CompiledGraph> step = buildGraph(*model, {GraphKind::TrainStep, 0, {}});
+  Expected<CompiledGraph> step = trainingStepOf("examples/resnet_small.json", 32);
   ASSERT_TRUE(step) << step.error().message;
   const Graph& graph = step->graph;
   EXPECT_EQ(std::count_if(graph.nodes().begin(), graph.nodes().end(), [](const Node& n) { return isInlined(n); }), 4);
@@ -309,10 +308,8 @@ TEST(BufferLayout, InferenceOfTheExamples) {
 }
 
 TEST(BufferLayout, ReusesMemory) {
-  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/seed.json", 32);
-  ASSERT_TRUE(model);
-  Expected<CompiledGraph> step = buildGraph(*model, {GraphKind::TrainStep, 0, {}});
-  ASSERT_TRUE(step);
+  Expected<CompiledGraph> step = trainingStepOf("examples/seed.json", 32);
+  ASSERT_TRUE(step) << step.error().message;
   // The seed training step at batch 32: 21 MiB with one buffer per value
   // (its workspace included), 13.6 in the arena.
   const BufferLayout layout = layoutBuffers(step->graph, *selectTarget("host"));

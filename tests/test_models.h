@@ -1,8 +1,23 @@
 // Models in the model format that several tests run: built to exercise
-// every op and the awkward shapes of the gradient tests.
+// every op and the awkward shapes of the gradient tests; and the training
+// step of a model file.
 #pragma once
 
+#include <cstdint>
+#include <string>
+
+#include "compiler/pipeline.h"
+#include "frontends/json_loader.h"
+
 namespace cnnc {
+
+// The training step of the model file at `path` (from the source tree's
+// root) at `batch`, with every -O2 pass for the host.
+inline Expected<CompiledGraph> trainingStepOf(const std::string& path, int64_t batch) {
+  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/" + path, batch);
+  if (!model) return model.error();
+  return buildGraph(*model, {GraphKind::TrainStep, 0, {}});
+}
 
 // Every op of the model format, with stride 2, asymmetric same padding, a
 // [3,5] kernel, odd sizes, both poolings with padding, concat, a 3-way add

@@ -4,10 +4,9 @@
 // operands and residual norms not written.
 #include <gtest/gtest.h>
 
-#include "compiler/pipeline.h"
 #include "compiler/traffic.h"
-#include "frontends/json_loader.h"
 #include "tests/graph_agreement.h"
+#include "tests/test_models.h"
 
 namespace cnnc {
 namespace {
@@ -61,9 +60,7 @@ TEST(Traffic, StridedWindowsReadTheLinesTheyTouch) {
 }
 
 TEST(Traffic, FusedKernelsOfResNet) {
-  Expected<Model> model = loadModelFile(std::string(CNNC_SOURCE_DIR) + "/examples/resnet_small.json", 32);
-  ASSERT_TRUE(model) << model.error().message;
-  Expected<CompiledGraph> step = buildGraph(*model, {GraphKind::TrainStep, 0, {}});
+  Expected<CompiledGraph> step = trainingStepOf("examples/resnet_small.json", 32);
   ASSERT_TRUE(step) << step.error().message;
   const Graph& graph = step->graph;
   // A Winograd convolution reading an inlined batch norm reads the norm's
