@@ -168,4 +168,12 @@ Status useReluMasks(Graph& graph, const PassContext& context);
 // weight, its gradient and its moments where three kernels made three.
 Status fuseAdamMoments(Graph& graph, const PassContext& context);
 
+// Each batch norm's data gradient runs a chunk of the batch at a time
+// together with the convolutions' gradients that read it (ir/batch_group.h:
+// attribute batch_group): the runtime runs each chunk through all of them
+// while the cache holds what the first wrote. Kernels made from params
+// alone (filter transposes) that the group passes over move before it.
+// Last: it groups kernels, which the fusions make.
+Status interleaveBatch(Graph& graph, const PassContext& context);
+
 }  // namespace cnnc

@@ -31,6 +31,7 @@ constexpr OptimizationPass kOptimizationPasses[] = {
     {"inline-batch-norms", 2, inlineBatchNorms},
     {"use-relu-masks", 2, useReluMasks},
     {"fuse-adam-moments", 1, fuseAdamMoments},
+    {"interleave-batch", 2, interleaveBatch},
 };
 
 // The passes that make the graph of a job: those before the optimisation

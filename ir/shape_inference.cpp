@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/batch_group.h"
 #include "ir/conv_algorithm.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_norm.h"
@@ -223,6 +224,14 @@ Expected<int64_t> windowOutputSize(int64_t in, int64_t window, int64_t stride, i
 }
 
 Expected<TensorType> inferType(Op op, const std::vector<TensorType>& operands, const AttributeMap& attrs) {
+  // A scheduling attribute that any kernel may carry, which the verifier
+  // checks graph-wide (ir/batch_group.h): no op's rule sees it.
+  if (attrs.contains(kBatchGroupAttr)) {
+    CNNC_TRY(checkValueAttr(op, attrs, kBatchGroupAttr));
+    AttributeMap others = attrs;
+    others.erase(others.find(kBatchGroupAttr));
+    return inferType(op, operands, others);
+  }
   // The extra operands after the op's own: a folded batch norm's gamma,
   // beta, running mean and variance (per output channel), a fused add's
   // residual, then a fused activation gradient's activation output (each of

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "ir/batch_group.h"
 #include "ir/conv_algorithm.h"
 #include "ir/fused_bias_gradient.h"
 #include "ir/fused_moments.h"
@@ -86,6 +87,7 @@ Status verify(const Graph& graph) {
   if (Status status = verifyFoldedNorms(graph); !status) return status;
   if (Status status = verifyInlinedNorms(graph); !status) return status;
   if (Status status = verifyConvAlgorithms(graph); !status) return status;
+  if (Status status = verifyBatchGroups(graph); !status) return status;
   if (graph.outputs().empty()) return Error{fmt::format("graph @{} returns nothing", graph.name())};
   for (ValueId output : graph.outputs())
     if (output >= graph.size()) return Error{fmt::format("graph @{} returns an undefined value", graph.name())};

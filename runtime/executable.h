@@ -26,6 +26,9 @@ struct KernelProfile {
   ValueId node;
   double seconds = 0;  // over all profiled runs
   int64_t calls = 0;
+  // The kernels of its batch group (ir/batch_group.h) that ran with it, a
+  // chunk of the batch at a time: their time is in its own.
+  std::vector<ValueId> with = {};
 };
 
 class Executable {

@@ -8,8 +8,10 @@
 #include <fmt/format.h>
 
 #include "compiler/codegen/codegen.h"
+#include "ir/batch_group.h"
 #include "ir/layout.h"
 #include "ir/printer.h"
+#include "runtime/batch_chunks.h"
 #include "runtime/jit.h"
 #include "runtime/kernel_split.h"
 #include "runtime/parallel_compile.h"
@@ -23,13 +25,58 @@ using KernelFunction = void (*)(std::byte* arena, int64_t begin, int64_t end);
 struct Phase {
   KernelFunction function;
   int64_t tasks;
-  bool split;  // across the pool's threads, if worthSplitting
+  bool split;       // across the pool's threads, if worthSplitting
+  int64_t images;   // of the batch its tasks split (KernelPhase), or 0
 };
 
 struct Kernel {
   ValueId node;
   std::vector<Phase> phases;  // run in order (KernelPhase)
 };
+
+// What execute runs in turn: one kernel, or the kernels of a batch group
+// (ir/batch_group.h), a chunk of the batch at a time (runtime/batch_chunks.h).
+struct Step {
+  std::vector<size_t> kernels;  // indices, in execution order
+  int64_t chunks = 0;           // 0: the kernels one after the other
+  std::vector<size_t> split{};  // by kernel: the phase that splits the batch
+};
+
+// The phase of `kernel` that splits the batch, if it has exactly one.
+std::optional<size_t> splitPhase(const Kernel& kernel) {
+  std::optional<size_t> found;
+  for (size_t p = 0; p < kernel.phases.size(); ++p) {
+    if (kernel.phases[p].images == 0) continue;
+    if (found) return std::nullopt;
+    found = p;
+  }
+  return found;
+}
+
+// The steps of `kernels`: consecutive kernels of one batch group make one,
+// chunked if their phases allow it.
+std::vector<Step> stepsOf(const Graph& graph, const std::vector<Kernel>& kernels) {
+  std::vector<Step> steps;
+  std::optional<std::string> open;
+  for (size_t k = 0; k < kernels.size(); ++k) {
+    const std::optional<std::string> group = batchGroupOf(graph.node(kernels[k].node));
+    if (!group || group != open) steps.push_back({});
+    steps.back().kernels.push_back(k);
+    open = group;
+  }
+  for (Step& step : steps) {
+    if (step.kernels.size() < 2) continue;
+    std::vector<BatchSplit> splits;
+    for (size_t k : step.kernels) {
+      const std::optional<size_t> phase = splitPhase(kernels[k]);
+      if (!phase) break;
+      step.split.push_back(*phase);
+      splits.push_back({kernels[k].phases[*phase].tasks, kernels[k].phases[*phase].images});
+    }
+    if (splits.size() == step.kernels.size()) step.chunks = batchChunks(splits);
+  }
+  return steps;
+}
 
 // The arena, in 2 MiB pages where it spans one and the kernel grants them
 // (Linux's transparent huge pages, which Debian grants only on request):
@@ -58,6 +105,7 @@ class JitExecutable final : public Executable {
       : Executable(std::move(graph)),
         jit_(std::move(jit)),
         kernels_(std::move(kernels)),
+        steps_(stepsOf(this->graph(), kernels_)),
         layout_(std::move(layout)),
         pool_(std::move(pool)) {
     arena_.reset(allocateArena(static_cast<size_t>(layout_.arenaBytes)));
@@ -67,6 +115,11 @@ class JitExecutable final : public Executable {
     profiling_ = true;
     profile_.clear();
     for (const Kernel& kernel : kernels_) profile_.push_back({kernel.node, 0, 0});
+    // A chunked group's time goes to its first kernel.
+    for (const Step& step : steps_)
+      if (step.chunks > 0)
+        for (size_t k = 1; k < step.kernels.size(); ++k)
+          profile_[step.kernels.front()].with.push_back(kernels_[step.kernels[k]].node);
   }
   std::vector<KernelProfile> profile() const override { return profile_; }
 
@@ -108,21 +161,15 @@ class JitExecutable final : public Executable {
   }
 
   Expected<std::vector<Tensor>> execute() override {
-    for (size_t k = 0; k < kernels_.size(); ++k) {
-      const Kernel& kernel = kernels_[k];
-      const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-      for (const Phase& phase : kernel.phases) {
-        if (phase.split) {
-          pool_->parallelFor(phase.tasks,
-                             [&](int64_t begin, int64_t end) { phase.function(arena_.get(), begin, end); });
-        } else {
-          phase.function(arena_.get(), 0, phase.tasks);
-        }
+    for (const Step& step : steps_) {
+      if (step.chunks > 0) {
+        timed(step.kernels.front(), [&] { runChunked(step); });
+        continue;
       }
-      if (profiling_) {
-        profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-        ++profile_[k].calls;
-      }
+      for (size_t k : step.kernels)
+        timed(k, [&] {
+          for (const Phase& phase : kernels_[k].phases) run(phase);
+        });
     }
     std::vector<Tensor> outputs;
     for (ValueId id : graph().outputs()) outputs.push_back(load(id));
@@ -130,10 +177,49 @@ class JitExecutable final : public Executable {
   }
 
  private:
+  // Runs `body`, timing it for kernel k's profile when profiling.
+  template <typename Body>
+  void timed(size_t k, const Body& body) {
+    const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    body();
+    if (profiling_) {
+      profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      ++profile_[k].calls;
+    }
+  }
+
+  void run(const Phase& phase) {
+    if (phase.split)
+      pool_->parallelFor(phase.tasks, [&](int64_t begin, int64_t end) { phase.function(arena_.get(), begin, end); });
+    else
+      phase.function(arena_.get(), 0, phase.tasks);
+  }
+
+  // A batch group: each kernel's phases before its split one, then the
+  // chunks, each through every kernel's split phase in turn, then the
+  // phases after (runtime/batch_chunks.h).
+  void runChunked(const Step& step) {
+    for (size_t i = 0; i < step.kernels.size(); ++i)
+      for (size_t p = 0; p < step.split[i]; ++p) run(kernels_[step.kernels[i]].phases[p]);
+    pool_->parallelFor(step.chunks, [&](int64_t begin, int64_t end) {
+      for (int64_t chunk = begin; chunk < end; ++chunk)
+        for (size_t i = 0; i < step.kernels.size(); ++i) {
+          const Phase& phase = kernels_[step.kernels[i]].phases[step.split[i]];
+          const auto [first, last] = chunkTasks(phase.tasks, step.chunks, chunk);
+          phase.function(arena_.get(), first, last);
+        }
+    });
+    for (size_t i = 0; i < step.kernels.size(); ++i) {
+      const std::vector<Phase>& phases = kernels_[step.kernels[i]].phases;
+      for (size_t p = step.split[i] + 1; p < phases.size(); ++p) run(phases[p]);
+    }
+  }
+
   float* floats(ValueId id) const { return reinterpret_cast<float*>(arena_.get() + layout_.offsets[id]); }
 
   std::unique_ptr<Jit> jit_;
   std::vector<Kernel> kernels_;
+  std::vector<Step> steps_;
   BufferLayout layout_;
   std::shared_ptr<ThreadPool> pool_;
   std::unique_ptr<std::byte[], AlignedFree> arena_;
@@ -157,7 +243,7 @@ Expected<std::vector<Kernel>> linkKernels(Jit& jit, std::vector<std::unique_ptr<
     Kernel kernel{info.node, {}};
     for (const KernelPhase& phase : info.phases)
       kernel.phases.push_back({reinterpret_cast<KernelFunction>((*addresses)[next++]), phase.tasks,
-                               worthSplitting(graph, info.node, phase.tasks)});
+                               worthSplitting(graph, info.node, phase.tasks), phase.images});
     kernels.push_back(std::move(kernel));
   }
   return kernels;

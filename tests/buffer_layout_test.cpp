@@ -18,6 +18,7 @@
 #include "compiler/passes.h"
 #include "compiler/pipeline.h"
 #include "frontends/json_loader.h"
+#include "ir/batch_group.h"
 #include "ir/fused_activation.h"
 #include "ir/fused_moments.h"
 #include "ir/inlined_norm.h"
@@ -120,9 +121,22 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   auto readsOf = [&](ValueId operand) {
     return isInlined(graph.node(operand)) ? graph.node(operand).operands : std::vector<ValueId>{operand};
   };
+  // The kernels of a batch group (ir/batch_group.h) run together, a chunk
+  // of the batch at a time: as one unit here, which reads all its
+  // kernels' operands and then writes all their values. A kernel may
+  // overwrite an operand that it reads where it writes only if no other
+  // kernel of the unit reads it.
+  std::vector<std::vector<ValueId>> units;
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);
     if (computing[id] != id || isInlined(node)) continue;
+    const std::optional<std::string> group = batchGroupOf(node);
+    if (!group || units.empty() || batchGroupOf(graph.node(units.back().front())) != group) units.emplace_back();
+    units.back().push_back(id);
+  }
+  for (const std::vector<ValueId>& unit : units) {
+    const ValueId id = unit.front();
+    const Node& node = graph.node(id);
     if (node.op == Op::Assign) {
       const ValueId target = node.operands[0], value = node.operands[1];
       EXPECT_TRUE(arena.holds(value, value)) << name(value) << " is overwritten before " << name(id);
@@ -131,26 +145,41 @@ PlanCounts expectSoundPlan(const Graph& graph) {
       final[target] = value;
       continue;
     }
-    std::vector<ValueId> computed;
-    for (ValueId value = 0; value < graph.size(); ++value)
-      if (computing[value] == id) computed.push_back(value);
-    std::vector<ValueId> operands;
-    for (ValueId value : computed)
-      for (ValueId operand : graph.node(value).operands)
-        for (ValueId read : readsOf(operand)) operands.push_back(read);
-    for (ValueId operand : operands) {
-      if (computing[operand] == id) continue;
-      EXPECT_TRUE(arena.holds(operand, operand)) << name(operand) << " is overwritten before " << name(id) << " reads it";
-      for (ValueId written : computed) {
-        if (!arena.overlap(written, operand)) continue;
-        ++counts.overwrites;
-        EXPECT_TRUE(readsOnlyWhereItWrites(graph, node, operand) &&
-                    (written == id || kSameElement.count(graph.node(written).op)) &&
-                    layout.offsets[written] == layout.offsets[operand] &&
-                    graph.node(written).type == graph.node(operand).type)
-            << name(written) << " overwrites " << name(operand) << " as " << name(id) << " reads it";
+    std::vector<ValueId> computed;  // by the unit
+    std::vector<std::vector<ValueId>> operands(unit.size());  // by kernel
+    for (size_t k = 0; k < unit.size(); ++k)
+      for (ValueId value = 0; value < graph.size(); ++value) {
+        if (computing[value] != unit[k]) continue;
+        computed.push_back(value);
+        for (ValueId operand : graph.node(value).operands)
+          for (ValueId read : readsOf(operand)) operands[k].push_back(read);
       }
-    }
+    auto readBy = [&](ValueId operand) {
+      return std::count_if(operands.begin(), operands.end(), [&](const std::vector<ValueId>& reads) {
+        return std::find(reads.begin(), reads.end(), operand) != reads.end();
+      });
+    };
+    auto computedInUnit = [&](ValueId value) { return std::find(computed.begin(), computed.end(), value) != computed.end(); };
+    for (size_t k = 0; k < unit.size(); ++k)
+      for (ValueId operand : operands[k]) {
+        if (computedInUnit(operand)) continue;
+        EXPECT_TRUE(arena.holds(operand, operand))
+            << name(operand) << " is overwritten before " << name(unit[k]) << " reads it";
+        for (ValueId written : computed) {
+          if (!arena.overlap(written, operand)) continue;
+          ++counts.overwrites;
+          EXPECT_TRUE(computing[written] == unit[k] && readBy(operand) == 1 &&
+                      readsOnlyWhereItWrites(graph, graph.node(unit[k]), operand) &&
+                      (written == unit[k] || kSameElement.count(graph.node(written).op)) &&
+                      layout.offsets[written] == layout.offsets[operand] &&
+                      graph.node(written).type == graph.node(operand).type)
+              << name(written) << " overwrites " << name(operand) << " as " << name(unit[k]) << " reads it";
+        }
+      }
+    for (ValueId a : computed)
+      for (ValueId b : computed)
+        EXPECT_TRUE(a == b || !arena.overlap(a, b) || unit.size() == 1)
+            << name(a) << " and " << name(b) << " share bytes in the batch group of " << name(id);
     for (ValueId value : computed) arena.write(value, value);
   }
   // Leaves that are outputs are read after the step like any leaf: below.
@@ -291,6 +320,19 @@ TEST(BufferLayout, InlinedBatchNorms) {
   const Graph& graph = step->graph;
   EXPECT_EQ(std::count_if(graph.nodes().begin(), graph.nodes().end(), [](const Node& n) { return isInlined(n); }), 4);
   expectSoundPlan(graph);
+}
+
+// ResNet's training step with its batch groups (ir/batch_group.h), each
+// run as one unit: no value of one of a group's kernels shares bytes with
+// what another reads or writes.
+TEST(BufferLayout, BatchGroups) {
+  Expected<CompiledGraph> step = trainingStepOf("examples/resnet_small.json", 32);
+  ASSERT_TRUE(step) << step.error().message;
+  std::set<std::string> groups;
+  for (const Node& node : step->graph.nodes())
+    if (std::optional<std::string> group = batchGroupOf(node)) groups.insert(*group);
+  EXPECT_EQ(groups.size(), 7u);
+  expectSoundPlan(step->graph);
 }
 
 // Inference, where fold-batch-norms gives convolutions residuals: the

@@ -140,7 +140,7 @@ TEST_F(CliTest, OptimisationOptions) {
   Outcome unknown = run(fmt::format("{} dump {} --disable-pass fuse", kCnnc, seed));
   EXPECT_EQ(unknown.exitCode, 2);
   EXPECT_EQ(unknown.err.substr(0, unknown.err.find('\n')),
-            "cnnc: --disable-pass: unknown pass fuse; the optimisation passes are order-branches, fuse-activations, fuse-activation-gradients, select-layouts, fuse-bias-gradients, select-winograd, choose-tiles, fuse-pooling, fuse-projection-gradients, fuse-residual-adds, fold-batch-norms, fuse-residual-norms, fuse-batch-statistics, inline-batch-norms, use-relu-masks, fuse-adam-moments");
+            "cnnc: --disable-pass: unknown pass fuse; the optimisation passes are order-branches, fuse-activations, fuse-activation-gradients, select-layouts, fuse-bias-gradients, select-winograd, choose-tiles, fuse-pooling, fuse-projection-gradients, fuse-residual-adds, fold-batch-norms, fuse-residual-norms, fuse-batch-statistics, inline-batch-norms, use-relu-masks, fuse-adam-moments, interleave-batch");
   Outcome level = run(fmt::format("{} compile {} -O3", kCnnc, seed));
   EXPECT_EQ(level.exitCode, 2);
   EXPECT_NE(level.err.find("-O"), std::string::npos) << level.err;

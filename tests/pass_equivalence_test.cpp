@@ -109,7 +109,8 @@ class PassEquivalenceTest : public TargetTest {
         compare(model, batch, kind, steps, std::string(pass.name), changed);
       }
       // Without a backward graph, the gradient fusions have nothing to fuse,
-      // nor a relu gradient to read a mask, and without batch statistics
+      // nor a relu gradient to read a mask, nor interleave-batch batch
+      // norms' data gradients to group, and without batch statistics
       // (inference normalises with the running ones) neither has their
       // fusion, nor inlining; only a training step has an optimizer's
       // update; only inference has batch norms of running statistics to
@@ -122,7 +123,7 @@ class PassEquivalenceTest : public TargetTest {
       const bool training = pass.name == "fuse-activation-gradients" || pass.name == "fuse-bias-gradients" ||
                             pass.name == "fuse-projection-gradients" || pass.name == "fuse-batch-statistics" ||
                             pass.name == "use-relu-masks" || pass.name == "fuse-residual-norms" ||
-                            pass.name == "inline-batch-norms";
+                            pass.name == "inline-batch-norms" || pass.name == "interleave-batch";
       const bool applies = pass.name == "fuse-adam-moments"  ? kind == GraphKind::TrainStep
                            : pass.name == "fold-batch-norms" ? kind == GraphKind::Evaluation
                            : pass.name == "order-branches"   ? kind != GraphKind::Evaluation

@@ -82,8 +82,18 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
   for (const KernelProfile& kernel : sorted) {
     if (kernel.calls == 0) continue;
     const double seconds = kernel.seconds / static_cast<double>(kernel.calls);
-    const double gflops = static_cast<double>(flopsOf(graph, kernel.node)) / seconds / 1e9;
-    const double bytes = static_cast<double>(traffic[kernel.node]);
+    // A batch group's row counts its kernels' FLOPs and traffic, and lists
+    // them below it.
+    int64_t flops = flopsOf(graph, kernel.node), traffics = traffic[kernel.node];
+    std::string members;
+    for (ValueId member : kernel.with) {
+      flops += flopsOf(graph, member);
+      traffics += traffic[member];
+      const Node& node = graph.node(member);
+      members += fmt::format("  + {:<36}{}\n", valueRef(node.name), opLabel(node.op, node.attrs));
+    }
+    const double gflops = static_cast<double>(flops) / seconds / 1e9;
+    const double bytes = static_cast<double>(traffics);
     // The column is there with a peak, empty for kernels without FLOPs.
     const std::string ofPeak =
         peak > 0 ? fmt::format("{:>9}", gflops > 0 ? fmt::format("{:.1f}%", 100 * gflops / peak) : "") : "";
@@ -92,6 +102,7 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
                         opLabel(node.op, node.attrs), seconds * 1e3, 100.0 * seconds / stepSeconds,
                         gflops > 0 ? fmt::format("{:.1f}", gflops) : "", ofPeak, bytes / (1 << 20),
                         bytes / seconds / 1e9);
+    text += members;
   }
   return text;
 }

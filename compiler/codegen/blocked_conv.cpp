@@ -116,6 +116,7 @@ llvm::Value* RowsTasks::index(KernelBuilder& kb, llvm::Value* n, llvm::Value* gr
 int64_t forEachRowsTask(KernelBuilder& kb, const RowsTasks& tasks, const std::function<void(const RowsTask&)>& body) {
   const int64_t groups = tasks.groups(), rowBlocks = tasks.rowBlocks();
   auto& ir = kb.ir();
+  kb.splitsBatch(tasks.images);
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
     llvm::Value* group = ir.CreateSRem(ir.CreateSDiv(task, kb.i64(rowBlocks)), kb.i64(groups));
     llvm::Value* firstRow = ir.CreateMul(ir.CreateSRem(task, kb.i64(rowBlocks)), kb.i64(tasks.taskRows));

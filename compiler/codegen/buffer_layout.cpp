@@ -11,11 +11,15 @@
 
 #include <algorithm>
 #include <array>
+#include <map>
 #include <numeric>
+#include <optional>
+#include <string>
 
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/workspace.h"
 #include "compiler/conv_tiles.h"
+#include "ir/batch_group.h"
 #include "ir/fused_activation.h"
 #include "ir/inlined_norm.h"
 #include "ir/kernel_results.h"
@@ -36,19 +40,44 @@ struct Interval {
 // writes it then and reads its operands then. (A fused bias gradient's
 // kernel runs before its node, fused Adam moments' after theirs.) The
 // reads count at the later of the two, which is safe either way.
+//
+// The kernels of a batch group (ir/batch_group.h) run together, a chunk of
+// the batch at a time: each writes from the group's first position and
+// reads to its last, so that no value of one shares bytes with a value
+// that another of them reads or writes.
 struct Timing {
   std::vector<ValueId> kernel;  // computingKernels
   std::vector<int64_t> written, read;
+  std::vector<std::optional<std::string>> group;  // by kernel: its batch group
 };
+
+// By position in `order`: the first and last positions of the batch group
+// of the node there, or its own if it has none.
+std::vector<Interval> groupSpans(const Graph& graph, const std::vector<ValueId>& order) {
+  std::vector<Interval> spans;
+  std::map<std::string, Interval> groups;
+  for (size_t p = 0; p < order.size(); ++p) {
+    const auto at = static_cast<int64_t>(p);
+    spans.push_back({at, at});
+    if (std::optional<std::string> group = batchGroupOf(graph.node(order[p])))
+      groups.try_emplace(*group, Interval{at, at}).first->second.last = at;
+  }
+  for (size_t p = 0; p < order.size(); ++p)
+    if (std::optional<std::string> group = batchGroupOf(graph.node(order[p]))) spans[p] = groups.at(*group);
+  return spans;
+}
 
 Timing timingOf(const Graph& graph, const std::vector<ValueId>& order) {
   std::vector<int64_t> position(graph.size(), -1);
   for (size_t p = 0; p < order.size(); ++p) position[order[p]] = static_cast<int64_t>(p);
-  Timing timing{computingKernels(graph), position, position};
+  const std::vector<Interval> spans = groupSpans(graph, order);
+  Timing timing{computingKernels(graph), position, position, {}};
   for (ValueId id = 0; id < graph.size(); ++id) {
+    timing.group.push_back(batchGroupOf(graph.node(id)));
     if (position[id] < 0) continue;
-    timing.written[id] = position[timing.kernel[id]];
-    timing.read[id] = std::max(position[id], position[timing.kernel[id]]);
+    const Interval& kernel = spans[static_cast<size_t>(position[timing.kernel[id]])];
+    timing.written[id] = kernel.first;
+    timing.read[id] = std::max(spans[static_cast<size_t>(position[id])].last, kernel.last);
   }
   return timing;
 }
@@ -148,6 +177,17 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
       return std::find(operands.begin(), operands.end(), operand) != operands.end();
     });
   };
+  // Whether another kernel of the batch group of kernel `id` reads
+  // `operand`: in a chunk after `id` has overwritten it, or in an earlier
+  // chunk, where `id` has not yet.
+  auto readInGroup = [&](ValueId id, ValueId operand) {
+    if (!timing.group[id]) return false;
+    return std::any_of(order.begin(), order.end(), [&](ValueId other) {
+      if (other == id || timing.kernel[other] != other || timing.group[other] != timing.group[id]) return false;
+      const std::vector<ValueId> reads = readsOfKernel(graph, timing.kernel, other);
+      return std::find(reads.begin(), reads.end(), operand) != reads.end();
+    });
+  };
   for (ValueId id : order) {
     const Node& node = graph.node(id);
     if (owner[id] != id || timing.kernel[id] != id || isInlined(node)) continue;
@@ -156,7 +196,7 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
       if (isLeaf(graph.node(root).op) || isInlined(graph.node(operand)) || output[operand] ||
           graph.node(operand).type != node.type ||
           lastRead[operand] != timing.read[id] || !readsOnlyWhereItWrites(graph, id, operand, machine) ||
-          alsoRead(id, operand))
+          alsoRead(id, operand) || readInGroup(id, operand))
         continue;
       owner[id] = root;
       break;

@@ -87,6 +87,7 @@ class FilterGradient : ConvolutionKernel {
     });
     const int64_t tasks = (blocks_ / FB_) * slices * parts_;
     if (parts_ == 1) return tasks;
+    if (tasks == parts_) kb_.splitsBatch(dyd_[0]);
     kb_.nextPhase(tasks);
     addParts();
     return 1;

@@ -103,10 +103,13 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
   const ValueId x = node.op == Op::BatchNormBackwardData ? in(1) : in(0);
   const int64_t C = kb.dims(x)[1], N = kb.dims(x)[0];
   const auto M = static_cast<double>(*elementCount(kb.graph().node(x).type) / C);
-  // Tasks: (channel group, image), elementwise with per-channel values.
+  // Tasks: (image, channel group), elementwise with per-channel values;
+  // in the batch's order, for batch groups (ir/batch_group.h).
+  const int64_t groups = ChannelLanes::groups(kb, x);
+  kb.splitsBatch(N);
   kb.loop(kb.taskBegin(), kb.taskEnd(), [&](llvm::Value* task) {
-    ChannelLanes lanes(kb, x, ir.CreateSDiv(task, kb.i64(N)));
-    const ChannelLanes::Images image = lanes.image(ir.CreateSRem(task, kb.i64(N)));
+    ChannelLanes lanes(kb, x, ir.CreateSRem(task, kb.i64(groups)));
+    const ChannelLanes::Images image = lanes.image(ir.CreateSDiv(task, kb.i64(groups)));
     auto perChannel = [&](ValueId value, int64_t row) { return lanes.loadPerChannel(value, kb.i64(row * C)); };
     if (node.op != Op::BatchNormBackwardData) {
       // inference: x, gamma, beta, running mean, running var; training: x,
@@ -166,7 +169,7 @@ int64_t emitNormalization(KernelBuilder& kb, ValueId id) {
       lanes.store(id, at, ir.CreateFMul(scale, inner));
     }, image);
   });
-  return ChannelLanes::groups(kb, x) * N;
+  return groups * N;
 }
 
 }  // namespace cnnc

@@ -5,6 +5,7 @@
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
 
+#include "ir/batch_group.h"
 #include "ir/layout.h"
 
 namespace cnnc {
@@ -217,7 +218,10 @@ void KernelBuilder::storeVector(ValueId id, llvm::Value* index, llvm::Value* vec
 }
 
 bool KernelBuilder::outgrowsCaches(ValueId id) const {
-  return *byteSize(graph_.node(id).type) > target_.lastLevelBytes / 2;  // verified to fit
+  // A batch group's kernels read what its producers write a chunk at a
+  // time, from the cache (ir/batch_group.h).
+  const Node& node = graph_.node(id);
+  return *byteSize(node.type) > target_.lastLevelBytes / 2 && !batchGroupOf(node);  // verified to fit
 }
 
 void KernelBuilder::streamVector(ValueId id, llvm::Value* index, llvm::Value* vector) {
@@ -320,7 +324,9 @@ void KernelBuilder::finish(int64_t tasks) {
   const llvm::Attribute range = llvm::Attribute::get(ir_.getContext(), llvm::Attribute::Range, bounds);
   function_->addParamAttr(1, range);
   function_->addParamAttr(2, range);
-  phases_.push_back({function_->getName().str(), tasks});
+  const bool even = batchImages_ > 0 && tasks > 0 && (tasks % batchImages_ == 0 || batchImages_ % tasks == 0);
+  phases_.push_back({function_->getName().str(), tasks, even ? batchImages_ : 0});
+  batchImages_ = 0;
 }
 
 Accumulators::Accumulators(KernelBuilder& kb, size_t count, const std::function<llvm::Value*(size_t)>& initial)

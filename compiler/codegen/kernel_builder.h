@@ -22,9 +22,17 @@ namespace cnnc {
 // One function of a node's kernel and its number of tasks. A node's phases
 // run in order, each once all tasks of the one before are done: the partial
 // sums of a reduction split across tasks, then their total.
+//
+// A phase whose tasks split the batch in order, evenly, says so with the
+// batch's images: task t works on images [t * images / tasks, (t + 1) *
+// images / tasks) if tasks divide images, on image t * images / tasks if
+// images divide tasks, and reads and writes those images only of the
+// values that hold a batch. The runtime may then run such phases of a
+// batch group (ir/batch_group.h) a chunk of images at a time. 0 otherwise.
 struct KernelPhase {
   std::string symbol;
   int64_t tasks;
+  int64_t images = 0;
 };
 
 class KernelBuilder {
@@ -138,6 +146,9 @@ class KernelBuilder {
   // Ends the kernel's last phase, of `tasks` tasks: the runtime calls each
   // phase with 0 <= begin <= end <= its tasks only.
   void finish(int64_t tasks);
+  // Declares that the current phase's tasks split the batch of `images`
+  // images in order (KernelPhase), which finish checks is even.
+  void splitsBatch(int64_t images) { batchImages_ = images; }
   const std::vector<KernelPhase>& phases() const { return phases_; }
 
  private:
@@ -157,6 +168,7 @@ class KernelBuilder {
   llvm::Value* begin_;
   llvm::Value* end_;
   bool streams_ = false;  // the function being built has non-temporal stores
+  int64_t batchImages_ = 0;  // splitsBatch of the function being built
 };
 
 // Vector accumulators that live in registers across a reduction loop (stack

@@ -116,6 +116,7 @@ class WinogradFilterGradient : ConvolutionKernel {
                  [&](llvm::Value* product) { requestRows(next.firstImage, next.top, product); });
       });
     });
+    if (slices == 1) kb_.splitsBatch(dy_.dims[0]);  // tasks are parts
     kb_.nextPhase(slices * parts_);
     transformSumsToGradient();
     return blocks_;
