@@ -37,11 +37,11 @@ bool hasOwnKernel(const Graph& graph, const std::vector<ValueId>& computing, Val
 }
 
 std::vector<ValueId> readsOfKernel(const Graph& graph, const std::vector<ValueId>& computing, ValueId kernel) {
-  std::vector<ValueId> reads = kernelReads(graph, graph.node(kernel));
-  for (ValueId extra : extraResults(graph, graph.node(kernel))) {
-    if (computing[extra] != kernel) continue;
-    const std::vector<ValueId> more = readsOfKernel(graph, computing, extra);
-    reads.insert(reads.end(), more.begin(), more.end());
+  std::vector<ValueId> reads;
+  for (ValueId id = 0; id < graph.size(); ++id) {
+    if (computing[id] != kernel) continue;
+    const std::vector<ValueId> its = kernelReads(graph, graph.node(id));
+    reads.insert(reads.end(), its.begin(), its.end());
   }
   return reads;
 }

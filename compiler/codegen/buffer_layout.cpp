@@ -180,12 +180,14 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
   // Whether another kernel of the batch group of kernel `id` reads
   // `operand`: in a chunk after `id` has overwritten it, or in an earlier
   // chunk, where `id` has not yet.
+  std::vector<std::pair<ValueId, std::vector<ValueId>>> grouped;  // kernels of groups, and what they read
+  for (ValueId id : order)
+    if (timing.group[id] && timing.kernel[id] == id) grouped.emplace_back(id, readsOfKernel(graph, timing.kernel, id));
   auto readInGroup = [&](ValueId id, ValueId operand) {
-    if (!timing.group[id]) return false;
-    return std::any_of(order.begin(), order.end(), [&](ValueId other) {
-      if (other == id || timing.kernel[other] != other || timing.group[other] != timing.group[id]) return false;
-      const std::vector<ValueId> reads = readsOfKernel(graph, timing.kernel, other);
-      return std::find(reads.begin(), reads.end(), operand) != reads.end();
+    return std::any_of(grouped.begin(), grouped.end(), [&](const auto& other) {
+      const auto& [kernel, reads] = other;
+      return kernel != id && timing.group[kernel] == timing.group[id] &&
+             std::find(reads.begin(), reads.end(), operand) != reads.end();
     });
   };
   for (ValueId id : order) {
