@@ -104,6 +104,10 @@ TEST_F(CliTest, HelpAndUsageErrors) {
   EXPECT_EQ(run(kCnnc + " dump m.json --batch 0").exitCode, 2);
   EXPECT_EQ(run(kCnnc + " dump m.json --bogus").exitCode, 2);
   EXPECT_EQ(run(kCnncOpt).exitCode, 2);
+  // --json promises one JSON object, which --per-op's table would follow.
+  Outcome both = run(kCnnc + " bench m.json --json --per-op");
+  EXPECT_EQ(both.exitCode, 2);
+  EXPECT_EQ(both.err.substr(0, both.err.find('\n')), "cnnc: --per-op excludes --json");
 }
 
 TEST_F(CliTest, MissingInputFilesAreUserErrors) {

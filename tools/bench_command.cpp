@@ -176,8 +176,8 @@ Command addBenchCommand(CLI::App& parent) {
   app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
   app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")
       ->check(CLI::NonNegativeNumber);
-  app->add_flag("--per-op", options->perOp, "Also time every kernel");
-  app->add_flag("--json", options->json, "One JSON object instead of text");
+  CLI::Option* perOp = app->add_flag("--per-op", options->perOp, "Also time every kernel (a table: not with --json)");
+  app->add_flag("--json", options->json, "One JSON object instead of text")->excludes(perOp);
   return {app, [options]() -> Status { return bench(*options); }};
 }
 
