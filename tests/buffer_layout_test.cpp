@@ -129,7 +129,7 @@ PlanCounts expectSoundPlan(const Graph& graph) {
   std::vector<std::vector<ValueId>> units;
   for (ValueId id : executionOrder(graph)) {
     const Node& node = graph.node(id);
-    if (computing[id] != id || isInlined(node)) continue;
+    if (!hasOwnKernel(graph, computing, id)) continue;
     const std::optional<std::string> group = batchGroupOf(node);
     if (!group || units.empty() || batchGroupOf(graph.node(units.back().front())) != group) units.emplace_back();
     units.back().push_back(id);

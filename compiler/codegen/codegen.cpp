@@ -9,10 +9,10 @@
 #include "compiler/codegen/blocked_kernels.h"
 #include "compiler/codegen/emitters.h"
 #include "compiler/conv_tiles.h"
+#include "ir/batch_group.h"
 #include "ir/fused_pooling.h"
 #include "ir/kernel_results.h"
 #include "ir/layout.h"
-#include "ir/inlined_norm.h"
 #include "ir/printer.h"
 
 namespace cnnc {
@@ -114,7 +114,7 @@ Expected<GeneratedCode> generateCode(const Graph& graph, const Target& target, s
   for (ValueId id : order) {
     // No kernel for a value another kernel computes, nor for an inlined
     // batch norm, which its readers compute (ir/inlined_norm.h).
-    if (assignsInPlace(graph, code.layout, id) || computing[id] != id || isInlined(graph.node(id))) continue;
+    if (assignsInPlace(graph, code.layout, id) || !hasOwnKernel(graph, computing, id)) continue;
     const Node& node = graph.node(id);
     llvm::Module& module = *code.units[code.kernels.size() % code.units.size()].module;
     KernelBuilder kb(module, kernelSymbol(id, node.name), graph, code.layout, target);
