@@ -39,35 +39,23 @@ struct Group {
 };
 
 // Whether kernel `id` reads only leaves that come before `first`.
-bool readsOnlyLeavesBefore(const Graph& graph, const std::vector<ValueId>& computing, ValueId id, ValueId first) {
-  const std::vector<ValueId> reads = readsOfKernel(graph, computing, id);
-  return std::all_of(reads.begin(), reads.end(),
+bool readsOnlyLeavesBefore(const Graph& graph, const KernelReads& reads, ValueId id, ValueId first) {
+  return std::all_of(reads[id].begin(), reads[id].end(),
                      [&](ValueId read) { return isLeaf(graph.node(read).op) && read < first; });
 }
 
-// Whether kernel `id` reads the result of a producer among `members`.
-bool readsProducer(const Graph& graph, const std::vector<ValueId>& computing, const std::vector<ValueId>& members,
-                   ValueId id) {
-  const std::vector<ValueId> reads = readsOfKernel(graph, computing, id);
-  return std::any_of(reads.begin(), reads.end(), [&](ValueId read) {
-    return isBatchGroupProducer(graph.node(read)) && std::find(members.begin(), members.end(), read) != members.end();
-  });
-}
-
-Group formGroup(const Graph& graph, const std::vector<ValueId>& computing, ValueId first) {
+Group formGroup(const Graph& graph, const std::vector<ValueId>& computing, const KernelReads& reads, ValueId first) {
   Group group{{first}, {}};
   for (ValueId id = first + 1; id < graph.size(); ++id) {
     if (graph.node(id).op == Op::Assign || !hasOwnKernel(graph, computing, id)) continue;  // assigns run last
-    if (readsOnlyLeavesBefore(graph, computing, id, first)) {
+    if (readsOnlyLeavesBefore(graph, reads, id, first)) {
       group.passedOver.push_back(id);
       continue;
     }
-    const bool reader = isBatchGroupReader(graph.node(id));
-    if (!joinsBatchGroup(graph, computing, group.members, id) ||
-        (reader && !readsProducer(graph, computing, group.members, id)))
-      break;
+    if (!joinsBatchGroup(graph, computing, reads, group.members, id)) break;
     group.members.push_back(id);
-    if (reader) group.readers = group.members.size(), group.movedBefore = group.passedOver.size();
+    if (isBatchGroupReader(graph.node(id)))
+      group.readers = group.members.size(), group.movedBefore = group.passedOver.size();
   }
   return group;
 }
@@ -76,6 +64,7 @@ Group formGroup(const Graph& graph, const std::vector<ValueId>& computing, Value
 
 Status interleaveBatch(Graph& graph, const PassContext&) {
   const std::vector<ValueId> computing = computingKernels(graph);
+  const KernelReads reads = readsByKernel(graph, computing);
   std::vector<std::vector<ValueId>> movedBefore(graph.size());  // by a group's first kernel
   std::vector<bool> moved(graph.size(), false);
   std::vector<AttributeMap> added(graph.size());
@@ -84,7 +73,7 @@ Status interleaveBatch(Graph& graph, const PassContext&) {
     if (!added[first].empty() || moved[first] || !hasOwnKernel(graph, computing, first) ||
         !isBatchGroupProducer(graph.node(first)))
       continue;
-    const Group group = formGroup(graph, computing, first);
+    const Group group = formGroup(graph, computing, reads, first);
     if (group.readers == 0) continue;
     any = true;
     for (size_t k = 0; k < group.readers; ++k)

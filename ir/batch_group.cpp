@@ -36,12 +36,12 @@ bool hasOwnKernel(const Graph& graph, const std::vector<ValueId>& computing, Val
   return computing[id] == id && !isLeaf(node.op) && !isInlined(node);
 }
 
-std::vector<ValueId> readsOfKernel(const Graph& graph, const std::vector<ValueId>& computing, ValueId kernel) {
-  std::vector<ValueId> reads;
+KernelReads readsByKernel(const Graph& graph, const std::vector<ValueId>& computing) {
+  KernelReads reads(graph.size());
   for (ValueId id = 0; id < graph.size(); ++id) {
-    if (computing[id] != kernel) continue;
     const std::vector<ValueId> its = kernelReads(graph, graph.node(id));
-    reads.insert(reads.end(), its.begin(), its.end());
+    std::vector<ValueId>& kernel = reads[computing[id]];
+    kernel.insert(kernel.end(), its.begin(), its.end());
   }
   return reads;
 }
@@ -52,15 +52,15 @@ bool isBatchGroupReader(const Node& node) {
   return node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData || node.op == Op::Conv2DBackwardFilter;
 }
 
-bool joinsBatchGroup(const Graph& graph, const std::vector<ValueId>& computing, const std::vector<ValueId>& members,
-                     ValueId id) {
+bool joinsBatchGroup(const Graph& graph, const std::vector<ValueId>& computing, const KernelReads& reads,
+                     const std::vector<ValueId>& members, ValueId id) {
   const Node& node = graph.node(id);
   if (!hasOwnKernel(graph, computing, id) || contains(members, id)) return false;
   std::vector<ValueId> groupReads;  // what it reads of the members' values
-  for (ValueId read : readsOfKernel(graph, computing, id))
+  for (ValueId read : reads[id])
     if (contains(members, computing[read])) groupReads.push_back(read);
   if (isBatchGroupProducer(node) && groupReads.empty()) return true;
-  if (!isBatchGroupReader(node)) return false;
+  if (!isBatchGroupReader(node) || groupReads.empty()) return false;
   const std::vector<ValueId> filters = filterOperands(node);
   return std::all_of(groupReads.begin(), groupReads.end(), [&](ValueId read) {
     return computing[read] == read && isBatchGroupProducer(graph.node(read)) && !contains(filters, read);
@@ -69,6 +69,7 @@ bool joinsBatchGroup(const Graph& graph, const std::vector<ValueId>& computing, 
 
 Status verifyBatchGroups(const Graph& graph) {
   const std::vector<ValueId> computing = computingKernels(graph);
+  const KernelReads reads = readsByKernel(graph, computing);
   std::vector<std::string> closed;  // the groups that have ended
   std::optional<std::string> open;
   std::vector<ValueId> members;
@@ -108,7 +109,7 @@ Status verifyBatchGroups(const Graph& graph) {
       members.push_back(id);
       continue;
     }
-    if (!joinsBatchGroup(graph, computing, members, id))
+    if (!joinsBatchGroup(graph, computing, reads, members, id))
       return fail(id, "a member must be a batch_norm_bwd_data that reads nothing the group writes, or a "
                       "convolution that reads only its producers' results, as images");
     read = read || isBatchGroupReader(node);

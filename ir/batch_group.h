@@ -45,9 +45,10 @@ std::optional<std::string> batchGroupOf(const Node& node);
 // gets none either; no batch group holds an assign.)
 bool hasOwnKernel(const Graph& graph, const std::vector<ValueId>& computing, ValueId id);
 
-// The values that the kernel of node `kernel` reads, for every value it
-// computes (kernelReads of each).
-std::vector<ValueId> readsOfKernel(const Graph& graph, const std::vector<ValueId>& computing, ValueId kernel);
+// By node: what the node's kernel reads, for every value it computes
+// (kernelReads of each); nothing for a node that another's kernel computes.
+using KernelReads = std::vector<std::vector<ValueId>>;
+KernelReads readsByKernel(const Graph& graph, const std::vector<ValueId>& computing);
 
 // Whether kernel `id` may be a batch group's producer or reader.
 bool isBatchGroupProducer(const Node& node);
@@ -55,10 +56,11 @@ bool isBatchGroupReader(const Node& node);
 
 // Whether kernel `id` may join a group of `members` (kernels), whose
 // values are those `computing` maps to them: as a producer if it reads
-// none of their values, as a reader if it reads only producers' results,
-// as images. Either way, it writes nothing that they read.
-bool joinsBatchGroup(const Graph& graph, const std::vector<ValueId>& computing, const std::vector<ValueId>& members,
-                     ValueId id);
+// none of their values, as a reader if it reads a producer's result and
+// nothing else of theirs but producers' results, as images. Either way, it
+// writes nothing that they read.
+bool joinsBatchGroup(const Graph& graph, const std::vector<ValueId>& computing, const KernelReads& reads,
+                     const std::vector<ValueId>& members, ValueId id);
 
 // The graph-wide contract (verifier.h): the members of each group are
 // consecutive kernels in graph order, the first a producer, one or more

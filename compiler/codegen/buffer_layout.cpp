@@ -52,28 +52,28 @@ struct Timing {
 };
 
 // By position in `order`: the first and last positions of the batch group
-// of the node there, or its own if it has none.
-std::vector<Interval> groupSpans(const Graph& graph, const std::vector<ValueId>& order) {
+// (`group`, by node) of the node there, or its own if it has none.
+std::vector<Interval> groupSpans(const std::vector<std::optional<std::string>>& group,
+                                 const std::vector<ValueId>& order) {
   std::vector<Interval> spans;
   std::map<std::string, Interval> groups;
   for (size_t p = 0; p < order.size(); ++p) {
     const auto at = static_cast<int64_t>(p);
     spans.push_back({at, at});
-    if (std::optional<std::string> group = batchGroupOf(graph.node(order[p])))
-      groups.try_emplace(*group, Interval{at, at}).first->second.last = at;
+    if (group[order[p]]) groups.try_emplace(*group[order[p]], Interval{at, at}).first->second.last = at;
   }
   for (size_t p = 0; p < order.size(); ++p)
-    if (std::optional<std::string> group = batchGroupOf(graph.node(order[p]))) spans[p] = groups.at(*group);
+    if (group[order[p]]) spans[p] = groups.at(*group[order[p]]);
   return spans;
 }
 
 Timing timingOf(const Graph& graph, const std::vector<ValueId>& order) {
   std::vector<int64_t> position(graph.size(), -1);
   for (size_t p = 0; p < order.size(); ++p) position[order[p]] = static_cast<int64_t>(p);
-  const std::vector<Interval> spans = groupSpans(graph, order);
   Timing timing{computingKernels(graph), position, position, {}};
+  for (const Node& node : graph.nodes()) timing.group.push_back(batchGroupOf(node));
+  const std::vector<Interval> spans = groupSpans(timing.group, order);
   for (ValueId id = 0; id < graph.size(); ++id) {
-    timing.group.push_back(batchGroupOf(graph.node(id)));
     if (position[id] < 0) continue;
     const Interval& kernel = spans[static_cast<size_t>(position[timing.kernel[id]])];
     timing.written[id] = kernel.first;
@@ -180,15 +180,12 @@ std::vector<ValueId> bufferOwners(const Graph& graph, const std::vector<ValueId>
   // Whether another kernel of the batch group of kernel `id` reads
   // `operand`: in a chunk after `id` has overwritten it, or in an earlier
   // chunk, where `id` has not yet.
-  std::vector<std::pair<ValueId, std::vector<ValueId>>> grouped;  // kernels of groups, and what they read
-  for (ValueId id : order)
-    if (timing.group[id] && timing.kernel[id] == id) grouped.emplace_back(id, readsOfKernel(graph, timing.kernel, id));
+  const KernelReads reads = readsByKernel(graph, timing.kernel);
   auto readInGroup = [&](ValueId id, ValueId operand) {
-    return std::any_of(grouped.begin(), grouped.end(), [&](const auto& other) {
-      const auto& [kernel, reads] = other;
-      return kernel != id && timing.group[kernel] == timing.group[id] &&
-             std::find(reads.begin(), reads.end(), operand) != reads.end();
-    });
+    return timing.group[id] && std::any_of(order.begin(), order.end(), [&](ValueId other) {
+             return other != id && timing.group[other] == timing.group[id] &&
+                    std::find(reads[other].begin(), reads[other].end(), operand) != reads[other].end();
+           });
   };
   for (ValueId id : order) {
     const Node& node = graph.node(id);
