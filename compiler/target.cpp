@@ -29,6 +29,17 @@ bool hasAll(const llvm::StringMap<bool>& features, const std::vector<std::string
 const std::vector<std::string_view> kAvx512 = {"avx512f", "avx512dq", "avx512bw", "avx512vl", "fma"};
 const std::vector<std::string_view> kAvx2 = {"avx2", "fma", "f16c"};
 
+// A size as sysfs and --machine write it: bytes, or a number with K, M or G.
+std::optional<int64_t> parseSize(std::string_view text) {
+  int64_t value = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || value <= 0) return std::nullopt;
+  const std::string_view unit(end, text.data() + text.size());
+  const int shift = unit.empty() ? 0 : unit == "K" ? 10 : unit == "M" ? 20 : unit == "G" ? 30 : -1;
+  if (shift < 0 || value > (int64_t{1} << (40 - shift))) return std::nullopt;
+  return value << shift;
+}
+
 // The size of the host's level-`level` data (or unified) cache of one core,
 // from sysfs ("48K"), if it tells.
 std::optional<int64_t> hostCache(int level) {
@@ -39,15 +50,32 @@ std::optional<int64_t> hostCache(int level) {
     std::string type, size;
     if (!(levelFile >> found) || !(typeFile >> type) || !(sizeFile >> size)) break;
     if (found != level || type == "Instruction") continue;
-    int64_t value = 0;
-    auto [end, error] = std::from_chars(size.data(), size.data() + size.size(), value);
-    if (error != std::errc() || value <= 0) return std::nullopt;
-    const std::string_view unit(end, size.data() + size.size());
-    if (unit == "K") return value << 10;
-    if (unit == "M") return value << 20;
-    return unit.empty() ? std::optional<int64_t>(value) : std::nullopt;
+    return parseSize(size);
   }
   return std::nullopt;
+}
+
+// Sets the fields `machine` names ("l1=48K,l2=1M,l3=32M,cores=2") in `target`.
+Status applyMachine(std::string_view machine, Target& target) {
+  while (!machine.empty()) {
+    const size_t comma = machine.find(',');
+    const std::string_view item = machine.substr(0, comma);
+    machine = comma == std::string_view::npos ? std::string_view() : machine.substr(comma + 1);
+    const size_t equals = item.find('=');
+    const std::string_view key = item.substr(0, equals);
+    int64_t* field = key == "l1" ? &target.l1Bytes
+                     : key == "l2" ? &target.l2Bytes
+                     : key == "l3" ? &target.lastLevelBytes
+                     : key == "cores" ? &target.cores
+                                      : nullptr;
+    if (!field || equals == std::string_view::npos)
+      return Error{fmt::format("machine model '{}': expected l1=SIZE, l2=SIZE, l3=SIZE or cores=N", item)};
+    std::optional<int64_t> value = parseSize(item.substr(equals + 1));
+    if (!value || (field == &target.cores && *value > 4096))
+      return Error{fmt::format("machine model '{}': not a valid {}", item, field == &target.cores ? "count" : "size")};
+    *field = *value;
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -59,22 +87,28 @@ bool hostSupports(std::string_view name) {
   return false;
 }
 
-Expected<Target> selectTarget(std::string_view request) {
+Expected<Target> selectTarget(std::string_view request, std::string_view machine) {
   std::string name(request);
   if (request == "host") name = hostSupports("avx512") ? "avx512" : "avx2";
   if (name != "avx512" && name != "avx2")
     return Error{fmt::format("unknown target {} (expected host, avx512 or avx2)", request)};
-  if (!hostSupports(name))
-    return Error{fmt::format("this machine ({}) cannot run {} code", llvm::sys::getHostCPUName().str(), name)};
-  // AVX-512 code is tuned for the host CPU itself; AVX2 code for Haswell, the
-  // first AVX2 CPU, so that it uses nothing newer even on an AVX-512 host.
-  Target target = name == "avx512" ? Target{name, llvm::sys::getHostCPUName().str(), "", 16, 32}
-                                    : Target{name, "haswell", "", 8, 16};
+  // AVX-512 code is tuned for the host CPU itself where it has AVX-512, else
+  // for x86-64-v4 (the AVX-512 level every AVX-512 server CPU has); AVX2 code
+  // for Haswell, the first AVX2 CPU, so that it uses nothing newer even on an
+  // AVX-512 host.
+  const std::string avx512Cpu = hostSupports("avx512") ? llvm::sys::getHostCPUName().str() : "x86-64-v4";
+  Target target = name == "avx512" ? Target{name, avx512Cpu, "", 16, 32} : Target{name, "haswell", "", 8, 16};
   target.l1Bytes = hostCache(1).value_or(target.l1Bytes);
   target.l2Bytes = hostCache(2).value_or(target.l2Bytes);
   target.cores = std::max(1u, std::thread::hardware_concurrency());
   target.lastLevelBytes = hostCache(3).value_or(target.l2Bytes * target.cores);
+  CNNC_TRY(applyMachine(machine, target));
   return target;
+}
+
+Status checkHostRuns(const Target& target) {
+  if (hostSupports(target.name)) return Status::ok();
+  return Error{fmt::format("this machine ({}) cannot run {} code", llvm::sys::getHostCPUName().str(), target.name)};
 }
 
 }  // namespace cnnc

@@ -1,6 +1,9 @@
 // The machine cnnc generates code for: AVX-512 where the host has it, else
-// AVX2 (with FMA), else an error. `--target avx2` builds AVX2 code on an
-// AVX-512 host too, so that both paths are tested on one machine.
+// AVX2 (with FMA). Either can be asked for on any host: `--target avx2` builds
+// AVX2 code on an AVX-512 host, so that both paths are tested on one machine,
+// and `--target avx512` builds (and dumps) AVX-512 code on an AVX2 host.
+// Only running the code needs a host that has the instructions
+// (checkHostRuns).
 #pragma once
 
 #include <cstdint>
@@ -34,9 +37,16 @@ struct Target {
   int64_t accumulatorRegisters() const { return vectorRegisters - 4; }
 };
 
-// "host" picks the best the host supports; "avx512" and "avx2" ask for one,
-// and fail with a clear message if the host cannot run it.
-Expected<Target> selectTarget(std::string_view request);
+// "host" picks the best the host supports; "avx512" and "avx2" ask for one.
+// The cache sizes and cores that tiling plans for are the host's, except
+// those `machine` names: "l1=48K,l2=1M,l3=32M,cores=2", any of the four
+// (sizes in bytes, or with K, M or G), for code tuned for another machine,
+// or the same dumps on every host (the golden tests).
+Expected<Target> selectTarget(std::string_view request, std::string_view machine = "");
+
+// A clear error unless the host can run `target`'s code: the check before
+// generated code is loaded to run.
+Status checkHostRuns(const Target& target);
 
 // Whether the host can run code of target `name`: for tests that skip a
 // target the host lacks.

@@ -15,6 +15,7 @@ Error jitError(std::string_view what, llvm::Error error) {
 }  // namespace
 
 Expected<std::unique_ptr<Jit>> Jit::create(const Target& target) {
+  if (Status runs = checkHostRuns(target); !runs) return runs.error();
   llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit =
       llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(machineBuilder(target)).create();
   if (!jit) return jitError("cannot start", jit.takeError());

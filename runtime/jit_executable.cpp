@@ -249,34 +249,55 @@ Expected<std::vector<Kernel>> linkKernels(Jit& jit, std::vector<std::unique_ptr<
   return kernels;
 }
 
-Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times,
-                                              std::shared_ptr<ThreadPool> pool) {
+// `graph`'s kernels as object files for `target`, with what generated them.
+struct MachineCode {
+  GeneratedCode code;
+  std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects;
+};
+
+Expected<MachineCode> generateMachineCode(const Graph& graph, const Target& target, PhaseTimes* times,
+                                          ThreadPool& pool) {
   for (const Node& node : graph.nodes())
     if (isLeaf(node.op) && node.type.dtype != DType::F32 && node.type.dtype != DType::I32)
       return Error{fmt::format("generated code takes f32 and i32 inputs only, {} is {}", valueRef(node.name),
                                toString(node.type))};
   Expected<GeneratedCode> code = [&] {
     PhaseTimer timer(times, "codegen");
-    return generateCode(graph, target, codeUnitsFor(*pool));
+    return generateCode(graph, target, codeUnitsFor(pool));
   }();
   if (!code) return code.error();
   {
     PhaseTimer timer(times, "llvm-O3");
-    CNNC_TRY(optimizeUnits(code->units, target, *pool));
+    CNNC_TRY(optimizeUnits(code->units, target, pool));
   }
   PhaseTimer timer(times, "machine-code");
-  Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> objects = compileUnits(code->units, target, *pool);
+  Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> objects = compileUnits(code->units, target, pool);
   if (!objects) return objects.error();
+  return MachineCode{std::move(*code), std::move(*objects)};
+}
+
+Expected<std::unique_ptr<Executable>> compile(Graph graph, const Target& target, PhaseTimes* times,
+                                              std::shared_ptr<ThreadPool> pool) {
+  Expected<MachineCode> machineCode = generateMachineCode(graph, target, times, *pool);
+  if (!machineCode) return machineCode.error();
+  PhaseTimer timer(times, "jit-link");
   Expected<std::unique_ptr<Jit>> jit = Jit::create(target);
   if (!jit) return jit.error();
-  Expected<std::vector<Kernel>> kernels = linkKernels(**jit, std::move(*objects), graph, code->kernels);
+  Expected<std::vector<Kernel>> kernels =
+      linkKernels(**jit, std::move(machineCode->objects), graph, machineCode->code.kernels);
   if (!kernels) return kernels.error();
-  return std::unique_ptr<Executable>(
-      std::make_unique<JitExecutable>(std::move(graph), std::move(*jit), std::move(*kernels), std::move(code->layout),
-                                      std::move(pool)));
+  return std::unique_ptr<Executable>(std::make_unique<JitExecutable>(
+      std::move(graph), std::move(*jit), std::move(*kernels), std::move(machineCode->code.layout), std::move(pool)));
 }
 
 }  // namespace
+
+Status compileWithoutLoading(const Graph& graph, const Target& target, PhaseTimes* times) {
+  ThreadPool pool(0);
+  Expected<MachineCode> machineCode = generateMachineCode(graph, target, times, pool);
+  if (!machineCode) return machineCode.error();
+  return Status::ok();
+}
 
 Backend jitBackend(const Target& target, PhaseTimes* times, int threads) {
   auto pool = std::make_shared<ThreadPool>(threads);

@@ -164,6 +164,34 @@ TEST_F(CliTest, OptimisationOptions) {
   EXPECT_EQ(skipped.err, "pass fuse-activations does not run for this graph; the passes that ran: import\n");
 }
 
+// Code for either instruction set compiles and dumps on any host; only
+// running it needs a host that has the instructions. --machine (or
+// CNNC_MACHINE) replaces the host's caches and cores, and a bad one is a
+// usage error.
+TEST_F(CliTest, TargetsTheHostCannotRun) {
+  const std::string seed = (kExamples / "seed.json").string();
+  Outcome dump = run(fmt::format("{} dump {} --batch 2 --target avx512 --stage llvm", kCnnc, seed));
+  ASSERT_EQ(dump.exitCode, 0) << dump.err;
+  EXPECT_NE(dump.out.find("<16 x float>"), std::string::npos);
+  Outcome compiled = run(fmt::format("{} compile {} --batch 2 --target avx512", kCnnc, seed));
+  ASSERT_EQ(compiled.exitCode, 0) << compiled.err;
+  const bool runs = compiled.out.find("(not loaded: this machine") == std::string::npos;
+  Outcome bench = run(fmt::format("{} bench {} --batch 2 --runs 1 --warmup 0 --target avx512", kCnnc, seed));
+  EXPECT_EQ(bench.exitCode, runs ? 0 : 1) << bench.err;
+  if (!runs) {
+    EXPECT_EQ(bench.err.substr(bench.err.find(" cannot")), " cannot run avx512 code\n");
+  }
+
+  Outcome pinned = run(fmt::format("{} dump {} --batch 2 --target avx2 --machine l1=32K,l2=512K,cores=1", kCnnc, seed));
+  ASSERT_EQ(pinned.exitCode, 0) << pinned.err;
+  Outcome viaEnvironment =
+      run(fmt::format("CNNC_MACHINE=l1=32K,l2=512K,cores=1 {} dump {} --batch 2 --target avx2", kCnnc, seed));
+  EXPECT_EQ(viaEnvironment.out, pinned.out);
+  Outcome bad = run(fmt::format("{} dump {} --machine l2=lots", kCnnc, seed));
+  EXPECT_EQ(bad.exitCode, 2);
+  EXPECT_EQ(bad.err.substr(0, bad.err.find('\n')), "cnnc: --machine: machine model 'l2=lots': not a valid size");
+}
+
 // Bad input the user may hand any command: each case is the files it
 // writes, the command, and the one line it must print with exit code 1.
 struct BadInput {

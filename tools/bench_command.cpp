@@ -169,13 +169,13 @@ Command addBenchCommand(CLI::App& parent) {
   app->add_option("--mode", options->mode, "train: whole training steps; infer: inference")
       ->capture_default_str()
       ->check(CLI::IsMember({"train", "infer"}));
-  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(CLI::NonNegativeNumber);
+  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(atLeast(1));
+  app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(atLeast(0));
   addCodeOptions(*app, options->code, "Instruction set");
-  app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(atLeast(1));
+  app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(atLeast(0));
   app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(atLeast(0));
   CLI::Option* perOp = app->add_flag("--per-op", options->perOp, "Also time every kernel (a table: not with --json)");
   app->add_flag("--json", options->json, "One JSON object instead of text")->excludes(perOp);
   return {app, [options]() -> Status { return bench(*options); }};

@@ -1,6 +1,7 @@
 #include "tools/command_support.h"
 
 #include <algorithm>
+#include <charconv>
 
 #include <fmt/format.h>
 
@@ -10,6 +11,17 @@
 
 namespace cnnc {
 
+CLI::Validator atLeast(double least) {
+  return CLI::Validator(
+      [least](std::string& text) {
+        double value = 0;
+        auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || end != text.data() + text.size()) return fmt::format("not a number: {}", text);
+        return value >= least ? std::string() : fmt::format("must be at least {}, not {}", least, text);
+      },
+      fmt::format(">={}", least));
+}
+
 void addModelArgument(CLI::App& app, std::string& model) {
   app.add_option("MODEL", model, "Model description (JSON, cnnc/1)")->required();
 }
@@ -18,6 +30,16 @@ void addCodeOptions(CLI::App& app, CodeChoice& choice, const std::string& target
   app.add_option("--target", choice.target, targetHelp)
       ->capture_default_str()
       ->check(CLI::IsMember({"host", "avx512", "avx2"}));
+  const CLI::Validator machineModel(
+      [](std::string& machine) {
+        Expected<Target> target = selectTarget("avx2", machine);
+        return target ? std::string() : target.error().message;
+      },
+      "MACHINE");
+  app.add_option("--machine", choice.machine,
+                 "l1=SIZE,l2=SIZE,l3=SIZE,cores=N (any of them): the machine tiling plans for, instead of the host")
+      ->envname("CNNC_MACHINE")
+      ->check(machineModel);
   app.add_option("-O", choice.level, "Optimisation level: -O0 straight lowering, -O1 and -O2 the passes of that level and below")
       ->capture_default_str()
       ->check(CLI::Range(0, kMaxOptLevel));
@@ -37,7 +59,7 @@ void addCodeOptions(CLI::App& app, CodeChoice& choice, const std::string& target
 }
 
 Expected<OptimizationOptions> chooseOptimization(const CodeChoice& choice) {
-  Expected<Target> target = selectTarget(choice.target);
+  Expected<Target> target = selectTarget(choice.target, choice.machine);
   if (!target) return target.error();
   return OptimizationOptions{choice.level, choice.disabledPasses, *target, choice.tiles};
 }
@@ -49,7 +71,7 @@ void addBackendOptions(CLI::App& app, BackendChoice& choice) {
   addCodeOptions(app, choice.code);
   app.add_option("--threads", choice.threads, "Threads of generated code (0: all cores)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(atLeast(0));
 }
 
 Expected<ChosenBackend> chooseBackend(const BackendChoice& choice) {

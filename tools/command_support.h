@@ -15,15 +15,21 @@
 
 namespace cnnc {
 
+// The check of a numeric option: a number of at least `least`, with a
+// message a user reads ("--batch: must be at least 1, not 0").
+CLI::Validator atLeast(double least);
+
 // MODEL: the model file every model command takes first.
 void addModelArgument(CLI::App& app, std::string& model);
 
 // What every command that compiles a model takes: --target
 // host|avx512|avx2 (the instruction set of generated code, which the
-// optimisation passes also optimise for), -O0|-O1|-O2 and --disable-pass
-// NAME (repeatable).
+// optimisation passes also optimise for), --machine (the caches and cores
+// tiling plans for, if not the host's; or CNNC_MACHINE), -O0|-O1|-O2 and
+// --disable-pass NAME (repeatable).
 struct CodeChoice {
   std::string target = "host";
+  std::string machine;
   int level = kMaxOptLevel;
   std::vector<std::string> disabledPasses;
   std::vector<std::string> tiles;

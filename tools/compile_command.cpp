@@ -61,8 +61,15 @@ Status compileModel(const CompileOptions& options) {
       {train ? GraphKind::TrainStep : GraphKind::Inference, 0, *optimization}, &times);
   if (!built) return built.error();
   const Graph& graph = built->compiled.graph;
-  Expected<std::unique_ptr<Executable>> executable = jitBackend(target, &times)(graph);
-  if (!executable) return executable.error();
+  // A target the host cannot run is compiled all the same, to object code
+  // that is not loaded: the report is about the graph and its code.
+  const Status runs = checkHostRuns(target);
+  if (runs) {
+    Expected<std::unique_ptr<Executable>> executable = jitBackend(target, &times)(graph);
+    if (!executable) return executable.error();
+  } else {
+    CNNC_TRY(compileWithoutLoading(graph, target, &times));
+  }
   const ModelSummary summary = summarize(built->model);
   size_t computed = 0;
   for (const Node& node : graph.nodes()) computed += !isLeaf(node.op);
@@ -72,7 +79,8 @@ Status compileModel(const CompileOptions& options) {
   fmt::print("parameters: {} trainable, {} non-trainable\n", withThousands(summary.trainable),
              withThousands(summary.nonTrainable));
   fmt::print("{}", arenaReport(graph, target));
-  fmt::print("compile time: {:.3f} s\n", times.total());
+  fmt::print("compile time: {:.3f} s{}\n", times.total(),
+             runs ? "" : fmt::format(" (not loaded: {})", runs.error().message));
   if (options.timePasses) fmt::print(stderr, "{}", formatPhaseTimes(times));
   return Status::ok();
 }
@@ -83,7 +91,7 @@ Command addCompileCommand(CLI::App& parent) {
   auto options = std::make_shared<CompileOptions>();
   CLI::App* app = parent.add_subcommand("compile", "Compile a model to native code and report on it");
   addModelArgument(*app, options->model);
-  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--batch", options->batch, "Batch size")->capture_default_str()->check(atLeast(1));
   addCodeOptions(*app, options->code);
   app->add_flag("--infer", options->inference, "Compile the inference graph instead of the training step");
   app->add_flag("--time-passes", options->timePasses, "Print how long each compiler phase took (stderr)");

@@ -88,7 +88,7 @@ Command addDumpCommand(CLI::App& parent) {
   addModelArgument(*app, options->model);
   app->add_option("--batch", options->batch, "Batch size the graph is built for")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(atLeast(1));
   app->add_option("-o,--output", options->output, "Write to this file instead of stdout");
   std::vector<std::string> stages = {"ir", "llvm", "asm"};
   for (std::string_view pass : pipelinePassNames()) stages.emplace_back(pass);

@@ -22,8 +22,8 @@ Command addEvalCommand(CLI::App& parent) {
   addModelArgument(*app, options->model);
   app->add_option("--weights", options->weights, "Weights or checkpoint (safetensors)")->required();
   app->add_option("--data", options->data, "CIFAR-10 directory (default: $CNNC_DATA)");
-  app->add_option("--batch-size", options->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
-  app->add_option("--limit", options->limit, "Evaluate on the first N test images only")->check(CLI::PositiveNumber);
+  app->add_option("--batch-size", options->batch, "Images per step")->capture_default_str()->check(atLeast(1));
+  app->add_option("--limit", options->limit, "Evaluate on the first N test images only")->check(atLeast(1));
   addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
             Expected<ChosenBackend> backend = chooseBackend(options->backend);

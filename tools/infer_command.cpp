@@ -26,7 +26,7 @@ Command addInferCommand(CLI::App& parent) {
   app->add_option("--weights", options->weights, "Weights or checkpoint (safetensors)")->required();
   app->add_option("--input", options->input, "Images, float32 .npy [N,C,H,W]")->required();
   app->add_option("-o,--output", options->output, "Logits to write, float32 .npy [N,classes]")->required();
-  app->add_option("--batch", options->batch, "Images per step")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--batch", options->batch, "Images per step")->capture_default_str()->check(atLeast(1));
   addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status {
             Expected<Model> model = loadModelFile(options->model, 1);

@@ -78,16 +78,16 @@ Command addTrainCommand(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand("train", "Train on CIFAR-10 (binary version)");
   addModelArgument(*app, options->model);
   app->add_option("--data", options->data, "CIFAR-10 directory (default: $CNNC_DATA)");
-  app->add_option("--epochs", options->train.epochs, "Epochs to train")->capture_default_str()->check(CLI::PositiveNumber);
+  app->add_option("--epochs", options->train.epochs, "Epochs to train")->capture_default_str()->check(atLeast(1));
   app->add_option("--batch-size", options->train.batchSize, "Images per step")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(atLeast(1));
   app->add_option("--seed", options->train.seed, "Seed of initialisation, shuffling and dropout")->capture_default_str();
   app->add_option("--weights", options->weights, "Start from these weights or resume this checkpoint");
   app->add_option("-o,--output", options->output, "Checkpoint to write after every epoch");
-  app->add_option("--limit", options->limit, "Train on the first N training images only")->check(CLI::PositiveNumber);
+  app->add_option("--limit", options->limit, "Train on the first N training images only")->check(atLeast(1));
   app->add_option("--test-limit", options->testLimit, "Evaluate on the first N test images only")
-      ->check(CLI::PositiveNumber);
+      ->check(atLeast(1));
   addBackendOptions(*app, options->backend);
   return {app, [options]() -> Status { return runTraining(*options); }};
 }

@@ -15,3 +15,6 @@ config.substitutions.append(("%examples", config.examples_dir))
 config.substitutions.append(("FileCheck", config.filecheck))
 # `not` (expects failure) comes from llvm-19-tools as well.
 config.environment["PATH"] = os.pathsep.join([config.llvm_tools_dir, config.environment.get("PATH", "")])
+# Tiles are chosen for the host's caches and cores; the goldens expect those
+# of the machine they were written on (an AMD EPYC, Zen 5), whatever the host.
+config.environment["CNNC_MACHINE"] = "l1=48K,l2=1M,l3=32M,cores=2"
