@@ -257,8 +257,15 @@ FilterGradientTile defaultFilterGradientTile(const ConvShape& s, const Target& t
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t taps = s.kw; taps >= 1; --taps) {
       if (s.kw % taps != 0) continue;
+      // A sweep holds the FB gradient vectors of an output position and a
+      // broadcast input beside its accumulators: with AVX2's 16 registers
+      // 4 x 3 accumulators spilled (ResNet at batch 128, AMD EPYC Zen 3,
+      // alternating runs: block2_conv1.weight.grad 4.0-10.7 ms a step as
+      // 4 x 1 x 3, 2.3-3.0 as 2 x 2 x 3; block3_conv1's 2.8-4.6 and 2.0-2.6).
       const int64_t accumulators = target.accumulatorRegisters() / filterBlocks;
-      const int64_t sliding = (accumulators - filterGradientLags(taps, s.strideW)) / taps, sweeping = accumulators / taps;
+      const int64_t sweepRegisters = std::min(target.accumulatorRegisters(), target.vectorRegisters - filterBlocks - 1);
+      const int64_t sliding = (accumulators - filterGradientLags(taps, s.strideW)) / taps,
+                    sweeping = sweepRegisters / filterBlocks / taps;
       for (int64_t room : {sliding, sweeping}) {
         if (room < 1) continue;
         const FilterGradientTile candidate{filterBlocks, largestDivisorUpTo(channelLimit, room), taps, 0, 0, 1};

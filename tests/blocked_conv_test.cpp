@@ -501,6 +501,30 @@ TEST_P(BlockedConv, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
   }
 }
 
+// choose-tiles' filter-gradient register blocks fit the target's registers:
+// sliding, the accumulators and the lags of FB gradient vectors; sweeping,
+// the accumulators beside the FB gradient vectors of an output position and
+// the broadcast input. AVX2's 16 registers spilled 4 x 1 x 3 accumulators
+// (ResNet's block2_conv1.weight.grad, stride 2, ran at a third of the FMA
+// peak). Strides 1 and 2, blocked and plain inputs, 1 to 8 output blocks.
+TEST_P(BlockedConv, DefaultFilterGradientRegisterBlocksFit) {
+  for (int64_t stride : {1, 2})
+    for (int64_t outputBlocks : {1, 2, 4, 8})
+      for (bool blockedInput : {true, false}) {
+        const Graph graph =
+            graphOf(blockedInput ? 2 * b() : 3, 16, 16, outputBlocks * b(), 3, 3, stride, {1, 1, 1, 1}, blockedInput);
+        const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
+        SCOPED_TRACE(fmt::format("stride {}, {} output blocks, {} input: tile [{},{},{},...]", stride, outputBlocks,
+                                 blockedInput ? "blocked" : "plain", tile.filterBlocks, tile.channels, tile.taps));
+        const int64_t accumulators = tile.filterBlocks * tile.channels * tile.taps;
+        if (filterGradientSlides(tile, stride, target_)) {
+          EXPECT_LE(accumulators + tile.filterBlocks * filterGradientLags(tile.taps, stride), target_.accumulatorRegisters());
+        } else {
+          EXPECT_LE(accumulators + tile.filterBlocks + 1, target_.vectorRegisters);
+        }
+      }
+}
+
 // At a column stride of 2 or more, choose-tiles splits a row into as few runs as
 // any register block allows (one filter block and one row hold the longest
 // run), where the rates it otherwise ranks by would prefer more filter
