@@ -13,9 +13,9 @@ namespace cnnc {
 
 // Compiles graphs for `target`; `times`, if given, records the phases
 // "codegen" (graph -> LLVM IR), "llvm-O3", "machine-code" (object files) and
-// "jit-link" (the objects loaded to run). The executables share one pool of `threads` threads
-// (<= 0: all cores), which splits every kernel's tasks and, in the two LLVM
-// phases, the compiling (runtime/parallel_compile.h).
+// "jit-link" (the objects loaded to run). The executables share one pool of
+// `threads` threads (<= 0: all cores), which splits every kernel's tasks
+// and, in the two LLVM phases, the compiling (runtime/parallel_compile.h).
 Backend jitBackend(const Target& target, PhaseTimes* times = nullptr, int threads = 0);
 
 // The same phases up to the object files, without loading them to run: what

@@ -173,7 +173,8 @@ Command addBenchCommand(CLI::App& parent) {
   app->add_option("--threads", options->threads, "Threads (0: all cores)")->capture_default_str()->check(atLeast(0));
   addCodeOptions(*app, options->code, "Instruction set");
   app->add_option("--runs", options->runs, "Timed runs (the median is reported)")->capture_default_str()->check(atLeast(1));
-  app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(atLeast(0));
+  // The warm-up steps also time how many steps make a timed run.
+  app->add_option("--warmup", options->warmup, "Warm-up steps")->capture_default_str()->check(atLeast(1));
   app->add_option("--peak", options->peak, "The machine's FMA peak in GFLOP/s (bench/cnnc-fma-peak)")
       ->check(atLeast(0));
   CLI::Option* perOp = app->add_flag("--per-op", options->perOp, "Also time every kernel (a table: not with --json)");
