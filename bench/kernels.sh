@@ -7,13 +7,20 @@
 # taken within one round means anything; the summary gives each kernel's
 # median over the rounds.
 #
-# usage: bench/kernels.sh [--rounds R] [--threads T] [--model FILE] [--batch B] [--build DIR]
+# A batch group's kernels (interleave-batch: ResNet's backward pass) run a
+# chunk of the batch at a time, one after the other, and --per-op times the
+# group as a whole: its convolutions are then not in the table, and a line
+# names the kernels left out. --ungrouped times the step without the pass, so
+# that each of them gets a row (the kernels as they run without it).
+#
+# usage: bench/kernels.sh [--rounds R] [--threads T] [--model FILE] [--batch B] [--build DIR] [--ungrouped]
 #
 #   --rounds R    rounds of (peak, kernels) (default 3)
 #   --threads T   threads for both (default: all usable cores)
 #   --model FILE  the model whose training step is timed (default examples/seed.json)
 #   --batch B     its batch (default 32)
 #   --build DIR   the build directory (default: build/ of the source tree)
+#   --ungrouped   time the step with --disable-pass interleave-batch
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +29,7 @@ rounds=3
 threads=$(nproc)
 model=$root/examples/seed.json
 batch=32
+grouping=()
 
 die() { echo "kernels: $*" >&2; exit 2; }
 positive() { [[ ${1:-} =~ ^[1-9][0-9]*$ ]] || die "$2 needs a positive integer"; }
@@ -32,6 +40,7 @@ while (($#)); do
     --batch) positive "${2:-}" --batch; batch=$2; shift 2 ;;
     --model) [[ -f ${2:-} ]] || die "--model needs a model file"; model=$2; shift 2 ;;
     --build) [[ -n ${2:-} ]] || die "--build needs a directory"; build=$2; shift 2 ;;
+    --ungrouped) grouping=(--disable-pass interleave-batch); shift ;;
     -h|--help) sed -n '2,/^set /{/^set /d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
     *) die "unknown argument '$1' (see --help)" ;;
   esac
@@ -51,7 +60,7 @@ measure_peak() {
 }
 for ((round = 1; round <= rounds; ++round)); do
   before=$(measure_peak)
-  profile=$("$cnnc" bench "$model" --mode train --batch "$batch" --threads "$threads" --per-op)
+  profile=$("$cnnc" bench "$model" --mode train --batch "$batch" --threads "$threads" --per-op "${grouping[@]}")
   after=$(measure_peak)
   [[ -n $before && -n $after ]] || die "cnnc-fma-peak printed no $isa figure for $threads threads"
   peak=$(awk -v a="$before" -v b="$after" 'BEGIN {printf "%.1f", (a + b) / 2}')
@@ -63,7 +72,9 @@ for ((round = 1; round <= rounds; ++round)); do
       share = 100 * $(NF - 2) / peak  # GFLOP/s, before the traffic in MiB and GB/s
       printf "%s%8.1f%%\n", $0, share
       print round, $1, $2, share >> table
-    }'
+    }
+    $1 == "+" {grouped = grouped " " $2}
+    END {if (grouped != "") print "timed within batch groups, not listed (see --ungrouped):" grouped}'
 done
 echo
 echo "median over $rounds rounds, of each round's peak:"
