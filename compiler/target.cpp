@@ -88,15 +88,16 @@ bool hostSupports(std::string_view name) {
 }
 
 Expected<Target> selectTarget(std::string_view request, std::string_view machine) {
+  const bool hostHasAvx512 = hostSupports("avx512");
   std::string name(request);
-  if (request == "host") name = hostSupports("avx512") ? "avx512" : "avx2";
+  if (request == "host") name = hostHasAvx512 ? "avx512" : "avx2";
   if (name != "avx512" && name != "avx2")
     return Error{fmt::format("unknown target {} (expected host, avx512 or avx2)", request)};
   // AVX-512 code is tuned for the host CPU itself where it has AVX-512, else
   // for x86-64-v4 (the AVX-512 level every AVX-512 server CPU has); AVX2 code
   // for Haswell, the first AVX2 CPU, so that it uses nothing newer even on an
   // AVX-512 host.
-  const std::string avx512Cpu = hostSupports("avx512") ? llvm::sys::getHostCPUName().str() : "x86-64-v4";
+  const std::string avx512Cpu = hostHasAvx512 ? llvm::sys::getHostCPUName().str() : "x86-64-v4";
   Target target = name == "avx512" ? Target{name, avx512Cpu, "", 16, 32} : Target{name, "haswell", "", 8, 16};
   target.l1Bytes = hostCache(1).value_or(target.l1Bytes);
   target.l2Bytes = hostCache(2).value_or(target.l2Bytes);
@@ -104,6 +105,11 @@ Expected<Target> selectTarget(std::string_view request, std::string_view machine
   target.lastLevelBytes = hostCache(3).value_or(target.l2Bytes * target.cores);
   CNNC_TRY(applyMachine(machine, target));
   return target;
+}
+
+Status checkMachineModel(std::string_view machine) {
+  Target scratch;
+  return applyMachine(machine, scratch);
 }
 
 Status checkHostRuns(const Target& target) {

@@ -44,6 +44,10 @@ struct Target {
 // or the same dumps on every host (the golden tests).
 Expected<Target> selectTarget(std::string_view request, std::string_view machine = "");
 
+// The error selectTarget gives for `machine`, if any: for a command line
+// that checks its options before it compiles.
+Status checkMachineModel(std::string_view machine);
+
 // A clear error unless the host can run `target`'s code: the check before
 // generated code is loaded to run.
 Status checkHostRuns(const Target& target);

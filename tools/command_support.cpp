@@ -32,8 +32,8 @@ void addCodeOptions(CLI::App& app, CodeChoice& choice, const std::string& target
       ->check(CLI::IsMember({"host", "avx512", "avx2"}));
   const CLI::Validator machineModel(
       [](std::string& machine) {
-        Expected<Target> target = selectTarget("avx2", machine);
-        return target ? std::string() : target.error().message;
+        Status valid = checkMachineModel(machine);
+        return valid ? std::string() : valid.error().message;
       },
       "MACHINE");
   app.add_option("--machine", choice.machine,
