@@ -129,6 +129,10 @@ class BlockedConv : public TargetTest {
   }
 };
 
+// The schedules and kernels that choose-tiles and select-winograd pick, and
+// the tiles they refuse: graphs only, checked for both targets on any host.
+using BlockedConvSchedules = CompileOnly<BlockedConv>;
+
 TEST_P(BlockedConv, FirstLayerFromPlainInput) { check(3, 11, 13, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, false); }
 TEST_P(BlockedConv, SamePaddingOnEverySide) { check(b(), 9, 10, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true); }
 TEST_P(BlockedConv, WideImageWithManyInteriorRuns) { check(b(), 3, 37, 4 * b(), 3, 3, 1, {1, 1, 1, 1}, true); }
@@ -489,7 +493,7 @@ TEST_P(BlockedConv, RegisterBlocksOfEveryShape) {
 // rows where one row has too few accumulators to hide the FMA latency: a
 // 6x6 output whose border columns read one or two taps of three (the seed
 // model's max_pool2d_3.grad), not a 30-wide one.
-TEST_P(BlockedConv, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
+TEST_P(BlockedConvSchedules, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
   const std::vector<std::tuple<int64_t, int64_t, bool>> cases = {{4, 2, true}, {32, 0, false}};
   for (const auto& [width, pads, stacked] : cases) {
     const Graph graph = graphOf(4 * b(), width, width, 4 * b(), 3, 3, 1, {pads, pads, pads, pads}, true);
@@ -507,7 +511,7 @@ TEST_P(BlockedConv, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
 // the broadcast input. AVX2's 16 registers spilled 4 x 1 x 3 accumulators
 // (ResNet's block2_conv1.weight.grad, stride 2, ran at a third of the FMA
 // peak). Strides 1 and 2, blocked and plain inputs, 1 to 8 output blocks.
-TEST_P(BlockedConv, DefaultFilterGradientRegisterBlocksFit) {
+TEST_P(BlockedConvSchedules, DefaultFilterGradientRegisterBlocksFit) {
   for (int64_t stride : {1, 2})
     for (int64_t outputBlocks : {1, 2, 4, 8})
       for (bool blockedInput : {true, false}) {
@@ -529,7 +533,7 @@ TEST_P(BlockedConv, DefaultFilterGradientRegisterBlocksFit) {
 // any register block allows (one filter block and one row hold the longest
 // run), where the rates it otherwise ranks by would prefer more filter
 // blocks in shorter runs: ResNet's stride-2 layers ran far faster so.
-TEST_P(BlockedConv, StridedRowsInTheFewestRuns) {
+TEST_P(BlockedConvSchedules, StridedRowsInTheFewestRuns) {
   const Graph graph = graphOf(b(), 32, 32, 2 * b(), 3, 3, 2, {1, 1, 1, 1}, true);
   const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
   const int64_t columns = 16, longest = std::min<int64_t>(columns, target_.vectorRegisters - 2 - 3);
@@ -541,7 +545,7 @@ TEST_P(BlockedConv, StridedRowsInTheFewestRuns) {
 // here) sweeps bands of at most 4 KiB of output gradients, whose first
 // register block the hardware's prefetchers keep up with; a blocked
 // input's bands fill half of L1 instead (defaultFilterGradientTile).
-TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
+TEST_P(BlockedConvSchedules, PlainInputFilterGradientsInShortBands) {
   auto bandBytes = [&](bool blockedInput) {
     const Graph graph = graphOf(blockedInput ? b() : 3, 32, 32, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, blockedInput);
     const FilterGradientTile tile = filterGradientTile(graph, graph.node(*graph.lookup("dw")), target_);
@@ -558,7 +562,7 @@ TEST_P(BlockedConv, PlainInputFilterGradientsInShortBands) {
 // fits half of it (32x32: ResNet's block1 at F(3x3, 4x4)), rather than a
 // few of its rows; rows of one image in whole blocks where it does not
 // (64x64).
-TEST_P(BlockedConv, WinogradFilterGradientBands) {
+TEST_P(BlockedConvSchedules, WinogradFilterGradientBands) {
   Target target = target_;
   target.l2Bytes = 1 << 20;
   auto rows = [&](int64_t size) {
@@ -581,7 +585,7 @@ TEST_P(BlockedConv, WinogradFilterGradientBands) {
 // than kMaxWinogradBandBytes (224 columns of 256 channels: 3.5 MiB), and
 // tiles whose bands would are refused; so are forward Winograd tiles whose
 // register block's transforms would.
-TEST_P(BlockedConv, WinogradTransformsFitTheStack) {
+TEST_P(BlockedConvSchedules, WinogradTransformsFitTheStack) {
   auto selected = [&](int64_t channels, int64_t width) {
     Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[32,{C},16,{W}]<{image}>
@@ -614,7 +618,7 @@ TEST_P(BlockedConv, WinogradTransformsFitTheStack) {
 // from two output-channel blocks; none on one block of them, nor below a
 // batch of 32. A filter gradient takes blocks of 2x2 where a part of the
 // batch (of 8) would have fewer than 64 blocks of 4x4 (batch 32, 8x8).
-TEST_P(BlockedConv, SelectWinogradPicksTheBlocks) {
+TEST_P(BlockedConvSchedules, SelectWinogradPicksTheBlocks) {
   auto selected = [&](int64_t batch, int64_t size, int64_t filters, const char* name) {
     Graph graph = parseTestGraph(fmt::format(R"(graph @g {{
   %x = input : f32[{N},{C},{S},{S}]<{image}>
@@ -639,7 +643,7 @@ TEST_P(BlockedConv, SelectWinogradPicksTheBlocks) {
   EXPECT_EQ(selected(32, 8, b(), "dw"), "direct");
 }
 
-TEST_P(BlockedConv, IllegalTilesAreRefusedWithTheReason) {
+TEST_P(BlockedConvSchedules, IllegalTilesAreRefusedWithTheReason) {
   const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 1, {0, 0, 0, 0}, true);
   auto message = [&](const std::string& tile) {
     Expected<Graph> tiled = overrideTiles(graph, {tile});
@@ -753,7 +757,7 @@ TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
   }
 }
 
-TEST_P(BlockedConv, IllegalBackwardDataTilesAreRefusedWithTheReason) {
+TEST_P(BlockedConvSchedules, IllegalBackwardDataTilesAreRefusedWithTheReason) {
   const Graph graph = graphOf(2 * b(), 6, 6, 2 * b(), 3, 3, 2, {0, 0, 1, 1}, true);
   auto message = [&](const std::string& tile) {
     Expected<Graph> tiled = overrideTiles(graph, {tile});
@@ -767,8 +771,8 @@ TEST_P(BlockedConv, IllegalBackwardDataTilesAreRefusedWithTheReason) {
                         "one row", b()));
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, BlockedConv, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(BlockedConv);
+CNNC_TARGET_TESTS(BlockedConvSchedules);
 
 }  // namespace
 }  // namespace cnnc

@@ -228,8 +228,7 @@ TEST_P(BlockedKernels, FilterLayoutsAreNotImageLayouts) {
   EXPECT_EQ(code.error().message, "code generation does not support %y (max_pool2d) with blocked layouts");
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, BlockedKernels, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(BlockedKernels);
 
 }  // namespace
 }  // namespace cnnc

@@ -69,6 +69,10 @@ Graph parseTestGraph(std::string_view text) {
 
 void TargetTest::SetUp() {
   if (!hostSupports(GetParam())) GTEST_SKIP() << "this host cannot run " << GetParam() << " code";
+  selectTestTarget();
+}
+
+void TargetTest::selectTestTarget() {
   Expected<Target> target = selectTarget(GetParam());
   ASSERT_TRUE(target) << target.error().message;
   target_ = *target;

@@ -35,11 +35,13 @@ Bindings<float> randomModelInputs(const Model& model, uint64_t seed);
 // The graph of an IR text, failing the test if it does not parse.
 Graph parseTestGraph(std::string_view text);
 
-// Tests parameterised by target name ("avx512", "avx2"); a target the host
-// cannot run is skipped, visibly.
+// Tests parameterised by target name ("avx512", "avx2") that run the
+// target's code: a target the host cannot run is skipped, visibly.
 class TargetTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override;
+  // Selects the target, whether or not the host can run its code.
+  void selectTestTarget();
   // Binds every leaf of `graph` to uniform random values in [center - 1,
   // center + 1) (i32 leaves to 0), runs it on generated code and on the
   // reference executor, and expects every output to agree. Returns the
@@ -48,5 +50,19 @@ class TargetTest : public ::testing::TestWithParam<std::string> {
 
   Target target_;
 };
+
+// The tests of `Fixture` (a TargetTest) that only build graphs and schedules
+// for the target and run nothing: every host runs them for both targets,
+// as a compiler generates code for a target it does not run on.
+template <class Fixture>
+class CompileOnly : public Fixture {
+ protected:
+  void SetUp() override { this->selectTestTarget(); }
+};
+
+// Instantiates the tests of TargetTest `fixture` for both targets, named after them.
+#define CNNC_TARGET_TESTS(fixture)                                                \
+  INSTANTIATE_TEST_SUITE_P(Targets, fixture, ::testing::Values("avx512", "avx2"), \
+                           [](const ::testing::TestParamInfo<std::string>& test) { return test.param; })
 
 }  // namespace cnnc

@@ -45,8 +45,7 @@ TEST_P(JitTest, CompilingThreadsDoNotChangeResults) {
   compare(kSgdModel, 3, GraphKind::TrainStep, 2, 3);
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, JitTest, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(JitTest);
 
 }  // namespace
 }  // namespace cnnc

@@ -109,8 +109,7 @@ TEST_P(LayoutCodegen, RelayoutsAndElementwiseKernelsInBlockedLayouts) {
 )", block)));
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, LayoutCodegen, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(LayoutCodegen);
 
 }  // namespace
 }  // namespace cnnc

@@ -181,8 +181,7 @@ TEST_P(PassEquivalenceTest, ResNetGradientsAgreeWithTheReference) {
   expectSameRuns(**jit, **reference, bindings, 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, PassEquivalenceTest, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(PassEquivalenceTest);
 
 }  // namespace
 }  // namespace cnnc

@@ -71,10 +71,13 @@ class SelectLayouts : public TargetTest {
   }
 };
 
+// The graphs layout selection makes, checked for both targets on any host.
+using SelectLayoutsGraphs = CompileOnly<SelectLayouts>;
+
 TEST_P(SelectLayouts, SeedTrainingStepComputesTheSame) { expectSameTraining(loadModel("examples/seed.json", 4), 2); }
 TEST_P(SelectLayouts, ResNetTrainingStepComputesTheSame) { expectSameTraining(loadModel("examples/resnet_small.json", 2), 2); }
 
-TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
+TEST_P(SelectLayoutsGraphs, BlocksTheSeedChainEndToEnd) {
   const Graph after = beforeAndAfter(loadModel("examples/seed.json", 4)).second;
   // Every convolution is blocked, backward data included.
   for (const Node& node : after.nodes())
@@ -91,7 +94,7 @@ TEST_P(SelectLayouts, BlocksTheSeedChainEndToEnd) {
   EXPECT_EQ(countOp(after, Op::Relayout), 2);
 }
 
-TEST_P(SelectLayouts, KeepsResNetsStridedBackwardDataInTheChain) {
+TEST_P(SelectLayoutsGraphs, KeepsResNetsStridedBackwardDataInTheChain) {
   const Graph after = beforeAndAfter(loadModel("examples/resnet_small.json", 2)).second;
   // The four strided ones (two 3x3, two 1x1 projections) stay
   // conv2d_bwd_data, blocked, and read their output gradient without a
@@ -121,7 +124,7 @@ TEST_P(SelectLayouts, GlobalPoolTrainingStepComputesTheSame) {
   expectSameTraining(loadModel("tests/golden/Inputs/global_pool.json", 3), 2);
 }
 
-TEST_P(SelectLayouts, BlocksTheFilterGradientBeforeAGlobalPool) {
+TEST_P(SelectLayoutsGraphs, BlocksTheFilterGradientBeforeAGlobalPool) {
   const Graph after = beforeAndAfter(loadModel("tests/golden/Inputs/global_pool.json", 3)).second;
   const Node& gradient = after.node(*after.lookup("head.weight.grad"));
   EXPECT_EQ(gradient.type.layout, filterLayout(target_.vectorWidth));
@@ -131,8 +134,8 @@ TEST_P(SelectLayouts, BlocksTheFilterGradientBeforeAGlobalPool) {
   EXPECT_EQ(countOp(after, Op::Relayout), 1);
 }
 
-INSTANTIATE_TEST_SUITE_P(Targets, SelectLayouts, ::testing::Values("avx512", "avx2"),
-                         [](const ::testing::TestParamInfo<std::string>& test) { return test.param; });
+CNNC_TARGET_TESTS(SelectLayouts);
+CNNC_TARGET_TESTS(SelectLayoutsGraphs);
 
 }  // namespace
 }  // namespace cnnc
