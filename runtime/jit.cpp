@@ -1,7 +1,12 @@
 #include "runtime/jit.h"
 
+#include <cstdlib>
+
 #include <fmt/format.h>
+#include <llvm/ExecutionEngine/JITEventListener.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
+#include <llvm/ExecutionEngine/Orc/RTDyldObjectLinkingLayer.h>
+#include <llvm/ExecutionEngine/SectionMemoryManager.h>
 
 #include "compiler/codegen/llvm_pipeline.h"
 
@@ -12,12 +17,29 @@ Error jitError(std::string_view what, llvm::Error error) {
   return Error{fmt::format("JIT: {}: {}", what, llvm::toString(std::move(error)))};
 }
 
+// With CNNC_PERF_JITDUMP set, the kernels are announced to Linux perf as
+// they load (LLVM's jitdump listener, into $JITDUMPDIR or ~/.debug/jit):
+// `perf record -k 1`, then `perf inject --jit`, names every kernel's
+// samples, down to its instructions (README, "Using it"). The object layer
+// is LLJIT's own for ELF on x86-64, RuntimeDyld, with the listener added.
+std::unique_ptr<llvm::orc::ObjectLayer> objectLayer(llvm::orc::ExecutionSession& session, const llvm::Triple&) {
+  auto layer = std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
+      session, [] { return std::make_unique<llvm::SectionMemoryManager>(); });
+  if (std::getenv("CNNC_PERF_JITDUMP"))
+    if (llvm::JITEventListener* perf = llvm::JITEventListener::createPerfJITEventListener())
+      layer->registerJITEventListener(*perf);
+  return layer;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<Jit>> Jit::create(const Target& target) {
   if (Status runs = checkHostRuns(target); !runs) return runs.error();
   llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit =
-      llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(machineBuilder(target)).create();
+      llvm::orc::LLJITBuilder()
+          .setJITTargetMachineBuilder(machineBuilder(target))
+          .setObjectLinkingLayerCreator(objectLayer)
+          .create();
   if (!jit) return jitError("cannot start", jit.takeError());
   auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       (*jit)->getDataLayout().getGlobalPrefix());

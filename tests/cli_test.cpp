@@ -192,6 +192,29 @@ TEST_F(CliTest, TargetsTheHostCannotRun) {
   EXPECT_EQ(bad.err.substr(0, bad.err.find('\n')), "cnnc: --machine: machine model 'l2=lots': not a valid size");
 }
 
+// With CNNC_PERF_JITDUMP set, the JIT writes Linux perf's jitdump record of
+// every kernel it loads (under $JITDUMPDIR/.debug/jit), named as --per-op
+// names them; without it, none.
+TEST_F(CliTest, AnnouncesKernelsToPerfOnRequest) {
+  const std::string bench =
+      fmt::format("{} bench {} --batch 2 --runs 1 --warmup 1 --target avx2", kCnnc, (kExamples / "seed.json").string());
+  auto dumps = [&] {
+    std::vector<fs::path> found;
+    if (fs::exists(dir_ / ".debug"))
+      for (const auto& entry : fs::recursive_directory_iterator(dir_ / ".debug"))
+        if (entry.path().filename().string().starts_with("jit-")) found.push_back(entry.path());
+    return found;
+  };
+  Outcome quiet = run(fmt::format("JITDUMPDIR={} {}", dir_.string(), bench));
+  ASSERT_EQ(quiet.exitCode, 0) << quiet.err;
+  EXPECT_TRUE(dumps().empty());
+  Outcome announced = run(fmt::format("CNNC_PERF_JITDUMP=1 JITDUMPDIR={} {}", dir_.string(), bench));
+  ASSERT_EQ(announced.exitCode, 0) << announced.err;
+  const std::vector<fs::path> written = dumps();
+  ASSERT_EQ(written.size(), 1u);
+  EXPECT_NE(slurp(written[0]).find("_conv2d_2_relu"), std::string::npos);
+}
+
 // Bad input the user may hand any command: each case is the files it
 // writes, the command, and the one line it must print with exit code 1.
 struct BadInput {
