@@ -79,7 +79,9 @@ constexpr double kFmasPerCycle = 2, kLoadsPerCycle = 2;
 // `run` columns costs over its R rows, per input channel and filter row
 // that all R read inside the image: cycles on a core that issues two FMAs
 // and two loads a cycle, FMAs, and loads (FB x kw filter vectors a run, an
-// input per row and input column read).
+// input per row and input column read; or, for a block that holds one
+// tap's filter vectors at a time, an input per tap, row and column read,
+// each feeding FB FMAs).
 struct BlockCost {
   double cycles = 0, fmas = 0, loads = 0;
   BlockCost& operator+=(const BlockCost& other) {
@@ -88,7 +90,7 @@ struct BlockCost {
   }
 };
 
-BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
+BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run, bool oneTap) {
   const ColumnAxis axis{s.columns, s.inputColumns, s.kw, s.strideW, s.padLeft};
   BlockCost total;
   for (const RunShape& shape : columnRuns(axis, run)) {
@@ -101,7 +103,7 @@ BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
     }
     BlockCost cost;
     cost.fmas = static_cast<double>(FB * R * std::accumulate(taps.begin(), taps.end(), int64_t{0}));
-    cost.loads = static_cast<double>(FB * s.kw) + static_cast<double>(R) * inputs;
+    cost.loads = static_cast<double>(FB * s.kw) + (oneTap ? cost.fmas / static_cast<double>(FB) : static_cast<double>(R) * inputs);
     const double chain = kChainCycles * static_cast<double>(*std::max_element(taps.begin(), taps.end()));
     cost.cycles = std::max({cost.fmas / kFmasPerCycle, cost.loads / kLoadsPerCycle, chain});
     total += cost;
@@ -112,7 +114,7 @@ BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
 // The cost of one image's output rows in blocks of R rows (the rows left
 // over one by one), per input channel: each block passes over every filter
 // row with the block's rows that read inside the image.
-BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
+BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run, bool oneTap) {
   BlockCost total;
   auto block = [&](int64_t oh, int64_t rows) {
     for (int64_t i = 0; i < s.kh; ++i) {
@@ -121,7 +123,7 @@ BlockCost imageCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run) {
         const int64_t ih = (oh + q) * s.strideH - s.padTop + i;
         inside += ih >= 0 && ih < s.inputRows ? 1 : 0;
       }
-      if (inside > 0) total += blockCost(s, FB, inside, run);
+      if (inside > 0) total += blockCost(s, FB, inside, run, oneTap);
     }
   };
   const int64_t full = s.rows / R * R;
@@ -166,10 +168,20 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
     for (int64_t R = 1; R <= std::min(s.rows, s.maxBlockRows); ++R) {
       // Registers hold the accumulators, every tap's filter vectors, the
       // broadcast input and one spare: without it LLVM spills an
-      // accumulator on AVX2.
-      const int64_t run = std::min(s.columns, (target.vectorRegisters - 2 - filterBlocks * s.kw) / (filterBlocks * R));
+      // accumulator on AVX2. Where every tap's leave no room, they hold
+      // one tap's, which LLVM loads for each tap as it goes: on AVX2, 4
+      // filter blocks x 2 columns beside 4 filter vectors, where those of 3
+      // taps took 12 of the 14 (the seed's max_pool2d_3.grad, 6x6 outputs,
+      // at batch 32, from 2 filter blocks x 2 rows x 2 columns beside 6
+      // filter vectors: medians of 8 alternating runs 0.373 -> 0.334 ms,
+      // of 6 0.381 -> 0.345, on a busy AMD EPYC Zen 3).
+      auto columnsBeside = [&](int64_t filterVectors) {
+        return std::min(s.columns, (target.vectorRegisters - 2 - filterVectors) / (filterBlocks * R));
+      };
+      const bool oneTap = columnsBeside(filterBlocks * s.kw) < 1;
+      const int64_t run = columnsBeside(oneTap ? filterBlocks : filterBlocks * s.kw);
       if (run < 1) break;
-      const BlockCost cost = imageCost(s, filterBlocks, R, run);
+      const BlockCost cost = imageCost(s, filterBlocks, R, run, oneTap);
       const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;
       const std::tuple<int64_t, double, double, int64_t, int64_t> score{
           -runsPerRow, cost.fmas / kFmasPerCycle / cost.cycles, -cost.loads / cost.fmas, -R, filterBlocks};
