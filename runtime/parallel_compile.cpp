@@ -4,6 +4,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <numeric>
 
 #include "compiler/codegen/llvm_pipeline.h"
 
@@ -13,9 +14,15 @@ namespace {
 // Runs work(unit, machine) for every unit on the pool's threads, each with a
 // TargetMachine of its own (they are not thread-safe) and taking units from
 // a shared counter, so that a thread that drew light units takes more of
-// them. The first error is the result.
-Status forEachUnit(size_t units, const Target& target, ThreadPool& pool,
+// them; the largest first, so that the last to start are small ones. The
+// first error is the result.
+Status forEachUnit(const std::vector<CodeUnit>& codeUnits, const Target& target, ThreadPool& pool,
                    const std::function<Status(size_t, llvm::TargetMachine&)>& work) {
+  const size_t units = codeUnits.size();
+  std::vector<size_t> largestFirst(units);
+  std::iota(largestFirst.begin(), largestFirst.end(), size_t{0});
+  std::stable_sort(largestFirst.begin(), largestFirst.end(),
+                   [&](size_t a, size_t b) { return codeUnits[a].instructions > codeUnits[b].instructions; });
   std::atomic<size_t> next = 0;
   std::mutex mutex;
   Status result;
@@ -27,8 +34,8 @@ Status forEachUnit(size_t units, const Target& target, ThreadPool& pool,
   pool.parallelFor(threads, [&](int64_t, int64_t) {
     Expected<std::unique_ptr<llvm::TargetMachine>> machine = createTargetMachine(target);
     if (!machine) return fail(machine.error());
-    for (size_t unit = next++; unit < units; unit = next++)
-      if (Status done = work(unit, **machine); !done) return fail(done.error());
+    for (size_t taken = next++; taken < units; taken = next++)
+      if (Status done = work(largestFirst[taken], **machine); !done) return fail(done.error());
   });
   return result;
 }
@@ -45,7 +52,7 @@ size_t codeUnitsFor(const ThreadPool& pool) {
 }
 
 Status optimizeUnits(std::vector<CodeUnit>& units, const Target& target, ThreadPool& pool) {
-  return forEachUnit(units.size(), target, pool, [&](size_t unit, llvm::TargetMachine& machine) {
+  return forEachUnit(units, target, pool, [&](size_t unit, llvm::TargetMachine& machine) {
     optimizeModule(*units[unit].module, machine);
     return Status::ok();
   });
@@ -54,7 +61,7 @@ Status optimizeUnits(std::vector<CodeUnit>& units, const Target& target, ThreadP
 Expected<std::vector<std::unique_ptr<llvm::MemoryBuffer>>> compileUnits(std::vector<CodeUnit>& units,
                                                                         const Target& target, ThreadPool& pool) {
   std::vector<std::unique_ptr<llvm::MemoryBuffer>> objects(units.size());
-  CNNC_TRY(forEachUnit(units.size(), target, pool, [&](size_t unit, llvm::TargetMachine& machine) -> Status {
+  CNNC_TRY(forEachUnit(units, target, pool, [&](size_t unit, llvm::TargetMachine& machine) -> Status {
     Expected<std::unique_ptr<llvm::MemoryBuffer>> object = emitObject(*units[unit].module, machine);
     if (!object) return object.error();
     objects[unit] = std::move(*object);

@@ -28,6 +28,9 @@ struct KernelInfo {
 struct CodeUnit {
   std::unique_ptr<llvm::LLVMContext> context;
   std::unique_ptr<llvm::Module> module;
+  // The LLVM instructions generated into it: what optimising and compiling
+  // it costs, about.
+  size_t instructions = 0;
 };
 
 struct GeneratedCode {
