@@ -564,21 +564,29 @@ TEST_P(BlockedConvSchedules, PlainInputFilterGradientsInShortBands) {
 // A Winograd filter gradient's default bands (of 1 MiB of L2 here): whole
 // images where several fit an eighth of L2 (8x8), and where fewer do, still
 // enough for 16 blocks if they fit half of it; one whole image where it
-// fits half of it (32x32: ResNet's block1 at F(3x3, 4x4)), rather than a
-// few of its rows; rows of one image in whole blocks where it does not
-// (64x64).
+// fits half of it (32x32: ResNet's block1 at F(3x3, 4x4)), or three
+// quarters (the same in an L2 of 32 KiB per lane of a vector: 256 KiB on
+// AVX2, 512 KiB on AVX-512, a Zen 3's), rather than a few of its rows; rows
+// of one image in whole blocks where it does not, in bands of equal rows
+// where a band size allows (96x96: 3 bands of 32 rows on AVX2, 6 of 16 on
+// AVX-512; not 36 rows and 16 or 20 and 16).
 TEST_P(BlockedConvSchedules, WinogradFilterGradientBands) {
   Target target = target_;
   target.l2Bytes = 1 << 20;
-  auto rows = [&](int64_t size) {
+  auto rowsIn = [&](const Target& machine, int64_t size) {
     const Graph graph = winogradFilterGradient(b(), size, size, b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
-    return filterGradientTile(graph, graph.node(*graph.lookup("dw")), target).rows;
+    return filterGradientTile(graph, graph.node(*graph.lookup("dw")), machine).rows;
   };
+  auto rows = [&](int64_t size) { return rowsIn(target, size); };
   EXPECT_GT(rows(8), 8);
   EXPECT_EQ(rows(8) % 8, 0);
   EXPECT_EQ(rows(32), 32);
-  EXPECT_LT(rows(64), 64);
-  EXPECT_EQ(rows(64) % 4, 0);
+  Target smallerL2 = target;
+  smallerL2.l2Bytes = b() * (32 << 10);
+  EXPECT_EQ(rowsIn(smallerL2, 32), 32);
+  EXPECT_LT(rows(96), 96);
+  EXPECT_EQ(rows(96) % 4, 0);
+  EXPECT_EQ(96 % rows(96), 0) << rows(96);
   // Images of 4 blocks whose transforms fill an eighth of L2 alone (64
   // channels on AVX-512): bands of 4 images, 16 blocks (kMinBandBlocks).
   const Graph wide = winogradFilterGradient(4 * b(), 8, 8, 4 * b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
