@@ -381,8 +381,10 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
         static_cast<double>(filterBlocks * channels) / static_cast<double>(filterBlocks + channels);
     if (ratio > bestRatio) tile.filterBlocks = filterBlocks, tile.channels = channels, bestRatio = ratio;
   }
+  // Bands that fit `budget`, of `rows` rows: never more than a thread's stack may take.
   const auto fitting = [&](int64_t budget, int64_t rows) {
-    return static_cast<int64_t>(static_cast<double>(budget) / winogradBandBytes(s, side, s.channels, rows));
+    return static_cast<int64_t>(static_cast<double>(std::min(budget, kMaxWinogradBandBytes)) /
+                                winogradBandBytes(s, side, s.channels, rows));
   };
   const int64_t imageBlocks = winogradBlocks(s, side, s.rows);
   const int64_t images = std::max({fitting(target.l2Bytes / 8, s.rows),
@@ -392,9 +394,8 @@ FilterGradientTile defaultWinogradFilterGradientTile(const ConvShape& s, const T
   if (images > 0) {
     tile.rows = std::min(images, s.batch) * s.rows;
   } else {
-    const int64_t blockRows = (s.rows + side - 1) / side;
-    const int64_t bands = (blockRows + std::max<int64_t>(1, fitting(target.l2Bytes / 2, side)) - 1) /
-                          std::max<int64_t>(1, fitting(target.l2Bytes / 2, side));
+    const int64_t blockRows = (s.rows + side - 1) / side, fit = std::max<int64_t>(1, fitting(target.l2Bytes / 2, side));
+    const int64_t bands = (blockRows + fit - 1) / fit;
     tile.rows = std::min(s.rows, side * ((blockRows + bands - 1) / bands));
   }
   return tile;

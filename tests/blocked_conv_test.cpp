@@ -587,6 +587,17 @@ TEST_P(BlockedConvSchedules, WinogradFilterGradientBands) {
   EXPECT_LT(rows(96), 96);
   EXPECT_EQ(rows(96) % 4, 0);
   EXPECT_EQ(96 % rows(96), 0) << rows(96);
+  // However large L2, a band's transforms fit a thread's stack: the tiles
+  // choose-tiles writes pass checkTile.
+  Target largeL2 = target;
+  largeL2.l2Bytes = 64 << 20;
+  for (int64_t size : {32, 96}) {
+    Graph graph = winogradFilterGradient(b(), size, size, b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
+    ASSERT_TRUE(chooseTiles(graph, PassContext{largeL2}));
+    const Node& dw = graph.node(*graph.lookup("dw"));
+    const Status fits = checkTile(graph, dw, *getInts(dw.attrs, "tile"));
+    EXPECT_TRUE(fits) << size << ": " << fits.error().message;
+  }
   // Images of 4 blocks whose transforms fill an eighth of L2 alone (64
   // channels on AVX-512): bands of 4 images, 16 blocks (kMinBandBlocks).
   const Graph wide = winogradFilterGradient(4 * b(), 8, 8, 4 * b(), {1, 1, 1, 1}, 8, false, kWinograd4x4);
