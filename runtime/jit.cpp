@@ -25,9 +25,12 @@ Error jitError(std::string_view what, llvm::Error error) {
 std::unique_ptr<llvm::orc::ObjectLayer> objectLayer(llvm::orc::ExecutionSession& session, const llvm::Triple&) {
   auto layer = std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
       session, [] { return std::make_unique<llvm::SectionMemoryManager>(); });
-  if (std::getenv("CNNC_PERF_JITDUMP"))
+  if (std::getenv("CNNC_PERF_JITDUMP")) {
     if (llvm::JITEventListener* perf = llvm::JITEventListener::createPerfJITEventListener())
       layer->registerJITEventListener(*perf);
+    else
+      fmt::print(stderr, "cnnc: warning: CNNC_PERF_JITDUMP: this build of LLVM cannot write perf's jitdump\n");
+  }
   return layer;
 }
 
