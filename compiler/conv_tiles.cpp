@@ -201,11 +201,22 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
 // filter vectors and broadcasts one transformed input per block of outputs.
 ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_t side, int64_t rowGranule) {
   // Of the register blocks whose accumulators fit beside the filter vectors
-  // and the broadcast input, the most FMAs per load, then the most filter
-  // blocks, then the fewest rows. A row's blocks of outputs are split into
-  // runs of as even a length as the register block allows.
+  // and the broadcast input, those whose runs split a row's blocks of
+  // outputs evenly, then the most FMAs per load, then the most filter
+  // blocks, then the fewest rows. A row's blocks are split into runs of as
+  // even a length as the register block allows; a shorter last run is a
+  // second copy of the register block's code, whose transforms are most of
+  // the kernel's: AVX2's ResNet block1 (8 blocks a row) in runs of 3, 3
+  // and 2 blocks x 2 rows made 40 KiB of code, more than a Zen 3's 32 KiB
+  // instruction cache, and ran 3-9% slower than in runs of 4 x 1 row
+  // (forward and data gradient; each against its twin layer in the same
+  // runs, 4 alternating runs on a shared AMD EPYC Zen 3; whole steps at
+  // batch 128, 5 alternating runs in a slow spell: block1's forward
+  // kernels 3.74 and 3.85 -> 3.06 and 3.32 ms, its backward batch groups
+  // 7.76 and 7.55 -> 6.67 and 6.45; VGG's block1_conv2, now 4 filter
+  // blocks x 2, the same within the noise).
   ForwardTile best{1, side, 0, 0, side};
-  double bestRatio = 0;
+  std::pair<bool, double> bestScore{false, 0};
   const int64_t across = (s.columns + side - 1) / side;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
@@ -214,8 +225,9 @@ ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_
       if (room < 1) continue;
       const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs;
       const double blocks = static_cast<double>(down * run);
-      const double ratio = static_cast<double>(filterBlocks) * blocks / (static_cast<double>(filterBlocks) + blocks);
-      if (ratio > bestRatio) best = {filterBlocks, side * run, 0, 0, side * down}, bestRatio = ratio;
+      const std::pair<bool, double> score{
+          across % run == 0, static_cast<double>(filterBlocks) * blocks / (static_cast<double>(filterBlocks) + blocks)};
+      if (score > bestScore) best = {filterBlocks, side * run, 0, 0, side * down}, bestScore = score;
     }
   }
   // The pass's transformed filter slice and inputs fit three quarters of

@@ -546,6 +546,16 @@ TEST_P(BlockedConvSchedules, StridedRowsInTheFewestRuns) {
       << "tile [" << tile.filterBlocks << "," << tile.run << ",...]";
 }
 
+// A Winograd kernel's default register block splits a row's blocks of
+// outputs into runs of one length where one fits: a shorter last run is a
+// second copy of the transforms' code (ResNet's block1, 8 blocks a row, on
+// AVX2: runs of 4, not 3, 3 and 2).
+TEST_P(BlockedConvSchedules, WinogradRunsSplitRowsEvenly) {
+  const Graph graph = graphOf(b(), 32, 32, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 2, kWinograd4x4);
+  const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
+  EXPECT_EQ(8 % (tile.run / 4), 0) << "tile [" << tile.filterBlocks << "," << tile.run << ",...," << tile.blockRows << "]";
+}
+
 // A plain input's filter gradient (a first layer's, ResNet's stem shape
 // here) sweeps bands of at most 4 KiB of output gradients, whose first
 // register block the hardware's prefetchers keep up with; a blocked
