@@ -20,17 +20,16 @@ Error jitError(std::string_view what, llvm::Error error) {
 // With CNNC_PERF_JITDUMP set, the kernels are announced to Linux perf as
 // they load (LLVM's jitdump listener, into $JITDUMPDIR or ~/.debug/jit):
 // `perf record -k 1`, then `perf inject --jit`, names every kernel's
-// samples, down to its instructions (README, "Using it"). The object layer
-// is LLJIT's own for ELF on x86-64, RuntimeDyld, with the listener added.
-std::unique_ptr<llvm::orc::ObjectLayer> objectLayer(llvm::orc::ExecutionSession& session, const llvm::Triple&) {
+// samples, down to its instructions (README, "Using it"). The listener
+// attaches to RuntimeDyld, so the JIT then links with it rather than with
+// LLJIT's default linker.
+std::unique_ptr<llvm::orc::ObjectLayer> perfAnnouncingLayer(llvm::orc::ExecutionSession& session, const llvm::Triple&) {
   auto layer = std::make_unique<llvm::orc::RTDyldObjectLinkingLayer>(
       session, [] { return std::make_unique<llvm::SectionMemoryManager>(); });
-  if (std::getenv("CNNC_PERF_JITDUMP")) {
-    if (llvm::JITEventListener* perf = llvm::JITEventListener::createPerfJITEventListener())
-      layer->registerJITEventListener(*perf);
-    else
-      fmt::print(stderr, "cnnc: warning: CNNC_PERF_JITDUMP: this build of LLVM cannot write perf's jitdump\n");
-  }
+  if (llvm::JITEventListener* perf = llvm::JITEventListener::createPerfJITEventListener())
+    layer->registerJITEventListener(*perf);
+  else
+    fmt::print(stderr, "cnnc: warning: CNNC_PERF_JITDUMP: this build of LLVM cannot write perf's jitdump\n");
   return layer;
 }
 
@@ -38,11 +37,10 @@ std::unique_ptr<llvm::orc::ObjectLayer> objectLayer(llvm::orc::ExecutionSession&
 
 Expected<std::unique_ptr<Jit>> Jit::create(const Target& target) {
   if (Status runs = checkHostRuns(target); !runs) return runs.error();
-  llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit =
-      llvm::orc::LLJITBuilder()
-          .setJITTargetMachineBuilder(machineBuilder(target))
-          .setObjectLinkingLayerCreator(objectLayer)
-          .create();
+  llvm::orc::LLJITBuilder builder;
+  builder.setJITTargetMachineBuilder(machineBuilder(target));
+  if (std::getenv("CNNC_PERF_JITDUMP")) builder.setObjectLinkingLayerCreator(perfAnnouncingLayer);
+  llvm::Expected<std::unique_ptr<llvm::orc::LLJIT>> jit = builder.create();
   if (!jit) return jitError("cannot start", jit.takeError());
   auto generator = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
       (*jit)->getDataLayout().getGlobalPrefix());
