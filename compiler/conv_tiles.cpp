@@ -101,9 +101,11 @@ BlockCost blockCost(const ConvShape& s, int64_t FB, int64_t R, int64_t run, bool
       inputs += readers.empty() ? 0 : 1;
       for (const auto& [column, tap] : readers) ++taps[static_cast<size_t>(column)];
     }
+    // The (row, column, tap) triples read inside the image: FB FMAs each.
+    const int64_t reads = R * std::accumulate(taps.begin(), taps.end(), int64_t{0});
     BlockCost cost;
-    cost.fmas = static_cast<double>(FB * R * std::accumulate(taps.begin(), taps.end(), int64_t{0}));
-    cost.loads = static_cast<double>(FB * s.kw) + (oneTap ? cost.fmas / static_cast<double>(FB) : static_cast<double>(R) * inputs);
+    cost.fmas = static_cast<double>(FB * reads);
+    cost.loads = static_cast<double>(FB * s.kw) + (oneTap ? static_cast<double>(reads) : static_cast<double>(R) * inputs);
     const double chain = kChainCycles * static_cast<double>(*std::max_element(taps.begin(), taps.end()));
     cost.cycles = std::max({cost.fmas / kFmasPerCycle, cost.loads / kLoadsPerCycle, chain});
     total += cost;
