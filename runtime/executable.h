@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <memory>
+#include <limits>
 #include <string_view>
 #include <vector>
 
@@ -26,6 +27,9 @@ struct KernelProfile {
   ValueId node;
   double seconds = 0;  // over all profiled runs
   int64_t calls = 0;
+  // Its fastest run: on a shared machine, whose other tenants slow some
+  // runs down, the least disturbed measure of the kernel's own speed.
+  double fastest = std::numeric_limits<double>::infinity();
   // The kernels of its batch group (ir/batch_group.h) that ran with it, a
   // chunk of the batch at a time: their time is in its own.
   std::vector<ValueId> with = {};

@@ -1,5 +1,6 @@
 #include "runtime/jit_executable.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
@@ -183,7 +184,9 @@ class JitExecutable final : public Executable {
     const auto start = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     body();
     if (profiling_) {
-      profile_[k].seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      profile_[k].seconds += seconds;
+      profile_[k].fastest = std::min(profile_[k].fastest, seconds);
       ++profile_[k].calls;
     }
   }

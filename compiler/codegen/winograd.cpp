@@ -67,23 +67,34 @@ int64_t winogradProductFloats(const Graph& graph, const Node& node) {
   return winogradProducts(winogradBlockSide(node)) * w[0] * w[1];
 }
 
-void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, const std::function<Values(int64_t)>& column,
-                       const std::function<void(int64_t, int64_t, llvm::Value*)>& store) {
+void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, int64_t lanes,
+                       const std::function<Values(int64_t)>& column,
+                       const std::function<void(llvm::Value*, int64_t, llvm::Value*)>& store) {
   const int64_t t = side + 2;
-  // Each column just before the first block that reads it: all of them
-  // first kept (side + 2) x (side count + 2) vectors live at once, which
-  // LLVM spilled to the stack (F(4x4, 3x3): 204 for a row of 8 blocks).
-  std::vector<Values> columns;  // B' d of input column c, [c][row]
-  for (int64_t q = 0; q < count; ++q) {
-    while (static_cast<int64_t>(columns.size()) < side * q + t)
-      columns.push_back(transformInputColumn(kb, side, column(static_cast<int64_t>(columns.size()))));
+  // B' of each column into scratch as soon as it is loaded, then B' of each
+  // block's rows of those, in a loop over the blocks that reads them back:
+  // kept in registers, the row's columns (t x t vectors a block, of which
+  // two carry over to the next) were more than AVX2's 16 and LLVM spilled
+  // them, with the masks and constants besides (ResNet's block1 forward
+  // kernels: 784 of the 2,057 instructions of a row of 4 blocks touched the
+  // stack).
+  llvm::Value* columns = kb.scratch((side * count + 2) * t * lanes);  // [column][row]
+  auto columnAt = [&](llvm::Value* c, int64_t row) {
+    return kb.ir().CreateMul(add(kb, kb.ir().CreateMul(c, kb.i64(t)), row), kb.i64(lanes));
+  };
+  for (int64_t c = 0; c < side * count + 2; ++c) {
+    const Values v = transformInputColumn(kb, side, column(c));
+    for (int64_t row = 0; row < t; ++row) kb.storeScratch(columns, columnAt(kb.i64(c), row), v[static_cast<size_t>(row)]);
+  }
+  kb.rolledLoop(0, count, [&](llvm::Value* q) {
+    llvm::Value* firstColumn = kb.ir().CreateMul(q, kb.i64(side));
     for (int64_t row = 0; row < t; ++row) {
       Values d;
-      for (int64_t j = 0; j < t; ++j) d.push_back(columns[static_cast<size_t>(side * q + j)][static_cast<size_t>(row)]);
+      for (int64_t j = 0; j < t; ++j) d.push_back(kb.loadScratch(columns, columnAt(add(kb, firstColumn, j), row), lanes));
       const Values v = transformInputColumn(kb, side, d);
       for (int64_t j = 0; j < t; ++j) store(q, row * t + j, v[static_cast<size_t>(j)]);
     }
-  }
+  });
 }
 
 WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
@@ -171,7 +182,7 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
       std::optional<NormAffine> affine;
       if (norm_) affine = norm_->affine(kb_, outer, b_);
       transformInputRow(
-          kb_, side_, across,
+          kb_, side_, across, b_,
           [&](int64_t c) {
             llvm::Value* iw = add(kb_, left, c);
             llvm::Value* columnInside = within(iw, x_.dims[3]);
@@ -185,8 +196,8 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
             }
             return d;
           },
-          [&](int64_t q, int64_t product, llvm::Value* v) {
-            kb_.storeScratch(inputs_, inputAt(kb_.i64(row * across + q), kb_.i64(product), ir_.CreateMul(chunkOuter, kb_.i64(b_))), v);
+          [&](llvm::Value* q, int64_t product, llvm::Value* v) {
+            kb_.storeScratch(inputs_, inputAt(add(kb_, q, row * across), kb_.i64(product), ir_.CreateMul(chunkOuter, kb_.i64(b_))), v);
           });
     });
   }

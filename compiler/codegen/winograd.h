@@ -48,11 +48,14 @@ int64_t winogradProductFloats(const Graph& graph, const Node& node);
 // The (side + 2)^2 products B' d B of each of a row of `count` blocks of
 // inputs that side x side blocks of outputs (or output gradients) side by
 // side read: B' of each of the row's side count + 2 input columns once,
-// `column(c)` (its side + 2 vectors, top to bottom), since neighbouring
-// blocks share two, then of each block's rows of those; store(q, p, v)
-// takes product p (row p / (side + 2), column p % (side + 2)) of block q.
-void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, const std::function<Values(int64_t)>& column,
-                       const std::function<void(int64_t, int64_t, llvm::Value*)>& store);
+// `column(c)` (its side + 2 vectors of `lanes`, top to bottom), since
+// neighbouring blocks share two, into a scratch array of the stack (as
+// many vectors again), then of each block's rows of those; store(q, p, v)
+// takes product p (row p / (side + 2), column p % (side + 2)) of block q
+// (an i64: the blocks are a loop).
+void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, int64_t lanes,
+                       const std::function<Values(int64_t)>& column,
+                       const std::function<void(llvm::Value*, int64_t, llvm::Value*)>& store);
 
 // The floats of one part of the batch in the workspace of Winograd
 // conv2d_bwd_filter `node`: its products' sums (winogradProductFloats),

@@ -144,7 +144,7 @@ class WinogradFilterGradient : ConvolutionKernel {
       };
       if (norm_) normalizeRows(n, outer, ih, rowInside);
       transformInputRow(
-          kb_, side_, across_,
+          kb_, side_, across_, b_,
           [&](int64_t c) {
             const int64_t iw = c - win_.padLeft;
             Values d;
@@ -157,8 +157,8 @@ class WinogradFilterGradient : ConvolutionKernel {
             }
             return d;
           },
-          [&](int64_t q, int64_t product, llvm::Value* v) {
-            kb_.storeScratch(inputs_, inputAt(kb_.i64(product), add(kb_, first, q), ir_.CreateMul(k, kb_.i64(b_))), v);
+          [&](llvm::Value* q, int64_t product, llvm::Value* v) {
+            kb_.storeScratch(inputs_, inputAt(kb_.i64(product), ir_.CreateAdd(first, q), ir_.CreateMul(k, kb_.i64(b_))), v);
           });
     });
   }
