@@ -546,6 +546,23 @@ TEST_P(BlockedConvSchedules, StridedRowsInTheFewestRuns) {
       << "tile [" << tile.filterBlocks << "," << tile.run << ",...]";
 }
 
+// A data gradient's pass over its rows takes the output-gradient channels
+// whose filter rows of one row phase fit half of L1: at stride 2 a 3x3
+// filter's phases read 2 and 1 of its rows. ResNet's block1_out.grad (32
+// output-gradient channels, a 32 KiB L1) so takes all 32 in one pass,
+// where the slice of the whole filter would have taken 16 in two, each
+// storing its rows for the next to resume.
+TEST_P(BlockedConvSchedules, StridedDataGradientsPassOverTheirRowPhasesFilterRows) {
+  Target target = target_;
+  target.l1Bytes = 32 << 10;
+  const Graph graph = graphOf(16, 32, 32, 32, 3, 3, 2, {0, 0, 1, 1}, true);
+  const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("dx")), target);
+  const int64_t channelBytes = tile.filterBlocks * b() * 3 * 4;  // a filter row's, of the register block's channels
+  EXPECT_EQ(tile.channelChunk, 32);
+  EXPECT_LE(2 * channelBytes * tile.channelChunk, target.l1Bytes / 2);
+  EXPECT_GT(3 * channelBytes * tile.channelChunk, target.l1Bytes / 2);
+}
+
 // A Winograd kernel's default register block splits a row's blocks of
 // outputs into runs of one length where one fits: a shorter last run is a
 // second copy of the transforms' code (ResNet's block1, 8 blocks a row, on
