@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "compiler/codegen/activation.h"
 #include "ir/conv_algorithm.h"
 
 namespace cnnc::blocked {
@@ -164,7 +165,16 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
   // 128 on AVX2, their perf samples against the other convolutions' in the
   // same run, 3 runs each: stem_bn.grad 0.101-0.109 -> 0.094-0.103 of
   // theirs, block2_bn1.grad 0.068-0.073 -> 0.064-0.068, block1_bn1.grad
-  // and block3_bn1.grad 2-3% fewer).
+  // and block3_bn1.grad 2-3% fewer). Where the epilogue reads none, the
+  // outputs' own lines, into L2, which the output transform's stores then
+  // find there: they come in bursts of (side x side) x FB vectors a block,
+  // where the direct kernels store a register block right after its FMAs
+  // (the forward kernels' samples against the filter gradients', 4 runs of
+  // each: block1_conv1 0.151-0.155 -> 0.129-0.140, block1_conv2
+  // 0.143-0.150 -> 0.134-0.143, block2_conv2 0.115-0.123 -> 0.109-0.119,
+  // block3_conv2 0.101-0.108 -> 0.097-0.105; the direct forward kernels
+  // requesting theirs the same within the noise, and a direct data
+  // gradient, block1_out.grad, 6% slower).
   std::vector<llvm::Value*> outputs;
   llvm::Value* left = ir_.CreateMul(first, kb_.i64(side_));
   for (int64_t k = 0; k < FB_; ++k)
@@ -172,6 +182,8 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
       for (int64_t c = 0; c < across * side_; c += std::max<int64_t>(1, 16 / b_))
         outputs.push_back(outputIndex(pass, k, add(kb_, oh, r), add(kb_, left, c)));
   prefetchFinishing(kb_, node_, {}, outputs, chunks_, pass.finishes);
+  if (finishOperands(kb_.graph(), node_).empty())
+    for (llvm::Value* at : outputs) kb_.prefetch(id_, at, false);
   multiply(pass, down * across);
   transformOutputs(pass, oh, down, first, across, store);
 }
