@@ -46,7 +46,8 @@ class ForwardConvolution : ConvolutionKernel {
         sums_(kb, id, tasks_) {
     // A Winograd kernel's transformed filter follows the fused sums in the workspace.
     if (usesWinograd(node_))
-      winograd_.emplace(kb, id, tile_, *elementCount(node_.type) + fusedSumsFloats(kb.graph(), node_, tasks_, b_));
+      winograd_.emplace(kb, id, tile_, *elementCount(node_.type) + fusedSumsFloats(kb.graph(), node_, tasks_, b_),
+                        sums_.operands());
   }
 
   // Tasks: (n, group of FB output blocks, block of output rows). Each task

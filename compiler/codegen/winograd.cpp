@@ -99,7 +99,8 @@ void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, int64_t l
   });
 }
 
-WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart)
+WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart,
+                               std::vector<ValueId> later)
     : ConvolutionKernel(kb, id),
       w_(node_.operands[1]),
       y_(node_.type.dims),
@@ -111,7 +112,8 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       FB_(tile.filterBlocks),
       chunks_(channelPasses(kb.graph(), node_, tile)),
       filterStart_(filterStart),
-      norm_(InlinedNorm::of(kb, node_.operands[0])) {}
+      norm_(InlinedNorm::of(kb, node_.operands[0])),
+      later_(std::move(later)) {}
 
 int64_t WinogradBlocks::transformFilter() {
   // Filter vector (k, c, i, j) holds b output channels (OIhw{b}o); so does
@@ -181,7 +183,7 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
     for (int64_t r = 0; r < down * side_; ++r)
       for (int64_t c = 0; c < across * side_; c += std::max<int64_t>(1, 16 / b_))
         outputs.push_back(outputIndex(pass, k, add(kb_, oh, r), add(kb_, left, c)));
-  prefetchFinishing(kb_, node_, {}, outputs, chunks_, pass.finishes);
+  prefetchFinishing(kb_, node_, later_, outputs, chunks_, pass.finishes);
   if (finishOperands(kb_.graph(), node_).empty())
     for (llvm::Value* at : outputs) kb_.prefetch(id_, at, false);
   multiply(pass, down * across);

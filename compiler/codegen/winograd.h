@@ -74,8 +74,10 @@ class WinogradBlocks : ConvolutionKernel {
   using Store = std::function<void(int64_t k, llvm::Value* at, llvm::Value* sum)>;
 
   // For node `id` under `tile`, its transformed filter from element
-  // `filterStart` of its buffer (in the workspace).
-  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart);
+  // `filterStart` of its buffer (in the workspace); `later`, the values it
+  // reads at its outputs once a task's rows are done (FusedSums::operands).
+  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart,
+                 std::vector<ValueId> later);
 
   // Emits the kernel's first phase, which transforms the filter; returns
   // its tasks (one per output-channel block).
@@ -115,6 +117,7 @@ class WinogradBlocks : ConvolutionKernel {
   const ForwardTile tile_;
   const int64_t FB_, chunks_, filterStart_;
   const std::optional<InlinedNorm> norm_;  // of the input, if inlined
+  const std::vector<ValueId> later_;
   // The stack buffers (in the function of the kernel's tasks, made by its
   // first register block): transformed inputs [block][product][chunk
   // channel], and sums [block][product][filter block][lane].
