@@ -167,7 +167,11 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
   // 128 on AVX2, their perf samples against the other convolutions' in the
   // same run, 3 runs each: stem_bn.grad 0.101-0.109 -> 0.094-0.103 of
   // theirs, block2_bn1.grad 0.068-0.073 -> 0.064-0.068, block1_bn1.grad
-  // and block3_bn1.grad 2-3% fewer). Where the epilogue reads none, the
+  // and block3_bn1.grad 2-3% fewer), and into L2 the batch norm inputs
+  // that their fused gamma gradients read after the task's rows (later_; 3
+  // more runs each: block1_bn1.grad 0.104-0.107 -> 0.094-0.100,
+  // stem_bn.grad 0.107-0.111 -> 0.101-0.111, block2's and block3's the
+  // same). Where the epilogue reads none, the
   // outputs' own lines, into L2, which the output transform's stores then
   // find there: they come in bursts of (side x side) x FB vectors a block,
   // where the direct kernels store a register block right after its FMAs
