@@ -5,7 +5,9 @@
 # right after timing the kernels, and take the mean of the two. On a shared
 # host the peak itself swings by a third within minutes, so only a fraction
 # taken within one round means anything; the summary gives each kernel's
-# median over the rounds.
+# median over the rounds. Each fraction comes twice: of the kernel's mean
+# step, and of its best (--per-op's fastest step), which other tenants
+# slow down least.
 #
 # A batch group's kernels (interleave-batch: ResNet's backward pass) run a
 # chunk of the batch at a time, one after the other, and --per-op times the
@@ -67,23 +69,26 @@ for ((round = 1; round <= rounds; ++round)); do
   echo "== round $round: $isa FMA peak at $threads threads: $before before the kernels, $after after; $peak between"
   echo "$profile" | awk -v round="$round" -v peak="$peak" -v table="$table" '
     NR == 1 {print}
-    NR == 2 {printf "%s%9s\n", $0, "of peak"}
+    NR == 2 {printf "%s%9s%9s\n", $0, "of peak", "best"}
     $2 ~ /^conv2d/ {
       share = 100 * $(NF - 2) / peak  # GFLOP/s, before the traffic in MiB and GB/s
-      printf "%s%8.1f%%\n", $0, share
-      print round, $1, $2, share >> table
+      best = share * $3 / $4          # the same of its best step: ms/step over best
+      printf "%s%8.1f%%%8.1f%%\n", $0, share, best
+      print round, $1, $2, share, best >> table
     }
     $1 == "+" {grouped = grouped " " $2}
     END {if (grouped != "") print "timed within batch groups, not listed (see --ungrouped):" grouped}'
 done
 echo
-echo "median over $rounds rounds, of each round's peak:"
-sort -k2,2 -k4,4n "$table" | awk '
-  { name = $2; op[name] = $3; value[name, ++n[name]] = $4 + 0 }
-  END {
-    for (name in n) {
-      m = n[name]; mid = int((m + 1) / 2)
-      median = m % 2 ? value[name, mid] : (value[name, mid] + value[name, mid + 1]) / 2
-      printf "%-40s %-30s %6.1f%%\n", name, op[name], median
-    }
-  }' | sort -k3,3nr
+echo "median over $rounds rounds, of each round's peak (of the mean step; of the best step):"
+median_of() {  # the median of column $1 of the table, per kernel
+  sort -k2,2 -k"$1","$1"n "$table" | awk -v column="$1" '
+    { name = $2; op[name] = $3; value[name, ++n[name]] = $column + 0 }
+    END {
+      for (name in n) {
+        m = n[name]; mid = int((m + 1) / 2)
+        printf "%s %s %.1f\n", name, op[name], m % 2 ? value[name, mid] : (value[name, mid] + value[name, mid + 1]) / 2
+      }
+    }' | sort
+}
+join <(median_of 4) <(median_of 5) | awk '{printf "%-40s %-30s %6.1f%% %6.1f%%\n", $1, $2, $3, $5}' | sort -k3,3nr
