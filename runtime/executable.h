@@ -11,8 +11,8 @@
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <limits>
+#include <memory>
 #include <string_view>
 #include <vector>
 

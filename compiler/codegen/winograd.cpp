@@ -163,30 +163,17 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
                             const Store& store) {
   transformInputs(pass, oh, down, first, across);
   // The epilogue's operands requested before the products, as the direct
-  // kernels request theirs (blocked_conv.h), a request a cache line: the
-  // data gradients with a fused relu gradient and residual (ResNet at batch
-  // 128 on AVX2, their perf samples against the other convolutions' in the
-  // same run, 3 runs each: stem_bn.grad 0.101-0.109 -> 0.094-0.103 of
-  // theirs, block2_bn1.grad 0.068-0.073 -> 0.064-0.068, block1_bn1.grad
-  // and block3_bn1.grad 2-3% fewer), and into L2 the batch norm inputs
-  // that their fused gamma gradients read after the task's rows (later_; 3
-  // more runs each: block1_bn1.grad 0.104-0.107 -> 0.094-0.100,
-  // stem_bn.grad 0.107-0.111 -> 0.101-0.111, block2's and block3's the
-  // same). Where the epilogue reads none, the
-  // outputs' own lines, into L2, which the output transform's stores then
-  // find there: they come in bursts of (side x side) x FB vectors a block,
-  // where the direct kernels store a register block right after its FMAs
-  // (the forward kernels' samples against the filter gradients', 4 runs of
-  // each: block1_conv1 0.151-0.155 -> 0.129-0.140, block1_conv2
-  // 0.143-0.150 -> 0.134-0.143, block2_conv2 0.115-0.123 -> 0.109-0.119,
-  // block3_conv2 0.101-0.108 -> 0.097-0.105; the direct forward kernels
-  // requesting theirs the same within the noise, and a direct data
-  // gradient, block1_out.grad, 6% slower). Not with a fused pooling: the
-  // seed's conv2d_2 (13x13 outputs, pooled, at batch 32) took 10-15% more
-  // samples against its filter gradients' with them, in 6 runs against 4,
-  // for a reason not found (its rows, pooled as soon as the task stores
-  // them, were requested alike).
-  // (The last blocks' rows and columns past the result's ask for its last.)
+  // kernels request theirs (blocked_conv.h), a request a cache line (rows
+  // and columns past the result's ask for its last): the data gradients'
+  // fused relu gradient and residual, and into L2 the batch norm inputs
+  // that their fused gamma gradients read after the task's rows (later_).
+  // ResNet at batch 128 on AVX2, perf samples against the other
+  // convolutions' in the same runs, 3 runs each: stem_bn.grad 0.101-0.109
+  // -> 0.094-0.103 of theirs, block2_bn1.grad 0.068-0.073 -> 0.064-0.068,
+  // block1_bn1.grad and block3_bn1.grad 2-3% fewer with the operands; with
+  // the gamma gradients' inputs too, block1_bn1.grad 0.104-0.107 ->
+  // 0.094-0.100, stem_bn.grad 0.107-0.111 -> 0.101-0.111, block2's and
+  // block3's the same.
   std::vector<llvm::Value*> outputs;
   llvm::Value* left = ir_.CreateMul(first, kb_.i64(side_));
   for (int64_t k = 0; k < FB_; ++k)
@@ -195,6 +182,19 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
         outputs.push_back(outputIndex(pass, k, kb_.smin(add(kb_, oh, r), kb_.i64(y_[2] - 1)),
                                       kb_.smin(add(kb_, left, c), kb_.i64(y_[3] - 1))));
   prefetchFinishing(kb_, node_, later_, outputs, chunks_, pass.finishes);
+  // Where the epilogue reads nothing, the outputs' own lines, into L2: the
+  // output transform stores them in bursts of (side x side) x FB vectors a
+  // block, where the direct kernels store a register block right after its
+  // FMAs. The forward kernels' samples against the filter gradients', 4
+  // runs of each: block1_conv1 0.151-0.155 -> 0.129-0.140, block1_conv2
+  // 0.143-0.150 -> 0.134-0.143, block2_conv2 0.115-0.123 -> 0.109-0.119,
+  // block3_conv2 0.101-0.108 -> 0.097-0.105. The direct forward kernels
+  // requesting theirs measured the same within the noise, a direct data
+  // gradient (block1_out.grad) 6% slower, and the Winograd data gradients,
+  // on top of their operands, 3-8% slower. Not with a fused pooling: the
+  // seed's conv2d_2 (13x13 outputs, pooled, at batch 32) took 10-15% more
+  // samples against its filter gradients' with them, in 6 runs against 4,
+  // for a reason not found.
   if (finishOperands(kb_.graph(), node_).empty() && !fusedPooling(kb_.graph(), node_))
     for (llvm::Value* at : outputs) kb_.prefetch(id_, at, false);
   multiply(pass, down * across);
