@@ -52,20 +52,24 @@ llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* 
   return finished == sum || chunks == 1 ? finished : kb.ir().CreateSelect(finishes, finished, sum);
 }
 
-void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
-                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes) {
-  const std::vector<ValueId> soon = finishOperands(kb.graph(), node);
-  if (soon.empty() && later.empty()) return;
+void prefetchFinishing(KernelBuilder& kb, ValueId id, const std::vector<ValueId>& later,
+                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes,
+                       bool ownLines) {
+  const std::vector<ValueId> soon = finishOperands(kb.graph(), kb.graph().node(id));
   auto request = [&] {
     for (llvm::Value* at : outputs) {
       for (ValueId operand : soon) kb.prefetch(operand, at, true);
       for (ValueId operand : later) kb.prefetch(operand, at, false);
     }
   };
-  if (chunks == 1)
-    request();
-  else
-    kb.when(finishes, request);
+  if (!soon.empty() || !later.empty()) {
+    if (chunks == 1)
+      request();
+    else
+      kb.when(finishes, request);
+  }
+  if (soon.empty() && ownLines)
+    for (llvm::Value* at : outputs) kb.prefetch(id, at, false);
 }
 
 void prefetchRow(KernelBuilder& kb, const Image& image, llvm::Value* n, llvm::Value* firstOuter, int64_t outers,

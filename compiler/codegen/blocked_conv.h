@@ -114,15 +114,20 @@ llvm::Value* finishChunkedSum(KernelBuilder& kb, const Node& node, llvm::Value* 
                               llvm::Value* finishes, llvm::Value* activationOutput = nullptr);
 
 // Requests the cache lines of what the last of `chunks` passes (`finishes`)
-// reads at a register block's outputs (`outputs`, element indices of the
-// result) once it has summed them: the operands of finishResult, into L1,
-// and `later` (read after the task's rows, FusedSums::operands), into L2.
-// Requested before the sums, they arrive while the FMAs run; read only as
-// the block is stored, they would leave the FMA units idle for a miss to
-// memory at every row (the ResNet's 16-channel data gradients spent almost
-// as long on their epilogue as on their multiply-adds).
-void prefetchFinishing(KernelBuilder& kb, const Node& node, const std::vector<ValueId>& later,
-                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes);
+// of node `id` reads at a register block's outputs (`outputs`, element
+// indices of the result) once it has summed them: the operands of
+// finishResult, into L1, and `later` (read after the task's rows,
+// FusedSums::operands), into L2. Requested before the sums, they arrive
+// while the FMAs run; read only as the block is stored, they would leave
+// the FMA units idle for a miss to memory at every row (the ResNet's
+// 16-channel data gradients spent almost as long on their epilogue as on
+// their multiply-adds). With `ownLines`, where finishResult reads no
+// operand, every pass requests the result's own lines at those outputs
+// too, into L2: for kernels that store their outputs in bursts long after
+// they last touched those lines (the Winograd kernels, winograd.cpp).
+void prefetchFinishing(KernelBuilder& kb, ValueId id, const std::vector<ValueId>& later,
+                       const std::vector<llvm::Value*>& outputs, int64_t chunks, llvm::Value* finishes,
+                       bool ownLines = false);
 
 // Requests into L2 the cache lines of row `row` (clamped into the image) of
 // image n of a blocked `image`, channel blocks [firstOuter, firstOuter +

@@ -153,7 +153,7 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
             std::vector<llvm::Value*> outputs;
             for (int64_t c = 0; c < CB; ++c)
               for (int64_t r = 0; r < run.count; ++r) outputs.push_back(at(c, r));
-            prefetchFinishing(kb, node, sums.operands(), outputs, chunks, finishes);
+            prefetchFinishing(kb, id, sums.operands(), outputs, chunks, finishes);
             if (chunks > 1)
               kb.when(resumes, [&] {
                 for (int64_t c = 0; c < CB; ++c)

@@ -136,7 +136,7 @@ class ForwardConvolution : ConvolutionKernel {
       };
       std::vector<llvm::Value*> outputs;
       forEachAccumulator([&](int64_t q, int64_t k, int64_t r) { outputs.push_back(output(q, k, r)); });
-      prefetchFinishing(kb_, node_, sums_.operands(), outputs, chunks_, pass_.finishes);
+      prefetchFinishing(kb_, id_, sums_.operands(), outputs, chunks_, pass_.finishes);
       if (chunks_ > 1)
         kb_.when(pass_.resumes, [&] {
           forEachAccumulator([&](int64_t q, int64_t k, int64_t r) {

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "compiler/codegen/activation.h"
 #include "ir/conv_algorithm.h"
 #include "ir/fused_pooling.h"
 
@@ -181,7 +180,6 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
       for (int64_t c = 0; c < across * side_; c += std::max<int64_t>(1, 16 / b_))
         outputs.push_back(outputIndex(pass, k, kb_.smin(add(kb_, oh, r), kb_.i64(y_[2] - 1)),
                                       kb_.smin(add(kb_, left, c), kb_.i64(y_[3] - 1))));
-  prefetchFinishing(kb_, node_, later_, outputs, chunks_, pass.finishes);
   // Where the epilogue reads nothing, the outputs' own lines, into L2: the
   // output transform stores them in bursts of (side x side) x FB vectors a
   // block, where the direct kernels store a register block right after its
@@ -195,8 +193,7 @@ void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t do
   // seed's conv2d_2 (13x13 outputs, pooled, at batch 32) took 10-15% more
   // samples against its filter gradients' with them, in 6 runs against 4,
   // for a reason not found.
-  if (finishOperands(kb_.graph(), node_).empty() && !fusedPooling(kb_.graph(), node_))
-    for (llvm::Value* at : outputs) kb_.prefetch(id_, at, false);
+  prefetchFinishing(kb_, id_, later_, outputs, chunks_, pass.finishes, !fusedPooling(kb_.graph(), node_));
   multiply(pass, down * across);
   transformOutputs(pass, oh, down, first, across, store);
 }
