@@ -152,10 +152,10 @@ int64_t channelChunk(const ConvShape& s, int64_t budget, int64_t bytesPerChannel
   return largestDivisorUpTo(s.channels / s.inputBlock, std::max<int64_t>(1, fitting / s.inputBlock)) * s.inputBlock;
 }
 
-// Rows per task: tasks enough, in whole register blocks of `tile` and
-// granules of `rowGranule` (or all the rows).
-int64_t taskRows(const ConvShape& s, const ForwardTile& tile, int64_t rowGranule) {
-  const int64_t tasks = s.batch * (s.blocks / tile.filterBlocks);
+// Rows per task of `taskBlocks` output blocks: tasks enough, in whole
+// register blocks of `tile` and granules of `rowGranule` (or all the rows).
+int64_t taskRows(const ConvShape& s, int64_t taskBlocks, const ForwardTile& tile, int64_t rowGranule) {
+  const int64_t tasks = s.batch * (s.blocks / taskBlocks);
   const int64_t rowSplits = std::min(s.rows, (kEnoughTasks + tasks - 1) / tasks);
   const int64_t rows = (s.rows + rowSplits - 1) / rowSplits, granule = std::lcm(tile.blockRows, rowGranule);
   return std::min(s.rows, (rows + granule - 1) / granule * granule);
@@ -203,7 +203,7 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
   // The filter slice of one pass (its channels, all taps, the register
   // block's output channels) fits half of L1, beside the input rows.
   best.channelChunk = channelChunk(s, target.l1Bytes / 2, best.filterBlocks * target.vectorWidth * s.filterTaps * 4);
-  best.rows = taskRows(s, best, rowGranule);
+  best.rows = taskRows(s, best.filterBlocks, best, rowGranule);
   return best;
 }
 
@@ -211,34 +211,75 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
 // blocks x blockRows/m x run/m blocks of m x m outputs (m = `side`), one
 // of their products at a time. Per input channel it loads FB transformed
 // filter vectors and broadcasts one transformed input per block of outputs.
+// The filter vectors come from L2: a layer's transformed filter, (m + 2)^2
+// products of every pair of channels, is far larger than L1. A register
+// block of fewer than kWinogradFilterReuse blocks of outputs loads more
+// than a quarter of a filter vector per FMA, more than the L2 delivers at
+// the FMA peak: ResNet's block2_conv2 (AMD EPYC Zen 3, batch 128), its
+// products in 4 filter blocks x 2 blocks of outputs took 0.095-0.102 of
+// the filter gradients' perf samples, in 2 x 4 0.073-0.087 (3 runs each).
+// With the groups of 2 filter blocks sharing the task's transformed inputs
+// (winogradTaskBlocks), against 4 x 2 (3 alternating runs each): ResNet's
+// block2_conv2 0.159-0.166 -> 0.148-0.155 of those samples, block2_bn1.grad
+// 0.154-0.171 -> 0.136-0.141, block3_conv2 0.132-0.142 -> 0.116-0.123,
+// block3_bn1.grad 0.140-0.146 -> 0.105-0.112; the seed's (batch 32)
+// max_pool2d_1.grad 0.463-0.471 -> 0.365-0.367 and conv2d_4.relu
+// 0.081-0.087 -> 0.066-0.069, conv2d_2.relu the same.
+constexpr int64_t kWinogradFilterReuse = 4;
+
+// The stack buffers of a Winograd register block, per input channel of a
+// pass: its blocks' transformed inputs, and the transformed filter of
+// `filterBlocks` output blocks, (m + 2)^2 products each.
+int64_t winogradPassBytesPerChannel(const ForwardTile& tile, int64_t side, int64_t filterBlocks, int64_t width) {
+  const int64_t blocks = tile.run / side * tile.blockRows / side;
+  return (filterBlocks * width + blocks) * winogradProducts(side) * 4;
+}
+
+// The output blocks of a Winograd task: the register block's FB times the
+// most groups of FB (dividing the output's blocks) whose transformed filter
+// of a pass's channels fits three quarters of L2 beside the register
+// block's inputs (the budget of the pass's channels, below), at least one
+// group. The task transforms its inputs once for all its groups
+// (winograd.h).
+int64_t winogradTaskBlocks(const ConvShape& s, const ForwardTile& tile, int64_t side, const Target& target) {
+  int64_t groups = 1;
+  for (int64_t g = 1; g <= s.blocks / tile.filterBlocks; ++g)
+    if (s.blocks % (g * tile.filterBlocks) == 0 &&
+        winogradPassBytesPerChannel(tile, side, g * tile.filterBlocks, target.vectorWidth) * tile.channelChunk <=
+            target.l2Bytes * 3 / 4)
+      groups = g;
+  return groups * tile.filterBlocks;
+}
+
 ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_t side, int64_t rowGranule) {
   // Of the register blocks whose accumulators fit beside the filter vectors
   // and the broadcast input, those whose runs split a row's blocks of
-  // outputs evenly, then the most FMAs per load, then the most filter
-  // blocks, then the fewest rows. A row's blocks are split into runs of as
-  // even a length as the register block allows; a shorter last run is a
-  // second copy of the register block's code, whose transforms are most of
-  // the kernel's: AVX2's ResNet block1 (8 blocks a row) in runs of 3, 3
-  // and 2 blocks x 2 rows made 40 KiB of code, more than a Zen 3's 32 KiB
-  // instruction cache, and ran 3-9% slower than in runs of 4 x 1 row
-  // (forward and data gradient; each against its twin layer in the same
-  // runs, 4 alternating runs on a shared AMD EPYC Zen 3; whole steps at
-  // batch 128, 5 alternating runs in a slow spell: block1's forward
-  // kernels 3.74 and 3.85 -> 3.06 and 3.32 ms, its backward batch groups
-  // 7.76 and 7.55 -> 6.67 and 6.45; VGG's block1_conv2, now 4 filter
-  // blocks x 2, the same within the noise).
+  // outputs evenly, then the most blocks of outputs up to
+  // kWinogradFilterReuse, then the most FMAs per load, then the most
+  // filter blocks, then the fewest rows. A row's blocks are split into
+  // runs of as even a length as the register block allows; a shorter last
+  // run is a second copy of the register block's code, whose transforms
+  // are most of the kernel's: AVX2's ResNet block1 (8 blocks a row) in
+  // runs of 3, 3 and 2 blocks x 2 rows made 40 KiB of code, more than a
+  // Zen 3's 32 KiB instruction cache, and ran 3-9% slower than in runs of
+  // 4 x 1 row (forward and data gradient; each against its twin layer in
+  // the same runs, 4 alternating runs on a shared AMD EPYC Zen 3; whole
+  // steps at batch 128, 5 alternating runs in a slow spell: block1's
+  // forward kernels 3.74 and 3.85 -> 3.06 and 3.32 ms, its backward batch
+  // groups 7.76 and 7.55 -> 6.67 and 6.45; VGG's block1_conv2, now 4
+  // filter blocks x 2, the same within the noise).
   ForwardTile best{1, side, 0, 0, side};
-  std::pair<bool, double> bestScore{false, 0};
+  std::tuple<bool, int64_t, double> bestScore{false, 0, 0};
   const int64_t across = (s.columns + side - 1) / side;
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t down = 1; down <= std::min<int64_t>(2, (s.rows + side - 1) / side); ++down) {
       const int64_t room = (target.vectorRegisters - 2 - filterBlocks) / (filterBlocks * down);
       if (room < 1) continue;
-      const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs;
-      const double blocks = static_cast<double>(down * run);
-      const std::pair<bool, double> score{
-          across % run == 0, static_cast<double>(filterBlocks) * blocks / (static_cast<double>(filterBlocks) + blocks)};
+      const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs, blocks = down * run;
+      const std::tuple<bool, int64_t, double> score{
+          across % run == 0, std::min(blocks, kWinogradFilterReuse),
+          static_cast<double>(filterBlocks * blocks) / static_cast<double>(filterBlocks + blocks)};
       if (score > bestScore) best = {filterBlocks, side * run, 0, 0, side * down}, bestScore = score;
     }
   }
@@ -250,10 +291,9 @@ ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_
   // KiB of filter or 147: block3_conv2 0.49 ms or 0.67 with F(4x4, 3x3),
   // 0.77 or 0.93 with F(2x2, 3x3); block2_conv2, 32 channels, 0.60 or 0.78;
   // a budget of the whole L2 measured the same, of half of it slower).
-  const int64_t blocks = best.run / side * best.blockRows / side;
   best.channelChunk = channelChunk(s, target.l2Bytes * 3 / 4,
-                                   (best.filterBlocks * target.vectorWidth + blocks) * winogradProducts(side) * 4);
-  best.rows = taskRows(s, best, rowGranule);
+                                   winogradPassBytesPerChannel(best, side, best.filterBlocks, target.vectorWidth));
+  best.rows = taskRows(s, winogradTaskBlocks(s, best, side, target), best, rowGranule);
   return best;
 }
 
@@ -465,6 +505,11 @@ ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& targ
   if (usesWinograd(node))
     return defaultWinogradTile(shapeOf(graph, node), target, winogradBlockSide(node), fusiblePoolStride(graph, node));
   return defaultForwardTile(shapeOf(graph, node), target, fusiblePoolStride(graph, node));
+}
+
+int64_t forwardTaskBlocks(const Graph& graph, const Node& node, const ForwardTile& tile, const Target& target) {
+  if (!usesWinograd(node)) return tile.filterBlocks;
+  return winogradTaskBlocks(shapeOf(graph, node), tile, winogradBlockSide(node), target);
 }
 
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target) {

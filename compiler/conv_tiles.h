@@ -88,6 +88,12 @@ int64_t channelPasses(const Graph& graph, const Node& node, const ForwardTile& t
 ForwardTile forwardTile(const Graph& graph, const Node& node, const Target& target);
 FilterGradientTile filterGradientTile(const Graph& graph, const Node& node, const Target& target);
 
+// The output-channel blocks of one task of blocked conv2d or
+// conv2d_bwd_data `node` under `tile`: the register block's filter blocks,
+// or a Winograd kernel's several groups of them, which share the task's
+// transformed inputs (winograd.h).
+int64_t forwardTaskBlocks(const Graph& graph, const Node& node, const ForwardTile& tile, const Target& target);
+
 // The most stack that a Winograd kernel's transforms may take: those of a
 // filter gradient's band (winograd_filter_gradient.cpp), of a forward
 // kernel's register block (winograd.h); the runtime's threads, or a

@@ -573,6 +573,45 @@ TEST_P(BlockedConvSchedules, WinogradRunsSplitRowsEvenly) {
   EXPECT_EQ(8 % (tile.run / 4), 0) << "tile [" << tile.filterBlocks << "," << tile.run << ",...," << tile.blockRows << "]";
 }
 
+// A Winograd register block loads its filter vectors from L2, so it holds
+// at least 4 blocks of outputs, each filter vector feeding 4 FMAs, where
+// the registers allow: ResNet's block2 (32 channels, 16x16) on AVX2 as 2
+// filter blocks x 4 blocks, not 4 x 2.
+TEST_P(BlockedConvSchedules, WinogradRegisterBlocksReuseFilterVectors) {
+  const Graph graph = graphOf(4 * b(), 16, 16, 4 * b(), 3, 3, 1, {1, 1, 1, 1}, true, 2, kWinograd4x4);
+  const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
+  EXPECT_GE(tile.run / 4 * (tile.blockRows / 4), 4) << "tile [" << tile.filterBlocks << "," << tile.run << ",...]";
+}
+
+// A Winograd task takes the most groups of its register block's filter
+// blocks whose transformed filter, of a pass's channels, fits three
+// quarters of L2 beside the register block's inputs, and transforms its
+// inputs once for them all: all the output's blocks with 2 MiB of L2, and
+// with 256 KiB those that fit, of 64 output channels at 8x8.
+TEST_P(BlockedConvSchedules, WinogradTasksShareInputsAmongGroupsThatFitL2) {
+  const Graph graph = graphOf(64, 8, 8, 64, 3, 3, 1, {1, 1, 1, 1}, true, 2, kWinograd4x4);
+  const Node& y = graph.node(*graph.lookup("y"));
+  for (const int64_t l2 : {int64_t{2} << 20, int64_t{256} << 10}) {
+    Target target = target_;
+    target.l2Bytes = l2;
+    const ForwardTile tile = forwardTile(graph, y, target);
+    const int64_t taskBlocks = forwardTaskBlocks(graph, y, tile, target), blocks = tile.run / 4 * (tile.blockRows / 4);
+    auto filterBytes = [&](int64_t filterBlocks) { return (filterBlocks * b() + blocks) * 36 * 4 * tile.channelChunk; };
+    SCOPED_TRACE(fmt::format("L2 {} KiB, {} task blocks of {} filter blocks", l2 >> 10, taskBlocks, tile.filterBlocks));
+    EXPECT_EQ(taskBlocks % tile.filterBlocks, 0);
+    EXPECT_EQ((64 / b()) % taskBlocks, 0);
+    if (l2 == int64_t{2} << 20) {
+      EXPECT_EQ(taskBlocks, 64 / b());
+    }
+    if (taskBlocks > tile.filterBlocks) {
+      EXPECT_LE(filterBytes(taskBlocks), l2 * 3 / 4);
+    }
+    if (taskBlocks < 64 / b()) {  // the next group count (a power of two here) would not fit
+      EXPECT_GT(filterBytes(2 * taskBlocks), l2 * 3 / 4);
+    }
+  }
+}
+
 // A plain input's filter gradient (a first layer's, ResNet's stem shape
 // here) sweeps bands of at most 4 KiB of output gradients, whose first
 // register block the hardware's prefetchers keep up with; a blocked

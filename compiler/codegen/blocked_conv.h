@@ -81,6 +81,11 @@ struct ForwardPass {
   llvm::Value* finishes;
 };
 
+// How a forward kernel's register block stores output vector `sum` of its
+// filter block k (from the pass's firstBlock) at element `at` of the
+// result: through the node's bias and fused epilogue.
+using OutputStore = std::function<void(int64_t k, llvm::Value* at, llvm::Value* sum)>;
+
 // A run of output columns (compiler/column_runs.h) whose first column is
 // `first`, a run-time value when the run is one of a loop's.
 struct ColumnRun {

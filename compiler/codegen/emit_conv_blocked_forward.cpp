@@ -39,18 +39,19 @@ class ForwardConvolution : ConvolutionKernel {
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(channelPasses(kb.graph(), node_, tile_)),
-        tasks_(RowsTasks::of(y_, b_, FB_, tile_.rows)),
+        tasks_(RowsTasks::of(y_, b_, forwardTaskBlocks(kb.graph(), node_, tile_, kb.target()), tile_.rows)),
         pool_(fusedPooling(kb.graph(), node_)),
         gated_(readsActivationOutput(node_.op, node_.attrs) ? InlinedNorm::of(kb, activationOutputOf(node_))
                                                             : std::nullopt),
         sums_(kb, id, tasks_) {
     // A Winograd kernel's transformed filter follows the fused sums in the workspace.
     if (usesWinograd(node_))
-      winograd_.emplace(kb, id, tile_, *elementCount(node_.type) + fusedSumsFloats(kb.graph(), node_, tasks_, b_),
-                        sums_.operands());
+      winograd_.emplace(kb, id, tile_, tasks_.groupBlocks,
+                        *elementCount(node_.type) + fusedSumsFloats(kb.graph(), node_, tasks_, b_), sums_.operands());
   }
 
-  // Tasks: (n, group of FB output blocks, block of output rows). Each task
+  // Tasks: (n, group of output blocks, block of output rows): FB blocks, a
+  // Winograd kernel's several groups of FB (forwardTaskBlocks). Each task
   // passes over its rows once per chunk of input channels, whose filter
   // slice stays in L1 (conv_tiles.h); passes after the first resume from
   // the partial sums stored by the previous one.
@@ -91,36 +92,43 @@ class ForwardConvolution : ConvolutionKernel {
     const int64_t pooledRows = kb_.dims(*pool_)[2];
     llvm::Value* first = ir_.CreateSDiv(add(kb_, firstRow, stride - 1), kb_.i64(stride));
     llvm::Value* end = kb_.smin(ir_.CreateSDiv(endRow, kb_.i64(stride)), kb_.i64(pooledRows));
-    for (int64_t k = 0; k < FB_; ++k) {
+    for (int64_t k = 0; k < tasks_.groupBlocks; ++k) {
       llvm::Value* plane = ir_.CreateAdd(ir_.CreateMul(pass_.n, kb_.i64(blocks_)), add(kb_, pass_.firstBlock, k));
       emitPoolingRows(kb_, *pool_, plane, first, end);
     }
   }
 
-  // Output rows [oh, oh + rows) of the task's FB blocks, a register block
-  // per run of columns.
-  void rowBlock(llvm::Value* oh, int64_t rows) {
-    const std::vector<llvm::Value*> biases = lastChunkBiases();
-    // A batch norm folded into the node (ir/fused_norm.h), applied with the
-    // last chunk; an inlined one whose output the node's relu gradient reads
-    // (ir/inlined_norm.h), which the store computes from its input.
-    const std::vector<NormAffine> norms = blockAffines(foldedNormOf(node_) ? &node_ : nullptr);
-    const std::vector<NormAffine> gates = blockAffines(gated_ ? &gated_->node() : nullptr);
-    auto store = [&](int64_t k, llvm::Value* at, llvm::Value* sum) {
+  // How the register blocks of `pass` (its FB blocks from pass.firstBlock)
+  // store output vector `sum` of their filter block k at element `at`:
+  // through the node's bias, a batch norm folded into it (ir/fused_norm.h),
+  // applied with the last chunk, and its fused epilogue, where an inlined
+  // batch norm whose output the node's relu gradient reads
+  // (ir/inlined_norm.h) is computed from its input.
+  OutputStore storeOf(const ForwardPass& pass) {
+    const std::vector<llvm::Value*> biases = lastChunkBiases(pass);
+    const std::vector<NormAffine> norms = blockAffines(pass, foldedNormOf(node_) ? &node_ : nullptr);
+    const std::vector<NormAffine> gates = blockAffines(pass, gated_ ? &gated_->node() : nullptr);
+    return [this, pass, biases, norms, gates](int64_t k, llvm::Value* at, llvm::Value* sum) {
       if (!biases.empty()) sum = ir_.CreateFAdd(sum, biases[static_cast<size_t>(k)]);
       if (!norms.empty()) {
         llvm::Value* normalized = norms[static_cast<size_t>(k)].apply(kb_, sum);
-        sum = chunks_ == 1 ? normalized : ir_.CreateSelect(pass_.finishes, normalized, sum);
+        sum = chunks_ == 1 ? normalized : ir_.CreateSelect(pass.finishes, normalized, sum);
       }
       llvm::Value* y = nullptr;
       if (!gates.empty())
         y = gated_->apply(kb_, gates[static_cast<size_t>(k)], kb_.loadVector(gated_->input(), at, b_));
-      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass_.finishes, y));
+      kb_.storeVector(id_, at, finishChunkedSum(kb_, node_, sum, at, chunks_, pass.finishes, y));
     };
+  }
+
+  // Output rows [oh, oh + rows) of the task's blocks, a register block per
+  // run of columns (and, in a Winograd kernel, per group of FB blocks).
+  void rowBlock(llvm::Value* oh, int64_t rows) {
     if (winograd_) {
-      winograd_->rowBlock(pass_, oh, rows, store);
+      winograd_->rowBlock(pass_, oh, rows, [&](const ForwardPass& group) { return storeOf(group); });
       return;
     }
+    const OutputStore store = storeOf(pass_);
     prefetchInputRows(add(kb_, oh, rows), rows);  // the next row block's, while this one runs
     forEachColumnRun(kb_, y_[3], x_.dims[3], wd_[3], win_, tile_.run, [&](const ColumnRun& run) {
       auto output = [&](int64_t q, int64_t k, int64_t r) {
@@ -186,23 +194,23 @@ class ForwardConvolution : ConvolutionKernel {
         prefetchRow(kb_, x_, pass_.n, pass_.firstOuter, tile_.channelChunk / x_.block, add(kb_, top, r), columnStep);
   }
 
-  // The bias of each of the FB blocks, added with the last chunk (none if
-  // the node has no bias).
-  std::vector<llvm::Value*> lastChunkBiases() {
+  // The bias of each of the pass's FB blocks, added with the last chunk
+  // (none if the node has no bias).
+  std::vector<llvm::Value*> lastChunkBiases(const ForwardPass& pass) {
     std::vector<llvm::Value*> biases;
     for (int64_t k = 0; ownOperandCount(node_) == 3 && k < FB_; ++k) {
-      llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, pass_.firstBlock, k), kb_.i64(b_)), b_);
-      biases.push_back(ir_.CreateSelect(pass_.finishes, bias, kb_.splat(kb_.f32(0.0))));
+      llvm::Value* bias = kb_.loadVector(node_.operands[2], ir_.CreateMul(add(kb_, pass.firstBlock, k), kb_.i64(b_)), b_);
+      biases.push_back(ir_.CreateSelect(pass.finishes, bias, kb_.splat(kb_.f32(0.0))));
     }
     return biases;
   }
 
-  // The affine map of batch norm `norm` for each of the task's FB blocks
+  // The affine map of batch norm `norm` for each of the pass's FB blocks
   // (none without a norm).
-  std::vector<NormAffine> blockAffines(const Node* norm) {
+  std::vector<NormAffine> blockAffines(const ForwardPass& pass, const Node* norm) {
     std::vector<NormAffine> affines;
     for (int64_t k = 0; norm && k < FB_; ++k)
-      affines.push_back(blockNormAffine(kb_, *norm, add(kb_, pass_.firstBlock, k), b_));
+      affines.push_back(blockNormAffine(kb_, *norm, add(kb_, pass.firstBlock, k), b_));
     return affines;
   }
 

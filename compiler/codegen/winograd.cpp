@@ -99,8 +99,8 @@ void transformInputRow(KernelBuilder& kb, int64_t side, int64_t count, int64_t l
   });
 }
 
-WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart,
-                               std::vector<ValueId> later)
+WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t taskBlocks,
+                               int64_t filterStart, std::vector<ValueId> later)
     : ConvolutionKernel(kb, id),
       w_(node_.operands[1]),
       y_(node_.type.dims),
@@ -110,6 +110,7 @@ WinogradBlocks::WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile&
       products_(winogradProducts(side_)),
       tile_(tile),
       FB_(tile.filterBlocks),
+      groups_(taskBlocks / tile.filterBlocks),
       chunks_(channelPasses(kb.graph(), node_, tile)),
       filterStart_(filterStart),
       norm_(InlinedNorm::of(kb, node_.operands[0])),
@@ -140,7 +141,7 @@ int64_t WinogradBlocks::transformFilter() {
   return outputBlocks_;
 }
 
-void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store) {
+void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const StoreOf& storeOf) {
   if (!inputs_) {
     const int64_t blocks = tile_.blockRows / side_ * (tile_.run / side_);
     inputs_ = kb_.scratch(blocks * products_ * tile_.channelChunk);
@@ -152,15 +153,29 @@ void WinogradBlocks::rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t 
   // The runs of that length in a loop, then the shorter one left, if any.
   const int64_t full = across / run;
   if (full > 1)
-    kb_.rolledLoop(0, full, [&](llvm::Value* r) { blocks(pass, oh, rows / side_, ir_.CreateMul(r, kb_.i64(run)), run, store); });
+    kb_.rolledLoop(0, full, [&](llvm::Value* r) { blocks(pass, oh, rows / side_, ir_.CreateMul(r, kb_.i64(run)), run, storeOf); });
   else
-    blocks(pass, oh, rows / side_, kb_.i64(0), run, store);
-  if (across % run != 0) blocks(pass, oh, rows / side_, kb_.i64(full * run), across % run, store);
+    blocks(pass, oh, rows / side_, kb_.i64(0), run, storeOf);
+  if (across % run != 0) blocks(pass, oh, rows / side_, kb_.i64(full * run), across % run, storeOf);
 }
 
 void WinogradBlocks::blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
-                            const Store& store) {
+                            const StoreOf& storeOf) {
   transformInputs(pass, oh, down, first, across);
+  // Then each group of FB filter blocks, in a loop (one group: straight).
+  auto group = [&](llvm::Value* g) {
+    ForwardPass groupPass = pass;
+    groupPass.firstBlock = ir_.CreateAdd(pass.firstBlock, ir_.CreateMul(g, kb_.i64(FB_)));
+    productsAndOutputs(groupPass, oh, down, first, across, storeOf(groupPass));
+  };
+  if (groups_ == 1)
+    group(kb_.i64(0));
+  else
+    kb_.rolledLoop(0, groups_, group);
+}
+
+void WinogradBlocks::productsAndOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
+                                        int64_t across, const OutputStore& store) {
   // The epilogue's operands requested before the products, as the direct
   // kernels request theirs (blocked_conv.h), a request a cache line (rows
   // and columns past the result's ask for its last): the data gradients'
@@ -263,7 +278,7 @@ void WinogradBlocks::multiply(const ForwardPass& pass, int64_t count) {
 }
 
 void WinogradBlocks::transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first,
-                                      int64_t across, const Store& store) {
+                                      int64_t across, const OutputStore& store) {
   // A block at a time, in a loop: unrolled over the register block's
   // blocks, this code made most of the kernel's, and of its compile time.
   kb_.rolledLoop(0, down * across, [&](llvm::Value* block) {

@@ -15,10 +15,13 @@
 // A register block is FB filter blocks x a few blocks of m x m outputs
 // (the tile's blockRows / m down, a run of run / m across). For each input
 // block of the pass it transforms the block's inputs, B' d B (vectors of b
-// input channels), into a stack buffer; then for each product it sums the
-// input channels in FB x blocks accumulators, each broadcast transformed
-// input feeding FB FMAs, into a second buffer; then it transforms each
-// output block's products into its m x m outputs.
+// input channels), into a stack buffer; then, for each group of FB of the
+// task's filter blocks in turn (forwardTaskBlocks, conv_tiles.h), for each
+// product it sums the input channels in FB x blocks accumulators, each
+// broadcast transformed input feeding FB FMAs, into a second buffer, and
+// transforms each output block's products into its m x m outputs. The
+// groups share the transformed inputs, so that FB can be small and the
+// blocks many, each filter vector (from L2) feeding that many FMAs.
 #pragma once
 
 #include <functional>
@@ -68,15 +71,15 @@ int64_t emitWinogradFilterGradient(KernelBuilder& kb, ValueId id);
 
 class WinogradBlocks : ConvolutionKernel {
  public:
-  // Where the kernel stores output vector `sum` of filter block k (of the
-  // register block) at element `at` of the result: through the node's bias
-  // and fused epilogue.
-  using Store = std::function<void(int64_t k, llvm::Value* at, llvm::Value* sum)>;
+  // The store of each group of FB filter blocks: for a pass whose
+  // firstBlock is the group's first.
+  using StoreOf = std::function<OutputStore(const ForwardPass&)>;
 
-  // For node `id` under `tile`, its transformed filter from element
-  // `filterStart` of its buffer (in the workspace); `later`, the values it
-  // reads at its outputs once a task's rows are done (FusedSums::operands).
-  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t filterStart,
+  // For node `id` under `tile`, in tasks of `taskBlocks` output blocks, its
+  // transformed filter from element `filterStart` of its buffer (in the
+  // workspace); `later`, the values it reads at its outputs once a task's
+  // rows are done (FusedSums::operands).
+  WinogradBlocks(KernelBuilder& kb, ValueId id, const ForwardTile& tile, int64_t taskBlocks, int64_t filterStart,
                  std::vector<ValueId> later);
 
   // Emits the kernel's first phase, which transforms the filter; returns
@@ -84,19 +87,23 @@ class WinogradBlocks : ConvolutionKernel {
   int64_t transformFilter();
 
   // Output rows [oh, oh + rows) (rows a multiple of the blocks' side; the
-  // last may lie past the result's, which it skips) of the pass's filter
-  // blocks, stored by `store`.
-  void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const Store& store);
+  // last may lie past the result's, which it skips) of the task's filter
+  // blocks from the pass's firstBlock, stored by storeOf(the group's pass).
+  void rowBlock(const ForwardPass& pass, llvm::Value* oh, int64_t rows, const StoreOf& storeOf);
 
  private:
   // The register block of `down` x `across` blocks of outputs from row oh
   // and block column `first` (a run-time value).
   void blocks(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
-              const Store& store);
+              const StoreOf& storeOf);
   void transformInputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across);
+  // The products and outputs of the register block's blocks for the pass's
+  // FB filter blocks (one group), from the transformed inputs.
+  void productsAndOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
+                          const OutputStore& store);
   void multiply(const ForwardPass& pass, int64_t count);
   void transformOutputs(const ForwardPass& pass, llvm::Value* oh, int64_t down, llvm::Value* first, int64_t across,
-                        const Store& store);
+                        const OutputStore& store);
   // Where the workspace keeps the vector of filter block k's transformed
   // filter for product `product` and input channel `channel`.
   llvm::Value* filterAt(llvm::Value* k, llvm::Value* product, llvm::Value* channel);
@@ -115,7 +122,7 @@ class WinogradBlocks : ConvolutionKernel {
   const int64_t channels_, outputBlocks_;
   const int64_t side_, products_;  // of its blocks of outputs
   const ForwardTile tile_;
-  const int64_t FB_, chunks_, filterStart_;
+  const int64_t FB_, groups_, chunks_, filterStart_;
   const std::optional<InlinedNorm> norm_;  // of the input, if inlined
   const std::vector<ValueId> later_;
   // The stack buffers (in the function of the kernel's tasks, made by its
