@@ -227,9 +227,9 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
 // 0.081-0.087 -> 0.066-0.069, conv2d_2.relu the same.
 constexpr int64_t kWinogradFilterReuse = 4;
 
-// The stack buffers of a Winograd register block, per input channel of a
-// pass: its blocks' transformed inputs, and the transformed filter of
-// `filterBlocks` output blocks, (m + 2)^2 products each.
+// What a Winograd pass keeps in cache per input channel: its register
+// block's transformed inputs (on the stack) and the transformed filter of
+// `filterBlocks` output blocks (in the workspace), (m + 2)^2 products each.
 int64_t winogradPassBytesPerChannel(const ForwardTile& tile, int64_t side, int64_t filterBlocks, int64_t width) {
   const int64_t blocks = tile.run / side * tile.blockRows / side;
   return (filterBlocks * width + blocks) * winogradProducts(side) * 4;
@@ -266,7 +266,7 @@ ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_
   // the same runs, 4 alternating runs on a shared AMD EPYC Zen 3; whole
   // steps at batch 128, 5 alternating runs in a slow spell: block1's
   // forward kernels 3.74 and 3.85 -> 3.06 and 3.32 ms, its backward batch
-  // groups 7.76 and 7.55 -> 6.67 and 6.45; VGG's block1_conv2, now 4
+  // groups 7.76 and 7.55 -> 6.67 and 6.45; VGG's block1_conv2, then 4
   // filter blocks x 2, the same within the noise).
   ForwardTile best{1, side, 0, 0, side};
   std::tuple<bool, int64_t, double> bestScore{false, 0, 0};
