@@ -113,6 +113,12 @@ std::pair<llvm::Value*, llvm::Value*> outputsInside(KernelBuilder& kb, llvm::Val
   return {lo, hi};
 }
 
+RowsTasks RowsTasks::of(const Graph& graph, const Node& node, const ForwardTile& tile, const Target& target) {
+  const std::vector<int64_t>& dims = node.type.dims;
+  return {dims[0], dims[1] / layoutBlock(node.type.layout), dims[2], forwardTaskBlocks(graph, node, tile, target),
+          tile.rows};
+}
+
 llvm::Value* RowsTasks::index(KernelBuilder& kb, llvm::Value* n, llvm::Value* group, llvm::Value* rowBlock) const {
   return kb.index({n, group, rowBlock}, {images, groups(), rowBlocks()});
 }

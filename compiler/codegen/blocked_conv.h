@@ -181,10 +181,10 @@ struct RowsTask {
 struct RowsTasks {
   int64_t images, blocks, rows, groupBlocks, taskRows;
 
-  // Those of a result of `dims` ([N,C,H,W]) in blocks of `block` channels.
-  static RowsTasks of(const std::vector<int64_t>& dims, int64_t block, int64_t groupBlocks, int64_t taskRows) {
-    return {dims[0], dims[1] / block, dims[2], groupBlocks, taskRows};
-  }
+  // Those of blocked conv2d or conv2d_bwd_data `node` under `tile`: of its
+  // result, in groups of forwardTaskBlocks (conv_tiles.h) and the tile's
+  // rows; the kernel and the workspace's fused sums count them alike.
+  static RowsTasks of(const Graph& graph, const Node& node, const ForwardTile& tile, const Target& target);
 
   int64_t groups() const { return blocks / groupBlocks; }
   int64_t rowBlocks() const { return (rows + taskRows - 1) / taskRows; }

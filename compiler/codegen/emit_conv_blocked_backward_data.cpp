@@ -70,7 +70,7 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
   const ForwardTile tile = forwardTile(kb.graph(), node, kb.target());
   const int64_t CB = tile.filterBlocks, chunks = channelPasses(kb.graph(), node, tile);
   auto& ir = kb.ir();
-  const RowsTasks tasks = RowsTasks::of(dx, b, CB, tile.rows);
+  const RowsTasks tasks = RowsTasks::of(kb.graph(), node, tile, kb.target());
   FusedSums sums(kb, id, tasks);
   const int64_t count = forEachRowsTask(kb, tasks, [&](const RowsTask& task) {
     llvm::Value *n = task.n, *c0 = task.firstBlock;

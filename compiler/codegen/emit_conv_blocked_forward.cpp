@@ -39,7 +39,7 @@ class ForwardConvolution : ConvolutionKernel {
         tile_(forwardTile(kb.graph(), node_, kb.target())),
         FB_(tile_.filterBlocks),
         chunks_(channelPasses(kb.graph(), node_, tile_)),
-        tasks_(RowsTasks::of(y_, b_, forwardTaskBlocks(kb.graph(), node_, tile_, kb.target()), tile_.rows)),
+        tasks_(RowsTasks::of(kb.graph(), node_, tile_, kb.target())),
         pool_(fusedPooling(kb.graph(), node_)),
         gated_(readsActivationOutput(node_.op, node_.attrs) ? InlinedNorm::of(kb, activationOutputOf(node_))
                                                             : std::nullopt),

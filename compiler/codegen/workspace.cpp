@@ -48,8 +48,7 @@ int64_t workspaceFloats(const Graph& graph, ValueId id, const Target& target) {
     const ForwardTile tile = forwardTile(graph, node, target);
     const int64_t b = layoutBlock(node.type.layout);
     const int64_t filter = usesWinograd(node) ? blocked::winogradProductFloats(graph, node) : 0;
-    return fusedSumsFloats(graph, node, blocked::RowsTasks::of(node.type.dims, b, forwardTaskBlocks(graph, node, tile, target), tile.rows), b) +
-           filter;
+    return fusedSumsFloats(graph, node, blocked::RowsTasks::of(graph, node, tile, target), b) + filter;
   }
   if (node.op != Op::BatchNormStats && node.op != Op::BatchNormBackwardGamma) return 0;
   // stats: the sums of x - K and its square; dgamma: of dy * xhat for it
