@@ -178,26 +178,33 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t R = 1; R <= std::min(s.rows, s.maxBlockRows); ++R) {
-      // Registers hold the accumulators, every tap's filter vectors, the
-      // broadcast input and one spare: without it LLVM spills an
-      // accumulator on AVX2. Where every tap's leave no room, they hold
-      // one tap's, which LLVM loads for each tap as it goes: on AVX2, 4
-      // filter blocks x 2 columns beside 4 filter vectors, where those of 3
-      // taps took 12 of the 14 (the seed's max_pool2d_3.grad, 6x6 outputs,
-      // at batch 32, from 2 filter blocks x 2 rows x 2 columns beside 6
-      // filter vectors: medians of 8 alternating runs 0.373 -> 0.334 ms,
-      // of 6 0.381 -> 0.345, on a busy AMD EPYC Zen 3).
+      // Registers hold the accumulators, the filter vectors of every tap
+      // or of one at a time (holdsOneTap), the broadcast input and a
+      // spare. A register block of one tap's filter vectors takes more
+      // accumulators (AMD EPYC Zen 3, AVX2, perf samples against the
+      // filter gradients', 3 alternating runs each: the seed's
+      // max_pool2d_3.grad, 6x6 outputs, pads 2, 4 filter blocks x 2
+      // columns -> 2 x 6, 0.178-0.185 -> 0.170-0.173; ResNet's
+      // block1_out.grad, 2 x 5 columns of every tap -> 2 x 6 of one,
+      // 0.193-0.196 -> 0.182-0.186), but not from a plain input: the
+      // first layer's 3 channels make few FMAs per output, and its shorter
+      // runs' stores cost more than the FMAs gain (ResNet's stem_conv, 1
+      // filter block x 11 columns -> 2 x 2 rows x 3, 0.051-0.052 ->
+      // 0.069-0.073; the seed's conv2d_0.relu, 1 x 11 -> 2 x 6,
+      // 0.240-0.254 -> 0.257-0.264).
       auto columnsBeside = [&](int64_t filterVectors) {
         return std::min(s.columns, (target.vectorRegisters - 2 - filterVectors) / (filterBlocks * R));
       };
-      const bool oneTap = columnsBeside(filterBlocks * s.kw) < 1;
-      const int64_t run = columnsBeside(oneTap ? filterBlocks : filterBlocks * s.kw);
-      if (run < 1) break;
-      const BlockCost cost = imageCost(s, filterBlocks, R, run, oneTap);
-      const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;
-      const std::tuple<int64_t, double, double, int64_t, int64_t> score{
-          -runsPerRow, cost.fmas / kFmasPerCycle / cost.cycles, -cost.loads / cost.fmas, -R, filterBlocks};
-      if (score > bestScore) best = {filterBlocks, run, 0, 0, R}, bestScore = score;
+      if (columnsBeside(filterBlocks) < 1) break;
+      const int64_t everyTap = columnsBeside(filterBlocks * s.kw);
+      for (const int64_t run : {everyTap, everyTap < 1 || s.inputBlock > 1 ? columnsBeside(filterBlocks) : 0}) {
+        if (run < 1) continue;
+        const BlockCost cost = imageCost(s, filterBlocks, R, run, holdsOneTap(filterBlocks, R, run, s.kw, target));
+        const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;
+        const std::tuple<int64_t, double, double, int64_t, int64_t> score{
+            -runsPerRow, cost.fmas / kFmasPerCycle / cost.cycles, -cost.loads / cost.fmas, -R, filterBlocks};
+        if (score > bestScore) best = {filterBlocks, run, 0, 0, R}, bestScore = score;
+      }
     }
   }
   // The filter slice of one pass (its channels, all taps, the register

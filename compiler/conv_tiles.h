@@ -67,6 +67,15 @@ struct FilterGradientBand {
 inline int64_t filterGradientLags(int64_t taps, int64_t strideW) { return (taps + strideW - 1) / strideW; }
 bool filterGradientSlides(const FilterGradientTile& tile, int64_t strideW, const Target& target);
 
+// Whether a direct register block of `filterBlocks` x `rows` x `columns`
+// accumulators holds the filter vectors of one of its `taps` filter
+// columns at a time rather than of all: those of all do not fit the
+// registers beside its accumulators, the broadcast input and a spare
+// (without which LLVM spills an accumulator on AVX2).
+inline bool holdsOneTap(int64_t filterBlocks, int64_t rows, int64_t columns, int64_t taps, const Target& target) {
+  return filterBlocks * (rows * columns + taps) + 2 > target.vectorRegisters;
+}
+
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a
 // block that tiles an axis exactly.
 int64_t largestDivisorUpTo(int64_t extent, int64_t limit);

@@ -481,21 +481,23 @@ TEST_P(BlockedConv, FusedStatisticsOfValuesFarFromZero) {
 // of each border rows and columns: runs of the whole row, border runs and
 // interior loops of two lengths (5: 5 5 5 4 4), runs of border columns only
 // (2), single columns; blocks of one row, of two and three (their sets of
-// rows reading inside differ at the borders) and a row left over.
+// rows reading inside differ at the borders) and a row left over; of one
+// filter block and of two, whose longer runs hold one tap's filter vectors
+// at a time (holdsOneTap: AVX2's 6 and 13 columns, AVX-512's 13).
 TEST_P(BlockedConv, RegisterBlocksOfEveryShape) {
   const Graph graph = graphOf(b(), 5, 23, 2 * b(), 3, 3, 1, {2, 2, 2, 2}, true);
-  for (const auto& [run, blockRows] : std::vector<std::pair<int64_t, int64_t>>{{23, 1}, {5, 2}, {2, 3}, {1, 2}})
-    expectTiledAgreement(graph, {fmt::format("y=1,{},{},7,{}", run, b(), blockRows)});
+  for (const auto& [filterBlocks, run, blockRows] :
+       std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 23, 1}, {1, 5, 2}, {1, 2, 3}, {1, 1, 2}, {2, 6, 1}, {2, 13, 1}})
+    expectTiledAgreement(graph, {fmt::format("y={},{},{},7,{}", filterBlocks, run, b(), blockRows)});
 }
 
 // choose-tiles' register blocks fit the target's registers (accumulators,
-// every tap's filter vectors, the broadcast input and a spare; one tap's
-// filter vectors only where every tap's leave no room for a column), and
-// where one row of every tap's leaves too few accumulators to hide the FMA
-// latency, stack rows or hold one tap's filter vectors of more filter
-// blocks: a 6x6 output whose border columns read one or two taps of three
-// (the seed model's max_pool2d_3.grad: AVX-512 stacks rows, AVX2 holds 4
-// filter blocks of one tap), not a 30-wide one.
+// the filter vectors of every tap or of one at a time (holdsOneTap), the
+// broadcast input and a spare), and where one row beside every tap's
+// filter vectors leaves too few accumulators to hide the FMA latency, stack
+// rows or hold one tap's: a 6x6 output whose border columns read one or
+// two taps of three (the seed model's max_pool2d_3.grad), not a 30-wide
+// one, whose register blocks take one row.
 TEST_P(BlockedConvSchedules, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages) {
   const std::vector<std::tuple<int64_t, int64_t, bool>> cases = {{4, 2, true}, {32, 0, false}};
   for (const auto& [width, pads, narrow] : cases) {
@@ -504,9 +506,12 @@ TEST_P(BlockedConvSchedules, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages)
     SCOPED_TRACE(fmt::format("width {}, tile [{},{},{},{},{}]", width, tile.filterBlocks, tile.run, tile.channelChunk,
                              tile.rows, tile.blockRows));
     const int64_t accumulators = tile.filterBlocks * tile.blockRows * tile.run;
-    const bool everyTapFits = tile.filterBlocks * 3 + tile.filterBlocks * tile.blockRows + 2 <= target_.vectorRegisters;
-    EXPECT_LE(accumulators + tile.filterBlocks * (everyTapFits ? 3 : 1) + 2, target_.vectorRegisters);
-    EXPECT_EQ(tile.blockRows > 1 || !everyTapFits, narrow);
+    const bool oneTap = holdsOneTap(tile.filterBlocks, tile.blockRows, tile.run, 3, target_);
+    EXPECT_LE(accumulators + tile.filterBlocks * (oneTap ? 1 : 3) + 2, target_.vectorRegisters);
+    if (narrow)
+      EXPECT_TRUE(tile.blockRows > 1 || oneTap);
+    else
+      EXPECT_EQ(tile.blockRows, 1);
   }
 }
 
@@ -835,12 +840,14 @@ TEST_P(BlockedConv, BackwardDataFromAPlainGradient) {
 
 // Backward-data tiles at strides 1 and 2: one column or channel block,
 // chunks of the output gradient's channels that resume from partial sums,
-// one row per task, four blocks of few columns.
+// one row per task, four blocks of few columns, and of five, which hold one
+// tap's filter vectors at a time (holdsOneTap).
 TEST_P(BlockedConv, EveryBackwardDataTileComputesTheSame) {
   for (int64_t stride : {1, 2}) {
     const Graph graph = graphOf(4 * b(), 7, 9, 2 * b(), 3, 3, stride, {1, 1, 1, 1}, true);
     for (const std::string& tile : {fmt::format("dx=1,1,{},1,1", b()), fmt::format("dx=2,3,{},2,1", 2 * b()),
-                                    fmt::format("dx=4,2,{},7,1", b()), fmt::format("dx=1,5,{},4,1", 2 * b())}) {
+                                    fmt::format("dx=4,2,{},7,1", b()), fmt::format("dx=1,5,{},4,1", 2 * b()),
+                                    fmt::format("dx=4,5,{},7,1", b())}) {
       SCOPED_TRACE(fmt::format("stride {}", stride));
       expectTiledAgreement(graph, {tile});
     }

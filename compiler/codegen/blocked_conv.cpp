@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/workspace.h"
 
@@ -23,6 +25,42 @@ void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int6
     kb.loop(run.first, run.first + static_cast<int64_t>(end - t) * run.count,
             [&](llvm::Value* first) { body({first, run.count, run.inputLo, run.inputHi}); }, run.count);
     t = end;
+  }
+}
+
+void multiplyRun(KernelBuilder& kb, const RunFmas& fmas, Accumulators& acc, llvm::Value* origin,
+                 const std::function<llvm::Value*(int64_t k, int64_t tap)>& filter,
+                 const std::function<llvm::Value*(int64_t q, llvm::Value* origin, int64_t offset)>& input,
+                 const std::function<size_t(int64_t q, int64_t k, int64_t column)>& slot) {
+  const int64_t FB = fmas.filterBlocks, kw = fmas.axis.kw;
+  if (!fmas.oneTap) {
+    std::vector<llvm::Value*> filters;  // [k * kw + tap]
+    for (int64_t k = 0; k < FB; ++k)
+      for (int64_t tap = 0; tap < kw; ++tap) filters.push_back(filter(k, tap));
+    for (int64_t q = fmas.rows.first; q < fmas.rows.second; ++q)
+      for (int64_t offset = fmas.run.inputLo; offset < fmas.run.inputHi; ++offset) {
+        const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(fmas.axis, offset, fmas.run.count);
+        if (readers.empty()) continue;
+        llvm::Value* in = input(q, origin, offset);
+        for (const auto& [column, tap] : readers)
+          for (int64_t k = 0; k < FB; ++k) acc.fma(slot(q, k, column), in, filters[static_cast<size_t>(k * kw + tap)]);
+      }
+    return;
+  }
+  std::vector<std::vector<std::pair<int64_t, int64_t>>> reads(static_cast<size_t>(kw));  // [tap]: (column, offset)
+  for (int64_t offset = fmas.run.inputLo; offset < fmas.run.inputHi; ++offset)
+    for (const auto& [column, tap] : readersOf(fmas.axis, offset, fmas.run.count))
+      reads[static_cast<size_t>(tap)].emplace_back(column, offset);
+  for (int64_t tap = 0; tap < kw; ++tap) {
+    if (reads[static_cast<size_t>(tap)].empty()) continue;
+    std::vector<llvm::Value*> filters;
+    for (int64_t k = 0; k < FB; ++k) filters.push_back(filter(k, tap));
+    llvm::Value* tapOrigin = kb.opaqueCopy(origin, fmt::format("tap {}", tap));
+    for (int64_t q = fmas.rows.first; q < fmas.rows.second; ++q)
+      for (const auto& [column, offset] : reads[static_cast<size_t>(tap)]) {
+        llvm::Value* in = input(q, tapOrigin, offset);
+        for (int64_t k = 0; k < FB; ++k) acc.fma(slot(q, k, column), in, filters[static_cast<size_t>(k)]);
+      }
   }
 }
 

@@ -99,6 +99,30 @@ struct ColumnRun {
 void forEachColumnRun(KernelBuilder& kb, int64_t outWidth, int64_t inWidth, int64_t kw, const WindowAttrs& win,
                       int64_t maxRun, const std::function<void(const ColumnRun&)>& body);
 
+// The FMAs of a direct register block's run over one filter row and input
+// channel: for rows [rows.first, rows.second) of the block, each (column,
+// tap) pair of the run that reads inside the image (readersOf) multiplies
+// the broadcast input at its offset, input(q, origin, offset), by the
+// filter vector filter(k, tap) into accumulator slot(q, k, column), for the
+// FB filter blocks k. Without `oneTap` (holdsOneTap) it loads every tap's
+// filter vectors first and broadcasts each input once, for all the pairs
+// that read it. With it, tap after tap: the tap's FB filter vectors, then
+// the tap's inputs, from an opaque copy of `origin` (a run-time index) per
+// tap (KernelBuilder::opaqueCopy). Neighbouring taps read most inputs
+// alike, and LLVM, merging those loads, would keep them in registers across
+// the taps and spill accumulators.
+struct RunFmas {
+  const ColumnAxis& axis;
+  const ColumnRun& run;
+  int64_t filterBlocks;
+  std::pair<int64_t, int64_t> rows;
+  bool oneTap;
+};
+void multiplyRun(KernelBuilder& kb, const RunFmas& fmas, Accumulators& acc, llvm::Value* origin,
+                 const std::function<llvm::Value*(int64_t k, int64_t tap)>& filter,
+                 const std::function<llvm::Value*(int64_t q, llvm::Value* origin, int64_t offset)>& input,
+                 const std::function<size_t(int64_t q, int64_t k, int64_t column)>& slot);
+
 // Calls body(iLo, iHi, qLo, qHi) for every set of rows [qLo, qHi) of the
 // block of `rows` output rows from `oh` (a run-time value) that some filter
 // rows read inside the image: the filter rows [iLo, iHi) (run-time values)

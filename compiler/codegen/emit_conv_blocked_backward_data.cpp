@@ -167,26 +167,22 @@ int64_t emitBlockedBackwardData(KernelBuilder& kb, ValueId id) {
                 llvm::Value* oh = ir.CreateSub(base, u);
                 kb.rolledLoop(0, dy.block, [&](llvm::Value* inner) {
                   llvm::Value* f = ir.CreateAdd(ir.CreateMul(outer, kb.i64(dy.block)), inner);
-                  std::vector<llvm::Value*> filters;  // [c * taps + t']
-                  for (int64_t c = 0; c < CB; ++c)
-                    for (int64_t t = 0; t < axis.kw; ++t) {
-                      llvm::Value* filterAt =
-                          kb.index({f, add(kb, c0, c), kh, kb.i64(phase.filterColumn(t))}, {wd[0], blocks, wd[2], wd[3]});
-                      filters.push_back(kb.loadVector(w, ir.CreateMul(filterAt, kb.i64(b)), b));
-                    }
                   // The dy columns the run reads lie `block` elements apart:
                   // constant offsets from the first, which LLVM folds into
                   // the loads rather than keeping an index per column.
                   llvm::Value* start = ir.CreateSub(run.first, kb.i64(axis.pad));
-                  llvm::Value* firstGradient = dy.index(kb, n, outer, oh, start, inner);
-                  for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
-                    const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(axis, offset, run.count);
-                    if (readers.empty()) continue;
-                    llvm::Value* gradient = kb.splat(kb.load(dy.id, add(kb, firstGradient, offset * dy.block)));
-                    for (const auto& [r, t] : readers)
-                      for (int64_t c = 0; c < CB; ++c)
-                        acc.fma(slot(c, r), gradient, filters[static_cast<size_t>(c * axis.kw + t)]);
-                  }
+                  multiplyRun(
+                      kb, {axis, run, CB, {0, 1}, holdsOneTap(CB, 1, run.count, axis.kw, kb.target())}, acc,
+                      dy.index(kb, n, outer, oh, start, inner),
+                      [&](int64_t c, int64_t t) {
+                        llvm::Value* filterAt =
+                            kb.index({f, add(kb, c0, c), kh, kb.i64(phase.filterColumn(t))}, {wd[0], blocks, wd[2], wd[3]});
+                        return kb.loadVector(w, ir.CreateMul(filterAt, kb.i64(b)), b);
+                      },
+                      [&](int64_t, llvm::Value* firstGradient, int64_t offset) {
+                        return kb.splat(kb.load(dy.id, add(kb, firstGradient, offset * dy.block)));
+                      },
+                      [&](int64_t, int64_t c, int64_t r) { return slot(c, r); });
                 });
               });
             });

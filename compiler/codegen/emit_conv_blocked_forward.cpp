@@ -1,14 +1,12 @@
 // conv2d in channel-blocked layouts (blocked_conv.h). In registers: FB
 // blocks of output channels x a few output rows x a run of output columns,
-// and every filter tap's FB filter vectors, which all the block's rows
-// share. The taps are unrolled and each input column a row of the run reads
-// is broadcast once and multiplied by the (column, tap) pairs that read it:
-// border columns take part in full runs, their pairs outside the image
-// skipped at compile time. Border rows are skipped at run time: each set of
-// the block's rows loops over the filter rows that it, and no other row,
-// reads inside the image. (With the columns inner and the taps outer
-// instead, LLVM would keep the inputs that neighbouring taps share in
-// registers and spill accumulators.)
+// and the FB filter vectors of every filter tap, which all the block's rows
+// share, or of one tap at a time where those of all leave too few
+// registers (multiplyRun). The taps are unrolled; the (column, tap) pairs
+// of the run that read outside the image are skipped at compile time, so
+// that border columns take part in full runs. Border rows are skipped at
+// run time: each set of the block's rows loops over the filter rows that
+// it, and no other row, reads inside the image.
 #include "compiler/codegen/activation.h"
 #include "compiler/codegen/blocked_conv.h"
 #include "compiler/codegen/channel_sums.h"
@@ -161,7 +159,7 @@ class ForwardConvolution : ConvolutionKernel {
                       [&](llvm::Value* iLo, llvm::Value* iHi, int64_t qLo, int64_t qHi) {
                         kb_.rolledLoop(iLo, iHi, [&](llvm::Value* i) {
                           kb_.rolledLoop(0, x_.block, [&](llvm::Value* inner) {
-                            multiplyAdd(acc, run, oh, {qLo, qHi}, outer, inner, i);
+                            multiplyAdd(acc, run, oh, rows, {qLo, qHi}, outer, inner, i);
                           });
                         });
                       });
@@ -220,31 +218,29 @@ class ForwardConvolution : ConvolutionKernel {
   }
 
   // acc += input channel (outer, inner) through filter row i, for the
-  // block rows [rows.first, rows.second) of the run.
-  void multiplyAdd(Accumulators& acc, const ColumnRun& run, llvm::Value* oh,
+  // block rows [rows.first, rows.second) of the run (multiplyRun), whose
+  // accumulators are those of `blockRows` rows.
+  void multiplyAdd(Accumulators& acc, const ColumnRun& run, llvm::Value* oh, int64_t blockRows,
                    std::pair<int64_t, int64_t> rows, llvm::Value* outer, llvm::Value* inner, llvm::Value* i) {
     const int64_t kw = wd_[3];
     const ColumnAxis axis{y_[3], x_.dims[3], kw, win_.sw, win_.padLeft};
     llvm::Value* c = ir_.CreateAdd(ir_.CreateMul(outer, kb_.i64(x_.block)), inner);
-    std::vector<llvm::Value*> filters;  // [k * kw + j]
-    for (int64_t k = 0; k < FB_; ++k)
-      for (int64_t j = 0; j < kw; ++j) {
-        llvm::Value* at = kb_.index({add(kb_, pass_.firstBlock, k), c, i, kb_.i64(j)}, {blocks_, wd_[1], wd_[2], kw});
-        filters.push_back(kb_.loadVector(w_, ir_.CreateMul(at, kb_.i64(b_)), b_));
-      }
+    // The inputs a run reads lie at constant offsets from its block's first
+    // row's first column (x's layout is linear in rows and columns).
+    llvm::Value* top = ir_.CreateSub(ir_.CreateMul(oh, kb_.i64(win_.sh)), kb_.i64(win_.padTop));
     llvm::Value* start = ir_.CreateSub(ir_.CreateMul(run.first, kb_.i64(win_.sw)), kb_.i64(win_.padLeft));
-    for (int64_t q = rows.first; q < rows.second; ++q) {
-      llvm::Value* top = ir_.CreateSub(ir_.CreateMul(add(kb_, oh, q), kb_.i64(win_.sh)), kb_.i64(win_.padTop));
-      llvm::Value* ih = ir_.CreateAdd(top, i);
-      for (int64_t offset = run.inputLo; offset < run.inputHi; ++offset) {
-        const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(axis, offset, run.count);
-        if (readers.empty()) continue;
-        llvm::Value* input = kb_.splat(kb_.load(x_.id, x_.index(kb_, pass_.n, outer, ih, add(kb_, start, offset), inner)));
-        for (const auto& [r, j] : readers)
-          for (int64_t k = 0; k < FB_; ++k)
-            acc.fma(slot(run, q, k, r), input, filters[static_cast<size_t>(k * kw + j)]);
-      }
-    }
+    const int64_t columnStride = x_.block, rowStride = win_.sh * x_.dims[3] * x_.block;
+    multiplyRun(
+        kb_, {axis, run, FB_, rows, holdsOneTap(FB_, blockRows, run.count, kw, kb_.target())}, acc,
+        x_.index(kb_, pass_.n, outer, ir_.CreateAdd(top, i), start, inner),
+        [&](int64_t k, int64_t j) {
+          llvm::Value* at = kb_.index({add(kb_, pass_.firstBlock, k), c, i, kb_.i64(j)}, {blocks_, wd_[1], wd_[2], kw});
+          return kb_.loadVector(w_, ir_.CreateMul(at, kb_.i64(b_)), b_);
+        },
+        [&](int64_t q, llvm::Value* origin, int64_t offset) {
+          return kb_.splat(kb_.load(x_.id, add(kb_, origin, q * rowStride + offset * columnStride)));
+        },
+        [&](int64_t q, int64_t k, int64_t r) { return slot(run, q, k, r); });
   }
 
   const ValueId w_;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <llvm/IR/ConstantRange.h>
+#include <llvm/IR/InlineAsm.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
 
@@ -282,6 +283,12 @@ void KernelBuilder::storeLanes(ValueId id, llvm::Value* base, llvm::Value* vecto
 
 llvm::Value* KernelBuilder::fma(llvm::Value* a, llvm::Value* b, llvm::Value* c) {
   return ir_.CreateIntrinsic(llvm::Intrinsic::fma, {a->getType()}, {a, b, c});
+}
+
+llvm::Value* KernelBuilder::opaqueCopy(llvm::Value* value, const std::string& label) {
+  // Not a side effect: copies of one label may merge, or leave a loop.
+  llvm::FunctionType* type = llvm::FunctionType::get(value->getType(), {value->getType()}, false);
+  return ir_.CreateCall(llvm::InlineAsm::get(type, "# " + label, "=r,0", /*hasSideEffects=*/false), {value});
 }
 
 llvm::Value* KernelBuilder::smin(llvm::Value* a, llvm::Value* b) {

@@ -131,6 +131,10 @@ class KernelBuilder {
   // Lanes whose id is below `count` (an i64): the mask of a partial vector.
   llvm::Value* firstLanes(llvm::Value* count);
   llvm::Value* fma(llvm::Value* a, llvm::Value* b, llvm::Value* c);
+  // i64 `value` through an empty inline asm that `label` names: the same
+  // number, which LLVM cannot see, so that loads addressed from copies of
+  // different labels are never merged into one value kept in a register.
+  llvm::Value* opaqueCopy(llvm::Value* value, const std::string& label);
   // Signed integer minimum and maximum (of i64 scalars or vectors).
   llvm::Value* smin(llvm::Value* a, llvm::Value* b);
   llvm::Value* smax(llvm::Value* a, llvm::Value* b);
