@@ -233,16 +233,20 @@ void WinogradBlocks::transformInputs(const ForwardPass& pass, llvm::Value* oh, i
       llvm::Value* outer = ir_.CreateAdd(pass.firstOuter, chunkOuter);
       std::optional<NormAffine> affine;
       if (norm_) affine = norm_->affine(kb_, outer, b_);
+      // Each input row's columns lie at constant offsets from its first,
+      // which the loads' addressing takes, where an index per column took
+      // five integer instructions.
+      Values rowStart;
+      for (int64_t i = 0; i < t; ++i) rowStart.push_back(x_.index(kb_, pass.n, outer, ih[static_cast<size_t>(i)], left, kb_.i64(0)));
       transformInputRow(
           kb_, side_, across, b_,
           [&](int64_t c) {
-            llvm::Value* iw = add(kb_, left, c);
-            llvm::Value* columnInside = within(iw, x_.dims[3]);
+            llvm::Value* columnInside = within(add(kb_, left, c), x_.dims[3]);
             Values d;
             for (size_t i = 0; i < static_cast<size_t>(t); ++i) {
               llvm::Value* inside =
                   ir_.CreateVectorSplat(static_cast<unsigned>(b_), ir_.CreateAnd(rowInside[i], columnInside));
-              llvm::Value* v = kb_.loadVector(x_.id, x_.index(kb_, pass.n, outer, ih[i], iw, kb_.i64(0)), b_, inside);
+              llvm::Value* v = kb_.loadVector(x_.id, add(kb_, rowStart[i], c * x_.block), b_, inside);
               if (norm_) v = norm_->apply(kb_, *affine, v, inside);
               d.push_back(v);
             }
