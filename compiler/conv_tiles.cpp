@@ -72,8 +72,12 @@ ConvShape shapeOf(const Graph& graph, const Node& node) {
   const std::vector<int64_t>& x = graph.node(node.operands[0]).type.dims;
   const IntList strides = getInts(node.attrs, "strides").value_or(IntList{1, 1});
   const IntList pads = getInts(node.attrs, "pads").value_or(IntList{0, 0, 0, 0});
+  // At a row stride above 1, register blocks of one row: ResNet's block2_conv1
+  // (AMD EPYC Zen 3, AVX2, batch 128) took 2.43-2.46 ms in one row of 1
+  // filter block x 2 runs of 8 columns, 2.76 in 2 rows x runs of 6 and
+  // 3.15 in 3 x 4, whatever the rates below predict for their accumulators.
   return {w[0] / b, w[1], blockOf(graph, node.operands[0]), w[2], w[3], out[0], out[2], out[3], x[2], x[3],
-          strides[0], strides[1], pads[0], pads[1], w[2] * w[3], kMaxBlockRows};
+          strides[0], strides[1], pads[0], pads[1], w[2] * w[3], strides[0] > 1 ? 1 : kMaxBlockRows};
 }
 
 // A chain of dependent FMAs (an accumulator's, one FMA per tap of its
@@ -164,17 +168,21 @@ int64_t taskRows(const ConvShape& s, int64_t taskBlocks, const ForwardTile& tile
 // Rows per task are a multiple of `rowGranule` (or all the rows).
 ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t rowGranule) {
   // Among the register blocks that fit, the one that keeps the FMA units
-  // busiest, then the fewest loads per FMA, then the fewest rows (less
-  // code), then the most filter blocks. At a column stride above 1, first
-  // of all the fewest runs a row: a row split into runs ran far slower
-  // than the rates below predict, whatever the runs' lengths (AMD EPYC,
-  // ResNet's stride-2 convolutions at batch 128, alternating tiles:
-  // block2_conv1, 16 columns, 1.31 ms in runs of 12 + 4 or 8 + 8, 0.93 ms
-  // in one of 16; block3_conv1, 8 columns, 0.95 ms in two runs of 4 and
-  // 0.67 in one; block2_proj 0.37 and 0.25 ms). At stride 1 the split
-  // costs nothing measurable (seed and ResNet data gradients).
+  // busiest, then at a column stride above 1 the fewest runs a row, then
+  // the fewest loads per FMA, then the fewest rows (less code), then the
+  // most filter blocks. ResNet's stride-2 convolutions at batch 128 (AMD
+  // EPYC, alternating tiles): block2_conv1, 16 columns, 1.31 ms in runs of
+  // 12 + 4 or 8 + 8 accumulators, 0.93 ms in one of 16; block3_conv1, 8
+  // columns, 0.95 ms in two runs of 4 and 0.67 in one; block2_proj 0.37
+  // and 0.25 ms: as the accumulators' FMA chains predict (kChainCycles).
+  // On Zen 3's AVX2, in perf samples against the filter gradients' (3
+  // alternating runs), block2_conv1 0.155-0.171 -> 0.146-0.149 from 1
+  // filter block x runs of 8 + 8 to 2 x 6 + 5 + 5 of one tap's filter
+  // vectors, block2_proj 0.043-0.050 -> 0.038-0.041 from 1 x 8 + 8 to 2 x
+  // 6 + 5 + 5. At stride 1 a row's split into runs costs nothing
+  // measurable (seed and ResNet data gradients).
   ForwardTile best{1, 1, 0, 0, 1};
-  std::tuple<int64_t, double, double, int64_t, int64_t> bestScore{std::numeric_limits<int64_t>::min(), 0, 0, 0, 0};
+  std::tuple<double, int64_t, double, int64_t, int64_t> bestScore{-1, 0, 0, 0, 0};
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t R = 1; R <= std::min(s.rows, s.maxBlockRows); ++R) {
@@ -201,8 +209,8 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
         if (run < 1) continue;
         const BlockCost cost = imageCost(s, filterBlocks, R, run, holdsOneTap(filterBlocks, R, run, s.kw, target));
         const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;
-        const std::tuple<int64_t, double, double, int64_t, int64_t> score{
-            -runsPerRow, cost.fmas / kFmasPerCycle / cost.cycles, -cost.loads / cost.fmas, -R, filterBlocks};
+        const std::tuple<double, int64_t, double, int64_t, int64_t> score{
+            cost.fmas / kFmasPerCycle / cost.cycles, -runsPerRow, -cost.loads / cost.fmas, -R, filterBlocks};
         if (score > bestScore) best = {filterBlocks, run, 0, 0, R}, bestScore = score;
       }
     }
