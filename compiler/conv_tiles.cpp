@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <charconv>
-#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -194,18 +193,23 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
       // max_pool2d_3.grad, 6x6 outputs, pads 2, 4 filter blocks x 2
       // columns -> 2 x 6, 0.178-0.185 -> 0.170-0.173; ResNet's
       // block1_out.grad, 2 x 5 columns of every tap -> 2 x 6 of one,
-      // 0.193-0.196 -> 0.182-0.186), but not from a plain input: the
-      // first layer's 3 channels make few FMAs per output, and its shorter
-      // runs' stores cost more than the FMAs gain (ResNet's stem_conv, 1
-      // filter block x 11 columns -> 2 x 2 rows x 3, 0.051-0.052 ->
-      // 0.069-0.073; the seed's conv2d_0.relu, 1 x 11 -> 2 x 6,
-      // 0.240-0.254 -> 0.257-0.264).
+      // 0.193-0.196 -> 0.182-0.186). Only in one row, of several filter
+      // blocks (each broadcast input feeding as many FMAs), from a
+      // channel-blocked input. Slower otherwise: at batch 1, ResNet's
+      // block1 convolutions, 1 x 11 columns -> 2 x 2 rows x 3, 0.030-0.032
+      // -> 0.045 ms (`cnnc bench --per-op`, 6 alternating runs), the seed's
+      // conv2d_2, 1 x 2 rows x 5 -> 1 x 13, 0.087 -> 0.094 ms a step at
+      // best; from a plain input, whose 3 channels make few FMAs per output
+      // for the shorter runs' stores, ResNet's stem_conv 1 x 11 -> 2 x 2
+      // rows x 3 took 0.051-0.052 -> 0.069-0.073 of the samples above, the
+      // seed's conv2d_0.relu 1 x 11 -> 2 x 6 0.240-0.254 -> 0.257-0.264.
       auto columnsBeside = [&](int64_t filterVectors) {
         return std::min(s.columns, (target.vectorRegisters - 2 - filterVectors) / (filterBlocks * R));
       };
       if (columnsBeside(filterBlocks) < 1) break;
       const int64_t everyTap = columnsBeside(filterBlocks * s.kw);
-      for (const int64_t run : {everyTap, everyTap < 1 || s.inputBlock > 1 ? columnsBeside(filterBlocks) : 0}) {
+      const bool mayHoldOneTap = everyTap < 1 || (filterBlocks > 1 && R == 1 && s.inputBlock > 1);
+      for (const int64_t run : {everyTap, mayHoldOneTap ? columnsBeside(filterBlocks) : 0}) {
         if (run < 1) continue;
         const BlockCost cost = imageCost(s, filterBlocks, R, run, holdsOneTap(filterBlocks, R, run, s.kw, target));
         const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;

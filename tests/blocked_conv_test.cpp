@@ -516,6 +516,24 @@ TEST_P(BlockedConvSchedules, DefaultRegisterBlocksFitAndStackRowsOfNarrowImages)
   }
 }
 
+// choose-tiles' register blocks hold one tap's filter vectors at a time
+// only in one row, of several filter blocks (each broadcast input feeding
+// as many FMAs), and from a channel-blocked input: stacked rows, single
+// filter blocks and the 3 channels of a first layer ran slower so.
+TEST_P(BlockedConvSchedules, OneTapRegisterBlocksTakeOneRowOfSeveralFilterBlocks) {
+  for (int64_t width : {6, 13, 32})
+    for (bool blocked : {true, false}) {
+      const Graph graph = graphOf(blocked ? 2 * b() : 3, width, width, 2 * b(), 3, 3, 1, {1, 1, 1, 1}, blocked);
+      const ForwardTile tile = forwardTile(graph, graph.node(*graph.lookup("y")), target_);
+      SCOPED_TRACE(fmt::format("width {}, {} input, tile [{},{},{},{},{}]", width, blocked ? "blocked" : "plain",
+                               tile.filterBlocks, tile.run, tile.channelChunk, tile.rows, tile.blockRows));
+      if (!holdsOneTap(tile.filterBlocks, tile.blockRows, tile.run, 3, target_)) continue;
+      EXPECT_EQ(tile.blockRows, 1);
+      EXPECT_GT(tile.filterBlocks, 1);
+      EXPECT_TRUE(blocked);
+    }
+}
+
 // choose-tiles' filter-gradient register blocks fit the target's registers:
 // sliding, the accumulators and the lags of FB gradient vectors; sweeping,
 // the accumulators beside the FB gradient vectors of an output position and
