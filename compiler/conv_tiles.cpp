@@ -203,13 +203,13 @@ ForwardTile defaultForwardTile(const ConvShape& s, const Target& target, int64_t
       // for the shorter runs' stores, ResNet's stem_conv 1 x 11 -> 2 x 2
       // rows x 3 took 0.051-0.052 -> 0.069-0.073 of the samples above, the
       // seed's conv2d_0.relu 1 x 11 -> 2 x 6 0.240-0.254 -> 0.257-0.264.
-      auto columnsBeside = [&](int64_t filterVectors) {
-        return std::min(s.columns, (target.vectorRegisters - 2 - filterVectors) / (filterBlocks * R));
+      auto columnsBeside = [&](int64_t heldTaps) {
+        return std::min(s.columns, registerBlockColumns(filterBlocks, R, heldTaps, target));
       };
-      if (columnsBeside(filterBlocks) < 1) break;
-      const int64_t everyTap = columnsBeside(filterBlocks * s.kw);
+      if (columnsBeside(1) < 1) break;
+      const int64_t everyTap = columnsBeside(s.kw);
       const bool mayHoldOneTap = everyTap < 1 || (filterBlocks > 1 && R == 1 && s.inputBlock > 1);
-      for (const int64_t run : {everyTap, mayHoldOneTap ? columnsBeside(filterBlocks) : 0}) {
+      for (const int64_t run : {everyTap, mayHoldOneTap ? columnsBeside(1) : 0}) {
         if (run < 1) continue;
         const BlockCost cost = imageCost(s, filterBlocks, R, run, holdsOneTap(filterBlocks, R, run, s.kw, target));
         const int64_t runsPerRow = s.strideW > 1 ? (s.columns + run - 1) / run : 1;
@@ -293,7 +293,7 @@ ForwardTile defaultWinogradTile(const ConvShape& s, const Target& target, int64_
   for (int64_t filterBlocks : {4, 2, 1}) {
     if (s.blocks % filterBlocks != 0) continue;
     for (int64_t down = 1; down <= std::min<int64_t>(2, (s.rows + side - 1) / side); ++down) {
-      const int64_t room = (target.vectorRegisters - 2 - filterBlocks) / (filterBlocks * down);
+      const int64_t room = registerBlockColumns(filterBlocks, down, 1, target);
       if (room < 1) continue;
       const int64_t runs = (across + room - 1) / room, run = (across + runs - 1) / runs, blocks = down * run;
       const std::tuple<bool, int64_t, double> score{

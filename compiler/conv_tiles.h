@@ -67,13 +67,20 @@ struct FilterGradientBand {
 inline int64_t filterGradientLags(int64_t taps, int64_t strideW) { return (taps + strideW - 1) / strideW; }
 bool filterGradientSlides(const FilterGradientTile& tile, int64_t strideW, const Target& target);
 
+// The most columns of a register block of `filterBlocks` x `rows` x
+// columns accumulators (a Winograd kernel's: blocks of outputs) beside the
+// filter vectors of `heldTaps` taps of each filter block, the broadcast
+// input and a spare (without which LLVM spills an accumulator on AVX2).
+inline int64_t registerBlockColumns(int64_t filterBlocks, int64_t rows, int64_t heldTaps, const Target& target) {
+  return (target.vectorRegisters - 2 - filterBlocks * heldTaps) / (filterBlocks * rows);
+}
+
 // Whether a direct register block of `filterBlocks` x `rows` x `columns`
 // accumulators holds the filter vectors of one of its `taps` filter
-// columns at a time rather than of all: those of all do not fit the
-// registers beside its accumulators, the broadcast input and a spare
-// (without which LLVM spills an accumulator on AVX2).
+// columns at a time rather than of all: those of all leave too few
+// registers (registerBlockColumns).
 inline bool holdsOneTap(int64_t filterBlocks, int64_t rows, int64_t columns, int64_t taps, const Target& target) {
-  return filterBlocks * (rows * columns + taps) + 2 > target.vectorRegisters;
+  return columns > registerBlockColumns(filterBlocks, rows, taps, target);
 }
 
 // The largest divisor of `extent` up to `limit` (at least 1): the size of a

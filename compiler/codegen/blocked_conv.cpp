@@ -32,34 +32,34 @@ void multiplyRun(KernelBuilder& kb, const RunFmas& fmas, Accumulators& acc, llvm
                  const std::function<llvm::Value*(int64_t k, int64_t tap)>& filter,
                  const std::function<llvm::Value*(int64_t q, llvm::Value* origin, int64_t offset)>& input,
                  const std::function<size_t(int64_t q, int64_t k, int64_t column)>& slot) {
-  const int64_t FB = fmas.filterBlocks, kw = fmas.axis.kw;
-  if (!fmas.oneTap) {
-    std::vector<llvm::Value*> filters;  // [k * kw + tap]
-    for (int64_t k = 0; k < FB; ++k)
-      for (int64_t tap = 0; tap < kw; ++tap) filters.push_back(filter(k, tap));
-    for (int64_t q = fmas.rows.first; q < fmas.rows.second; ++q)
-      for (int64_t offset = fmas.run.inputLo; offset < fmas.run.inputHi; ++offset) {
-        const std::vector<std::pair<int64_t, int64_t>> readers = readersOf(fmas.axis, offset, fmas.run.count);
-        if (readers.empty()) continue;
-        llvm::Value* in = input(q, origin, offset);
-        for (const auto& [column, tap] : readers)
-          for (int64_t k = 0; k < FB; ++k) acc.fma(slot(q, k, column), in, filters[static_cast<size_t>(k * kw + tap)]);
-      }
-    return;
-  }
-  std::vector<std::vector<std::pair<int64_t, int64_t>>> reads(static_cast<size_t>(kw));  // [tap]: (column, offset)
+  // Steps of the taps whose filter vectors are held together (all of them,
+  // or one), each with its input offsets and the (column, tap) pairs that
+  // read each.
+  struct Step {
+    std::vector<int64_t> taps;
+    std::vector<std::pair<int64_t, std::vector<std::pair<int64_t, int64_t>>>> reads;
+  };
+  const int64_t kw = fmas.axis.kw;
+  std::vector<Step> steps(static_cast<size_t>(fmas.oneTap ? kw : 1));
+  for (int64_t tap = 0; tap < kw; ++tap) steps[fmas.oneTap ? static_cast<size_t>(tap) : 0].taps.push_back(tap);
   for (int64_t offset = fmas.run.inputLo; offset < fmas.run.inputHi; ++offset)
-    for (const auto& [column, tap] : readersOf(fmas.axis, offset, fmas.run.count))
-      reads[static_cast<size_t>(tap)].emplace_back(column, offset);
-  for (int64_t tap = 0; tap < kw; ++tap) {
-    if (reads[static_cast<size_t>(tap)].empty()) continue;
-    std::vector<llvm::Value*> filters;
-    for (int64_t k = 0; k < FB; ++k) filters.push_back(filter(k, tap));
-    llvm::Value* tapOrigin = kb.opaqueCopy(origin, fmt::format("tap {}", tap));
+    for (const auto& [column, tap] : readersOf(fmas.axis, offset, fmas.run.count)) {
+      auto& reads = steps[fmas.oneTap ? static_cast<size_t>(tap) : 0].reads;
+      if (reads.empty() || reads.back().first != offset) reads.emplace_back(offset, std::vector<std::pair<int64_t, int64_t>>{});
+      reads.back().second.emplace_back(column, tap);
+    }
+  for (const Step& step : steps) {
+    if (step.reads.empty()) continue;
+    std::vector<std::vector<llvm::Value*>> filters(static_cast<size_t>(kw));  // [tap][k]
+    for (int64_t k = 0; k < fmas.filterBlocks; ++k)
+      for (int64_t tap : step.taps) filters[static_cast<size_t>(tap)].push_back(filter(k, tap));
+    llvm::Value* stepOrigin = fmas.oneTap ? kb.opaqueCopy(origin, fmt::format("tap {}", step.taps[0])) : origin;
     for (int64_t q = fmas.rows.first; q < fmas.rows.second; ++q)
-      for (const auto& [column, offset] : reads[static_cast<size_t>(tap)]) {
-        llvm::Value* in = input(q, tapOrigin, offset);
-        for (int64_t k = 0; k < FB; ++k) acc.fma(slot(q, k, column), in, filters[static_cast<size_t>(k)]);
+      for (const auto& [offset, readers] : step.reads) {
+        llvm::Value* in = input(q, stepOrigin, offset);
+        for (const auto& [column, tap] : readers)
+          for (int64_t k = 0; k < fmas.filterBlocks; ++k)
+            acc.fma(slot(q, k, column), in, filters[static_cast<size_t>(tap)][static_cast<size_t>(k)]);
       }
   }
 }
