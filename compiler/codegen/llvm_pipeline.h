@@ -25,7 +25,8 @@ llvm::orc::JITTargetMachineBuilder machineBuilder(const Target& target);
 
 Expected<std::unique_ptr<llvm::TargetMachine>> createTargetMachine(const Target& target);
 
-// Sets the module's triple and data layout for `machine` and runs O3 on it.
+// Sets the module's triple and data layout for `machine` and runs O3 on it
+// (less a pass that finds nothing in cnnc's kernels, llvm_pipeline.cpp).
 void optimizeModule(llvm::Module& module, llvm::TargetMachine& machine);
 
 // The machine code of an optimised module, as an object file for the JIT to link.
