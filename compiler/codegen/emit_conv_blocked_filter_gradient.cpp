@@ -367,7 +367,7 @@ class FilterGradient : ConvolutionKernel {
     // references, 50 with each column's inputs from an opaque copy of its
     // origin, KernelBuilder::opaqueCopy, none of them in the sweep). Its
     // perf samples against the second layer's kernels, alternating runs:
-    // 4-13% fewer in 8 of 8. At stride 2 columns share less, and the
+    // 2-13% fewer in 8 of 8. At stride 2 columns share less, and the
     // opaque origin stopped LLVM from unrolling the sweep: ResNet's
     // block3_conv1 filter gradient took 25% more samples.
     if (win_.sw == 1) left = kb_.opaqueCopy(left, "column");
