@@ -41,10 +41,11 @@ void multiplyRun(KernelBuilder& kb, const RunFmas& fmas, Accumulators& acc, llvm
   };
   const int64_t kw = fmas.axis.kw;
   std::vector<Step> steps(static_cast<size_t>(fmas.oneTap ? kw : 1));
-  for (int64_t tap = 0; tap < kw; ++tap) steps[fmas.oneTap ? static_cast<size_t>(tap) : 0].taps.push_back(tap);
+  auto stepOf = [&](int64_t tap) -> Step& { return steps[fmas.oneTap ? static_cast<size_t>(tap) : 0]; };
+  for (int64_t tap = 0; tap < kw; ++tap) stepOf(tap).taps.push_back(tap);
   for (int64_t offset = fmas.run.inputLo; offset < fmas.run.inputHi; ++offset)
     for (const auto& [column, tap] : readersOf(fmas.axis, offset, fmas.run.count)) {
-      auto& reads = steps[fmas.oneTap ? static_cast<size_t>(tap) : 0].reads;
+      auto& reads = stepOf(tap).reads;
       if (reads.empty() || reads.back().first != offset) reads.emplace_back(offset, std::vector<std::pair<int64_t, int64_t>>{});
       reads.back().second.emplace_back(column, tap);
     }
