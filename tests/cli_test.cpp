@@ -192,6 +192,53 @@ TEST_F(CliTest, TargetsTheHostCannotRun) {
   EXPECT_EQ(bad.err.substr(0, bad.err.find('\n')), "cnnc: --machine: machine model 'l2=lots': not a valid size");
 }
 
+// bench --versus times B, the model compiled with more code options, against
+// A in alternating turns; what it cannot parse is a usage error, what it
+// cannot compile an error naming --versus.
+TEST_F(CliTest, BenchVersus) {
+  const std::string bench =
+      fmt::format("{} bench {} --batch 2 --runs 3 --warmup 1 --target avx2", kCnnc, (kExamples / "seed.json").string());
+  Outcome text = run(bench + " --versus '--disable-pass interleave-batch'");
+  ASSERT_EQ(text.exitCode, 0) << text.err;
+  EXPECT_NE(text.out.find("seed-cnn train batch 2: A (the command's options) against B (with --disable-pass "
+                          "interleave-batch too), 3 pairs of turns of "),
+            std::string::npos)
+      << text.out;
+  EXPECT_NE(text.out.find("(median of the pairs' ratios; quartiles "), std::string::npos) << text.out;
+
+  // The pairs' ratios: their median between their quartiles.
+  Outcome json = run(bench + " --json --versus ''");
+  ASSERT_EQ(json.exitCode, 0) << json.err;
+  const auto number = [&](const std::string& key) {
+    const size_t at = json.out.find("\"" + key + "\":");
+    EXPECT_NE(at, std::string::npos) << key << " in " << json.out;
+    return at == std::string::npos ? 0.0 : std::strtod(json.out.c_str() + at + key.size() + 3, nullptr);
+  };
+  EXPECT_EQ(number("pairs"), 3);
+  const size_t quartiles = json.out.find("\"b_over_a_quartiles\":[");
+  ASSERT_NE(quartiles, std::string::npos) << json.out;
+  char* end = nullptr;
+  const double low = std::strtod(json.out.c_str() + quartiles + 22, &end);
+  const double high = std::strtod(end + 1, nullptr);
+  EXPECT_LE(low, number("b_over_a"));
+  EXPECT_LE(number("b_over_a"), high);
+  EXPECT_NE(json.out.find("\"versus\":\"\""), std::string::npos) << json.out;
+
+  Outcome unknown = run(bench + " --versus '--bogus'");
+  EXPECT_EQ(unknown.exitCode, 2);
+  EXPECT_EQ(unknown.err.substr(0, unknown.err.find('\n')),
+            "cnnc: --versus: The following argument was not expected: --bogus");
+  Outcome pass = run(bench + " --versus '--disable-pass fuse'");
+  EXPECT_EQ(pass.exitCode, 2);
+  EXPECT_EQ(pass.err.substr(0, pass.err.find(';')), "cnnc: --versus: --disable-pass: unknown pass fuse");
+  Outcome tile = run(bench + " --versus '--tile nowhere=1,2'");
+  EXPECT_EQ(tile.exitCode, 1);
+  EXPECT_EQ(tile.err, "--versus: --tile nowhere=1,2: the graph has no value %nowhere\n");
+  Outcome perOp = run(bench + " --per-op --versus -O1");
+  EXPECT_EQ(perOp.exitCode, 2);
+  EXPECT_EQ(perOp.err.substr(0, perOp.err.find('\n')), "cnnc: --per-op excludes --versus");
+}
+
 // With CNNC_PERF_JITDUMP set, the JIT writes Linux perf's jitdump record of
 // every kernel it loads (under $JITDUMPDIR/.debug/jit), named as --per-op
 // names them; without it, none.

@@ -2,14 +2,17 @@
 // per second (median of several timed runs after warm-up), milliseconds per
 // step, achieved GFLOP/s (convolutions and dense layers), the fraction of a
 // given FMA peak, and with --per-op each kernel's share, GFLOP/s and memory
-// traffic.
+// traffic. With --versus OPTIONS, the same model compiled twice, A with the
+// command's options and B with OPTIONS as well, in alternating turns.
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <random>
 #include <thread>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "compiler/flops.h"
 #include "compiler/traffic.h"
@@ -33,6 +36,7 @@ struct BenchOptions {
   double peak = 0;  // GFLOP/s of the machine, from bench/cnnc-fma-peak
   bool perOp = false;
   bool json = false;
+  std::optional<std::string> versus;  // B's code options, if any
 };
 
 // A random batch of images and labels.
@@ -64,11 +68,15 @@ Expected<double> timeSteps(Executable& executable, const Bindings<float>& batch,
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / static_cast<double>(steps);
 }
 
-double median(std::vector<double> values) {
+// Quantile q of `values` (0.5: the median), between the nearest two.
+double quantile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  const double at = q * static_cast<double>(values.size() - 1);
+  const size_t below = static_cast<size_t>(at);
+  const double above = below + 1 < values.size() ? values[below + 1] : values[below];
+  return values[below] + (at - static_cast<double>(below)) * (above - values[below]);
 }
+double median(const std::vector<double>& values) { return quantile(values, 0.5); }
 
 // Each kernel's time, GFLOP/s (with `peak` GFLOP/s, 0: unknown, as a share
 // of it too) and memory traffic (compiler/traffic.h) in MiB and GB/s: which
@@ -107,30 +115,129 @@ std::string perOpTable(const Graph& graph, const std::vector<KernelProfile>& pro
   return text;
 }
 
+// The model compiled under `optimization` by `backend` (jitBackend), bound
+// to its initial weights, with a random batch, warmed up.
+struct Prepared {
+  ModelGraph built;
+  std::unique_ptr<Executable> executable;
+  Bindings<float> batch;
+  double warmStep;  // seconds per warm-up step
+};
+
+Expected<Prepared> prepare(const BenchOptions& options, const OptimizationOptions& optimization, const Backend& backend) {
+  Expected<ModelGraph> built = importAndBuild(
+      options.model, options.batch,
+      {options.mode == "train" ? GraphKind::TrainStep : GraphKind::Inference, 0, optimization}, nullptr);
+  if (!built) return built.error();
+  Expected<std::unique_ptr<Executable>> executable = backend(built->compiled.graph);
+  if (!executable) return executable.error();
+  Bindings<float> weights = initialParameters(built->model, 1);
+  addMissingState(built->compiled.graph, weights);
+  CNNC_TRY(bindAll(**executable, weights));
+  Bindings<float> batch = randomBatch(built->model);
+  Expected<double> warm = timeSteps(**executable, batch, options.warmup);
+  if (!warm) return warm.error();
+  return Prepared{std::move(*built), std::move(*executable), std::move(batch), *warm};
+}
+
+// B's code options: A's, with those of --versus besides (its --disable-pass
+// and --tile add to A's, its --target, --machine and -O replace A's).
+// Whether the text parses is checked with the command line (versusCheck).
+Expected<CodeChoice> versusChoice(const CodeChoice& a, const std::string& versus) {
+  CodeChoice given;
+  CLI::App app("B's code options", "--versus");
+  addCodeOptions(app, given);
+  try {
+    app.parse(versus, false);
+  } catch (const CLI::ParseError& e) {
+    return Error{fmt::format("--versus: {}", e.what())};
+  }
+  CodeChoice b = a;
+  if (app.count("--target") > 0) b.target = given.target;
+  if (app.count("--machine") > 0) b.machine = given.machine;
+  if (app.count("-O") > 0) b.level = given.level;
+  b.disabledPasses.insert(b.disabledPasses.end(), given.disabledPasses.begin(), given.disabledPasses.end());
+  b.tiles.insert(b.tiles.end(), given.tiles.begin(), given.tiles.end());
+  return b;
+}
+
+// How long one turn of --versus runs: short, so that the two turns of a
+// pair meet the same machine (on a shared host, its speed swings by a third
+// within seconds), and long enough that a turn's first step, which finds
+// the caches holding the other executable's tensors, counts little.
+constexpr double kVersusTurnSeconds = 0.1;
+
+// --versus: `runs` pairs of turns of A and B, which goes first alternating
+// (AB, BA, AB, ...), each turn the same whole number of steps. Reports each
+// one's median ms/step and the median and quartiles of the pairs' B/A: a
+// pair's two turns ran moments apart, so their ratio is far steadier than
+// either one's time.
+Status benchVersus(const BenchOptions& options, Prepared& a, const Backend& backendA) {
+  Expected<CodeChoice> choice = versusChoice(options.code, *options.versus);
+  if (!choice) return choice.error();
+  Expected<OptimizationOptions> optimization = chooseOptimization(*choice);
+  if (!optimization) return optimization.error();
+  // One thread pool where both run for the same machine, as the command's
+  // own threads.
+  const bool sameMachine = choice->target == options.code.target && choice->machine == options.code.machine;
+  const Backend backendB = sameMachine ? backendA : jitBackend(optimization->target, nullptr, options.threads);
+  Expected<Prepared> b = prepare(options, *optimization, backendB);
+  if (!b) return Error{fmt::format("--versus: {}", b.error().message)};
+  const int64_t steps = std::clamp<int64_t>(
+      static_cast<int64_t>(kVersusTurnSeconds / std::max({a.warmStep, b->warmStep, 1e-6})), 1, 10000);
+  std::vector<double> seconds[2], ratios;
+  int bFaster = 0;
+  Prepared* variants[2] = {&a, &*b};
+  for (int pair = 0; pair < options.runs; ++pair) {
+    double turn[2] = {0, 0};
+    for (int i = 0; i < 2; ++i) {
+      const int which = (pair + i) % 2;
+      Expected<double> time = timeSteps(*variants[which]->executable, variants[which]->batch, steps);
+      if (!time) return time.error();
+      turn[which] = *time;
+      seconds[which].push_back(*time);
+    }
+    ratios.push_back(turn[1] / turn[0]);
+    bFaster += turn[1] < turn[0] ? 1 : 0;
+  }
+  const double msA = median(seconds[0]) * 1e3, msB = median(seconds[1]) * 1e3;
+  const double ratio = median(ratios), low = quantile(ratios, 0.25), high = quantile(ratios, 0.75);
+  const std::string& name = a.built.model.name;
+  if (options.json) {
+    const nlohmann::ordered_json json = {
+        {"model", name}, {"mode", options.mode}, {"batch", options.batch}, {"versus", *options.versus},
+        {"pairs", options.runs}, {"steps_per_turn", steps}, {"a_ms_per_step", msA}, {"b_ms_per_step", msB},
+        {"b_over_a", ratio}, {"b_over_a_quartiles", {low, high}}, {"b_faster_pairs", bFaster}};
+    fmt::print("{}\n", json.dump());
+    return Status::ok();
+  }
+  fmt::print("{} {} batch {}: A (the command's options) against B ({}), {} pairs of turns of {} step{} (AB, BA, ...)\n",
+             name, options.mode, options.batch,
+             options.versus->empty() ? "the same: the noise" : fmt::format("with {} too", *options.versus), options.runs,
+             steps, steps == 1 ? "" : "s");
+  fmt::print("A {:.3f} ms/step, B {:.3f} ms/step (medians of their turns)\n", msA, msB);
+  fmt::print("B/A {:.4f} (median of the pairs' ratios; quartiles {:.4f}-{:.4f}); B faster in {} of {} pairs\n", ratio,
+             low, high, bFaster, options.runs);
+  return Status::ok();
+}
+
 Status bench(const BenchOptions& options) {
   Expected<OptimizationOptions> optimization = chooseOptimization(options.code);
   if (!optimization) return optimization.error();
   const Target& target = optimization->target;
-  const bool train = options.mode == "train";
-  Expected<ModelGraph> built = importAndBuild(
-      options.model, options.batch,
-      {train ? GraphKind::TrainStep : GraphKind::Inference, 0, *optimization}, nullptr);
-  if (!built) return built.error();
-  const Graph& graph = built->compiled.graph;
-  auto backend = jitBackend(target, nullptr, options.threads);
-  Expected<std::unique_ptr<Executable>> executable = backend(graph);
-  if (!executable) return executable.error();
-  Bindings<float> weights = initialParameters(built->model, 1);
-  addMissingState(graph, weights);
-  CNNC_TRY(bindAll(**executable, weights));
-  const Bindings<float> batch = randomBatch(built->model);
-  Expected<double> warm = timeSteps(**executable, batch, options.warmup);
-  if (!warm) return warm.error();
+  const Backend backend = jitBackend(target, nullptr, options.threads);
+  Expected<Prepared> prepared = prepare(options, *optimization, backend);
+  if (!prepared) return prepared.error();
+  if (options.versus) return benchVersus(options, *prepared, backend);
+  const Graph& graph = prepared->built.compiled.graph;
+  Executable& executable = *prepared->executable;
+  const Bindings<float>& batch = prepared->batch;
+  const double warm = prepared->warmStep;
   // Steps per timed run: about half a second each.
-  const int64_t steps = std::clamp<int64_t>(static_cast<int64_t>(0.5 / std::max(*warm, 1e-6)), 1, 10000);
+  const int64_t steps = std::clamp<int64_t>(static_cast<int64_t>(0.5 / std::max(warm, 1e-6)), 1, 10000);
   std::vector<double> stepSeconds;
   for (int run = 0; run < options.runs; ++run) {
-    Expected<double> seconds = timeSteps(**executable, batch, steps);
+    Expected<double> seconds = timeSteps(executable, batch, steps);
     if (!seconds) return seconds.error();
     stepSeconds.push_back(*seconds);
   }
@@ -142,20 +249,20 @@ Status bench(const BenchOptions& options) {
   if (options.json) {
     fmt::print("{{\"model\": \"{}\", \"mode\": \"{}\", \"batch\": {}, \"threads\": {}, \"target\": \"{}\", "
                "\"images_per_s\": {:.1f}, \"ms_per_step\": {:.4f}, \"gflops\": {:.2f}, \"peak_fraction\": {:.4f}}}\n",
-               built->model.name, options.mode, options.batch, threads, target.name, imagesPerSecond,
+               prepared->built.model.name, options.mode, options.batch, threads, target.name, imagesPerSecond,
                step * 1e3, gflops, peakFraction);
   } else {
     fmt::print("{} {} batch {} on {} ({} runs of {} steps after {} warm-up): {:.1f} images/s, {:.3f} ms/step, "
-               "{:.1f} GFLOP/s", built->model.name, options.mode, options.batch, target.name, options.runs, steps,
+               "{:.1f} GFLOP/s", prepared->built.model.name, options.mode, options.batch, target.name, options.runs, steps,
                options.warmup, imagesPerSecond, step * 1e3, gflops);
     const std::string ofPeak =
         options.peak > 0 ? fmt::format(" ({:.1f}% of {:.0f} GFLOP/s peak)", 100 * peakFraction, options.peak) : "";
     fmt::print("{}\n", ofPeak);
   }
   if (options.perOp) {
-    (*executable)->startProfiling();
-    if (Expected<double> profiled = timeSteps(**executable, batch, steps); !profiled) return profiled.error();
-    fmt::print("{}", perOpTable(graph, (*executable)->profile(), step, options.peak));
+    executable.startProfiling();
+    if (Expected<double> profiled = timeSteps(executable, batch, steps); !profiled) return profiled.error();
+    fmt::print("{}", perOpTable(graph, executable.profile(), step, options.peak));
   }
   return Status::ok();
 }
@@ -179,6 +286,18 @@ Command addBenchCommand(CLI::App& parent) {
       ->check(atLeast(0));
   CLI::Option* perOp = app->add_flag("--per-op", options->perOp, "Also time every kernel (a table: not with --json)");
   app->add_flag("--json", options->json, "One JSON object instead of text")->excludes(perOp);
+  const CLI::Validator versusCheck(
+      [options](std::string& versus) {
+        Expected<CodeChoice> choice = versusChoice(options->code, versus);
+        return choice ? std::string() : choice.error().message.substr(std::string("--versus: ").size());
+      },
+      "OPTIONS");
+  app->add_option("--versus", options->versus,
+                  "Code options of a B to time against A (this command's options) in alternating turns, --runs "
+                  "pairs of them: --disable-pass and --tile besides A's, --target, --machine and -O instead; \"\" "
+                  "times A against itself (the noise)")
+      ->excludes(perOp)
+      ->check(versusCheck);
   return {app, [options]() -> Status { return bench(*options); }};
 }
 
