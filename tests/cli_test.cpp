@@ -201,7 +201,7 @@ TEST_F(CliTest, BenchVersus) {
   Outcome text = run(bench + " --versus '--disable-pass interleave-batch'");
   ASSERT_EQ(text.exitCode, 0) << text.err;
   EXPECT_NE(text.out.find("seed-cnn train batch 2: A (the command's options) against B (with --disable-pass "
-                          "interleave-batch too), 3 pairs of turns of "),
+                          "interleave-batch), 3 pairs of turns of "),
             std::string::npos)
       << text.out;
   EXPECT_NE(text.out.find("(median of the pairs' ratios; quartiles "), std::string::npos) << text.out;
@@ -223,6 +223,11 @@ TEST_F(CliTest, BenchVersus) {
   EXPECT_LE(low, number("b_over_a"));
   EXPECT_LE(number("b_over_a"), high);
   EXPECT_NE(json.out.find("\"versus\":\"\""), std::string::npos) << json.out;
+
+  // B on one thread, A on all: a pool of its own.
+  Outcome threads = run(bench + " --versus '--threads 1'");
+  EXPECT_EQ(threads.exitCode, 0) << threads.err;
+  EXPECT_NE(threads.out.find("against B (with --threads 1)"), std::string::npos) << threads.out;
 
   Outcome unknown = run(bench + " --versus '--bogus'");
   EXPECT_EQ(unknown.exitCode, 2);

@@ -3,7 +3,7 @@
 // step, achieved GFLOP/s (convolutions and dense layers), the fraction of a
 // given FMA peak, and with --per-op each kernel's share, GFLOP/s and memory
 // traffic. With --versus OPTIONS, the same model compiled twice, A with the
-// command's options and B with OPTIONS as well, in alternating turns.
+// command's options and B with OPTIONS as well, timed in alternating turns.
 #include <algorithm>
 #include <chrono>
 #include <memory>
@@ -140,24 +140,34 @@ Expected<Prepared> prepare(const BenchOptions& options, const OptimizationOption
   return Prepared{std::move(*built), std::move(*executable), std::move(batch), *warm};
 }
 
-// B's code options: A's, with those of --versus besides (its --disable-pass
-// and --tile add to A's, its --target, --machine and -O replace A's).
-// Whether the text parses is checked with the command line (versusCheck).
-Expected<CodeChoice> versusChoice(const CodeChoice& a, const std::string& versus) {
-  CodeChoice given;
-  CLI::App app("B's code options", "--versus");
-  addCodeOptions(app, given);
+// What B runs as: its code options and threads.
+struct Variant {
+  CodeChoice code;
+  int threads;
+};
+
+// B: A's options, with those of --versus besides (its --disable-pass and
+// --tile add to A's, its --target, --machine, -O and --threads replace
+// A's). Whether the text parses is checked with the command line
+// (versusCheck).
+Expected<Variant> versusVariant(const BenchOptions& a, const std::string& versus) {
+  Variant given{{}, 0};
+  CLI::App app("B's options", "--versus");
+  addCodeOptions(app, given.code);
+  app.add_option("--threads", given.threads)->check(atLeast(0));
   try {
     app.parse(versus, false);
   } catch (const CLI::ParseError& e) {
     return Error{fmt::format("--versus: {}", e.what())};
   }
-  CodeChoice b = a;
-  if (app.count("--target") > 0) b.target = given.target;
-  if (app.count("--machine") > 0) b.machine = given.machine;
-  if (app.count("-O") > 0) b.level = given.level;
-  b.disabledPasses.insert(b.disabledPasses.end(), given.disabledPasses.begin(), given.disabledPasses.end());
-  b.tiles.insert(b.tiles.end(), given.tiles.begin(), given.tiles.end());
+  Variant b{a.code, a.threads};
+  if (app.count("--target") > 0) b.code.target = given.code.target;
+  if (app.count("--machine") > 0) b.code.machine = given.code.machine;
+  if (app.count("-O") > 0) b.code.level = given.code.level;
+  if (app.count("--threads") > 0) b.threads = given.threads;
+  const CodeChoice& more = given.code;
+  b.code.disabledPasses.insert(b.code.disabledPasses.end(), more.disabledPasses.begin(), more.disabledPasses.end());
+  b.code.tiles.insert(b.code.tiles.end(), more.tiles.begin(), more.tiles.end());
   return b;
 }
 
@@ -173,14 +183,14 @@ constexpr double kVersusTurnSeconds = 0.1;
 // pair's two turns ran moments apart, so their ratio is far steadier than
 // either one's time.
 Status benchVersus(const BenchOptions& options, Prepared& a, const Backend& backendA) {
-  Expected<CodeChoice> choice = versusChoice(options.code, *options.versus);
-  if (!choice) return choice.error();
-  Expected<OptimizationOptions> optimization = chooseOptimization(*choice);
+  Expected<Variant> variant = versusVariant(options, *options.versus);
+  if (!variant) return variant.error();
+  Expected<OptimizationOptions> optimization = chooseOptimization(variant->code);
   if (!optimization) return optimization.error();
-  // One thread pool where both run for the same machine, as the command's
-  // own threads.
-  const bool sameMachine = choice->target == options.code.target && choice->machine == options.code.machine;
-  const Backend backendB = sameMachine ? backendA : jitBackend(optimization->target, nullptr, options.threads);
+  // One thread pool where both run for the same machine on as many threads.
+  const bool samePool = variant->code.target == options.code.target && variant->code.machine == options.code.machine &&
+                        variant->threads == options.threads;
+  const Backend backendB = samePool ? backendA : jitBackend(optimization->target, nullptr, variant->threads);
   Expected<Prepared> b = prepare(options, *optimization, backendB);
   if (!b) return Error{fmt::format("--versus: {}", b.error().message)};
   const int64_t steps = std::clamp<int64_t>(
@@ -213,7 +223,7 @@ Status benchVersus(const BenchOptions& options, Prepared& a, const Backend& back
   }
   fmt::print("{} {} batch {}: A (the command's options) against B ({}), {} pairs of turns of {} step{} (AB, BA, ...)\n",
              name, options.mode, options.batch,
-             options.versus->empty() ? "the same: the noise" : fmt::format("with {} too", *options.versus), options.runs,
+             options.versus->empty() ? "the same: the noise" : fmt::format("with {}", *options.versus), options.runs,
              steps, steps == 1 ? "" : "s");
   fmt::print("A {:.3f} ms/step, B {:.3f} ms/step (medians of their turns)\n", msA, msB);
   fmt::print("B/A {:.4f} (median of the pairs' ratios; quartiles {:.4f}-{:.4f}); B faster in {} of {} pairs\n", ratio,
@@ -288,14 +298,14 @@ Command addBenchCommand(CLI::App& parent) {
   app->add_flag("--json", options->json, "One JSON object instead of text")->excludes(perOp);
   const CLI::Validator versusCheck(
       [options](std::string& versus) {
-        Expected<CodeChoice> choice = versusChoice(options->code, versus);
-        return choice ? std::string() : choice.error().message.substr(std::string("--versus: ").size());
+        Expected<Variant> variant = versusVariant(*options, versus);
+        return variant ? std::string() : variant.error().message.substr(std::string("--versus: ").size());
       },
       "OPTIONS");
   app->add_option("--versus", options->versus,
-                  "Code options of a B to time against A (this command's options) in alternating turns, --runs "
-                  "pairs of them: --disable-pass and --tile besides A's, --target, --machine and -O instead; \"\" "
-                  "times A against itself (the noise)")
+                  "Options of a B to time against A (this command's options) in alternating turns, --runs "
+                  "pairs of them: --disable-pass and --tile besides A's, --target, --machine, -O and --threads "
+                  "instead; \"\" times A against itself (the noise)")
       ->excludes(perOp)
       ->check(versusCheck);
   return {app, [options]() -> Status { return bench(*options); }};
