@@ -154,6 +154,8 @@ Expected<Variant> versusVariant(const BenchOptions& a, const std::string& versus
   Variant given{{}, 0};
   CLI::App app("B's options", "--versus");
   addCodeOptions(app, given.code);
+  // Only a --machine in the text replaces A's: CNNC_MACHINE, if set, is already in A's.
+  app.get_option("--machine")->envname("");
   app.add_option("--threads", given.threads)->check(atLeast(0));
   try {
     app.parse(versus, false);
