@@ -78,6 +78,11 @@ double quantile(std::vector<double> values, double q) {
 }
 double median(const std::vector<double>& values) { return quantile(values, 0.5); }
 
+// Steps enough to take about `seconds`, at `stepSeconds` a step.
+int64_t stepsFor(double seconds, double stepSeconds) {
+  return std::clamp<int64_t>(static_cast<int64_t>(seconds / std::max(stepSeconds, 1e-6)), 1, 10000);
+}
+
 // Each kernel's time, GFLOP/s (with `peak` GFLOP/s, 0: unknown, as a share
 // of it too) and memory traffic (compiler/traffic.h) in MiB and GB/s: which
 // of the two sides of a roofline the kernel is nearer.
@@ -149,7 +154,7 @@ struct Variant {
 // B: A's options, with those of --versus besides (its --disable-pass and
 // --tile add to A's, its --target, --machine, -O and --threads replace
 // A's). Whether the text parses is checked with the command line
-// (versusCheck).
+// (versusCheck), whose error CLI11 prefixes with the option's name.
 Expected<Variant> versusVariant(const BenchOptions& a, const std::string& versus) {
   Variant given{{}, 0};
   CLI::App app("B's options", "--versus");
@@ -160,7 +165,7 @@ Expected<Variant> versusVariant(const BenchOptions& a, const std::string& versus
   try {
     app.parse(versus, false);
   } catch (const CLI::ParseError& e) {
-    return Error{fmt::format("--versus: {}", e.what())};
+    return Error{e.what()};
   }
   Variant b{a.code, a.threads};
   if (app.count("--target") > 0) b.code.target = given.code.target;
@@ -186,7 +191,7 @@ constexpr double kVersusTurnSeconds = 0.1;
 // either one's time.
 Status benchVersus(const BenchOptions& options, Prepared& a, const Backend& backendA) {
   Expected<Variant> variant = versusVariant(options, *options.versus);
-  if (!variant) return variant.error();
+  if (!variant) return Error{fmt::format("--versus: {}", variant.error().message)};
   Expected<OptimizationOptions> optimization = chooseOptimization(variant->code);
   if (!optimization) return optimization.error();
   // One thread pool where both run for the same machine on as many threads.
@@ -195,8 +200,7 @@ Status benchVersus(const BenchOptions& options, Prepared& a, const Backend& back
   const Backend backendB = samePool ? backendA : jitBackend(optimization->target, nullptr, variant->threads);
   Expected<Prepared> b = prepare(options, *optimization, backendB);
   if (!b) return Error{fmt::format("--versus: {}", b.error().message)};
-  const int64_t steps = std::clamp<int64_t>(
-      static_cast<int64_t>(kVersusTurnSeconds / std::max({a.warmStep, b->warmStep, 1e-6})), 1, 10000);
+  const int64_t steps = stepsFor(kVersusTurnSeconds, std::max(a.warmStep, b->warmStep));
   std::vector<double> seconds[2], ratios;
   int bFaster = 0;
   Prepared* variants[2] = {&a, &*b};
@@ -244,9 +248,8 @@ Status bench(const BenchOptions& options) {
   const Graph& graph = prepared->built.compiled.graph;
   Executable& executable = *prepared->executable;
   const Bindings<float>& batch = prepared->batch;
-  const double warm = prepared->warmStep;
   // Steps per timed run: about half a second each.
-  const int64_t steps = std::clamp<int64_t>(static_cast<int64_t>(0.5 / std::max(warm, 1e-6)), 1, 10000);
+  const int64_t steps = stepsFor(0.5, prepared->warmStep);
   std::vector<double> stepSeconds;
   for (int run = 0; run < options.runs; ++run) {
     Expected<double> seconds = timeSteps(executable, batch, steps);
@@ -301,7 +304,7 @@ Command addBenchCommand(CLI::App& parent) {
   const CLI::Validator versusCheck(
       [options](std::string& versus) {
         Expected<Variant> variant = versusVariant(*options, versus);
-        return variant ? std::string() : variant.error().message.substr(std::string("--versus: ").size());
+        return variant ? std::string() : variant.error().message;
       },
       "OPTIONS");
   app->add_option("--versus", options->versus,
