@@ -46,7 +46,9 @@ KernelReads readsByKernel(const Graph& graph, const std::vector<ValueId>& comput
   return reads;
 }
 
-bool isBatchGroupProducer(const Node& node) { return node.op == Op::BatchNormBackwardData; }
+bool isBatchGroupProducer(const Node& node) {
+  return node.op == Op::BatchNorm || node.op == Op::BatchNormTrain || node.op == Op::BatchNormBackwardData;
+}
 
 bool isBatchGroupReader(const Node& node) {
   return node.op == Op::Conv2D || node.op == Op::Conv2DBackwardData || node.op == Op::Conv2DBackwardFilter;
@@ -104,13 +106,14 @@ Status verifyBatchGroups(const Graph& graph) {
     if (!open) {
       if (contains(closed, *group)) return fail(id, fmt::format("the kernels of group {} must be consecutive", *group));
       if (*group != node.name || !isBatchGroupProducer(node))
-        return fail(id, fmt::format("group {} must start with its producer {}, a batch_norm_bwd_data", *group, *group));
+        return fail(id, fmt::format("group {} must start with its producer {}, a batch norm or its data gradient",
+                                    *group, *group));
       open = group;
       members.push_back(id);
       continue;
     }
     if (!joinsBatchGroup(graph, computing, reads, members, id))
-      return fail(id, "a member must be a batch_norm_bwd_data that reads nothing the group writes, or a "
+      return fail(id, "a member must be a batch norm or its data gradient that reads nothing the group writes, or a "
                       "convolution that reads only its producers' results, as images");
     read = read || isBatchGroupReader(node);
     members.push_back(id);

@@ -10,9 +10,17 @@
 //   %block1_conv2.weight.grad = conv2d_bwd_filter %block1_relu1, %block1_conv2.grad {batch_group=block1_conv2.grad, ...}
 //   %block1_bn1.grad = conv2d %block1_conv2.grad, %block1_conv2.weight.transposed, ... {batch_group=block1_conv2.grad, ...}
 //
+// Forward, a batch norm (its statistics known) and the convolutions that
+// read it make one the same way:
+//
+//   %block1_out.relu = batch_norm_train %block1_conv2, %block1_bn2.stats, ... {batch_group=block1_out.relu, ...}
+//   %block2_proj = conv2d %block1_out.relu, %block2_proj.weight {batch_group=block1_out.relu, ...}
+//   %block2_conv1 = conv2d %block1_out.relu, %block2_conv1.weight {batch_group=block1_out.relu, ...}
+//
 // A group is legal when chunks of it are independent, which holds for:
-// - producers: batch_norm_bwd_data kernels, elementwise per image, which
-//   read nothing another member writes;
+// - producers: batch norm kernels (batch_norm, batch_norm_train with its
+//   statistics an operand, batch_norm_bwd_data), elementwise per image,
+//   which read nothing another member writes;
 // - readers: convolutions (conv2d, conv2d_bwd_data, conv2d_bwd_filter)
 //   that read, of what members write, only producers' results, and as
 //   images (not as a filter): each task of theirs reads the images it

@@ -176,9 +176,12 @@ PlanCounts expectSoundPlan(const Graph& graph) {
               << name(written) << " overwrites " << name(operand) << " as " << name(unit[k]) << " reads it";
         }
       }
+    // Values of different kernels of a group never share bytes; those of
+    // one kernel may (a residual it computes from its batch norm's input
+    // and writes nowhere, in place under its result), as alone.
     for (ValueId a : computed)
       for (ValueId b : computed)
-        EXPECT_TRUE(a == b || !arena.overlap(a, b) || unit.size() == 1)
+        EXPECT_TRUE(a == b || !arena.overlap(a, b) || computing[a] == computing[b])
             << name(a) << " and " << name(b) << " share bytes in the batch group of " << name(id);
     for (ValueId value : computed) arena.write(value, value);
   }
@@ -331,7 +334,7 @@ TEST(BufferLayout, BatchGroups) {
   std::set<std::string> groups;
   for (const Node& node : step->graph.nodes())
     if (std::optional<std::string> group = batchGroupOf(node)) groups.insert(*group);
-  EXPECT_EQ(groups.size(), 7u);
+  EXPECT_EQ(groups.size(), 9u);  // 7 backward, and 2 of a residual block's output and the strided convolutions reading it
   expectSoundPlan(step->graph);
 }
 
