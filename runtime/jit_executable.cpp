@@ -193,9 +193,22 @@ class JitExecutable final : public Executable {
 
   void run(const Phase& phase) {
     if (phase.split)
-      pool_->parallelFor(phase.tasks, [&](int64_t begin, int64_t end) { phase.function(arena_.get(), begin, end); });
+      pool_->parallelFor(
+          phase.tasks, [&](int64_t begin, int64_t end) { phase.function(arena_.get(), begin, end); },
+          phase.images > 0 ? nextOverTheBatch() : ThreadPool::Order::Ascending);
     else
       phase.function(arena_.get(), 0, phase.tasks);
+  }
+
+  // The order in which the threads take the images of the next kernel (or
+  // batch group) that splits the batch: the opposite of the last one's, so
+  // that each begins where it has just written (runtime/thread_pool.h).
+  // Kernels between them that do not split the batch (a filter's
+  // transform, the sums of a filter gradient's parts) keep no order.
+  ThreadPool::Order nextOverTheBatch() {
+    const ThreadPool::Order order = batchOrder_;
+    batchOrder_ = order == ThreadPool::Order::Ascending ? ThreadPool::Order::Descending : ThreadPool::Order::Ascending;
+    return order;
   }
 
   // A batch group: each kernel's phases before its split one, then the
@@ -204,14 +217,17 @@ class JitExecutable final : public Executable {
   void runChunked(const Step& step) {
     for (size_t i = 0; i < step.kernels.size(); ++i)
       for (size_t p = 0; p < step.split[i]; ++p) run(kernels_[step.kernels[i]].phases[p]);
-    pool_->parallelFor(step.chunks, [&](int64_t begin, int64_t end) {
-      for (int64_t chunk = begin; chunk < end; ++chunk)
-        for (size_t i = 0; i < step.kernels.size(); ++i) {
-          const Phase& phase = kernels_[step.kernels[i]].phases[step.split[i]];
-          const auto [first, last] = chunkTasks(phase.tasks, step.chunks, chunk);
-          phase.function(arena_.get(), first, last);
-        }
-    });
+    pool_->parallelFor(
+        step.chunks,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t chunk = begin; chunk < end; ++chunk)
+            for (size_t i = 0; i < step.kernels.size(); ++i) {
+              const Phase& phase = kernels_[step.kernels[i]].phases[step.split[i]];
+              const auto [first, last] = chunkTasks(phase.tasks, step.chunks, chunk);
+              phase.function(arena_.get(), first, last);
+            }
+        },
+        nextOverTheBatch());
     for (size_t i = 0; i < step.kernels.size(); ++i) {
       const std::vector<Phase>& phases = kernels_[step.kernels[i]].phases;
       for (size_t p = step.split[i] + 1; p < phases.size(); ++p) run(phases[p]);
@@ -227,6 +243,7 @@ class JitExecutable final : public Executable {
   std::shared_ptr<ThreadPool> pool_;
   std::unique_ptr<std::byte[], AlignedFree> arena_;
   bool profiling_ = false;
+  ThreadPool::Order batchOrder_ = ThreadPool::Order::Ascending;  // nextOverTheBatch's
   std::vector<KernelProfile> profile_;  // by kernel
 };
 

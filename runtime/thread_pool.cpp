@@ -31,10 +31,6 @@ uint64_t runOf(uint32_t generation, int64_t first, int64_t end) {
   return static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(first) << 16 | static_cast<uint64_t>(end);
 }
 
-// Whether the owners of job `generation`'s runs claim them from the first
-// chunk up (from the last down otherwise): the jobs alternate.
-bool ascends(uint32_t generation) { return generation % 2 == 0; }
-
 // Spins until `ready()` or kSpinTime has passed; whether it is ready.
 template <typename Ready>
 bool spinUntil(const Ready& ready) {
@@ -69,7 +65,7 @@ ThreadPool::~ThreadPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-void ThreadPool::parallelFor(int64_t tasks, const Body& body) {
+void ThreadPool::parallelFor(int64_t tasks, const Body& body, Order order) {
   if (workers_.empty() || tasks < 2) {
     body(0, tasks);
     return;
@@ -79,6 +75,7 @@ void ThreadPool::parallelFor(int64_t tasks, const Body& body) {
   body_.store(&body, std::memory_order_relaxed);
   tasks_.store(tasks, std::memory_order_relaxed);
   chunks_.store(chunks, std::memory_order_relaxed);
+  order_.store(order, std::memory_order_relaxed);
   unfinished_.store(chunks, std::memory_order_relaxed);
   const uint32_t generation = generationOf(runs_[0].word.load(std::memory_order_relaxed)) + 1;
   for (int64_t t = 0; t < threads; ++t)
@@ -105,9 +102,11 @@ void ThreadPool::parallelFor(int64_t tasks, const Body& body) {
 std::optional<int64_t> ThreadPool::claim(size_t owner, uint32_t generation, bool asOwner) {
   std::atomic<uint64_t>& word = runs_[owner].word;
   uint64_t run = word.load(std::memory_order_acquire);
-  const bool fromFirst = asOwner == ascends(generation);
   for (;;) {
     if (generationOf(run) != generation || firstOf(run) >= endOf(run)) return std::nullopt;
+    // The job's order, read after its run: if the job has ended since, and
+    // another begun, the exchange below fails, as the run has changed.
+    const bool fromFirst = asOwner == (order_.load(std::memory_order_relaxed) == Order::Ascending);
     const uint64_t rest = fromFirst ? run + (uint64_t{1} << 16) : run - 1;
     if (word.compare_exchange_weak(run, rest, std::memory_order_acq_rel, std::memory_order_acquire))
       return fromFirst ? firstOf(run) : endOf(run) - 1;

@@ -3,13 +3,14 @@
 // works too, so N threads means N - 1 workers and no oversubscription.
 //
 // Each thread owns a run of consecutive chunks of every job, the same run
-// each time, which it claims from one end, and the ends alternate from job
-// to job: a thread begins each kernel on the tasks where it ended the one
-// before, whose images that kernel has just written into its own core's
-// caches and the next one reads (a serpentine order over the batch). A
-// thread that has run out of its own chunks takes the others' from their
-// far ends, so that the threads that run take over the work of one that
-// does not (another process has its core) without disturbing its order.
+// each time, which it claims from the end the caller names: the runtime
+// alternates them from one kernel over the batch to the next, so that a
+// thread begins each such kernel on the images where it ended the one
+// before, which that kernel has just written into its own core's caches
+// and the next one reads (a serpentine order over the batch). A thread
+// that has run out of its own chunks takes the others' from their far
+// ends, so that the threads that run take over the work of one that does
+// not (another process has its core) without disturbing its order.
 // Against chunks claimed in turn from one counter, in paired steps (odd
 // steps one way, even the other, in one process; AMD EPYC, 2 cores):
 // ResNet's training step at batch 128 0.5-1% faster in quiet spells (36-37
@@ -17,7 +18,10 @@
 // the shared L3 and memory; with the runs claimed from their first chunk
 // every time, 0-0.5%. The seed's step at batch 32 1-2.5% faster. ResNet's
 // inference at batch 128 0.8-1.7% slower in quiet spells, 2-3.5% faster in
-// slow ones; the seed's at batch 1 and 256 as fast or faster.
+// slow ones; the seed's at batch 1 and 256 as fast or faster. (Those runs
+// alternated the order at every job, small ones between kernels over the
+// batch too; alternating only between kernels over the batch took ResNet's
+// step another 0.5-1% less: 0.988-0.995 in three runs of paired steps.)
 //
 // A training step runs dozens of kernels back to back, many of them tens
 // of microseconds long, and waking a sleeping thread (a futex wake, a
@@ -57,9 +61,13 @@ class ThreadPool {
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Which end of its run each thread claims first.
+  enum class Order { Ascending, Descending };
+
   // Calls body(begin, end) on disjoint chunks covering [0, tasks), in
-  // parallel, and returns when all are done.
-  void parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body);
+  // parallel, each thread its own run in `order` first, and returns when
+  // all are done.
+  void parallelFor(int64_t tasks, const std::function<void(int64_t, int64_t)>& body, Order order = Order::Ascending);
 
  private:
   using Body = std::function<void(int64_t, int64_t)>;
@@ -73,7 +81,7 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
 
-  // The current job. The caller writes body_, tasks_ and chunks_ only when
+  // The current job. The caller writes body_, tasks_, chunks_ and order_ only when
   // every chunk of the previous job has finished, then publishes the runs
   // and then generation_. A thread reads them only once it has claimed a
   // chunk: until that chunk finishes, the job cannot end and they cannot
@@ -82,6 +90,7 @@ class ThreadPool {
   std::atomic<const Body*> body_{nullptr};
   std::atomic<int64_t> tasks_{0};
   std::atomic<int64_t> chunks_{0};
+  std::atomic<Order> order_{Order::Ascending};
   std::atomic<uint32_t> generation_{0};
   // Each thread's run of the job's chunks: the job's generation (bits
   // 32-63), its first unclaimed chunk (16-31) and one past its last (0-15),
