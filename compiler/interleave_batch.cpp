@@ -59,11 +59,11 @@ bool readsOnlyLeavesBefore(const Graph& graph, const KernelReads& reads, ValueId
 // no image of the batch waits for.
 bool deferrable(const Graph& graph, ValueId id) { return graph.node(id).type.dims.size() <= 1; }
 
-// Whether kernel `id` reads a value that one of `kernels` computes.
-bool readsFrom(const std::vector<ValueId>& computing, const KernelReads& reads, ValueId id,
-               const std::vector<ValueId>& kernels) {
-  return std::any_of(reads[id].begin(), reads[id].end(), [&](ValueId read) {
-    return std::find(kernels.begin(), kernels.end(), computing[read]) != kernels.end();
+// Whether one of `values` is computed by one of `kernels`.
+bool computedBy(const std::vector<ValueId>& computing, const std::vector<ValueId>& values,
+                const std::vector<ValueId>& kernels) {
+  return std::any_of(values.begin(), values.end(), [&](ValueId value) {
+    return std::find(kernels.begin(), kernels.end(), computing[value]) != kernels.end();
   });
 }
 
@@ -71,9 +71,7 @@ Group formGroup(const Graph& graph, const std::vector<ValueId>& computing, const
   Group group{{first}, {}, {}};
   for (ValueId id = first + 1; id < graph.size(); ++id) {
     const Node& node = graph.node(id);
-    const bool readsDeferred = std::any_of(node.operands.begin(), node.operands.end(), [&](ValueId operand) {
-      return std::find(group.deferred.begin(), group.deferred.end(), operand) != group.deferred.end();
-    });
+    const bool readsDeferred = computedBy(computing, node.operands, group.deferred);
     if (node.op == Op::Assign) {  // assigns run last; one of a deferred value moves with it
       if (readsDeferred) group.deferred.push_back(id);
       continue;
@@ -86,7 +84,7 @@ Group formGroup(const Graph& graph, const std::vector<ValueId>& computing, const
       group.passedOver.push_back(id);
       continue;
     }
-    if (joinsBatchGroup(graph, computing, reads, group.members, id) && !readsFrom(computing, reads, id, group.deferred)) {
+    if (joinsBatchGroup(graph, computing, reads, group.members, id) && !computedBy(computing, reads[id], group.deferred)) {
       group.members.push_back(id);
       if (isBatchGroupReader(graph.node(id)))
         group.readers = group.members.size(), group.movedBefore = group.passedOver.size(),

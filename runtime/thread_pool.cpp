@@ -31,6 +31,9 @@ uint64_t runOf(uint32_t generation, int64_t first, int64_t end) {
   return static_cast<uint64_t>(generation) << 32 | static_cast<uint64_t>(first) << 16 | static_cast<uint64_t>(end);
 }
 
+// The chunks of a job of `tasks` on `threads` threads.
+int64_t chunksOf(int64_t tasks, int64_t threads) { return std::min({tasks, threads * kChunksPerThread, kMaxChunks}); }
+
 // Spins until `ready()` or kSpinTime has passed; whether it is ready.
 template <typename Ready>
 bool spinUntil(const Ready& ready) {
@@ -70,14 +73,12 @@ void ThreadPool::parallelFor(int64_t tasks, const Body& body, Order order) {
     body(0, tasks);
     return;
   }
-  const int64_t threads = size();
-  const int64_t chunks = std::min({tasks, threads * kChunksPerThread, kMaxChunks});
+  const int64_t threads = size(), chunks = chunksOf(tasks, threads);
   body_.store(&body, std::memory_order_relaxed);
   tasks_.store(tasks, std::memory_order_relaxed);
-  chunks_.store(chunks, std::memory_order_relaxed);
   order_.store(order, std::memory_order_relaxed);
   unfinished_.store(chunks, std::memory_order_relaxed);
-  const uint32_t generation = generationOf(runs_[0].word.load(std::memory_order_relaxed)) + 1;
+  const uint32_t generation = generation_.load(std::memory_order_relaxed) + 1;
   for (int64_t t = 0; t < threads; ++t)
     runs_[static_cast<size_t>(t)].word.store(runOf(generation, t * chunks / threads, (t + 1) * chunks / threads));
   // Sequentially consistent, as sleepingWorkers_ and callerSleeps_ and what
@@ -120,7 +121,7 @@ void ThreadPool::runChunks(size_t self, uint32_t generation) {
     while (const std::optional<int64_t> chunk = claim(owner, generation, owner == self)) {
       // Claimed: the job's fields stay its own until this chunk finishes.
       const Body* body = body_.load(std::memory_order_relaxed);
-      const int64_t tasks = tasks_.load(std::memory_order_relaxed), chunks = chunks_.load(std::memory_order_relaxed);
+      const int64_t tasks = tasks_.load(std::memory_order_relaxed), chunks = chunksOf(tasks, size());
       (*body)(tasks * *chunk / chunks, tasks * (*chunk + 1) / chunks);
       // The job's last chunk: the caller may be asleep waiting for it.
       if (unfinished_.fetch_sub(1) == 1 && callerSleeps_.load()) {

@@ -81,7 +81,7 @@ class ThreadPool {
 
   std::vector<std::thread> workers_;
 
-  // The current job. The caller writes body_, tasks_, chunks_ and order_ only when
+  // The current job. The caller writes body_, tasks_ and order_ only when
   // every chunk of the previous job has finished, then publishes the runs
   // and then generation_. A thread reads them only once it has claimed a
   // chunk: until that chunk finishes, the job cannot end and they cannot
@@ -89,7 +89,6 @@ class ThreadPool {
   // while the claim still saw this one's run.)
   std::atomic<const Body*> body_{nullptr};
   std::atomic<int64_t> tasks_{0};
-  std::atomic<int64_t> chunks_{0};
   std::atomic<Order> order_{Order::Ascending};
   std::atomic<uint32_t> generation_{0};
   // Each thread's run of the job's chunks: the job's generation (bits
